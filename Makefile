@@ -1,0 +1,39 @@
+# Every target sets up what it needs itself; `make test` and `make demo` work on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TCCLI_VENV ?= .venv-tccli
+
+.PHONY: test demo lint venv tccli bench-emulator clean package
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(PY) || $$(scripts/find-python) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+# tccli pulls the all-products SDK (~400 MB, same import path as the per-product packages we ship), so it lives in
+# its own venv: the main venv tests exactly the SDK packages the functions ship with.
+tccli: $(TCCLI_VENV)/.installed
+
+$(TCCLI_VENV)/.installed:
+	@test -x $(TCCLI_VENV)/bin/python || $$(scripts/find-python) -m venv $(TCCLI_VENV)
+	$(TCCLI_VENV)/bin/python -m pip install -q tccli
+	@touch $@
+
+test: venv tccli
+	IMAGESYNC_TCCLI=$(CURDIR)/$(TCCLI_VENV)/bin/tccli $(PY) -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	$(VENV)/bin/imagesync demo
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench-emulator: venv
+	$(PY) scripts/bench_emulator.py
+
+clean:
+	rm -rf $(VENV) $(TCCLI_VENV) dist .pytest_cache
