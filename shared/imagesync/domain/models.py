@@ -1,0 +1,167 @@
+"""Domain models: a replication (one request) and its replicas (one image into one region)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .states import ReplicaState, check_transition
+from .types import ImageId, Region
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id(prefix: str) -> str:
+    """Ids shaped like Tencent's (prefix + 12 lowercase base-36 chars), random enough to never collide."""
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    return prefix + "-" + "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+class Origin(str, Enum):
+    HTTP = "http"
+    EVENT = "event"
+    RULE = "rule"
+    CLI = "cli"
+
+
+class CopyRequest(BaseModel):
+    """What a caller asks for: validated shape only; business rules run in domain.validation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source_region: Region
+    image_ids: list[ImageId] = Field(min_length=1)
+    destination_regions: list[Region] = Field(min_length=1)
+    name: str | None = Field(default=None, description="name of the copies (default: the source image's name)")
+    dry_run: bool = False
+    origin: Origin = Origin.CLI
+    requested_by: str = "unknown"
+
+
+class SourceImage(BaseModel):
+    """The facts about a source image that validation needs, read live from DescribeImages."""
+
+    model_config = ConfigDict(frozen=True)
+
+    image_id: str
+    region: str
+    name: str
+    image_type: str  # PRIVATE_IMAGE | PUBLIC_IMAGE | SHARED_IMAGE
+    state: str  # NORMAL | CREATING | SYNCING | ...
+    size_gb: int
+    tags: dict[str, str] = Field(default_factory=dict)
+    created_time: str | None = None
+    sync_percent: int | None = None
+
+
+class Replica(BaseModel):
+    """One image copied into one destination region, tracked to its end."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=lambda: new_id("rpl"))
+    replication_id: str
+    source_region: str
+    source_image_id: str
+    destination_region: str
+    image_name: str
+    state: ReplicaState = ReplicaState.PENDING
+    destination_image_id: str | None = None
+    sync_percent: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    next_check_at: datetime = Field(default_factory=utcnow)
+    deadline_at: datetime
+    version: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        return self.state.terminal
+
+    def moved(self, state: ReplicaState, now: datetime, **changes: object) -> Replica:
+        """A copy in `state` with `changes`, checked against the transition table; version bumped by the store."""
+        check_transition(self.state, state)
+        fields: dict[str, object] = {"state": state, "updated_at": now, **changes}
+        if state.terminal:
+            fields.setdefault("ended_at", now)
+        return self.model_copy(update=fields)
+
+
+class Replication(BaseModel):
+    """One request: a source region, its images, the destination regions and options."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(default_factory=lambda: new_id("rep"))
+    source_region: str
+    image_ids: list[str]
+    destination_regions: list[str]
+    name: str | None = None
+    dry_run: bool = False
+    origin: Origin = Origin.CLI
+    requested_by: str = "unknown"
+    created_at: datetime = Field(default_factory=utcnow)
+    replicas: list[Replica] = Field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        """Summary state: the least advanced replica's state, or the terminal mix."""
+        states = {r.state for r in self.replicas}
+        if not states:
+            return "EMPTY"
+        active = [s for s in states if not s.terminal]
+        if active:
+            order = [ReplicaState.PENDING, ReplicaState.WAITING_SOURCE, ReplicaState.COPYING]
+            return next(s.value for s in order if s in states)
+        if states == {ReplicaState.SUCCEEDED}:
+            return "SUCCEEDED"
+        return "PARTIAL" if ReplicaState.SUCCEEDED in states else "FAILED"
+
+
+class CompletionMessage(BaseModel):
+    """Published once per replica end (via the outbox); completion_hook consumes it at least once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: str
+    replica_id: str
+    replication_id: str
+    state: ReplicaState
+    source_region: str
+    source_image_id: str
+    destination_region: str
+    destination_image_id: str | None = None
+    image_name: str
+    error_code: str | None = None
+    error_message: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime
+
+    @classmethod
+    def for_replica(cls, replica: Replica, message_id: str | None = None) -> CompletionMessage:
+        assert replica.ended_at is not None, "only an ended replica has a completion message"
+        return cls(
+            message_id=message_id or new_id("msg"),
+            replica_id=replica.id,
+            replication_id=replica.replication_id,
+            state=replica.state,
+            source_region=replica.source_region,
+            source_image_id=replica.source_image_id,
+            destination_region=replica.destination_region,
+            destination_image_id=replica.destination_image_id,
+            image_name=replica.image_name,
+            error_code=replica.error_code,
+            error_message=replica.error_message,
+            started_at=replica.started_at,
+            ended_at=replica.ended_at,
+        )

@@ -1,0 +1,12 @@
+"""Named constrained types reused at every boundary."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+ImageId = Annotated[str, StringConstraints(pattern=r"^img-[0-9a-z]{8}$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}-[a-z]+(-[a-z0-9]+)*$", max_length=40)]
+#: SyncImages' ImageName: at most 60 characters (checked with its own error code in validation)
+ImageName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
