@@ -24,6 +24,10 @@ class ImageService(Protocol):
         """The images among `image_ids` that exist in `region`, by id; one DescribeImages call per 100 ids."""
         ...
 
+    def find_by_name(self, region: str, name: str) -> list[SourceImage]:
+        """Custom images named exactly `name` in `region` (to adopt a copy whose SyncImages answer was lost)."""
+        ...
+
     def sync_image(
         self, region: str, image_id: str, destinations: Sequence[str], *, name: str | None, dry_run: bool
     ) -> dict[str, str]:

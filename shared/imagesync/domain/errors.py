@@ -137,6 +137,10 @@ class IdempotencyInProgress(ImageSyncError):
     kind = "retryable"
 
 
+#: Tencent's codes for "the image is held by another operation": the source is busy with another copy.
+BUSY_CODES = ("FailedOperation.InvalidImageState", "InvalidParameterValue.InvalidImageState")
+
+
 class CloudError(ImageSyncError):
     """A Tencent Cloud API call failed; `cloud_code` is Tencent's own error code."""
 
@@ -148,6 +152,10 @@ class CloudError(ImageSyncError):
         self.cloud_code = cloud_code
         self.request_id = request_id
         self.retryable = retryable
+
+    @property
+    def busy(self) -> bool:
+        return self.cloud_code.startswith(BUSY_CODES)
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.cloud_code, "message": self.message, "request_id": self.request_id}

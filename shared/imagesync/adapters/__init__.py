@@ -1,0 +1,1 @@
+"""Adapters: Tencent Cloud (official SDK), the SQL state store, queues, webhooks."""

@@ -1,0 +1,1 @@
+"""Use cases: request copies, sweep, complete. They see ports, never events, HTTP or SDK types."""

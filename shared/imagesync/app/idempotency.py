@@ -1,0 +1,52 @@
+"""Run a piece of work at most once per key, on the state table (powertools' idempotency design, without its
+DynamoDB-bound package, which imports boto3: fact sheet, section 7)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from ..domain import errors
+from ..ports import Clock, StateStore
+
+
+def payload_hash(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Idempotent:
+    def __init__(self, store: StateStore, clock: Clock, *, expires_seconds: int = 86400 * 7) -> None:
+        self.store = store
+        self.clock = clock
+        self.expires = timedelta(seconds=expires_seconds)
+
+    def run(
+        self, key: str, payload: Any, work: Callable[[], dict[str, Any]], *, in_progress_seconds: float = 900
+    ) -> tuple[dict[str, Any], bool]:
+        """(result, replayed): `work`'s result, or the stored result of the first run with this key.
+
+        Raises IdempotencyConflict when the key was used with another payload, IdempotencyInProgress while
+        another invocation runs it (its deadline not yet passed).
+        """
+        digest = payload_hash(payload)
+        now = self.clock.now()
+        existing = self.store.idempotency_claim(
+            key, digest, now=now, expires_at=now + self.expires,
+            in_progress_until=now + timedelta(seconds=in_progress_seconds),
+        )
+        if existing is not None:
+            if existing.payload_hash != digest:
+                raise errors.IdempotencyConflict(f"idempotency key {key!r} was used with another payload")
+            if existing.status == "COMPLETED" and existing.result is not None:
+                return existing.result, True
+            raise errors.IdempotencyInProgress(f"{key!r} is being processed by another invocation")
+        try:
+            result = work()
+        except BaseException:
+            self.store.idempotency_release(key)
+            raise
+        self.store.idempotency_complete(key, result, expires_at=self.clock.now() + self.expires)
+        return result, False

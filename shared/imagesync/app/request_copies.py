@@ -1,0 +1,112 @@
+"""Use case: validate a copy request against the live source images, record it (intent first), start the copies."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ..domain import errors
+from ..domain.models import CopyRequest, Replica, Replication, SourceImage
+from ..domain.states import ReplicaState
+from ..domain.validation import Limits, check_image, check_shape, copy_name
+from ..ports import Clock, ImageService, StateStore
+from .start_copies import CopyStarter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RequestResult:
+    replication: Replication
+    created: bool  # False: a dry run (nothing recorded)
+
+
+class RequestCopies:
+    def __init__(
+        self,
+        store: StateStore,
+        images: ImageService,
+        clock: Clock,
+        limits: Limits,
+        starter: CopyStarter,
+        *,
+        timeout_seconds: int,
+    ) -> None:
+        self.store = store
+        self.images = images
+        self.clock = clock
+        self.limits = limits
+        self.starter = starter
+        self.timeout = timedelta(seconds=timeout_seconds)
+
+    def __call__(self, request: CopyRequest) -> RequestResult:
+        check_shape(request, self.limits, self.images.available_regions())
+        found = self.images.describe_images(request.source_region, request.image_ids)
+        ready: dict[str, bool] = {}
+        sources: dict[str, SourceImage] = {}
+        for image_id in request.image_ids:
+            image = found.get(image_id)
+            ready[image_id] = check_image(image_id, image, request.source_region, self.limits)
+            assert image is not None
+            sources[image_id] = image
+        for image_id in request.image_ids:
+            for destination in request.destination_regions:
+                existing = self.store.find_active(request.source_region, image_id, destination)
+                if existing is not None:
+                    raise errors.AlreadyInFlight(
+                        f"{image_id} is already being copied to {destination}",
+                        replication_id=existing.replication_id,
+                        image_id=image_id,
+                        region=destination,
+                    )
+
+        now = self.clock.now()
+        replication = Replication(
+            source_region=request.source_region,
+            image_ids=list(request.image_ids),
+            destination_regions=list(request.destination_regions),
+            name=request.name,
+            dry_run=request.dry_run,
+            origin=request.origin,
+            requested_by=request.requested_by,
+            created_at=now,
+        )
+        replicas = [
+            Replica(
+                replication_id=replication.id,
+                source_region=request.source_region,
+                source_image_id=image_id,
+                destination_region=destination,
+                image_name=copy_name(request.name, sources[image_id]),
+                state=ReplicaState.PENDING if ready[image_id] else ReplicaState.WAITING_SOURCE,
+                created_at=now,
+                updated_at=now,
+                next_check_at=now,
+                deadline_at=now + self.timeout,
+            )
+            for image_id in request.image_ids
+            for destination in request.destination_regions
+        ]
+        replication = replication.model_copy(update={"replicas": replicas})
+
+        if request.dry_run:
+            for image_id in request.image_ids:
+                if ready[image_id]:
+                    self.images.sync_image(
+                        request.source_region, image_id, request.destination_regions, name=request.name, dry_run=True
+                    )
+            return RequestResult(replication, created=False)
+
+        stored = self.store.create_replication(replication)  # intent first: nothing is started unrecorded
+        self.store.record_audit(
+            stored.id,
+            "requested",
+            actor=request.requested_by,
+            origin=request.origin.value,
+            detail={"images": request.image_ids, "regions": request.destination_regions},
+        )
+        self.starter.start([r for r in stored.replicas if r.state is ReplicaState.PENDING])
+        final = self.store.get_replication(stored.id)
+        assert final is not None
+        return RequestResult(final, created=True)

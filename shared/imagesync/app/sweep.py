@@ -1,0 +1,205 @@
+"""Use case: advance every copy in flight (the timer's job).
+
+Claim due replicas under a lease -> one DescribeImages per region per 100 ids -> record progress or the end ->
+start copies whose source is ready -> publish the outbox. Stops before the invocation's deadline; what is left
+stays due for the next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from ..domain.errors import CloudError
+from ..domain.models import Replica, new_id
+from ..domain.states import ReplicaState
+from ..domain.validation import READY, WAITABLE
+from ..platform.deadline import time_left
+from ..ports import Clock, ImageService, Queue, StateStore
+from .start_copies import CopyStarter
+
+log = logging.getLogger(__name__)
+S = ReplicaState
+FAILED_IMAGE_STATES = frozenset({"CREATEFAILED", "IMPORTFAILED"})
+#: A copy's image may take a moment to show in DescribeImages after SyncImages returned its id.
+MISSING_GRACE = timedelta(minutes=5)
+
+
+@dataclass
+class SweepReport:
+    owner: str
+    claimed: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    published: int = 0
+    stopped_early: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "owner": self.owner,
+            "claimed": self.claimed,
+            "outcomes": dict(self.outcomes),
+            "published": self.published,
+            "stopped_early": self.stopped_early,
+        }
+
+
+class Sweep:
+    def __init__(
+        self,
+        store: StateStore,
+        images: ImageService,
+        clock: Clock,
+        starter: CopyStarter,
+        queue: Queue,
+        *,
+        lease_seconds: int,
+        batch: int,
+        recheck_seconds: int,
+        retry_seconds: int,
+        safety_seconds: float = 5.0,
+        max_rounds: int = 20,
+    ) -> None:
+        self.store = store
+        self.images = images
+        self.clock = clock
+        self.starter = starter
+        self.queue = queue
+        self.lease_seconds = lease_seconds
+        self.batch = batch
+        self.recheck = timedelta(seconds=recheck_seconds)
+        self.retry = timedelta(seconds=retry_seconds)
+        self.safety = safety_seconds
+        self.max_rounds = max_rounds
+
+    def __call__(self) -> SweepReport:
+        report = SweepReport(owner=new_id("swp"))
+        seen: set[str] = set()
+        for _ in range(self.max_rounds):
+            if time_left() < self.safety:
+                report.stopped_early = True
+                break
+            claimed = [r for r in self.store.claim_due(report.owner, self.clock.now(), self.lease_seconds, self.batch)]
+            fresh = [r for r in claimed if r.id not in seen]
+            if not fresh:
+                self.store.release([r.id for r in claimed], report.owner)
+                break
+            seen.update(r.id for r in fresh)
+            report.claimed += len(fresh)
+            try:
+                self._work(fresh, report)
+            finally:
+                self.store.release([r.id for r in claimed], report.owner)
+            if len(claimed) < self.batch:
+                break
+        report.published = self.publish_outbox()
+        return report
+
+    def publish_outbox(self, limit: int = 500) -> int:
+        """Send every unsent completion message, then mark it sent (a crash in between re-sends: at least once)."""
+        sent = 0
+        while time_left() > 1.0:
+            messages = self.store.pending_outbox(limit)
+            if not messages:
+                break
+            for message in messages:
+                self.queue.send(message.model_dump_json())
+                self.store.mark_outbox_sent([message.message_id])
+                sent += 1
+            if len(messages) < limit:
+                break
+        return sent
+
+    def _save(self, replica: Replica, state: ReplicaState, report: SweepReport, **changes: object) -> None:
+        moved = replica.moved(state, self.clock.now(), **changes)
+        saved = self.store.save_replica(moved, expected_version=replica.version, expected_state=replica.state)
+        if saved is not None and state is not replica.state:
+            report.outcomes[state.value] += 1
+
+    def _work(self, claimed: list[Replica], report: SweepReport) -> None:
+        now = self.clock.now()
+        live: list[Replica] = []
+        for replica in claimed:
+            if replica.deadline_at <= now:
+                self._save(
+                    replica, S.TIMED_OUT, report, error_code="Copy.TimedOut",
+                    error_message=f"not ended by its deadline {replica.deadline_at.isoformat()}",
+                )
+            else:
+                live.append(replica)
+        self._check_copies([r for r in live if r.state is S.COPYING], report)
+        self._check_sources([r for r in live if r.state in (S.PENDING, S.WAITING_SOURCE)], report)
+
+    def _check_copies(self, copying: list[Replica], report: SweepReport) -> None:
+        by_region: dict[str, list[Replica]] = defaultdict(list)
+        for replica in copying:
+            by_region[replica.destination_region].append(replica)
+        for region, replicas in by_region.items():
+            if time_left() < self.safety:
+                report.stopped_early = True
+                return
+            try:
+                found = self.images.describe_images(region, [r.destination_image_id or "" for r in replicas])
+            except CloudError as exc:
+                log.warning("DescribeImages in %s failed (%s); retried next tick", region, exc.cloud_code)
+                continue
+            now = self.clock.now()
+            for replica in replicas:
+                image = found.get(replica.destination_image_id or "")
+                if image is None:
+                    if replica.started_at and now - replica.started_at < MISSING_GRACE:
+                        self._save(replica, S.COPYING, report, next_check_at=now + self.recheck)
+                    else:
+                        self._save(
+                            replica, S.FAILED, report, error_code="Copy.ImageMissing",
+                            error_message=f"destination image {replica.destination_image_id} no longer exists",
+                        )
+                elif image.state == READY:
+                    self._save(replica, S.SUCCEEDED, report, sync_percent=100)
+                elif image.state in FAILED_IMAGE_STATES:
+                    self._save(
+                        replica, S.FAILED, report, error_code="Copy.Failed",
+                        error_message=f"destination image {image.image_id} ended {image.state}",
+                    )
+                else:
+                    self._save(replica, S.COPYING, report, sync_percent=image.sync_percent,
+                               next_check_at=now + self.recheck)
+
+    def _check_sources(self, waiting: list[Replica], report: SweepReport) -> None:
+        by_region: dict[str, list[Replica]] = defaultdict(list)
+        for replica in waiting:
+            by_region[replica.source_region].append(replica)
+        ready: list[Replica] = []
+        for region, replicas in by_region.items():
+            if time_left() < self.safety:
+                report.stopped_early = True
+                break
+            try:
+                found = self.images.describe_images(region, [r.source_image_id for r in replicas])
+            except CloudError as exc:
+                log.warning("DescribeImages in %s failed (%s); retried next tick", region, exc.cloud_code)
+                continue
+            now = self.clock.now()
+            for replica in replicas:
+                image = found.get(replica.source_image_id)
+                if image is None:
+                    self._save(
+                        replica, S.FAILED, report, error_code="Image.NotFound",
+                        error_message=f"source image {replica.source_image_id} no longer exists in {region}",
+                    )
+                elif image.state == READY:
+                    ready.append(replica)
+                elif image.state in WAITABLE:
+                    self._save(replica, S.WAITING_SOURCE, report, next_check_at=now + self.retry)
+                else:
+                    self._save(
+                        replica, S.FAILED, report, error_code="Image.NotNormal",
+                        error_message=f"source image {replica.source_image_id} is {image.state}",
+                    )
+        if ready and time_left() > self.safety:
+            for replica in self.starter.start(ready):
+                if replica.state is S.COPYING:
+                    report.outcomes["STARTED"] += 1
+                elif replica.state.terminal:
+                    report.outcomes[replica.state.value] += 1

@@ -1,0 +1,232 @@
+"""The `imagesync` command line: the same core as the SCF functions, on one machine (SQLite state, local queue).
+
+Given real credentials (TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY) and no IMAGESYNC_TENCENT_ENDPOINT, the
+same commands drive the real Tencent Cloud.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .domain.errors import ImageSyncError
+from .domain.models import CopyRequest, Origin, Replication
+from .views import replication_view
+
+app = typer.Typer(
+    help="Copy Tencent Cloud CVM custom images across regions, track every copy to the end, run hooks.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The state table's schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+FUNCTIONS = ("copy_request", "status_sweep", "completion_hook")
+
+
+def _fail(exc: ImageSyncError) -> None:
+    err.print(f"[red]error[/red] {exc.code}: {exc.message}")
+    raise typer.Exit(2)
+
+
+def _services() -> Any:
+    from .platform.wiring import services
+
+    svc = services()
+    svc.begin_invocation()
+    return svc
+
+
+@app.command()
+def copy(
+    images: Annotated[list[str], typer.Argument(help="source image ids (img-xxxxxxxx)")],
+    source: Annotated[str, typer.Option("--from", help="source region, e.g. ap-guangzhou")],
+    to: Annotated[list[str], typer.Option("--to", help="destination region (repeat for several)")],
+    name: Annotated[str | None, typer.Option(help="name of the copies (default: the source's name)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and ask SyncImages with DryRun")] = False,
+    wait: Annotated[bool, typer.Option(help="sweep and show progress until every copy ends")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the replication as JSON")] = False,
+) -> None:
+    """Validate and start copies of IMAGES from --from into every --to region."""
+    try:
+        svc = _services()
+        request = CopyRequest(
+            source_region=source, image_ids=images, destination_regions=to, name=name, dry_run=dry_run,
+            origin=Origin.CLI, requested_by="cli",
+        )
+        result = svc.request_copies()(request)
+    except ImageSyncError as exc:
+        _fail(exc)
+        return
+    except ValueError as exc:  # pydantic's shape errors (a malformed id or region)
+        err.print(f"[red]error[/red] InvalidRequest: {exc}")
+        raise typer.Exit(2) from exc
+    replication = result.replication
+    if dry_run:
+        console.print(f"dry run passed: {len(replication.replicas)} copies would start (nothing recorded)")
+    elif wait:
+        replication = _wait(svc, replication.id)
+    if as_json:
+        print(json.dumps(replication_view(replication), indent=2))
+    else:
+        _print_replication(replication)
+    if wait and replication.state != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+def _wait(svc: Any, replication_id: str, interval: float = 2.0) -> Replication:
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    sweep = svc.sweep()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[state]}")) as progress:
+        tasks: dict[str, Any] = {}
+        while True:
+            sweep()
+            replication = svc.store.get_replication(replication_id)
+            for r in replication.replicas:
+                if r.id not in tasks:
+                    tasks[r.id] = progress.add_task(
+                        f"{r.source_image_id} -> {r.destination_region}", total=100, state=r.state.value
+                    )
+                done = 100 if r.terminal else (r.sync_percent or 0)
+                progress.update(tasks[r.id], completed=done, state=r.state.value)
+            if all(r.terminal for r in replication.replicas):
+                return replication
+            time.sleep(interval)
+
+
+def _print_replication(replication: Replication) -> None:
+    table = Table(title=f"{replication.id}  {replication.state}  ({replication.source_region})")
+    for column in ("replica", "image", "region", "state", "copy", "progress", "error"):
+        table.add_column(column)
+    for r in replication.replicas:
+        table.add_row(
+            r.id, r.source_image_id, r.destination_region, r.state.value, r.destination_image_id or "-",
+            f"{r.sync_percent}%" if r.sync_percent is not None else "-",
+            f"{r.error_code}: {r.error_message}" if r.error_code else "",
+        )
+    console.print(table)
+
+
+@app.command()
+def status(
+    replication_id: Annotated[str | None, typer.Argument(help="a replication id (default: the newest 20)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Show one replication with its replicas, or the newest replications."""
+    svc = _services()
+    if replication_id:
+        replication = svc.store.get_replication(replication_id)
+        if replication is None:
+            err.print(f"[red]error[/red] Replication.NotFound: no replication {replication_id}")
+            raise typer.Exit(2)
+        if as_json:
+            print(json.dumps(replication_view(replication), indent=2))
+        else:
+            _print_replication(replication)
+        return
+    page, _ = svc.store.list_replications(limit=20)
+    if as_json:
+        print(json.dumps([replication_view(r) for r in page], indent=2))
+        return
+    table = Table(title="replications (newest first)")
+    for column in ("id", "state", "from", "images", "to", "created"):
+        table.add_column(column)
+    for r in page:
+        table.add_row(
+            r.id, r.state, r.source_region, " ".join(r.image_ids), " ".join(r.destination_regions),
+            r.created_at.isoformat(timespec="seconds"),
+        )
+    console.print(table)
+
+
+@app.command()
+def sweep(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Run status_sweep once: advance every due copy, then publish completion messages."""
+    report = _services().sweep()().as_dict()
+    print(json.dumps(report, indent=None if as_json else 2))
+
+
+@app.command()
+def deliver(
+    max_messages: Annotated[int, typer.Option(help="deliver at most this many")] = 100,
+) -> None:
+    """Deliver the local queue's completion messages to completion_hook (what the queue trigger does in SCF)."""
+    from .handlers.completion_hook import main_handler
+    from .local import deliver as run
+
+    svc = _services()
+    print(json.dumps(run(svc.queue, main_handler, max_messages=max_messages)))
+
+
+@app.command()
+def invoke(
+    function: Annotated[str, typer.Argument(help="copy_request | status_sweep | completion_hook")],
+    event: Annotated[Path, typer.Option("--event", exists=True, dir_okay=False, help="event JSON file")],
+    context: Annotated[Path | None, typer.Option(help="SCF context JSON file (optional)")] = None,
+) -> None:
+    """Run FUNCTION's real handler on an event file; print its return value as JSON on stdout."""
+    if function not in FUNCTIONS:
+        err.print(f"[red]error[/red] unknown function {function!r}: one of {', '.join(FUNCTIONS)}")
+        raise typer.Exit(2)
+    import importlib
+
+    handler = importlib.import_module(f"imagesync.handlers.{function}").main_handler
+    ctx = json.loads(context.read_text()) if context else {"function_name": function, "time_limit_in_ms": 60000}
+    result = handler(json.loads(event.read_text()), ctx)
+    print(json.dumps(result, indent=2, default=str))
+
+
+@app.command()
+def emulator(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port (0 = any free port)")] = 0,
+    world: Annotated[Path | None, typer.Option(help="world file (YAML or JSON); default: the built-in world")] = None,
+    time_scale: Annotated[float, typer.Option(help="emulated seconds per real second")] = 600.0,
+    seed: Annotated[int, typer.Option(help="seed for copy times and faults")] = 0,
+    rate_limits: Annotated[bool, typer.Option(help="enforce the API's per-second limits")] = True,
+) -> None:
+    """Serve the Tencent Cloud API emulator; its first stdout line is JSON with endpoint and keys."""
+    from imagesync_emulator.cli import serve
+
+    serve(host=host, port=port, world=str(world) if world else None, time_scale=time_scale, seed=seed,
+          rate_limits=rate_limits)
+
+
+@app.command()
+def demo(
+    keep: Annotated[Path | None, typer.Option(help="keep the demo's state in this folder")] = None,
+) -> None:
+    """Replicate the emulator's demo images through the three real functions and print the outcome."""
+    from .demo import run
+
+    sys.exit(run(keep))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the state table's schema at IMAGESYNC_DATABASE_URL to the newest revision."""
+    from .adapters.sql import current_revision, make_engine, upgrade
+    from .settings import get_settings
+
+    url = get_settings().database_url
+    engine = make_engine(url)
+    upgrade(engine)
+    console.print(f"schema at revision {current_revision(engine)} ({engine.url.render_as_string()})")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,199 @@
+"""`make demo`: the main job on the embedded default (the emulator, SQLite, the local queue), through the three
+real handlers, with signed webhooks delivered to a local receiver. Exits non-zero unless the outcome is the
+expected one. Development tooling: it imports the emulator, which the functions never do."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+WEBHOOK_SECRET = "demo-webhook-secret-not-real"
+SOURCE = "ap-guangzhou"
+
+#: (label, body, expected HTTP status, expected error code)
+REQUESTS: list[tuple[str, dict[str, Any], int, str | None]] = [
+    (
+        "two images to Shanghai and Beijing",
+        {"source_region": SOURCE, "image_ids": ["img-5ddkx3gh", "img-8c2rq9tw"],
+         "destination_regions": ["ap-shanghai", "ap-beijing"]},
+        202, None,
+    ),
+    (
+        "an image still CREATING (waits for its source)",
+        {"source_region": SOURCE, "image_ids": ["img-9fjm4wza"], "destination_regions": ["ap-shanghai"]},
+        202, None,
+    ),
+    (
+        "to Singapore (mainland -> elsewhere, not approved)",
+        {"source_region": SOURCE, "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-singapore"]},
+        422, "Region.CrossBorderNotAllowed",
+    ),
+    (
+        "an 80 GB image (over the 50 GB cap)",
+        {"source_region": SOURCE, "image_ids": ["img-2hxv7lqe"], "destination_regions": ["ap-shanghai"]},
+        422, "Image.TooLarge",
+    ),
+    (
+        "a public image",
+        {"source_region": SOURCE, "image_ids": ["img-487zeit5"], "destination_regions": ["ap-shanghai"]},
+        422, "Image.NotCustom",
+    ),
+    (
+        "the same copy again while in flight",
+        {"source_region": SOURCE, "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai"]},
+        409, "Replication.AlreadyInFlight",
+    ),
+]
+
+
+class WebhookReceiver:
+    """A local HTTPS-less receiver that checks each delivery's signature."""
+
+    def __init__(self, secret: str) -> None:
+        from .adapters.webhook import SIGNATURE_HEADER, verify
+
+        received: list[dict[str, Any]] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                ok = verify(secret, body, self.headers.get(SIGNATURE_HEADER, ""))
+                received.append({"valid": ok, "payload": json.loads(body)})
+                self.send_response(204 if ok else 401)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/imagesync"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _http_event(body: dict[str, Any]) -> dict[str, Any]:
+    event = json.loads((EVENTS / "http" / "function_url_create_replication.json").read_text())
+    event["body"] = json.dumps(body)
+    return event
+
+
+@contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run(keep: Path | None = None, *, console: Console | None = None, deadline_seconds: float = 90.0) -> int:
+    from imagesync_emulator import Emulator
+
+    from .handlers import completion_hook, copy_request, status_sweep
+    from .local import EmulatorClock, deliver
+    from .platform import wiring
+    from .settings import Settings
+
+    console = console or Console()
+    workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="imagesync-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    receiver = WebhookReceiver(WEBHOOK_SECRET)
+    problems: list[str] = []
+    with Emulator(time_scale=600.0, seed=7) as emu, _env(
+        {"TENCENTCLOUD_SECRET_ID": emu.secret_id, "TENCENTCLOUD_SECRET_KEY": emu.secret_key}
+    ):
+        settings = Settings(
+            tencent_endpoint=emu.endpoint,
+            database_url=f"sqlite:///{workdir / 'state.db'}",
+            queue_path=str(workdir / "queue.db"),
+            webhook_url=receiver.url,
+            webhook_secret=WEBHOOK_SECRET,
+            first_check_seconds=60,
+            recheck_seconds=60,
+            retry_seconds=60,
+        )
+        clock = EmulatorClock(emu.admin.now)
+        svc = wiring.build_services(settings, clock=clock)
+        wiring.use(svc)
+        try:
+            console.print(f"[bold]imagesync demo[/bold]: emulator at {emu.endpoint} (1 real s = 10 emulated min)")
+            replication_ids: list[str] = []
+            for label, body, want_status, want_code in REQUESTS:
+                response = copy_request.main_handler(_http_event(body), {"request_id": f"demo-{len(label)}"})
+                answer = json.loads(response["body"])
+                code = (answer.get("error") or {}).get("code")
+                mark = "[green]ok[/green]" if (response["statusCode"], code) == (want_status, want_code) else "[red]??"
+                console.print(f"  POST /replications {label}: {response['statusCode']} {code or answer['id']} {mark}")
+                if (response["statusCode"], code) != (want_status, want_code):
+                    problems.append(f"{label}: got {response['statusCode']} {code}, expected {want_status} {want_code}")
+                if response["statusCode"] == 202:
+                    replication_ids.append(answer["id"])
+
+            timer = json.loads((EVENTS / "timer" / "every_minute.json").read_text())
+            started = time.monotonic()
+            ticks = 0
+            while time.monotonic() - started < deadline_seconds:
+                status_sweep.main_handler(timer, {"time_limit_in_ms": 30000})
+                deliver(svc.queue, completion_hook.main_handler)
+                ticks += 1
+                replicas = [r for rid in replication_ids for r in svc.store.get_replication(rid).replicas]
+                if all(r.terminal for r in replicas) and not svc.store.pending_outbox(1):
+                    deliver(svc.queue, completion_hook.main_handler)
+                    break
+                time.sleep(0.2)
+            else:
+                problems.append(f"copies still in flight after {deadline_seconds:.0f} s")
+            elapsed = time.monotonic() - started
+        finally:
+            wiring.use(None)
+            receiver.close()
+
+    hooks = Counter(h["payload"]["replica_id"] for h in receiver.received if h["valid"])
+    if any(not h["valid"] for h in receiver.received):
+        problems.append("a webhook arrived with a bad signature")
+    table = Table(title=f"replicas ({ticks} sweeps, {elapsed:.1f} s real)")
+    for column in ("image", "region", "destination id", "state", "emulated duration", "hook delivered"):
+        table.add_column(column)
+    for rid in replication_ids:
+        for r in svc.store.get_replication(rid).replicas:
+            duration = (r.ended_at - r.started_at).total_seconds() / 60 if r.ended_at and r.started_at else None
+            table.add_row(
+                r.source_image_id, r.destination_region, r.destination_image_id or "-", r.state.value,
+                f"{duration:.1f} min" if duration is not None else "-",
+                {0: "no", 1: "yes"}.get(hooks[r.id], f"{hooks[r.id]} times"),
+            )
+            if r.state.value != "SUCCEEDED":
+                problems.append(f"{r.source_image_id} -> {r.destination_region} ended {r.state.value}")
+            if hooks[r.id] != 1:
+                problems.append(f"{r.id}: webhook delivered {hooks[r.id]} times, expected once")
+    console.print(table)
+    if problems:
+        for problem in problems:
+            console.print(f"[red]unexpected:[/red] {problem}")
+        return 1
+    console.print("[green]demo outcome as expected[/green]: every copy SUCCEEDED, each hook delivered once")
+    if keep:
+        console.print(f"state kept in {workdir}")
+    return 0

@@ -1,0 +1,1 @@
+"""The three functions' handlers. Each reads as a script: adapt the context, parse the trigger, one use case."""

@@ -1,0 +1,71 @@
+"""Running the functions on one machine: the local queue's messages delivered to completion_hook's real handler
+in the shape the CMQ trigger uses, and the emulator's clock for the demo."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from .ports import ConsumableQueue, Delivery
+
+log = logging.getLogger(__name__)
+
+
+def cmq_event(delivery: Delivery, queue_name: str = "imagesync-completions") -> dict[str, Any]:
+    """One delivery as a CMQ queue-trigger event (fact sheet, section 6)."""
+    return {
+        "Records": [
+            {
+                "CMQ": {
+                    "type": "queue",
+                    "topicOwner": 0,
+                    "topicName": queue_name,
+                    "subscriptionName": "completion_hook",
+                    "publishTime": datetime.now(timezone.utc).isoformat(),
+                    "msgId": delivery.message_id,
+                    "requestId": delivery.receipt,
+                    "msgBody": delivery.body,
+                    "msgTag": "",
+                }
+            }
+        ]
+    }
+
+
+def deliver(
+    queue: ConsumableQueue,
+    handler: Callable[[dict[str, Any], dict[str, Any] | None], Any],
+    *,
+    max_messages: int = 100,
+    visibility_timeout: float = 60.0,
+    retry_delay: float = 1.0,
+) -> dict[str, int]:
+    """Deliver up to `max_messages` visible messages one per invocation; ack on success, nack on failure."""
+    counts = {"delivered": 0, "failed": 0}
+    while counts["delivered"] + counts["failed"] < max_messages:
+        batch = queue.receive(min(10, max_messages), visibility_timeout)
+        if not batch:
+            break
+        for delivery in batch:
+            try:
+                handler(cmq_event(delivery), {"request_id": delivery.receipt, "function_name": "completion_hook"})
+            except Exception as exc:
+                log.warning("completion_hook failed on %s (try %d): %s", delivery.message_id, delivery.attempts, exc)
+                queue.nack(delivery, delay_seconds=retry_delay * delivery.attempts)
+                counts["failed"] += 1
+            else:
+                queue.ack(delivery)
+                counts["delivered"] += 1
+    return counts
+
+
+class EmulatorClock:
+    """The emulator's compressed time, so that timeouts, checks and durations run in emulated minutes."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._now(), timezone.utc)

@@ -1,0 +1,1 @@
+"""Platform glue: SCF context, deadlines, logging, trigger envelopes, HTTP resolver, wiring."""

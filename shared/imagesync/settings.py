@@ -1,0 +1,75 @@
+"""Settings, validated once on entry (pydantic-settings, prefix IMAGESYNC_).
+
+Credentials are NOT settings: SCF rotates the function role's temporary keys, so they are read per invocation
+(see imagesync.adapters.tencent.credentials_from_env).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IMAGESYNC_", extra="ignore")
+
+    tencent_endpoint: str = Field(
+        default="",
+        description="Tencent Cloud API endpoint, e.g. http://127.0.0.1:9000 for the emulator; empty = the real cloud",
+    )
+    region: str = Field(
+        default="ap-guangzhou",
+        validation_alias=AliasChoices("IMAGESYNC_REGION", "TENCENTCLOUD_REGION"),
+        description="home region (region service calls, default source region); SCF sets TENCENTCLOUD_REGION",
+    )
+    database_url: str = Field(
+        default="sqlite:///.imagesync/state.db",
+        description="SQLAlchemy URL of the state table (sqlite, mysql+pymysql, postgresql+psycopg)",
+    )
+    auto_migrate: bool | None = Field(
+        default=None,
+        description="create/upgrade the schema on start; default: SQLite only (production: `imagesync db upgrade`)",
+    )
+    queue: str = Field(default="local", description="completion queue: local | tdmq-queue | tdmq-topic")
+    queue_path: str = Field(default=".imagesync/queue.db", description="SQLite file of the local queue")
+    queue_max_attempts: int = Field(default=5, ge=1, description="deliveries before a message is dead-lettered")
+    tdmq_name: str = Field(default="", description="TDMQ CMQ queue or topic name (queue=tdmq-queue|tdmq-topic)")
+    tdmq_region: str = Field(default="", description="region of the TDMQ queue/topic (default: the function's)")
+
+    size_cap_gb: int = Field(default=50, ge=0, description="largest source image copied, in GB; 0 = no cap")
+    cross_border_allowed: bool = Field(
+        default=False, description="the account has Tencent's approval to copy between mainland China and elsewhere"
+    )
+    max_images_per_request: int = Field(default=10, ge=1)
+    max_regions_per_request: int = Field(default=16, ge=1)
+    copy_timeout_seconds: int = Field(default=7200, ge=60, description="a copy not ended by then is TIMED_OUT")
+    first_check_seconds: int = Field(default=60, ge=1, description="when the sweep first looks at a new copy")
+    recheck_seconds: int = Field(default=60, ge=1, description="how often the sweep looks at a copy in flight")
+    retry_seconds: int = Field(default=30, ge=1, description="when a copy refused for a retryable reason is retried")
+    lease_seconds: int = Field(default=120, ge=5, description="how long a sweep holds the replicas it claimed")
+    sweep_batch: int = Field(default=1000, ge=1, description="replicas claimed per sweep round")
+    sync_rate_per_second: float = Field(default=8.0, gt=0, description="SyncImages calls per second (API limit 10)")
+    describe_rate_per_second: float = Field(default=30.0, gt=0, description="DescribeImages calls/s (API limit 40)")
+
+    webhook_url: str = Field(default="", description="POST each replica end here (JSON, signed); empty = none")
+    webhook_secret: str = Field(default="", description="HMAC-SHA256 key for the X-Imagesync-Signature header")
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("tencent_endpoint")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip().rstrip("/")
+
+    @property
+    def migrate_on_start(self) -> bool:
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings (environment read once per container)."""
+    return Settings()
