@@ -116,7 +116,10 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
     from .platform import wiring
     from .settings import Settings
 
-    console = console or Console()
+    console = console or Console(width=max(120, Console().width))
+    from .platform.logs import logger
+
+    logger.setLevel("WARNING")  # the demo's table tells the story; the functions' JSON logs would drown it
     workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="imagesync-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     receiver = WebhookReceiver(WEBHOOK_SECRET)

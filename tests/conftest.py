@@ -1,0 +1,47 @@
+"""Shared fixtures: the emulator (from imagesync_emulator's pytest plugin) and imagesync's services on it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["imagesync_emulator.pytest_plugin"]
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+
+
+def load_event(relative: str) -> dict[str, Any]:
+    """An events/ file by its path under events/, e.g. "http/function_url_create_replication.json"."""
+    return json.loads((EVENTS / relative).read_text())
+
+
+@pytest.fixture
+def services(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """imagesync's services on the emulator, a fresh SQLite state table and a local queue; installed for handlers.
+
+    The clock is the emulator's, so copy times, checks and timeouts run in emulated minutes.
+    """
+    from imagesync.local import EmulatorClock
+    from imagesync.platform import wiring
+    from imagesync.settings import Settings
+
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", emulator.secret_id)
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", emulator.secret_key)
+    settings = Settings(
+        tencent_endpoint=emulator.endpoint,
+        database_url=f"sqlite:///{tmp_path / 'state.db'}",
+        queue_path=str(tmp_path / "queue.db"),
+        first_check_seconds=60,
+        recheck_seconds=60,
+        retry_seconds=60,
+    )
+    svc = wiring.build_services(settings, clock=EmulatorClock(emulator.admin.now))
+    wiring.use(svc)
+    try:
+        yield svc
+    finally:
+        wiring.use(None)
