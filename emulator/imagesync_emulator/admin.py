@@ -1,0 +1,194 @@
+"""The admin handle: observe and steer the emulated cloud (call log, clock, faults, world state).
+
+The same methods are served over HTTP: ``GET|POST /_emulator/<method>`` with keyword arguments as a JSON object
+body (or query parameters), answering ``{"result": ...}`` (HTTP 200) or ``{"error": "..."}`` (HTTP 400/404).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from .calllog import CallLog
+from .clock import Clock
+from .faults import FaultInjector, FaultRule
+from .ratelimit import RateLimiter
+from .world import TRANSITIONAL, Image, World
+
+PUBLIC_METHODS = (
+    "calls", "clear_calls", "counters", "dump", "image", "now", "advance", "set_time_scale", "set_fault",
+    "script_fault", "clear_faults", "set_rate_limits", "set_copy_failure_rate", "set_copy_duration",
+    "approve_cross_border", "accounts", "temporary_credentials", "drain_messages", "drain_events", "add_image",
+    "set_image_state",
+)
+
+
+class Admin:
+    def __init__(self, world: World, calllog: CallLog, faults: FaultInjector, limiter: RateLimiter) -> None:
+        self._world = world
+        self._log = calllog
+        self._faults = faults
+        self._limiter = limiter
+
+    @property
+    def _clock(self) -> Clock:
+        return self._world.clock
+
+    # ---- call log ------------------------------------------------------------------------------------------
+    def calls(self, action: str | None = None, service: str | None = None) -> list[dict]:
+        """The call log, oldest first, optionally only one action and/or service."""
+        return self._log.calls(action, service)
+
+    def clear_calls(self) -> None:
+        self._log.clear()
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Per action: {"ok": n, "<ErrorCode>": n, ...} since the emulator started."""
+        return self._log.counters()
+
+    # ---- world state ---------------------------------------------------------------------------------------
+    def dump(self) -> dict:
+        with self._world.lock:
+            return self._world.dump()
+
+    def image(self, image_id: str) -> dict | None:
+        """The image as DescribeImages shows it to its owner now, plus Region, OwnerUin and SharedWith."""
+        with self._world.lock:
+            img = self._world.find_image(image_id)
+            return None if img is None else self._world.admin_image_view(img, self._clock.now())
+
+    def add_image(self, region: str, **fields: Any) -> str:
+        """Seed one image; returns its id. Fields: image_id, owner (uin or account name; default "default"),
+        name, image_type, size, state, tags (dict), shared_with (list), description, platform, os_name,
+        encrypted, ready_after (emulated seconds until a CREATING/SYNCING image becomes final_state)."""
+        with self._world.lock:
+            w = self._world
+            if not w.regions.exists(region):
+                raise ValueError(f"unknown region {region!r}")
+            owner_ref = str(fields.pop("owner", "default"))
+            image_type = fields.pop("image_type", "PRIVATE_IMAGE")
+            owner = None
+            if image_type != "PUBLIC_IMAGE":
+                acct = w.accounts.get(owner_ref) or w.account_by_name(owner_ref)
+                if acct is None:
+                    raise ValueError(f"unknown account {owner_ref!r}")
+                owner = acct.uin
+            image_id = str(fields.pop("image_id", None) or w.new_id("img-"))
+            if w.find_image(image_id, region) is not None:
+                raise ValueError(f"image {image_id} already exists in {region}")
+            tags = fields.pop("tags", None) or {}
+            shared = fields.pop("shared_with", None) or []
+            ready_after = fields.pop("ready_after", None)
+            final_state = fields.pop("final_state", "NORMAL")
+            now = self._clock.now()
+            img = Image(image_id=image_id, region=region, owner=owner, name=str(fields.pop("name", image_id)),
+                        image_type=image_type, size=int(fields.pop("size", 20)),
+                        created_at=float(fields.pop("created_at", now)), **fields)
+            if not img.snapshot_ids:
+                img.snapshot_ids = [w.new_id("snap-")]
+            if ready_after is not None and img.state in TRANSITIONAL:
+                img.started_at, img.ready_at, img.final_state = now, now + float(ready_after), final_state
+            w.add_image(img)
+            for ref in shared:
+                acct = w.accounts.get(str(ref)) or w.account_by_name(str(ref))
+                if acct is None:
+                    raise ValueError(f"unknown account {ref!r}")
+                img.shared_with[acct.uin] = now
+            if tags and owner:
+                w.tags[w.resource_name(img)] = {str(k): str(v) for k, v in tags.items()}
+            return image_id
+
+    def set_image_state(self, image_id: str, state: str) -> None:
+        """Force an image (every region holding this id) into ``state`` now, ending any transition."""
+        with self._world.lock:
+            found = [img for img in self._world.images.values() if img.image_id == image_id]
+            if not found:
+                raise KeyError(f"no image {image_id}")
+            for img in found:
+                self._world.settle(img, state)
+
+    def accounts(self) -> list[dict]:
+        with self._world.lock:
+            return [a.public() for a in self._world.accounts.values()]
+
+    def temporary_credentials(self, uin: str | None = None) -> dict:
+        """A new temporary key (needs X-TC-Token) for ``uin`` (default: the default account)."""
+        with self._world.lock:
+            acct = self._world.accounts.get(uin) if uin else (
+                self._world.account_by_name("default") or next(iter(self._world.accounts.values())))
+            if acct is None:
+                raise KeyError(f"no account {uin}")
+        return self._world.credentials.issue_temporary(acct)
+
+    def approve_cross_border(self, uin: str, approved: bool = True) -> None:
+        with self._world.lock:
+            acct = self._world.accounts.get(str(uin)) or self._world.account_by_name(str(uin))
+            if acct is None:
+                raise KeyError(f"no account {uin}")
+            acct.cross_border_approved = bool(approved)
+
+    def drain_messages(self, name: str | None = None) -> list[dict]:
+        """Remove and return CMQ messages (all, or those of queue/topic ``name``)."""
+        with self._world.lock:
+            out = self._world.outbox
+            taken = [m for m in out if name is None or name in (m.get("queue"), m.get("topic"))]
+            self._world.outbox = [m for m in out if m not in taken]
+            return taken
+
+    def drain_events(self) -> list[dict]:
+        with self._world.lock:
+            taken, self._world.events = self._world.events, []
+            return taken
+
+    # ---- clock ---------------------------------------------------------------------------------------------
+    def now(self) -> float:
+        return self._clock.now()
+
+    def advance(self, seconds: float) -> float:
+        return self._clock.advance(float(seconds))
+
+    def set_time_scale(self, x: float) -> None:
+        self._clock.set_scale(float(x))
+
+    # ---- behaviour -----------------------------------------------------------------------------------------
+    def set_fault(self, action: str, *, code: str | None = None, rate: float = 0.0, latency: float = 0.0,
+                  drop_rate: float = 0.0, http_status_rate: float = 0.0, http_status: int = 502,
+                  service: str | None = None) -> None:
+        """Per-action random faults (replacing earlier ones for that action), deterministic under the seed."""
+        self._faults.set_fault(action, FaultRule(code, float(rate), float(latency), float(drop_rate),
+                                                 float(http_status_rate), int(http_status), service))
+
+    def script_fault(self, action: str, count: int, *, code: str = "InternalError", kind: str = "error") -> None:
+        """The next ``count`` calls of ``action`` fail: kind "error" (answer ``code``), "drop" or "http5xx"."""
+        self._faults.script(action, int(count), code, kind)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def set_rate_limits(self, enabled: bool) -> None:
+        self._limiter.set_enabled(bool(enabled))
+
+    def set_copy_failure_rate(self, p: float) -> None:
+        if not 0.0 <= float(p) <= 1.0:
+            raise ValueError("a probability is in [0, 1]")
+        with self._world.lock:
+            self._world.settings.copy_failure_rate = float(p)
+
+    def set_copy_duration(self, min_s: float, max_s: float) -> None:
+        if not 0 <= float(min_s) <= float(max_s):
+            raise ValueError("need 0 <= min_s <= max_s")
+        with self._world.lock:
+            self._world.settings.copy_duration = (float(min_s), float(max_s))
+
+    # ---- HTTP ----------------------------------------------------------------------------------------------
+    def http(self, method: str, name: str, kwargs: dict) -> tuple[int, object]:
+        """Serve ``/_emulator/<name>``: (HTTP status, JSON-able body)."""
+        if name not in PUBLIC_METHODS:
+            return 404, {"error": f"no admin method {name!r}", "methods": list(PUBLIC_METHODS)}
+        fn = getattr(self, name)
+        kwargs = {k: {"true": True, "false": False}.get(v, v) if isinstance(v, str) else v for k, v in kwargs.items()}
+        try:
+            inspect.signature(fn).bind(**kwargs)
+            return 200, {"result": fn(**kwargs)}
+        except (TypeError, ValueError, KeyError) as exc:
+            return 400, {"error": str(exc)}

@@ -1,0 +1,1 @@
+"""Built-in world files (package data)."""
