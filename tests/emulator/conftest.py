@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from imagesync_emulator import Emulator
-from imagesync_emulator.pytest_plugin import emulator  # noqa: F401  (the fixture other suites use)
 from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.common.profile.client_profile import ClientProfile
@@ -16,6 +14,9 @@ from tencentcloud.eb.v20210416.eb_client import EbClient
 from tencentcloud.region.v20220627.region_client import RegionClient
 from tencentcloud.tag.v20180813.tag_client import TagClient
 from tencentcloud.tdmq.v20200217.tdmq_client import TdmqClient
+
+from imagesync_emulator import Emulator
+from imagesync_emulator.pytest_plugin import emulator  # noqa: F401  (the fixture other suites use)
 
 GZ = "ap-guangzhou"
 DEFAULT_UIN = "100000000001"

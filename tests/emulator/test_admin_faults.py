@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from imagesync_emulator import Emulator
-from imagesync_emulator.worldfile import DEFAULT_WORLD, WorldFileError
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.cvm.v20170312.cvm_client import CvmClient
+
+from imagesync_emulator import Emulator
+from imagesync_emulator.worldfile import DEFAULT_WORLD, WorldFileError
 
 from .conftest import DEFAULT_UIN, GZ, call, client, error_code
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from imagesync_emulator import Emulator
 from tencentcloud.cvm.v20170312 import models
 from tencentcloud.cvm.v20170312.cvm_client import CvmClient
 from tencentcloud.region.v20220627.region_client import RegionClient
+
+from imagesync_emulator import Emulator
 
 from .conftest import DEFAULT_UIN, GZ, PARTNER_UIN, call, client, error_code, partner_client
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from imagesync_emulator import Emulator
 from tencentcloud.cvm.v20170312 import models
 from tencentcloud.cvm.v20170312.cvm_client import CvmClient
+
+from imagesync_emulator import Emulator
 
 from .conftest import DEFAULT_UIN, GZ, call, client, error_code, partner_client
 

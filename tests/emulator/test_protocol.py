@@ -8,12 +8,13 @@ import types
 
 import pytest
 import requests
-from imagesync_emulator import Emulator, sign_request
 from tencentcloud.common import abstract_client
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.cvm.v20170312 import models
 from tencentcloud.cvm.v20170312.cvm_client import CvmClient
 from tencentcloud.tag.v20180813.tag_client import TagClient
+
+from imagesync_emulator import Emulator, sign_request
 
 from .conftest import DEFAULT_UIN, GZ, call, client, error_code, profile
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from imagesync_emulator import Emulator
 from tencentcloud.cvm.v20170312.cvm_client import CvmClient
 from tencentcloud.eb.v20210416 import models as eb_models
 from tencentcloud.eb.v20210416.eb_client import EbClient
@@ -12,6 +11,8 @@ from tencentcloud.tag.v20180813 import models as tag_models
 from tencentcloud.tag.v20180813.tag_client import TagClient
 from tencentcloud.tdmq.v20200217 import models as tdmq_models
 from tencentcloud.tdmq.v20200217.tdmq_client import TdmqClient
+
+from imagesync_emulator import Emulator
 
 from .conftest import DEFAULT_UIN, GZ, PARTNER_UIN, call, error_code, partner_client
 

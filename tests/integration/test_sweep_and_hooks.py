@@ -32,7 +32,9 @@ def _sweep() -> dict[str, Any]:
 
 
 def test_sweep_ends_copies_with_batched_describe_calls(services: Any, emulator: Any) -> None:
-    replication = _start({"image_ids": ["img-5ddkx3gh", "img-8c2rq9tw"], "destination_regions": ["ap-shanghai", "ap-beijing"]})
+    replication = _start(
+        {"image_ids": ["img-5ddkx3gh", "img-8c2rq9tw"], "destination_regions": ["ap-shanghai", "ap-beijing"]}
+    )
     emulator.admin.clear_calls()
     emulator.admin.advance(45 * 60)  # every copy (10-30 emulated minutes) has ended
     report = _sweep()

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from imagesync.adapters.queues import MAX_BODY_BYTES
 from imagesync.adapters.queues.local import TIMEOUT_ERROR, LocalQueue
 from imagesync.ports import ConsumableQueue, Delivery

@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from imagesync.adapters.queues.tdmq import TdmqCmqQueue
-from imagesync.domain.errors import CloudError
 from tencentcloud.common import credential
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.tdmq.v20200217 import models
 from tencentcloud.tdmq.v20200217.tdmq_client import TdmqClient
+
+from imagesync.adapters.queues.tdmq import TdmqCmqQueue
+from imagesync.domain.errors import CloudError
 
 try:
     from imagesync_emulator import Emulator

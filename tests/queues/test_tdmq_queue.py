@@ -15,15 +15,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from imagesync.adapters.queues.tdmq import EMPTY_RESPONSE_CODE, TdmqCmqQueue, is_retryable
-from imagesync.domain.errors import CloudError
-from imagesync.ports import Queue
 from tencentcloud.common import credential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.tdmq.v20200217 import models
 from tencentcloud.tdmq.v20200217.tdmq_client import TdmqClient
+
+from imagesync.adapters.queues.tdmq import EMPTY_RESPONSE_CODE, TdmqCmqQueue, is_retryable
+from imagesync.domain.errors import CloudError
+from imagesync.ports import Queue
 
 ONE_MB = 1024 * 1024
 
