@@ -93,3 +93,28 @@ def test_help_lists_every_command() -> None:
     result = subprocess.run(IMAGESYNC + ["--help"], capture_output=True, text=True, timeout=60)
     for command in ("copy", "status", "sweep", "deliver", "invoke", "emulator", "demo", "db"):
         assert command in result.stdout
+
+
+def test_emulator_command_contract(tmp_path: Path) -> None:
+    """`imagesync emulator`: the first stdout line is JSON with endpoint and keys; SIGTERM ends it with 0."""
+    import signal
+
+    from tencentcloud.common.credential import Credential
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+    from tencentcloud.cvm.v20170312 import cvm_client, models
+
+    proc = subprocess.Popen(IMAGESYNC + ["emulator", "--port", "0", "--time-scale", "60"], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        first = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        assert first["endpoint"].startswith("http://127.0.0.1:")
+        http = HttpProfile(protocol="http", endpoint=first["endpoint"].removeprefix("http://"))
+        client = cvm_client.CvmClient(Credential(first["secret_id"], first["secret_key"]), "ap-guangzhou",
+                                      ClientProfile(httpProfile=http))
+        request = models.DescribeImagesRequest()
+        request.ImageIds = ["img-5ddkx3gh"]
+        assert client.DescribeImages(request).ImageSet[0].ImageName == "web-base-2026"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
