@@ -24,6 +24,7 @@ $(TCCLI_VENV)/.installed:
 	@touch $@
 
 test: venv tccli
+	$(VENV)/bin/ruff check .
 	IMAGESYNC_TCCLI=$(CURDIR)/$(TCCLI_VENV)/bin/tccli $(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv

@@ -1,0 +1,51 @@
+"""Column types shared by the schema and the migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import DateTime
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+def timestamp_type() -> TypeEngine[Any]:
+    """The storage type of every timestamp: naive UTC with microseconds.
+
+    MySQL/MariaDB DATETIME drops fractions unless fsp=6 is given; SQLite stores ISO text (fixed width, so string
+    order is time order); PostgreSQL TIMESTAMP WITHOUT TIME ZONE. The migrations use this same function, so the
+    DDL they emit and the metadata agree.
+    """
+    return DateTime(timezone=False).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime in Python, naive UTC in the database.
+
+    Contract: binding a naive datetime raises ValueError (a naive value is a bug: local or UTC is unknowable);
+    aware values of any zone are converted to UTC. Values read back are always aware UTC, on every backend.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime(timezone=False))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the state store only takes timezone-aware datetimes")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=timezone.utc)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the state table (script_location of imagesync.adapters.sql.migrate)."""

@@ -1,0 +1,1 @@
+"""Migration scripts, named <revision>_<slug>.py; revisions are 0001, 0002, ... (ordered as strings)."""

@@ -1,0 +1,378 @@
+"""Faults: sessions killed server-side mid-sweep and mid-transaction, a lost COMMIT acknowledgement, a database
+that is unreachable for a while (paused TDSQL-C Serverless, or a restart), and a real server restart.
+
+After each, the next call reconnects (pre-ping, connect retry) and finishes the work: nothing lost, nothing twice.
+A real restart is done on a throwaway PostgreSQL cluster started here (initdb/pg_ctl); the shared MariaDB cannot
+be restarted, so its restart is simulated by killing every session of the test database, repeatedly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+from store_helpers import (
+    SweepLog,
+    kill_sessions,
+    make_replication,
+    seed,
+    step,
+    sweep_threads,
+    utcnow,
+)
+
+from imagesync.adapters.sql import SqlStateStore, make_engine, upgrade
+from imagesync.adapters.sql.schema import outbox
+from imagesync.domain.states import ReplicaState
+
+S = ReplicaState
+
+
+def _outbox_count(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        total, distinct = conn.execute(select(func.count(), func.count(outbox.c.replica_id.distinct()))).one()
+    return int(total), int(distinct)
+
+
+def _check_finished(store: SqlStateStore, n: int, log: SweepLog) -> None:
+    """Nothing lost (all SUCCEEDED, every message in the outbox once and published), nothing done twice (no
+    transition won twice; a write after a lease ran out is refused, never applied)."""
+    assert store.count_by_state()["SUCCEEDED"] == n
+    assert _outbox_count(store.engine) == (n, n)
+    assert store.pending_outbox(1) == []
+    assert len(log.won) == len(set(log.won)) <= 2 * n
+    # a sweeper stalled past its lease (waiting for the database) may find its replica moved on by another:
+    # its compare-and-set is refused, so the step is not done twice -- every refused step was won by someone
+    assert set(log.lost) <= set(log.won)
+    assert len(set(log.published)) == n
+
+
+# -- server-side KILL ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sweep_finishes_while_its_sessions_are_killed(server_store_url: str) -> None:
+    url = server_store_url
+    store = SqlStateStore(make_engine(url))
+    n = 400
+    seed(store, n, tag="k")
+    stop = threading.Event()
+    kills: list[int] = []
+
+    def killer() -> None:
+        while not stop.is_set():
+            kills.append(kill_sessions(url))
+            time.sleep(0.05)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    try:
+        first = sweep_threads(url, 4, True, lease_seconds=2.0, tolerate_errors=True, time_limit=2.0, pause=0.002)
+    finally:
+        stop.set()
+        t.join()
+    assert sum(kills) > 0
+    assert len(first.won) < 2 * n, "the work was done before the kills ended: not a mid-sweep test"
+    # the next invocations: fresh sweepers on the same (cached) engine finish the rest
+    rest = sweep_threads(url, 4, True, lease_seconds=2.0, time_limit=30)
+    log = SweepLog(
+        claims=first.claims + rest.claims,
+        won=first.won + rest.won,
+        lost=first.lost + rest.lost,
+        published=first.published + rest.published,
+    )
+    print(f"killed {sum(kills)} sessions; {len(first.errors)} invocations failed; {len(first.won)} steps before")
+    _check_finished(store, n, log)
+
+
+def _own_session_id(dbapi_conn: Any, backend: str) -> int:
+    cur = dbapi_conn.cursor()
+    cur.execute("SELECT pg_backend_pid()" if backend == "postgresql" else "SELECT CONNECTION_ID()")
+    (sid,) = cur.fetchone()
+    cur.close()
+    return int(sid)
+
+
+def _kill(url: str, sid: int) -> None:
+    from sqlalchemy import text
+    from store_helpers import admin_engine
+
+    with admin_engine(url).connect() as conn:
+        if make_url(url).get_backend_name() == "postgresql":
+            conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": sid})
+            # wait until it is gone, so the next statement surely hits a dead session
+            for _ in range(100):
+                if not conn.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :p"), {"p": sid}).first():
+                    break
+                time.sleep(0.01)
+        else:
+            conn.execute(text(f"KILL {sid}"))
+
+
+def test_session_killed_inside_a_terminal_save_is_rerun_once(server_store_url: str) -> None:
+    url = server_store_url
+    engine = make_engine(url)
+    store = SqlStateStore(engine)
+    rep = make_replication(["img-aaaaaaa1"], ["ap-shanghai"])
+    store.create_replication(rep)
+    copying = store.save_replica(
+        step(rep.replicas[0], utcnow()), expected_version=0, expected_state=S.PENDING
+    )
+    assert copying is not None
+    killed: list[int] = []
+
+    def kill_before_outbox_insert(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        # between the CAS UPDATE and the outbox INSERT of one transaction: the server rolls both back
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX") and not killed:
+            sid = _own_session_id(conn.connection.dbapi_connection, engine.dialect.name)
+            _kill(url, sid)
+            killed.append(sid)
+
+    event.listen(engine, "before_cursor_execute", kill_before_outbox_insert)
+    try:
+        done = store.save_replica(step(copying, utcnow()), expected_version=1, expected_state=S.COPYING)
+    finally:
+        event.remove(engine, "before_cursor_execute", kill_before_outbox_insert)
+    assert killed, "the session was not killed"
+    assert done is not None and done.state is S.SUCCEEDED and done.version == 2
+    assert store.get_replica(done.id) == done
+    assert _outbox_count(engine) == (1, 1)
+    assert store.find_active("ap-guangzhou", "img-aaaaaaa1", "ap-shanghai") is None
+
+
+# -- a COMMIT whose acknowledgement is lost ------------------------------------------------------------------------
+
+
+def _drop_after_commit(monkeypatch: pytest.MonkeyPatch, engine: Engine) -> list[int]:
+    """The next COMMIT succeeds on the server, then the connection dies before the client hears back."""
+    dialect = engine.dialect
+    original = dialect.do_commit
+    fired: list[int] = []
+
+    def do_commit(dbapi_conn: Any) -> None:
+        original(dbapi_conn)
+        if fired:
+            return
+        fired.append(1)
+        # SQLAlchemy hands over its pool proxy: close the driver connection under it, as a dead socket would
+        if dialect.name != "mysql":  # (pymysql recognises the loss by its error code alone)
+            getattr(dbapi_conn, "dbapi_connection", dbapi_conn).close()
+        if dialect.name == "sqlite":
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        if dialect.name == "postgresql":
+            import psycopg
+
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        import pymysql
+
+        raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
+
+    monkeypatch.setattr(dialect, "do_commit", do_commit)
+    return fired
+
+
+def test_lost_commit_ack_on_terminal_save_still_reports_the_win(
+    store: SqlStateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rep = make_replication(["img-aaaaaaa1"], ["ap-shanghai"])
+    store.create_replication(rep)
+    copying = store.save_replica(step(rep.replicas[0], utcnow()), expected_version=0, expected_state=S.PENDING)
+    assert copying is not None
+    fired = _drop_after_commit(monkeypatch, store.engine)
+    done = store.save_replica(step(copying, utcnow()), expected_version=1, expected_state=S.COPYING)
+    assert fired
+    assert done is not None and done.version == 2 and store.get_replica(done.id) == done
+    assert _outbox_count(store.engine) == (1, 1)
+
+
+def test_lost_commit_ack_on_create_and_claim(store: SqlStateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = utcnow()
+    rep = make_replication(["img-aaaaaaa1", "img-aaaaaaa2"], ["ap-shanghai"], next_check_at=now)
+    fired = _drop_after_commit(monkeypatch, store.engine)
+    assert store.create_replication(rep) == rep
+    assert fired and store.get_replication(rep.id) == rep
+
+    fired.clear()
+    got = store.claim_due("owner-1", now, 30, 10)
+    assert fired
+    assert sorted(r.id for r in got) == sorted(r.id for r in rep.replicas)  # the first try's leases, not none
+    assert store.claim_due("owner-2", now, 30, 10) == []
+
+
+# -- unreachable for a while: paused, restarting -------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _LateProxy:
+    """A TCP forwarder to the real server that starts listening only after `delay` seconds (a paused database:
+    connections are refused until it resumes), and can cut every connection (a dropped network or a restart)."""
+
+    def __init__(self, target: tuple[str, int], delay: float) -> None:
+        self.target, self.delay, self.port = target, delay, _free_port()
+        self.socks: list[socket.socket] = []
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        time.sleep(self.delay)
+        srv = socket.create_server(("127.0.0.1", self.port))
+        srv.settimeout(0.1)
+        self.socks.append(srv)
+        while not self.stopped.is_set():
+            try:
+                client, _ = srv.accept()
+            except OSError:
+                continue
+            upstream = socket.create_connection(self.target)
+            self.socks += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        for s in self.socks[1:]:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+        del self.socks[1:]
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.cut()
+        with contextlib.suppress(OSError, IndexError):
+            self.socks[0].close()
+
+
+def test_a_paused_database_is_waited_for_then_a_cut_is_survived(server_store_url: str) -> None:
+    u = make_url(server_store_url)
+    proxy = _LateProxy((u.host or "127.0.0.1", int(u.port or 0)), delay=1.5)
+    try:
+        url = u.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        started = time.monotonic()
+        store = SqlStateStore(make_engine(url))  # first connect: refused for 1.5 s, retried, then served
+        waited = time.monotonic() - started
+        assert 1.0 < waited < 15, waited
+        rep = make_replication(["img-aaaaaaa1"], ["ap-shanghai"])
+        store.create_replication(rep)
+        proxy.cut()  # every pooled connection dies while idle (a frozen container, a paused database)
+        assert store.get_replication(rep.id) == rep  # pre-ping notices, reconnects
+        saved = store.save_replica(step(rep.replicas[0], utcnow()), expected_version=0, expected_state=S.PENDING)
+        assert saved is not None and saved.version == 1
+    finally:
+        proxy.close()
+
+
+@pytest.mark.parametrize("driver", ["mysql+pymysql", "postgresql+psycopg"])
+def test_connect_retry_is_bounded(driver: str) -> None:
+    url = f"{driver}://nobody@127.0.0.1:{_free_port()}/nothing"
+    started = time.monotonic()
+    with pytest.raises(OperationalError), make_engine(url, connect_wait=1.0).connect():
+        pass
+    assert 0.9 < time.monotonic() - started < 6
+
+
+# -- a real restart (throwaway PostgreSQL cluster) ---------------------------------------------------------------
+
+
+def _pg_bin() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+@pytest.fixture
+def pg_cluster() -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
+    """A PostgreSQL cluster of our own in a temp dir (fsync off), with functions to crash-stop and start it."""
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user and shutil.which("runuser") is None:
+        pytest.skip("running as root without runuser: initdb refuses root")
+    data = tempfile.mkdtemp(prefix="imagesync-pg-")
+    os.chmod(data, 0o777)
+    pgdata = os.path.join(data, "data")
+    port = _free_port()
+
+    def pg_ctl(args: list[str]) -> None:
+        subprocess.run(
+            [*as_user, f"{bindir}/pg_ctl", "-D", pgdata, "-l", f"{data}/log", *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    try:
+        subprocess.run(
+            [*as_user, f"{bindir}/initdb", "-D", pgdata, "-A", "trust", "-U", "postgres", "--no-sync"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        pg_ctl(["-o", opts, "-w", "start"])
+    except (subprocess.SubprocessError, OSError) as exc:
+        shutil.rmtree(data, ignore_errors=True)
+        pytest.skip(f"could not start a throwaway PostgreSQL cluster: {exc}")
+    try:
+        yield (
+            f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
+            lambda: pg_ctl(["-m", "immediate", "stop"]),  # a crash: sessions gone, in-flight transactions lost
+            lambda: pg_ctl(["-o", opts, "-w", "start"]),
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            pg_ctl(["-m", "immediate", "stop"])
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_server_restart_mid_sweep(pg_cluster: tuple[str, Callable[[], None], Callable[[], None]]) -> None:
+    url, stop, start = pg_cluster
+    upgrade(url)
+    store = SqlStateStore(make_engine(url))
+    n = 300
+    seed(store, n, tag="r")
+    logs: list[SweepLog] = []
+    sweeper = threading.Thread(
+        target=lambda: logs.append(
+            sweep_threads(url, 3, True, lease_seconds=2.0, tolerate_errors=True, time_limit=40, pause=0.005)
+        )
+    )
+    sweeper.start()
+    time.sleep(0.4)
+    before = store.count_by_state()["SUCCEEDED"]
+    stop()
+    time.sleep(1.0)  # down for a second: the sweepers' connects are refused and retried meanwhile
+    start()
+    sweeper.join(timeout=60)
+    assert logs, "the sweepers did not finish"
+    assert before < n, "the work was done before the restart: not a mid-sweep test"
+    print(f"restart after {before}/{n} done; {len(logs[0].errors)} invocations failed across it")
+    _check_finished(store, n, logs[0])
