@@ -45,6 +45,9 @@ def test_sweep_ends_copies_with_batched_describe_calls(services: Any, emulator: 
     stored = services.store.get_replication(replication["id"])
     assert {r.state.value for r in stored.replicas} == {"SUCCEEDED"}
     assert all(r.sync_percent == 100 and r.ended_at for r in stored.replicas)
+    audit = services.store.audit_trail(replication["id"])
+    assert [a["event"] for a in audit] == ["requested"] + ["replica_ended"] * 4
+    assert audit[0]["origin"] == "http" and audit[0]["actor"] == "203.0.113.10"
     messages = [CompletionMessage.model_validate_json(d.body) for d in services.queue.receive(10, 30)]
     assert sorted(m.replica_id for m in messages) == sorted(r.id for r in stored.replicas)
 

@@ -17,6 +17,7 @@ from ..domain.errors import CloudError
 from ..domain.models import Replica
 from ..domain.states import ReplicaState
 from ..ports import Clock, ImageService, StateStore
+from .transitions import move
 
 log = logging.getLogger(__name__)
 S = ReplicaState
@@ -59,11 +60,7 @@ class CopyStarter:
         return done
 
     def _save(self, replica: Replica, state: ReplicaState, **changes: object) -> Replica | None:
-        moved = replica.moved(state, self.clock.now(), **changes)
-        saved = self.store.save_replica(moved, expected_version=replica.version, expected_state=replica.state)
-        if saved is None:
-            log.info("replica %s changed meanwhile; left to its new owner", replica.id)
-        return saved
+        return move(self.store, self.clock, replica, state, **changes)
 
     def _adopt(self, group: Sequence[Replica]) -> tuple[list[Replica], list[Replica]]:
         """Adopt copies a lost SyncImages answer may have started; returns (adopted, still to start)."""

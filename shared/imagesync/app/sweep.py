@@ -19,6 +19,7 @@ from ..domain.validation import READY, WAITABLE
 from ..platform.deadline import time_left
 from ..ports import Clock, ImageService, Queue, StateStore
 from .start_copies import CopyStarter
+from .transitions import move
 
 log = logging.getLogger(__name__)
 S = ReplicaState
@@ -112,8 +113,7 @@ class Sweep:
         return sent
 
     def _save(self, replica: Replica, state: ReplicaState, report: SweepReport, **changes: object) -> None:
-        moved = replica.moved(state, self.clock.now(), **changes)
-        saved = self.store.save_replica(moved, expected_version=replica.version, expected_state=replica.state)
+        saved = move(self.store, self.clock, replica, state, **changes)
         if saved is not None and state is not replica.state:
             report.outcomes[state.value] += 1
 

@@ -1,0 +1,34 @@
+"""Moving a replica: one compare-and-set write, and the audit record of its end."""
+
+from __future__ import annotations
+
+import logging
+
+from ..domain.models import Replica
+from ..domain.states import ReplicaState
+from ..ports import Clock, StateStore
+
+log = logging.getLogger(__name__)
+
+
+def move(store: StateStore, clock: Clock, replica: Replica, state: ReplicaState, **changes: object) -> Replica | None:
+    """Write `replica` moved to `state`; None when another invocation changed it first (it owns the replica now)."""
+    moved = replica.moved(state, clock.now(), **changes)
+    saved = store.save_replica(moved, expected_version=replica.version, expected_state=replica.state)
+    if saved is None:
+        log.info("replica %s changed meanwhile; left to its new owner", replica.id)
+    elif state.terminal:
+        store.record_audit(
+            replica.replication_id,
+            "replica_ended",
+            actor="imagesync",
+            origin="sweep",
+            detail={
+                "replica_id": replica.id,
+                "state": state.value,
+                "destination_region": replica.destination_region,
+                "destination_image_id": saved.destination_image_id,
+                "error_code": saved.error_code,
+            },
+        )
+    return saved
