@@ -41,8 +41,11 @@ def _fail(exc: ImageSyncError) -> None:
 def _services() -> Any:
     from .platform.wiring import services
 
-    svc = services()
-    svc.begin_invocation()
+    try:
+        svc = services()
+        svc.begin_invocation()
+    except ImageSyncError as exc:
+        _fail(exc)
     return svc
 
 

@@ -118,3 +118,16 @@ def test_emulator_command_contract(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
+
+
+def test_db_upgrade_and_the_schema_check_on_start(tmp_path: Path) -> None:
+    env = {"IMAGESYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}", "IMAGESYNC_AUTO_MIGRATE": "false",
+           "IMAGESYNC_QUEUE_PATH": str(tmp_path / "q.db"), "TENCENTCLOUD_SECRET_ID": "AKIDx",
+           "TENCENTCLOUD_SECRET_KEY": "x"}
+    behind = run(["status"], env, tmp_path)
+    assert behind.returncode == 2
+    assert "State.SchemaOutOfDate" in behind.stderr and "imagesync db upgrade" in behind.stderr
+    upgraded = run(["db", "upgrade"], env, tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "schema at revision" in upgraded.stdout
+    assert run(["status", "--json"], env, tmp_path).stdout.strip() == "[]"

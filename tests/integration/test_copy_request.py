@@ -138,3 +138,23 @@ def test_final_cloud_failure_is_failed_with_its_code(services: Any, emulator: An
 def test_health(services: Any) -> None:
     response = copy_request.main_handler(load_event("http/function_url_health.json"), {})
     assert response["statusCode"] == 200
+
+
+def test_idempotency_key_makes_one_replication(services: Any, emulator: Any) -> None:
+    event = load_event("http/function_url_create_replication.json")
+    event["headers"]["Idempotency-Key"] = "order-42"
+    first = copy_request.main_handler(event, {})
+    again = copy_request.main_handler(event, {})
+    assert first["statusCode"] == again["statusCode"] == 202
+    assert json.loads(first["body"])["id"] == json.loads(again["body"])["id"]
+    assert len(services.store.list_replications()[0]) == 1
+    assert len(emulator.admin.calls(action="SyncImages")) == 2  # one per image, once
+
+    other = load_event("http/function_url_create_replication.json")
+    other["headers"]["Idempotency-Key"] = "order-42"
+    other["body"] = json.dumps(
+        {"source_region": "ap-guangzhou", "image_ids": ["img-8c2rq9tw"], "destination_regions": ["ap-chengdu"]}
+    )
+    reused = copy_request.main_handler(other, {})
+    assert reused["statusCode"] == 409
+    assert json.loads(reused["body"])["error"]["code"] == "Idempotency.KeyReused"

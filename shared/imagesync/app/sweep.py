@@ -34,6 +34,7 @@ class SweepReport:
     claimed: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     published: int = 0
+    purged: int = 0  # expired idempotency records deleted
     stopped_early: bool = False
 
     def as_dict(self) -> dict[str, object]:
@@ -42,6 +43,7 @@ class SweepReport:
             "claimed": self.claimed,
             "outcomes": dict(self.outcomes),
             "published": self.published,
+            "purged": self.purged,
             "stopped_early": self.stopped_early,
         }
 
@@ -95,6 +97,7 @@ class Sweep:
             if len(claimed) < self.batch:
                 break
         report.published = self.publish_outbox()
+        report.purged = self.store.purge_expired(self.clock.now())
         return report
 
     def publish_outbox(self, limit: int = 500) -> int:

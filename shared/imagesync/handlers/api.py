@@ -53,10 +53,20 @@ def create_replication() -> Response:
         fields = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         raise errors.InvalidRequest("the request body is not a valid replication request", fields=fields) from exc
     request = CopyRequest(**body.model_dump(), origin=Origin.HTTP, requested_by=_caller())
-    result = services().request_copies()(request)
-    view = replication_view(result.replication)
-    logger.append_keys(replication_id=result.replication.id)
-    return _json(202 if result.created else 200, view)
+    svc = services()
+
+    def create() -> dict[str, Any]:
+        result = svc.request_copies()(request)
+        logger.append_keys(replication_id=result.replication.id)
+        return {"status": 202 if result.created else 200, "body": replication_view(result.replication)}
+
+    key = app.current_event.headers.get("idempotency-key") or app.current_event.headers.get("Idempotency-Key")
+    if not key:
+        answer = create()
+    else:
+        # A retried request with the same key makes one replication and gets the first answer again.
+        answer, _ = svc.idempotent().run(f"http:{key}", body.model_dump(mode="json"), create, in_progress_seconds=60)
+    return _json(answer["status"], answer["body"])
 
 
 @app.get("/replications/<replication_id>")
