@@ -70,6 +70,8 @@ class RequestCopies:
             dry_run=request.dry_run,
             origin=request.origin,
             requested_by=request.requested_by,
+            rule=request.rule,
+            hooks=list(request.hooks),
             created_at=now,
         )
         replicas = [

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from ..domain.errors import CloudError
 from ..domain.models import Replica, new_id
@@ -35,6 +37,7 @@ class SweepReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     published: int = 0
     purged: int = 0  # expired idempotency records deleted
+    reconciled: dict[str, Any] = field(default_factory=dict)
     stopped_early: bool = False
 
     def as_dict(self) -> dict[str, object]:
@@ -44,6 +47,7 @@ class SweepReport:
             "outcomes": dict(self.outcomes),
             "published": self.published,
             "purged": self.purged,
+            "reconciled": self.reconciled,
             "stopped_early": self.stopped_early,
         }
 
@@ -63,6 +67,7 @@ class Sweep:
         retry_seconds: int,
         safety_seconds: float = 5.0,
         max_rounds: int = 20,
+        reconcile: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.images = images
@@ -75,6 +80,8 @@ class Sweep:
         self.retry = timedelta(seconds=retry_seconds)
         self.safety = safety_seconds
         self.max_rounds = max_rounds
+        #: the rules' reconcile pass (finds matching images whose copies are missing); runs after the claims
+        self.reconcile = reconcile
 
     def __call__(self) -> SweepReport:
         report = SweepReport(owner=new_id("swp"))
@@ -96,6 +103,8 @@ class Sweep:
                 self.store.release([r.id for r in claimed], report.owner)
             if len(claimed) < self.batch:
                 break
+        if self.reconcile is not None and time_left() > self.safety:
+            report.reconciled = self.reconcile()
         report.published = self.publish_outbox()
         report.purged = self.store.purge_expired(self.clock.now())
         return report

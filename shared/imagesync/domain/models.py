@@ -8,6 +8,7 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .hooks import HookSpec
 from .states import ReplicaState, check_transition
 from .types import ImageId, Region
 
@@ -41,6 +42,8 @@ class CopyRequest(BaseModel):
     dry_run: bool = False
     origin: Origin = Origin.CLI
     requested_by: str = "unknown"
+    rule: str | None = Field(default=None, description="the replication rule that asked for it, if any")
+    hooks: list[HookSpec] = Field(default_factory=list, description="run on each replica end")
 
 
 class SourceImage(BaseModel):
@@ -110,6 +113,8 @@ class Replication(BaseModel):
     dry_run: bool = False
     origin: Origin = Origin.CLI
     requested_by: str = "unknown"
+    rule: str | None = None
+    hooks: list[HookSpec] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     replicas: list[Replica] = Field(default_factory=list)
 
