@@ -20,7 +20,8 @@ class Account:
     secret_id: str
     secret_key: str
     cross_border_approved: bool = False
-    image_quota: int = 500
+    image_quota: int = 500  # custom images per region (every region without an override)
+    region_image_quotas: dict[str, int] = field(default_factory=dict)  # region -> quota (admin.set_image_quota)
 
     def public(self) -> dict:
         return {

@@ -19,7 +19,7 @@ PUBLIC_METHODS = (
     "calls", "clear_calls", "counters", "dump", "image", "now", "advance", "set_time_scale", "set_fault",
     "script_fault", "clear_faults", "set_rate_limits", "set_copy_failure_rate", "set_copy_duration",
     "approve_cross_border", "accounts", "temporary_credentials", "drain_messages", "drain_events", "add_image",
-    "set_image_state",
+    "set_image_state", "drain_audit_events", "set_audit_include_image_id", "set_image_quota",
 )
 
 
@@ -140,6 +140,41 @@ class Admin:
             taken, self._world.events = self._world.events, []
             return taken
 
+    def drain_audit_events(self) -> list[dict]:
+        """Remove and return the CloudAudit CloudEvents recorded so far (oldest first): one per CreateImage call
+        the server processed, successful or not, shaped as EventBridge delivers them to a function."""
+        with self._world.lock:
+            taken, self._world.audit_events = self._world.audit_events, []
+            return taken
+
+    def set_audit_include_image_id(self, enabled: bool) -> None:
+        """Whether CreateImage audit records name the new image in ``resources``/``resourceName`` (default: no,
+        as the real record carries no response)."""
+        with self._world.lock:
+            self._world.settings.audit_include_image_id = bool(enabled)
+
+    def set_image_quota(self, quota: int, region: str | None = None, uin: str | None = None) -> None:
+        """Set the custom image quota of account ``uin`` (uin or name; default: the default account): in
+        ``region`` only, or with ``region=None`` in every region (dropping per-region settings). DescribeImageQuota
+        reports it; CreateImage and SyncImages refuse with ImageQuotaLimitExceeded past it. Images already over
+        it stay."""
+        quota = int(quota)
+        if quota < 0:
+            raise ValueError("a quota is >= 0")
+        with self._world.lock:
+            w = self._world
+            if region is not None and not w.regions.exists(region):
+                raise ValueError(f"unknown region {region!r}")
+            acct = (w.accounts.get(str(uin)) or w.account_by_name(str(uin))) if uin else (
+                w.account_by_name("default") or next(iter(w.accounts.values())))
+            if acct is None:
+                raise KeyError(f"no account {uin}")
+            if region is None:
+                acct.image_quota = quota
+                acct.region_image_quotas.clear()
+            else:
+                acct.region_image_quotas[region] = quota
+
     # ---- clock ---------------------------------------------------------------------------------------------
     def now(self) -> float:
         return self._clock.now()
@@ -153,13 +188,16 @@ class Admin:
     # ---- behaviour -----------------------------------------------------------------------------------------
     def set_fault(self, action: str, *, code: str | None = None, rate: float = 0.0, latency: float = 0.0,
                   drop_rate: float = 0.0, http_status_rate: float = 0.0, http_status: int = 502,
-                  service: str | None = None) -> None:
-        """Per-action random faults (replacing earlier ones for that action), deterministic under the seed."""
+                  service: str | None = None, drop_after_rate: float = 0.0) -> None:
+        """Per-action random faults (replacing earlier ones for that action), deterministic under the seed.
+        ``drop_after_rate``: the call runs to its end, then the connection closes without the answer."""
         self._faults.set_fault(action, FaultRule(code, float(rate), float(latency), float(drop_rate),
-                                                 float(http_status_rate), int(http_status), service))
+                                                 float(http_status_rate), int(http_status), service,
+                                                 float(drop_after_rate)))
 
     def script_fault(self, action: str, count: int, *, code: str = "InternalError", kind: str = "error") -> None:
-        """The next ``count`` calls of ``action`` fail: kind "error" (answer ``code``), "drop" or "http5xx"."""
+        """The next ``count`` calls of ``action`` fail: kind "error" (answer ``code``), "drop" (no answer, nothing
+        done), "http5xx" (502), or "drop_after" (the call runs fully, then the connection closes unanswered)."""
         self._faults.script(action, int(count), code, kind)
 
     def clear_faults(self) -> None:

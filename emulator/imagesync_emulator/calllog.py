@@ -13,7 +13,8 @@ class CallLog:
 
     A record: {"seq", "service", "action", "region", "account" (uin or None before authentication), "params",
     "outcome" ("ok", an error code, "ConnectionDropped" or "HTTP<status>"), "request_id", "emulated_time",
-    "real_time"}.
+    "real_time", "answer_lost"}. ``answer_lost`` is True when the call ran (its ``outcome`` is what it did) and the
+    connection was then closed without sending the answer (the "drop_after" fault).
     """
 
     def __init__(self) -> None:
@@ -23,13 +24,13 @@ class CallLog:
         self._counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
     def record(self, *, service: str | None, action: str | None, region: str | None, account: str | None,
-               params: dict, outcome: str, request_id: str, emulated_time: float) -> None:
+               params: dict, outcome: str, request_id: str, emulated_time: float, answer_lost: bool = False) -> None:
         with self._lock:
             self._seq += 1
             self._calls.append({
                 "seq": self._seq, "service": service, "action": action, "region": region, "account": account,
                 "params": params, "outcome": outcome, "request_id": request_id,
-                "emulated_time": emulated_time, "real_time": time.time(),
+                "emulated_time": emulated_time, "real_time": time.time(), "answer_lost": answer_lost,
             })
             self._counters[action or "<none>"][outcome] += 1
 

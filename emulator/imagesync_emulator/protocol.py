@@ -6,6 +6,11 @@ received (Host included, whatever it holds), check the session token, route by t
 scope) and the action, check the version, region and parameters, apply injected faults and rate limits, and run
 the handler under the world lock. Every call is logged. Errors answer HTTP 200 with the error envelope, and the
 Content-Type is exactly ``application/json`` (the SDK ignores error envelopes under any other type).
+
+A "drop_after" fault lets the call run to its end (success or error, logged with ``answer_lost``) and then closes
+the connection instead of answering. Audited actions (CreateImage) leave a CloudAudit CloudEvent in
+``world.audit_events`` for every call the server processed: answered, or processed and its answer lost; never for
+a call dropped or refused with HTTP 5xx before the server saw it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import uuid
 from dataclasses import dataclass, field
 
 from . import signature
+from .accounts import Credential
+from .audit import AuditedCall, cloud_event
 from .calllog import CallLog
 from .errors import ApiError, missing
 from .faults import FaultInjector
@@ -37,6 +44,7 @@ class HttpRequest:
     query: str
     headers: dict[str, str]  # lowercase names, values as received
     body: bytes
+    client_ip: str = ""  # the peer address (CloudAudit's sourceIPAddress)
 
 
 @dataclass
@@ -73,11 +81,18 @@ class _Call:
     """What the pipeline learnt about a call so far (for the log)."""
 
     request_id: str
+    arrived_at: float = 0.0  # emulated epoch seconds
     service: str | None = None
     action: str | None = None
     region: str | None = None
     account: str | None = None
     params: dict = field(default_factory=dict)
+    credential: Credential | None = None
+    secret_id: str = ""
+    audited: bool = False  # the action is audited and the call got far enough to be recorded
+    answer_lost: bool = False  # "drop_after": process the call, then close the connection unanswered
+    latency: float = 0.0
+    payload: dict | None = None
 
 
 class Dispatcher:
@@ -90,24 +105,60 @@ class Dispatcher:
         self.limiter = limiter
 
     def handle(self, req: HttpRequest) -> HttpResponse:
-        call = _Call(request_id=str(uuid.uuid4()))
+        # The call's time as CloudAudit records it: when it arrived, so never after the CreatedTime of what it made.
+        call = _Call(request_id=str(uuid.uuid4()), arrived_at=self.world.clock.now())
         resp = HttpResponse()
+        error: ApiError | None = None
         try:
             payload, resp = self._process(req, call, resp)
+            call.payload = payload
             outcome = "ok"
             resp.body = envelope(call.request_id, payload)
         except _Fault as f:
             resp, outcome = f.response, f.outcome
+            call.audited = False  # the server never saw the call
         except ApiError as err:
-            outcome = err.code
+            outcome, error = err.code, err
             resp.body = error_envelope(call.request_id, err)
         except Exception as exc:  # a bug in a handler must still answer like the cloud does
             outcome = "InternalError"
-            resp.body = error_envelope(call.request_id, ApiError("InternalError", f"emulator bug: {exc!r}"))
+            error = ApiError("InternalError", f"emulator bug: {exc!r}")
+            resp.body = error_envelope(call.request_id, error)
+        now = self.world.clock.now()
+        if call.audited:
+            self._audit(req, call, error)
+        if call.answer_lost:
+            # The call ran (and is logged with what it did); the caller only sees the connection close.
+            resp = HttpResponse(drop=True, delay=call.latency)
         self.calllog.record(service=call.service, action=call.action, region=call.region, account=call.account,
                             params=_loggable(call.params), outcome=outcome, request_id=call.request_id,
-                            emulated_time=self.world.clock.now())
+                            emulated_time=now, answer_lost=call.answer_lost)
         return resp
+
+    def _audit(self, req: HttpRequest, call: _Call, error: ApiError | None) -> None:
+        """Record the CloudAudit CloudEvent of an audited call (success or failure) in the world."""
+        cred = call.credential
+        if cred is None or call.action is None:
+            return
+        params = call.params if isinstance(call.params, dict) else {}
+        instance_id = params.get("InstanceId")
+        snapshots = params.get("SnapshotIds")
+        created = (call.payload or {}).get("ImageId")
+        audited = AuditedCall(
+            action=call.action, region=call.region or "", uin=cred.account.uin, app_id=cred.account.app_id,
+            secret_id=call.secret_id, temporary_key=cred.token is not None, request_id=call.request_id,
+            params=copy.deepcopy(params), emulated_time=call.arrived_at,
+            error_code=None if error is None else error.code, error_message="" if error is None else error.message,
+            source_ip=req.client_ip,
+            user_agent=req.headers.get("x-tc-requestclient") or req.headers.get("user-agent", ""),
+            instance_ids=[instance_id] if isinstance(instance_id, str) and instance_id else [],
+            snapshot_ids=[str(x) for x in snapshots] if isinstance(snapshots, list) else [],
+            created_image_id=created if isinstance(created, str) else None,
+        )
+        with self.world.lock:
+            event_uuid = uuid.UUID(int=self.world.audit_rng.getrandbits(128), version=4)
+            self.world.audit_events.append(
+                cloud_event(audited, event_uuid, include_image_id=self.world.settings.audit_include_image_id))
 
     def _process(self, req: HttpRequest, call: _Call, resp: HttpResponse) -> tuple[dict, HttpResponse]:
         h = req.headers
@@ -141,6 +192,7 @@ class Dispatcher:
         if cred is None:
             raise ApiError("AuthFailure.SecretIdNotFound", "The SecretId is not found.")
         call.account = cred.account.uin
+        call.secret_id = auth.secret_id
         service = self.services.get(auth.service)
         host_service = h.get("host", "").split("://")[-1].split(".")[0]
         if service is None or (host_service in self.services and host_service != auth.service):
@@ -167,6 +219,9 @@ class Dispatcher:
         action = service.actions.get(call.action)
         if action is None:
             raise ApiError("InvalidAction", f"The action `{call.action}` is not found in service `{service.name}`.")
+        # From here on the caller is authenticated and the action known: CloudAudit records the call.
+        call.credential = cred
+        call.audited = action.audited
         version = h.get("x-tc-version")
         if not version:
             raise missing("Version")
@@ -187,7 +242,10 @@ class Dispatcher:
 
         fault, latency = self.faults.pick(service.name, action.name)
         resp.delay = latency
-        if fault is not None:
+        call.latency = latency
+        if fault is not None and fault.kind == "drop_after":
+            call.answer_lost = True  # handle() drops the answer once the call has run
+        elif fault is not None:
             if fault.kind == "drop":
                 raise _Fault(HttpResponse(drop=True, delay=latency), "ConnectionDropped")
             if fault.kind == "http5xx":

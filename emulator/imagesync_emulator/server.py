@@ -104,7 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HttpResponse(status, json.dumps(result, default=str).encode("utf-8")))
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
-        req = HttpRequest(self.command, parts.path, parts.query, headers, body)
+        req = HttpRequest(self.command, parts.path, parts.query, headers, body, client_ip=self.client_address[0])
         self._send(self.server.dispatcher.handle(req))
 
     do_POST = _handle

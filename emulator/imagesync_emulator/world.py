@@ -111,6 +111,9 @@ class Settings:
     max_copy_size_gb: int | None = None  # None: no size limit (the 2021+ API docs); 50 = the old product page
     auto_create_queues: bool = False
     auto_create_event_buses: bool = False
+    # CloudAudit records of CreateImage leave the new image id out (the real record carries no response); True
+    # puts it first in ``resources`` and in ``resourceName``.
+    audit_include_image_id: bool = False
 
 
 class World:
@@ -133,6 +136,9 @@ class World:
         self.event_buses: dict[tuple[str, str], str] = {}  # (uin, bus id) -> bus name
         self.outbox: list[dict] = []  # CMQ messages, drained by the admin handle
         self.events: list[dict] = []  # EventBridge events, drained by the admin handle
+        self.audit_events: list[dict] = []  # CloudAudit CloudEvents (audit.py), drained by the admin handle
+        # Its own stream, so audit event ids never shift the ids and copy durations drawn from ``rng``.
+        self.audit_rng = random.Random(f"{seed}:audit")
         self.history: list[dict] = []  # notable world events (copies started/finished...), for dump()
 
     # ---- ids -------------------------------------------------------------------------------------------------
@@ -227,6 +233,10 @@ class World:
                 out.append((img, vt))
         return out
 
+    def image_quota(self, account: Account, region: str) -> int:
+        """The account's custom image quota in ``region`` (a per-region override, else the account's quota)."""
+        return account.region_image_quotas.get(region, account.image_quota)
+
     def custom_image_count(self, uin: str, region: str) -> int:
         """Images counting against the 500-per-region quota: the account's own custom images, any state."""
         return sum(
@@ -280,10 +290,12 @@ class World:
                 "copy_failure_rate": self.settings.copy_failure_rate,
                 "create_duration": self.settings.create_duration,
                 "max_copy_size_gb": self.settings.max_copy_size_gb,
+                "audit_include_image_id": self.settings.audit_include_image_id,
             },
             "regions": {k: list(v) for k, v in self.regions.groups.items()},
             "accounts": [
-                {**a.public(), "cross_border_approved": a.cross_border_approved, "image_quota": a.image_quota}
+                {**a.public(), "cross_border_approved": a.cross_border_approved, "image_quota": a.image_quota,
+                 "region_image_quotas": dict(a.region_image_quotas)}
                 for a in self.accounts.values()
             ],
             "images": images,
@@ -297,5 +309,6 @@ class World:
             "event_buses": [{"uin": k[0], "event_bus_id": k[1], "name": n} for k, n in self.event_buses.items()],
             "messages": [dict(m) for m in self.outbox],
             "events": [dict(e) for e in self.events],
+            "audit_events": [dict(e) for e in self.audit_events],
             "history": [dict(h) for h in self.history],
         }

@@ -67,14 +67,14 @@ def build_world(data: dict, clock: Clock, seed: int = 0) -> World:
 
     s = data.get("settings") or {}
     _check_keys("settings", s, {"copy_duration", "copy_failure_rate", "create_duration", "max_copy_size_gb",
-                                "auto_create_queues", "auto_create_event_buses"})
+                                "auto_create_queues", "auto_create_event_buses", "audit_include_image_id"})
     if "copy_duration" in s:
         lo, hi = s["copy_duration"]
         w.settings.copy_duration = (float(lo), float(hi))
     for key in ("copy_failure_rate", "create_duration"):
         if key in s:
             setattr(w.settings, key, float(s[key]))
-    for key in ("max_copy_size_gb", "auto_create_queues", "auto_create_event_buses"):
+    for key in ("max_copy_size_gb", "auto_create_queues", "auto_create_event_buses", "audit_include_image_id"):
         if key in s:
             setattr(w.settings, key, s[key])
 
@@ -83,7 +83,7 @@ def build_world(data: dict, clock: Clock, seed: int = 0) -> World:
 
     for i, a in enumerate(data.get("accounts") or []):
         _check_keys(f"accounts[{i}]", a, {"name", "uin", "app_id", "secret_id", "secret_key",
-                                          "cross_border_approved", "image_quota"})
+                                          "cross_border_approved", "image_quota", "region_image_quotas"})
         uin = str(a["uin"])
         w.add_account(Account(
             name=str(a.get("name", uin)), uin=uin, app_id=int(a.get("app_id", 1250000000 + i)),
@@ -91,6 +91,7 @@ def build_world(data: dict, clock: Clock, seed: int = 0) -> World:
             secret_key=str(a.get("secret_key", f"emulator-secret-key-not-real-{uin}")),
             cross_border_approved=bool(a.get("cross_border_approved", False)),
             image_quota=int(a.get("image_quota", 500)),
+            region_image_quotas={str(r): int(q) for r, q in (a.get("region_image_quotas") or {}).items()},
         ))
     if not w.accounts:
         raise WorldFileError("a world needs at least one account")

@@ -39,6 +39,7 @@ class Action:
     params: frozenset[str]
     rate: int = DEFAULT_RATE
     needs_region: bool = True
+    audited: bool = False  # CloudAudit records every call (see audit.py); drained by admin.drain_audit_events()
 
 
 @dataclass
@@ -50,9 +51,9 @@ class Service:
     actions: dict[str, Action] = field(default_factory=dict)
 
     def action(self, name: str, params: set[str] | frozenset[str], *, rate: int = DEFAULT_RATE,
-               needs_region: bool = True) -> Callable[[Handler], Handler]:
+               needs_region: bool = True, audited: bool = False) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
-            self.actions[name] = Action(name, fn, frozenset(params), rate, needs_region)
+            self.actions[name] = Action(name, fn, frozenset(params), rate, needs_region, audited)
             return fn
         return register
 

@@ -141,7 +141,7 @@ def sync_images(ctx: CallContext, p: Params) -> dict:
         if vt == "PRIVATE_IMAGE" and not encrypt and dest == src_region:
             raise ApiError("InvalidParameterValue.InvalidRegion",
                            "A custom image cannot be synced to its own region.")
-        if world.custom_image_count(ctx.account.uin, dest) + 1 > ctx.account.image_quota:
+        if world.custom_image_count(ctx.account.uin, dest) + 1 > world.image_quota(ctx.account, dest):
             raise ApiError("ImageQuotaLimitExceeded", f"The image quota of `{dest}` is used up.")
     if dry_run:
         return {}
@@ -183,7 +183,8 @@ def _tag_specs(specs: list[dict] | None, resource_type: str) -> dict[str, str]:
 
 
 @SERVICE.action("CreateImage", {"ImageName", "InstanceId", "ImageDescription", "ForcePoweroff", "Sysprep",
-                                "DataDiskIds", "SnapshotIds", "DryRun", "TagSpecification", "ImageFamily"})
+                                "DataDiskIds", "SnapshotIds", "DryRun", "TagSpecification", "ImageFamily"},
+                audited=True)
 def create_image(ctx: CallContext, p: Params) -> dict:
     name = p.text("ImageName", required=True, max_len=60) or ""
     instance_id = p.text("InstanceId")
@@ -212,7 +213,8 @@ def create_image(ctx: CallContext, p: Params) -> dict:
     for img, vt in world.visible_images(ctx.account.uin, ctx.region or ""):
         if vt == "PRIVATE_IMAGE" and img.name == name:
             raise ApiError("InvalidImageName.Duplicate", f"An image named `{name}` already exists.")
-    if world.custom_image_count(ctx.account.uin, ctx.region or "") + 1 > ctx.account.image_quota:
+    if world.custom_image_count(ctx.account.uin, ctx.region or "") + 1 > world.image_quota(ctx.account,
+                                                                                          ctx.region or ""):
         raise ApiError("ImageQuotaLimitExceeded", "The image quota of this region is used up.")
     if dry_run:
         return {}
@@ -233,7 +235,7 @@ def create_image(ctx: CallContext, p: Params) -> dict:
 # ---- quota, sharing, attributes, delete -----------------------------------------------------------------------
 @SERVICE.action("DescribeImageQuota", set(), rate=10)
 def describe_image_quota(ctx: CallContext, p: Params) -> dict:
-    return {"ImageNumQuota": ctx.account.image_quota}
+    return {"ImageNumQuota": ctx.world.image_quota(ctx.account, ctx.region or "")}
 
 
 @SERVICE.action("ModifyImageSharePermission", {"ImageId", "AccountIds", "Permission"})
@@ -362,16 +364,71 @@ def run_instances(ctx: CallContext, p: Params) -> dict:
     return {"InstanceIdSet": ids}
 
 
-@SERVICE.action("DescribeInstances", {"InstanceIds", "Filters", "Offset", "Limit"})
+# The filters the SDK documents for DescribeInstances (models.DescribeInstancesRequest.Filters, cvm 3.1.178). There
+# is NO image-id filter: "which instances use image X" means paging DescribeInstances and comparing ImageId.
+INSTANCE_FILTERS_EMULATED = ("zone", "instance-id", "instance-name", "instance-state", "creation-start-time",
+                             "creation-end-time")
+INSTANCE_FILTERS_NOT_EMULATED = ("project-id", "host-id", "dedicated-cluster-id", "vpc-id", "subnet-id", "uuid",
+                                 "security-group-id", "instance-charge-type", "private-ip-address",
+                                 "public-ip-address", "ipv6-address", "tag-key", "tag-value")
+FILTER_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _filter_time(value: str) -> float:
+    from datetime import datetime, timezone
+
+    try:
+        return datetime.strptime(value, FILTER_TIME_FORMAT).replace(tzinfo=timezone.utc).timestamp()
+    except ValueError as exc:
+        raise ApiError("InvalidFilter", f"`{value}` is not a time like 2023-06-01 00:00:00.") from exc
+
+
+def _instance_matches(inst: Instance, name: str, values: list[str]) -> bool:
+    if name == "zone":
+        return inst.zone in values
+    if name == "instance-id":
+        return inst.instance_id in values
+    if name == "instance-name":
+        return inst.name in values
+    if name == "instance-state":
+        return inst.state in values
+    if name == "creation-start-time":
+        return any(inst.created_at >= _filter_time(v) for v in values)
+    if name == "creation-end-time":
+        return any(inst.created_at <= _filter_time(v) for v in values)
+    if name in INSTANCE_FILTERS_NOT_EMULATED or name.startswith("tag:"):
+        raise ApiError("InvalidFilter", f"The filter `{name}` is documented but not emulated.")
+    raise ApiError("InvalidFilter", f"The filter `{name}` is not supported by DescribeInstances.")
+
+
+@SERVICE.action("DescribeInstances", {"InstanceIds", "Filters", "Offset", "Limit"}, rate=40)
 def describe_instances(ctx: CallContext, p: Params) -> dict:
     ids = p.str_list("InstanceIds")
-    p.obj_list("Filters")
+    filters = p.obj_list("Filters", fields={"Name": str, "Values": list})
     offset = p.integer("Offset", default=0, minimum=0)
     limit = p.integer("Limit", default=20, minimum=0, maximum=100)
+    if ids and filters:
+        raise ApiError("InvalidParameterCombination", "InstanceIds and Filters cannot be specified together.")
+    if ids is not None and len(ids) > 100:
+        raise ApiError("InvalidParameterValue.LimitExceeded", "At most 100 instance ids per call.")
+    for iid in ids or []:
+        if not INSTANCE_ID_RE.match(iid):
+            raise ApiError("InvalidInstanceId.Malformed", f"The instance id `{iid}` is malformed.")
+    if filters:
+        if len(filters) > MAX_FILTERS:
+            raise ApiError("InvalidFilterValue.LimitExceeded", f"At most {MAX_FILTERS} filters are allowed.")
+        for i, f in enumerate(filters):
+            require_member(f"Filters.{i}", f, "Name")
+            if len(f.get("Values") or []) > MAX_FILTER_VALUES:
+                raise ApiError("InvalidFilterValue.LimitExceeded",
+                               f"A filter takes at most {MAX_FILTER_VALUES} values.")
     from ..world import iso8601
 
     found = [i for i in ctx.world.instances.values() if i.owner == ctx.account.uin and i.region == ctx.region
              and (ids is None or i.instance_id in ids)]
+    for f in filters or []:
+        values = [str(v) for v in f.get("Values") or []]
+        found = [i for i in found if _instance_matches(i, f["Name"], values)]
     found.sort(key=lambda i: i.instance_id)
     return {"TotalCount": len(found), "InstanceSet": [
         {"InstanceId": i.instance_id, "InstanceName": i.name, "ImageId": i.image_id, "InstanceType": i.instance_type,
