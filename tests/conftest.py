@@ -38,6 +38,10 @@ def services(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         first_check_seconds=60,
         recheck_seconds=60,
         retry_seconds=60,
+        # the HTTP API is closed without credentials; its auth is covered by tests/integration/test_http_api.py
+        api_auth="none",
+        # the tests' webhook receivers listen on 127.0.0.1 over http (refused by default: no SSRF)
+        webhook_allow_private=True,
     )
     svc = wiring.build_services(settings, clock=EmulatorClock(emulator.admin.now))
     wiring.use(svc)
