@@ -1,4 +1,11 @@
-"""completion_hook: runs the hooks once per replica end. Trigger: the completion queue (CMQ-shaped records)."""
+"""completion_hook: runs the hooks once per replica end. Trigger: the completion queue, in whatever shape its link
+delivers (CMQ records, CKafka records, an EventBridge event, a local-queue delivery: platform.envelopes).
+
+A record that is not a valid completion message is rejected alone: logged as an error and reported in the result,
+and acknowledged (it cannot become valid, so it is never retried). A record whose hooks fail raises after the
+others are processed, so the queue redelivers it (bounded by the queue's max receive count / dead-letter queue;
+locally IMAGESYNC_QUEUE_MAX_ATTEMPTS); the ones already done replay their stored result.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ from typing import Any
 
 from ..domain.models import CompletionMessage
 from ..platform.context import invocation
+from ..platform.envelopes import InvalidEvent, QueueEnvelope
 from ..platform.logs import logger
 from ..platform.wiring import services
 
@@ -18,27 +26,27 @@ class DeliveryFailed(Exception):
         self.failures = failures
 
 
-def _bodies(event: dict[str, Any]) -> list[tuple[str, str]]:
-    out = []
-    for record in event.get("Records") or []:
-        cmq = record.get("CMQ") or {}
-        out.append((str(cmq.get("msgId") or ""), str(cmq.get("msgBody") or "")))
-    return out
-
-
 def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[str, Any]:
     with invocation(context, "completion_hook"):
+        try:
+            records = QueueEnvelope.parse(event, CompletionMessage)
+        except InvalidEvent as exc:  # a trigger wired to the wrong source: retrying cannot help
+            logger.error("not a queue delivery; nothing processed", extra={"error": exc.to_dict()})
+            return {"processed": 0, "results": [], "rejected": [{"id": "", "error": exc.message}]}
         svc = services()
         svc.begin_invocation()
         complete = svc.complete()
-        results, failures = [], []
-        for msg_id, body in _bodies(event):
+        results, failures, rejected = [], [], []
+        for record in records:
+            if record.value is None:
+                logger.error("completion record rejected", extra={"msg_id": record.id, "error": record.error})
+                rejected.append({"msg_id": record.id, "error": record.error})
+                continue
             try:
-                message = CompletionMessage.model_validate_json(body)
-                results.append(complete(message))
+                results.append(complete(record.value))
             except Exception as exc:  # each record fails alone; the rest are processed
-                logger.exception("completion record failed", extra={"msg_id": msg_id})
-                failures.append({"msg_id": msg_id, "error": f"{type(exc).__name__}: {exc}"})
+                logger.exception("completion record failed", extra={"msg_id": record.id})
+                failures.append({"msg_id": record.id, "error": f"{type(exc).__name__}: {exc}"})
         if failures:
             raise DeliveryFailed(failures)
-        return {"processed": len(results), "results": results}
+        return {"processed": len(results), "results": results, "rejected": rejected}

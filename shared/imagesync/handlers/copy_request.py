@@ -1,13 +1,31 @@
-"""copy_request: validates and starts copies. Triggers: HTTP (Function URL, legacy API Gateway)."""
+"""copy_request: validates and starts copies. Triggers: HTTP (Function URL, legacy API Gateway) and EventBridge
+(CloudAudit CreateImage events: the replication rules' copies of each new image)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..domain.errors import CloudError, ImageSyncError
 from ..platform.context import invocation
 from ..platform.http import is_http_event, to_rest_event, to_scf_response
 from ..platform.logs import logger
 from ..platform.wiring import services
+
+if TYPE_CHECKING:
+    from ..app.rules import NewImage
+    from ..platform.envelopes import CloudEvent
+
+#: CloudAudit's event types (fact sheet, section 3): a console-made image arrives as ConsoleCall, not ApiCall.
+AUDIT_TYPES = ("CloudEvent:ApiCall", "CloudEvent:ConsoleCall", "CloudEvent:MiniProgramCall")
+
+
+class EventsNotDone(Exception):
+    """Some events must be tried again (image not visible yet, a transient cloud error, bad rules): raising makes
+    EventBridge/SCF redeliver the delivery; the events already handled replay their stored result."""
+
+    def __init__(self, pending: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(pending)} event(s) to retry: " + "; ".join(f"{p['id']}: {p['error']}" for p in pending))
+        self.pending = pending
 
 
 def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[str, Any]:
@@ -17,5 +35,85 @@ def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[
             from .api import app
 
             return to_scf_response(app.resolve(to_rest_event(event), ctx))
+        if _is_eventbridge(event):
+            return _events(event)
         logger.warning("ignored an event copy_request does not handle", extra={"keys": sorted(event)[:10]})
-        return {"ignored": True, "reason": "not an HTTP event"}
+        return {"ignored": True, "reason": "neither an HTTP nor an EventBridge event"}
+
+
+def _is_eventbridge(event: dict[str, Any]) -> bool:
+    # the envelope models are imported only by invocations that need them (HTTP ones never do)
+    from ..platform.envelopes import EventBridgeEnvelope
+
+    return EventBridgeEnvelope.matches(event)
+
+
+def _events(event: dict[str, Any]) -> dict[str, Any]:
+    """Each CloudEvent of the delivery on its own: handled, ignored (logged), invalid (logged) or to retry."""
+    from ..platform.envelopes import EventBridgeEnvelope
+
+    outcomes: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
+    for item in EventBridgeEnvelope.events(event):
+        if item.value is None:
+            logger.error("invalid EventBridge event ignored", extra={"event_id": item.id, "error": item.error})
+            outcomes.append({"id": item.id, "status": "invalid", "error": item.error})
+            continue
+        new, why = _new_image(item.value)
+        if new is None:
+            logger.info("event ignored: " + why, extra={"event_id": item.id, "event_type": item.value.type})
+            outcomes.append({"id": item.id, "status": "ignored", "reason": why})
+            continue
+        try:
+            result = services().rule_engine().on_image_created(new)
+        except Exception as exc:
+            retry = not isinstance(exc, ImageSyncError) or exc.kind in ("retryable", "invalid", "internal")
+            if isinstance(exc, CloudError):
+                retry = exc.retryable
+            error = f"{getattr(exc, 'code', type(exc).__name__)}: {exc}"
+            if not retry:
+                logger.error("CreateImage event failed", extra={"event_id": item.id, "error": error})
+                outcomes.append({"id": item.id, "status": "failed", "error": error})
+                continue
+            logger.warning("CreateImage event to retry", extra={"event_id": item.id, "error": error})
+            pending.append({"id": item.id, "error": error})
+            continue
+        logger.info("CreateImage event handled", extra={"event_id": item.id, "status": result.get("status")})
+        outcomes.append({"id": item.id, **result})
+    if pending:
+        raise EventsNotDone(pending)
+    return {"events": outcomes}
+
+
+def _new_image(ce: CloudEvent) -> tuple[NewImage | None, str]:
+    """The new image a CreateImage audit event tells of, or (None, why the event is not one to act on)."""
+    from ..app.rules import NewImage
+    from ..platform.envelopes import CloudAuditRecord, describe_error
+
+    if not ce.type.endswith(AUDIT_TYPES):
+        return None, f"type {ce.type!r} is not a CloudAudit API call"
+    if not isinstance(ce.data, dict):
+        return None, "no audit record in data"
+    try:
+        record = CloudAuditRecord.model_validate(ce.data)
+    except ValueError as exc:
+        return None, f"unreadable audit record ({describe_error(exc)})"
+    if record.event_name != "CreateImage":
+        return None, f"{record.event_name} is not CreateImage"
+    if not record.succeeded:
+        return None, f"CreateImage failed ({record.api_error_code or record.error_code}: {record.error_message})"
+    name = str(record.request_parameters.get("ImageName") or "")
+    region = record.event_region or ce.region
+    if not name or not region:
+        return None, "CreateImage record without ImageName or region"
+    identity = record.user_identity
+    who = identity.get("userName") or identity.get("principalId") or identity.get("accountId") or "cloudaudit"
+    ids = record.image_ids
+    return NewImage(
+        event_id=ce.id,
+        region=region,
+        name=name,
+        event_time=ce.time or record.event_time_utc(),
+        image_id=ids[0] if ids else None,
+        requested_by=f"eventbridge:{who}",
+    ), ""

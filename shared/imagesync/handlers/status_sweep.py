@@ -1,18 +1,46 @@
-"""status_sweep: advances every copy in flight. Trigger: timer."""
+"""status_sweep: advances every copy in flight, and runs the rules' reconcile pass. Trigger: timer.
+
+The timer's Message (at most 4 KB) may carry options as a JSON object, e.g. `{"reconcile": "force"}`; an empty
+Message means the defaults. Options that do not validate are logged and the sweep runs with the defaults: copies
+in flight must keep being tracked whatever the trigger's configuration says.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..platform.context import invocation
+from ..platform.envelopes import InvalidEvent, TimerEnvelope
 from ..platform.logs import logger
 from ..platform.wiring import services
+
+
+class SweepOptions(BaseModel):
+    """What a timer's Message may ask of one sweep."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: "auto": the rules' reconcile pass once per IMAGESYNC_RECONCILE_INTERVAL_SECONDS; "force": now; "skip": not
+    reconcile: Literal["auto", "force", "skip"] = "auto"
+    #: replicas claimed per round (default IMAGESYNC_SWEEP_BATCH)
+    batch: int | None = Field(default=None, ge=1, le=10000)
 
 
 def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[str, Any]:
     with invocation(context, "status_sweep"):
         svc = services()
         svc.begin_invocation()
-        report = svc.sweep()().as_dict()
+        options, problem = SweepOptions(), None
+        if TimerEnvelope.matches(event):
+            try:
+                options = TimerEnvelope.parse(event, SweepOptions)
+            except InvalidEvent as exc:
+                problem = exc.to_dict()
+                logger.error("timer options ignored", extra={"error": problem})
+        report = svc.sweep(reconcile=options.reconcile, batch=options.batch)().as_dict()
+        if problem:
+            report["options_error"] = problem
         logger.info("sweep done", extra=report)
         return report
