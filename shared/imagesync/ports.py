@@ -28,6 +28,16 @@ class ImageService(Protocol):
         """Custom images named exactly `name` in `region` (to adopt a copy whose SyncImages answer was lost)."""
         ...
 
+    def list_custom_images(
+        self, region: str, *, tags: dict[str, str] | None = None, tag_key: str | None = None, limit: int = 10000
+    ) -> list[SourceImage]:
+        """The account's custom images (PRIVATE_IMAGE) in `region`, newest first, read 100 per DescribeImages call.
+
+        `tags` (equal values) and `tag_key` (exists) narrow the listing server-side; callers still match exactly.
+        At most `limit` images (a bound on calls per run).
+        """
+        ...
+
     def sync_image(
         self, region: str, image_id: str, destinations: Sequence[str], *, name: str | None, dry_run: bool
     ) -> dict[str, str]:
@@ -36,6 +46,38 @@ class ImageService(Protocol):
 
     def available_regions(self) -> frozenset[str]:
         """Regions the account can use for CVM (region service DescribeRegions, Product=cvm); cached."""
+        ...
+
+    def encrypt_image(self, region: str, image_id: str, *, kms_key_id: str, name: str | None) -> str:
+        """One same-region SyncImages with Encrypt and `kms_key_id`; returns the encrypted copy's image id."""
+        ...
+
+    def image_quota(self, region: str) -> tuple[int, int]:
+        """(quota, used): DescribeImageQuota's ImageNumQuota and the account's custom images now in `region`."""
+        ...
+
+
+class ImageAdmin(Protocol):
+    """What the hooks do to a finished copy (tag, share, launch, retention); errors surface as CloudError."""
+
+    def tag_image(self, region: str, image_id: str, tags: dict[str, str]) -> None:
+        """Put `tags` on the image through the tag service (TagResources); existing keys are overwritten."""
+        ...
+
+    def share_image(self, region: str, image_id: str, account_ids: Sequence[str]) -> list[str]:
+        """Share the image with the accounts not yet shared with (ModifyImageSharePermission); returns those."""
+        ...
+
+    def run_instances(self, region: str, image_id: str, spec: dict[str, Any], *, client_token: str) -> list[str]:
+        """RunInstances with `spec` and ImageId; `client_token` makes a repeated call launch nothing new."""
+        ...
+
+    def instances_using(self, region: str, image_id: str) -> list[str]:
+        """Ids of the account's instances in `region` made from `image_id` (DescribeInstances, every page)."""
+        ...
+
+    def delete_images(self, region: str, image_ids: Sequence[str]) -> None:
+        """DeleteImages (at most 10 per call; the snapshots are kept)."""
         ...
 
 
@@ -47,6 +89,22 @@ class IdempotencyRecord:
     result: dict[str, Any] | None
     expires_at: datetime
     in_progress_until: datetime | None
+
+
+@dataclass(frozen=True)
+class HookRun:
+    """The outcome of one hook for one replica end: pending (retrying), done, failed (gave up) or skipped."""
+
+    replica_id: str
+    hook_key: str
+    replication_id: str
+    hook_type: str
+    status: str  # pending | done | failed | skipped
+    attempts: int
+    updated_at: datetime
+    error_code: str | None = None
+    error_message: str | None = None
+    result: dict[str, Any] | None = None
 
 
 class StateStore(Protocol):
@@ -78,6 +136,15 @@ class StateStore(Protocol):
     def get_replica(self, replica_id: str) -> Replica | None: ...
 
     def find_active(self, source_region: str, image_id: str, destination_region: str) -> Replica | None: ...
+
+    def replica_states(self, source_region: str, image_ids: Sequence[str]) -> dict[tuple[str, str], list[str]]:
+        """For the replicas of these images from `source_region`: (image id, destination region) -> their states
+        (any order; a pair never copied is absent). The rules' reconcile pass reads what is missing from it."""
+        ...
+
+    def destination_image_ids(self, region: str, image_ids: Sequence[str]) -> set[str]:
+        """Those of `image_ids` that are copies imagesync made in `region` (a replica's destination image)."""
+        ...
 
     def save_replica(
         self, replica: Replica, *, expected_version: int, expected_state: ReplicaState
@@ -135,6 +202,26 @@ class StateStore(Protocol):
 
     def purge_expired(self, now: datetime) -> int:
         """Delete expired idempotency records; returns how many."""
+        ...
+
+    # Hooks (revision 0002).
+    def hook_runs(self, replica_ids: Sequence[str]) -> dict[str, list[HookRun]]:
+        """The hook records of these replicas, by replica id (every id is a key), ordered by hook key."""
+        ...
+
+    def save_hook_run(self, run: HookRun) -> None:
+        """Insert or replace the record of (run.replica_id, run.hook_key). Callers serialise per replica end
+        (completion_hook's idempotency claim), so last write wins."""
+        ...
+
+    def add_replica(self, replica: Replica) -> Replica:
+        """Insert one more replica into its existing replication (an encrypted copy); idempotent by replica id
+        (the stored one is returned). Raises AlreadyInFlight when the same copy is already active elsewhere."""
+        ...
+
+    def finished_copies(self, destination_region: str, *, rule: str | None, image_name: str) -> list[Replica]:
+        """SUCCEEDED replicas with a destination image in `destination_region` made for `rule` (when given) or,
+        without a rule, named `image_name` by replications without a rule; newest ended first."""
         ...
 
 

@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .domain.models import Replica, Replication
+from .domain.progress import estimate_end
+from .domain.states import ReplicaState
+from .ports import HookRun
 
 
-def replica_view(replica: Replica) -> dict[str, Any]:
+def replica_eta(replica: Replica) -> str | None:
+    """ISO time a copy in flight is predicted to end (from its SyncPercent at its last update), else None."""
+    if replica.state is not ReplicaState.COPYING:
+        return None
+    eta = estimate_end(replica.started_at, replica.updated_at, replica.sync_percent)
+    return eta.isoformat() if eta else None
+
+
+def hook_run_view(run: HookRun) -> dict[str, Any]:
+    return {
+        "hook": run.hook_key,
+        "type": run.hook_type,
+        "status": run.status,
+        "attempts": run.attempts,
+        "error": {"code": run.error_code, "message": run.error_message} if run.error_code else None,
+        "result": run.result,
+        "updated_at": run.updated_at.isoformat(),
+    }
+
+
+def replica_view(replica: Replica, hooks: Sequence[HookRun] | None = None) -> dict[str, Any]:
+    """`hooks`: the replica's hook records (shown as "hooks"; omitted when not given)."""
+    view = _replica_view(replica)
+    view["eta"] = replica_eta(replica)
+    if replica.kms_key_id:
+        view["encrypted_from"] = {"replica_id": replica.parent_replica_id, "image_id": replica.source_image_id}
+    if hooks is not None:
+        view["hooks"] = [hook_run_view(h) for h in hooks]
+    return view
+
+
+def _replica_view(replica: Replica) -> dict[str, Any]:
     return {
         "id": replica.id,
         "source_image_id": replica.source_image_id,
@@ -25,7 +60,10 @@ def replica_view(replica: Replica) -> dict[str, Any]:
     }
 
 
-def replication_view(replication: Replication) -> dict[str, Any]:
+def replication_view(
+    replication: Replication, hook_runs: Mapping[str, Sequence[HookRun]] | None = None
+) -> dict[str, Any]:
+    """`hook_runs`: StateStore.hook_runs() of its replicas; each replica view then carries its "hooks"."""
     return {
         "id": replication.id,
         "state": replication.state,
@@ -37,5 +75,7 @@ def replication_view(replication: Replication) -> dict[str, Any]:
         "origin": replication.origin.value,
         "requested_by": replication.requested_by,
         "created_at": replication.created_at.isoformat(),
-        "replicas": [replica_view(r) for r in replication.replicas],
+        "replicas": [
+            replica_view(r, hook_runs.get(r.id, []) if hook_runs is not None else None) for r in replication.replicas
+        ],
     }

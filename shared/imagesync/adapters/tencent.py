@@ -251,6 +251,7 @@ def _to_source_image(region: str, raw: dict[str, Any]) -> SourceImage:
         tags={t["Key"]: t.get("Value", "") for t in raw.get("Tags") or []},
         created_time=raw.get("CreatedTime"),
         sync_percent=raw.get("SyncPercent"),
+        family=raw.get("ImageFamily") or None,
     )
 
 
@@ -290,6 +291,31 @@ class TencentImages:
             _to_source_image(region, raw) for raw in resp.get("ImageSet") or [] if raw.get("ImageName") == name
         ]
 
+    def list_custom_images(
+        self, region: str, *, tags: dict[str, str] | None = None, tag_key: str | None = None, limit: int = 10000
+    ) -> list[SourceImage]:
+        """PRIVATE_IMAGE images in `region`, paged by Offset/Limit 100 (fact sheet, section 2).
+
+        Tag conditions become `tag:<key>` / `tag-key` filters (at most 10 filters in all: the rest is left to the
+        caller's exact match). Pages are read until one comes back short or `limit` images are read.
+        """
+        filters: list[dict[str, Any]] = [{"Name": "image-type", "Values": ["PRIVATE_IMAGE"]}]
+        for key, value in list((tags or {}).items())[:8]:
+            filters.append({"Name": f"tag:{key}", "Values": [value]})
+        if tag_key:
+            filters.append({"Name": "tag-key", "Values": [tag_key]})
+        out: list[SourceImage] = []
+        offset = 0
+        while len(out) < limit:
+            params = {"Filters": filters, "Offset": offset, "Limit": self.PAGE}
+            resp = self.cloud.call("cvm", region, "DescribeImages", params, safe=True)
+            page = resp.get("ImageSet") or []
+            out.extend(_to_source_image(region, raw) for raw in page)
+            offset += len(page)
+            if len(page) < self.PAGE or offset >= int(resp.get("TotalCount") or 0):
+                break
+        return out[:limit]
+
     def sync_image(
         self, region: str, image_id: str, destinations: Sequence[str], *, name: str | None, dry_run: bool
     ) -> dict[str, str]:
@@ -313,3 +339,114 @@ class TencentImages:
                 r["Region"] for r in resp.get("RegionSet") or [] if r.get("RegionState", "AVAILABLE") == "AVAILABLE"
             )
         return self._regions
+
+    # -- added for encrypted copies and the quota check (issue 6) ---------------------------------------------
+
+    def encrypt_image(self, region: str, image_id: str, *, kms_key_id: str, name: str | None) -> str:
+        """A same-region SyncImages with Encrypt and KmsKeyId (the only way to encrypt a copy: an encrypted copy
+        may only target its source's region); returns the encrypted copy's image id."""
+        params: dict[str, Any] = {
+            "ImageIds": [image_id],
+            "DestinationRegions": [region],
+            "ImageSetRequired": True,
+            "Encrypt": True,
+            "KmsKeyId": kms_key_id,
+        }
+        if name:
+            params["ImageName"] = name
+        # Not `safe`, like sync_image: a lost answer may have started the copy (the starter adopts it by name).
+        resp = self.cloud.call("cvm", region, "SyncImages", params, safe=False)
+        for item in resp.get("ImageSet") or []:
+            if item.get("Region") == region:
+                return str(item["ImageId"])
+        raise CloudError("Copy.NoImageId", f"SyncImages returned no image id for {region}", retryable=True)
+
+    def image_quota(self, region: str) -> tuple[int, int]:
+        """(quota, used) in `region`: DescribeImageQuota's ImageNumQuota, and the TotalCount of the account's
+        custom images there (DescribeImages with the image-type filter, Limit 1: one call, any number of images)."""
+        quota = self.cloud.call("cvm", region, "DescribeImageQuota", {}, safe=True)
+        listed = self.cloud.call(
+            "cvm",
+            region,
+            "DescribeImages",
+            {"Filters": [{"Name": "image-type", "Values": ["PRIVATE_IMAGE"]}], "Limit": 1},
+            safe=True,
+        )
+        return int(quota.get("ImageNumQuota") or 0), int(listed.get("TotalCount") or 0)
+
+
+def image_resource(region: str, uin: str, image_id: str) -> str:
+    """The tag service's six-segment name of a CVM image."""
+    return f"qcs::cvm:{region}:uin/{uin}:image/{image_id}"
+
+
+class TencentImageAdmin:
+    """The ImageAdmin port (what hooks do to a finished copy) on CVM and the tag service.
+
+    `uin` is the account's own uin (TENCENTCLOUD_UIN on SCF, or IMAGESYNC_UIN): the tag service names an image
+    by it. Tagging without one raises CloudError("Tag.NoAccountUin").
+    """
+
+    TAGS_PER_CALL = 10  # TagResources: at most 10 tags per request
+    DELETE_PER_CALL = 10  # DeleteImages: at most 10 images per request
+    PAGE = 100  # DescribeInstances' Limit maximum
+
+    def __init__(self, cloud: TencentCloud, *, uin: str = "", home_region: str = "ap-guangzhou") -> None:
+        self.cloud = cloud
+        self.uin = uin
+        self.home_region = home_region
+
+    def tag_image(self, region: str, image_id: str, tags: dict[str, str]) -> None:
+        if not self.uin:
+            raise CloudError(
+                "Tag.NoAccountUin", "the account's uin is unknown: set IMAGESYNC_UIN (SCF sets TENCENTCLOUD_UIN)"
+            )
+        items = [{"TagKey": k, "TagValue": v} for k, v in sorted(tags.items())]
+        resource = image_resource(region, self.uin, image_id)
+        for start in range(0, len(items), self.TAGS_PER_CALL):
+            # Setting a tag to the value it has is a no-op: safe to repeat.
+            self.cloud.call(
+                "tag", self.home_region, "TagResources",
+                {"ResourceList": [resource], "Tags": items[start : start + self.TAGS_PER_CALL]}, safe=True,
+            )
+
+    def share_image(self, region: str, image_id: str, account_ids: Sequence[str]) -> list[str]:
+        # Sharing with an account already shared with is refused (FailedOperation.AccountAlreadyExists) for the
+        # whole call, so ask first and share only the missing ones: repeated runs converge.
+        resp = self.cloud.call("cvm", region, "DescribeImageSharePermission", {"ImageId": image_id}, safe=True)
+        already = {str(p.get("AccountId")) for p in resp.get("SharePermissionSet") or []}
+        missing = [a for a in dict.fromkeys(account_ids) if a not in already]
+        if missing:
+            self.cloud.call(
+                "cvm", region, "ModifyImageSharePermission",
+                {"ImageId": image_id, "AccountIds": missing, "Permission": "SHARE"}, safe=True,
+            )
+        return missing
+
+    def run_instances(self, region: str, image_id: str, spec: dict[str, Any], *, client_token: str) -> list[str]:
+        params = {**spec, "ImageId": image_id, "ClientToken": client_token}
+        # `safe`: the ClientToken makes the cloud answer a repeat with the first call's instances.
+        resp = self.cloud.call("cvm", region, "RunInstances", params, safe=True)
+        return [str(i) for i in resp.get("InstanceIdSet") or []]
+
+    def instances_using(self, region: str, image_id: str) -> list[str]:
+        # DescribeInstances has no image-id filter (the SDK's documented filters: zone, instance-id, vpc-id, ...),
+        # so every instance of the region is listed, 100 per page, and compared here.
+        found: list[str] = []
+        offset = 0
+        while True:
+            resp = self.cloud.call(
+                "cvm", region, "DescribeInstances", {"Offset": offset, "Limit": self.PAGE}, safe=True
+            )
+            page = resp.get("InstanceSet") or []
+            found += [str(i["InstanceId"]) for i in page if i.get("ImageId") == image_id]
+            offset += len(page)
+            if not page or offset >= int(resp.get("TotalCount") or 0):
+                return found
+
+    def delete_images(self, region: str, image_ids: Sequence[str]) -> None:
+        ids = list(dict.fromkeys(image_ids))
+        for start in range(0, len(ids), self.DELETE_PER_CALL):
+            self.cloud.call(
+                "cvm", region, "DeleteImages", {"ImageIds": ids[start : start + self.DELETE_PER_CALL]}, safe=False
+            )

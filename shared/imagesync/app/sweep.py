@@ -16,9 +16,11 @@ from typing import Any
 
 from ..domain.errors import CloudError
 from ..domain.models import Replica, new_id
+from ..domain.progress import next_check
 from ..domain.states import ReplicaState
 from ..domain.validation import READY, WAITABLE
 from ..platform.deadline import time_left
+from ..platform.failpoints import failpoint
 from ..ports import Clock, ImageService, Queue, StateStore
 from .start_copies import CopyStarter
 from .transitions import move
@@ -68,6 +70,7 @@ class Sweep:
         safety_seconds: float = 5.0,
         max_rounds: int = 20,
         reconcile: Callable[[], dict[str, Any]] | None = None,
+        max_check_seconds: int | None = None,
     ) -> None:
         self.store = store
         self.images = images
@@ -77,6 +80,8 @@ class Sweep:
         self.lease_seconds = lease_seconds
         self.batch = batch
         self.recheck = timedelta(seconds=recheck_seconds)
+        #: the longest wait between two looks at a copy in flight (ETA scheduling); None = every recheck_seconds
+        self.max_check = timedelta(seconds=max_check_seconds) if max_check_seconds else self.recheck
         self.retry = timedelta(seconds=retry_seconds)
         self.safety = safety_seconds
         self.max_rounds = max_rounds
@@ -118,6 +123,7 @@ class Sweep:
                 break
             for message in messages:
                 self.queue.send(message.model_dump_json())
+                failpoint("after_outbox_publish")
                 self.store.mark_outbox_sent([message.message_id])
                 sent += 1
             if len(messages) < limit:
@@ -175,8 +181,11 @@ class Sweep:
                         error_message=f"destination image {image.image_id} ended {image.state}",
                     )
                 else:
-                    self._save(replica, S.COPYING, report, sync_percent=image.sync_percent,
-                               next_check_at=now + self.recheck)
+                    # look again when the SyncPercent-based ETA says so, not on every tick
+                    due = next_check(
+                        now, replica.started_at, image.sync_percent, interval=self.recheck, cap=self.max_check
+                    )
+                    self._save(replica, S.COPYING, report, sync_percent=image.sync_percent, next_check_at=due)
 
     def _check_sources(self, waiting: list[Replica], report: SweepReport) -> None:
         by_region: dict[str, list[Replica]] = defaultdict(list)

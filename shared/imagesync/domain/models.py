@@ -60,6 +60,7 @@ class SourceImage(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     created_time: str | None = None
     sync_percent: int | None = None
+    family: str | None = None  # ImageFamily (rule selectors)
 
 
 class Replica(BaseModel):
@@ -86,6 +87,10 @@ class Replica(BaseModel):
     next_check_at: datetime = Field(default_factory=utcnow)
     deadline_at: datetime
     version: int = 0
+    #: an encrypted copy (EncryptHook): a same-region SyncImages of `source_image_id` with Encrypt and this key
+    kms_key_id: str | None = None
+    #: the replica whose copy this one was made from (the encrypted copy of a finished copy), if any
+    parent_replica_id: str | None = None
 
     @property
     def terminal(self) -> bool:

@@ -48,6 +48,8 @@ replications = Table(
     Column("origin", String(16), nullable=False),
     Column("requested_by", String(NAME), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("rule", String(NAME)),  # the replication rule that asked for it (revision 0002)
+    Column("hooks", Text),  # JSON list of hook specs run on each replica end (revision 0002)
     # newest-first keyset pagination walks (created_at, id)
     Index("ix_replications_created_at_id", "created_at", "id"),
 )
@@ -82,6 +84,10 @@ replicas = Table(
     # engines allow many NULLs in a unique index, so at most ONE active replica per copy, enforced by the database
     # itself even when two create_replication calls race.
     Column("inflight_key", String(3 * REGION + ID), unique=True),
+    # an encrypted copy (EncryptHook): same-region SyncImages with Encrypt and this KMS key (revision 0002)
+    Column("kms_key_id", String(64)),
+    # the replica whose copy an encrypted copy was made from (revision 0002)
+    Column("parent_replica_id", String(ID)),
     Index("ix_replicas_replication_id", "replication_id"),
     Index("ix_replicas_state_next_check_at", "state", "next_check_at"),
     Index("ix_replicas_source_image_id", "source_image_id"),
@@ -126,5 +132,23 @@ idempotency = Table(
     Index("ix_idempotency_expires_at", "expires_at"),
 )
 
+hook_runs = Table(
+    "hook_runs",
+    metadata,
+    # one record per (replica, hook key): the hook's outcome, kept across redeliveries (revision 0002). No foreign
+    # key: a completion message may name a replica this database never held (a replayed or foreign message).
+    Column("replica_id", String(ID), primary_key=True),
+    Column("hook_key", String(NAME), primary_key=True),
+    Column("replication_id", String(ID), nullable=False),
+    Column("hook_type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | done | failed | skipped
+    Column("attempts", Integer, nullable=False),
+    Column("error_code", String(NAME)),
+    Column("error_message", Text),
+    Column("result", Text),  # JSON object
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_hook_runs_replication_id", "replication_id"),
+)
+
 #: child tables first: the order rows are deleted in
-TABLES = (outbox, audit, replicas, replications, idempotency)
+TABLES = (outbox, audit, hook_runs, replicas, replications, idempotency)

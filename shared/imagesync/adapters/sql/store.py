@@ -29,10 +29,10 @@ from sqlalchemy.exc import IntegrityError
 from ...domain.errors import AlreadyInFlight
 from ...domain.models import CompletionMessage, Replica, Replication
 from ...domain.states import ACTIVE, ReplicaState, check_transition
-from ...ports import Clock, IdempotencyRecord
+from ...ports import Clock, HookRun, IdempotencyRecord
 from .engine import run_read, run_tx
 from .migrate import check_schema, upgrade
-from .schema import TABLES, audit, idempotency, outbox, replicas, replications
+from .schema import TABLES, audit, hook_runs, idempotency, outbox, replicas, replications
 from .types import UTCDateTime
 
 T = TypeVar("T")
@@ -171,6 +171,8 @@ class SqlStateStore:
                     dry_run=bool(row["dry_run"]),
                     origin=row["origin"],
                     requested_by=row["requested_by"],
+                    rule=row["rule"],
+                    hooks=json.loads(row["hooks"]) if row["hooks"] else [],
                     created_at=row["created_at"],
                     replicas=sorted(by_parent[row["id"]], key=order),
                 )
@@ -223,6 +225,8 @@ class SqlStateStore:
                         "origin": replication.origin.value,
                         "requested_by": replication.requested_by,
                         "created_at": replication.created_at,
+                        "rule": replication.rule,
+                        "hooks": _hooks_json(replication),
                     }
                 ],
             )
@@ -331,6 +335,39 @@ class SqlStateStore:
             return self._to_replica(row) if row else None
 
         return self._read(read)
+
+    def replica_states(self, source_region: str, image_ids: Sequence[str]) -> dict[tuple[str, str], list[str]]:
+        """(image, destination) -> states of its replicas; one indexed query (source_image_id) per 500 ids."""
+        ids = list(dict.fromkeys(image_ids))
+
+        def read(conn: Connection) -> dict[tuple[str, str], list[str]]:
+            out: dict[tuple[str, str], list[str]] = {}
+            for start in range(0, len(ids), 500):
+                q = select(replicas.c.source_image_id, replicas.c.destination_region, replicas.c.state).where(
+                    replicas.c.source_region == source_region,
+                    replicas.c.source_image_id.in_(ids[start : start + 500]),
+                )
+                for image_id, destination, state in conn.execute(q):
+                    out.setdefault((image_id, destination), []).append(state)
+            return out
+
+        return self._read(read) if ids else {}
+
+    def destination_image_ids(self, region: str, image_ids: Sequence[str]) -> set[str]:
+        """Those of `image_ids` that some replica made in `region` (indexed by destination_region)."""
+        ids = list(dict.fromkeys(image_ids))
+
+        def read(conn: Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(ids), 500):
+                q = select(replicas.c.destination_image_id).where(
+                    replicas.c.destination_region == region,
+                    replicas.c.destination_image_id.in_(ids[start : start + 500]),
+                )
+                found.update(str(v) for (v,) in conn.execute(q))
+            return found
+
+        return self._read(read) if ids else set()
 
     def save_replica(
         self, replica: Replica, *, expected_version: int, expected_state: ReplicaState
@@ -608,6 +645,119 @@ class SqlStateStore:
 
         return self._tx(write)
 
+    # -- hooks (revision 0002) ------------------------------------------------------------------------------------
+
+    def hook_runs(self, replica_ids: Sequence[str]) -> dict[str, list[HookRun]]:
+        """The hook records of these replicas by replica id (every id given is a key), ordered by hook key."""
+        ids = list(dict.fromkeys(replica_ids))
+        out: dict[str, list[HookRun]] = {i: [] for i in ids}
+        if not ids:
+            return out
+
+        def read(conn: Connection) -> None:
+            rows = conn.execute(
+                select(hook_runs).where(hook_runs.c.replica_id.in_(ids)).order_by(hook_runs.c.hook_key)
+            ).mappings()
+            for row in rows:
+                out[row["replica_id"]].append(
+                    HookRun(
+                        replica_id=row["replica_id"],
+                        hook_key=row["hook_key"],
+                        replication_id=row["replication_id"],
+                        hook_type=row["hook_type"],
+                        status=row["status"],
+                        attempts=int(row["attempts"]),
+                        updated_at=row["updated_at"],
+                        error_code=row["error_code"],
+                        error_message=row["error_message"],
+                        result=json.loads(row["result"]) if row["result"] is not None else None,
+                    )
+                )
+
+        self._read(read)
+        return out
+
+    def save_hook_run(self, run: HookRun) -> None:
+        """Insert or replace the record of (replica_id, hook_key): UPDATE, then INSERT when no row was there (a
+        racing insert makes the transaction re-run as an UPDATE)."""
+        values = {
+            "replication_id": run.replication_id,
+            "hook_type": run.hook_type,
+            "status": run.status,
+            "attempts": run.attempts,
+            "error_code": run.error_code,
+            "error_message": run.error_message,
+            "result": json.dumps(run.result, default=str, sort_keys=True) if run.result is not None else None,
+            "updated_at": run.updated_at,
+        }
+        where = and_(hook_runs.c.replica_id == run.replica_id, hook_runs.c.hook_key == run.hook_key)
+
+        def write(conn: Connection, _attempt: int) -> None:
+            if conn.execute(update(hook_runs).where(where).values(**values)).rowcount == 1:
+                return
+            conn.execute(insert(hook_runs), [{"replica_id": run.replica_id, "hook_key": run.hook_key, **values}])
+
+        for _ in range(3):
+            try:
+                self._tx(write)
+                return
+            except IntegrityError:
+                continue  # inserted meanwhile by a racing writer: the next try updates it
+        raise RuntimeError(f"hook record {run.replica_id}/{run.hook_key} kept changing under the write")
+
+    def add_replica(self, replica: Replica) -> Replica:
+        """Insert one more replica into its existing replication (see the port); idempotent by replica id."""
+        key = None if replica.state.terminal else _key_of(replica)
+
+        def write(conn: Connection, _attempt: int) -> Replica | str | None:
+            row = conn.execute(select(replicas).where(replicas.c.id == replica.id)).mappings().first()
+            if row is not None:
+                return self._to_replica(row)
+            if key is not None:
+                holder = conn.execute(
+                    select(replicas.c.replication_id).where(replicas.c.inflight_key == key)
+                ).scalar()
+                if holder is not None:
+                    return str(holder)
+            conn.execute(insert(replicas), [self._replica_row(replica)])
+            return None
+
+        for _ in range(3):
+            try:
+                outcome = self._tx(write)
+            except IntegrityError:
+                continue  # a racing insert of the same id or copy: look again
+            if outcome is None:
+                return replica
+            if isinstance(outcome, Replica):
+                return outcome
+            raise self._in_flight(outcome)
+        raise RuntimeError(f"could not insert replica {replica.id}: conflicting writes kept racing")
+
+    def finished_copies(self, destination_region: str, *, rule: str | None, image_name: str) -> list[Replica]:
+        """SUCCEEDED replicas with an image in `destination_region` for `rule`, or (no rule) named `image_name`
+        by replications without a rule; newest ended first."""
+        cond = [
+            replicas.c.destination_region == destination_region,
+            replicas.c.state == ReplicaState.SUCCEEDED.value,
+            replicas.c.destination_image_id.is_not(None),
+        ]
+        if rule is not None:
+            cond.append(replications.c.rule == rule)
+        else:
+            cond += [replications.c.rule.is_(None), replicas.c.image_name == image_name]
+        q = (
+            select(replicas)
+            .join(replications, replications.c.id == replicas.c.replication_id)
+            .where(*cond)
+            .order_by(replicas.c.ended_at.desc(), replicas.c.id.desc())
+        )
+
+        def read(conn: Connection) -> list[Replica]:
+            return [self._to_replica(row) for row in conn.execute(q).mappings()]
+
+        return self._read(read)
+
     # -- maintenance (tests, local tooling) ------------------------------------------------------------------
 
     def wipe(self) -> None:
@@ -618,6 +768,12 @@ class SqlStateStore:
                 conn.execute(delete(table))
 
         self._tx(write)
+
+
+def _hooks_json(replication: Replication) -> str | None:
+    if not replication.hooks:
+        return None
+    return json.dumps([h.model_dump(mode="json") for h in replication.hooks], sort_keys=True)
 
 
 def _encode_cursor(at: datetime, last_id: str) -> str:

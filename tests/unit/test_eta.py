@@ -1,0 +1,50 @@
+"""The SyncPercent-based ETA and the sweep's next-check schedule (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from imagesync.domain.progress import estimate_end, next_check
+
+T0 = datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
+MIN = timedelta(minutes=1)
+
+
+def test_estimate_end_is_linear_in_sync_percent() -> None:
+    assert estimate_end(T0, T0 + 5 * MIN, 25) == T0 + 20 * MIN
+    assert estimate_end(T0, T0 + 5 * MIN, 100) == T0 + 5 * MIN
+    assert estimate_end(T0, T0 + 5 * MIN, 0) is None
+    assert estimate_end(None, T0, 50) is None and estimate_end(T0, T0, 50) is None
+
+
+def test_without_progress_the_copy_is_looked_at_every_interval() -> None:
+    for percent in (None, 0):
+        assert next_check(T0 + MIN, T0, percent, interval=MIN, cap=10 * MIN) == T0 + 2 * MIN
+    assert next_check(T0 + MIN, None, 50, interval=MIN, cap=10 * MIN) == T0 + 2 * MIN
+
+
+def test_far_from_the_end_the_wait_is_capped() -> None:
+    assert next_check(T0 + MIN, T0, 3, interval=MIN, cap=10 * MIN) == T0 + 11 * MIN
+
+
+def test_the_check_lands_before_the_optimistic_end_then_every_interval() -> None:
+    now = T0 + 15 * MIN  # 50%: ends at 30 min, no sooner than 15 * 100 / 51 = 29.4 min
+    due = next_check(now, T0, 50, interval=MIN, cap=60 * MIN)
+    earliest = T0 + (15 * MIN) * (100 / 51)
+    assert now + MIN < due < earliest - MIN
+    near = T0 + 29 * MIN
+    assert next_check(near, T0, 97, interval=MIN, cap=60 * MIN) == near + MIN
+
+
+def test_a_simulated_linear_copy_costs_a_handful_of_checks_and_is_seen_within_one_interval() -> None:
+    for total_min in (10, 17, 30, 90):
+        total = total_min * MIN
+        now, checks = T0 + MIN, 0
+        while True:
+            checks += 1
+            percent = min(99, int(99 * (now - T0) / total))
+            if now >= T0 + total:
+                break
+            now = next_check(now, T0, percent, interval=MIN, cap=10 * MIN)
+        assert now - (T0 + total) <= MIN, total_min
+        assert checks <= 4 + total_min // 10, (total_min, checks)
