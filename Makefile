@@ -36,5 +36,9 @@ lint: venv
 bench-emulator: venv
 	$(PY) scripts/bench_emulator.py
 
+# dist/code.zip + dist/layer.zip for SCF (docs/deploy.md); prints their sizes, fails over SCF's limits.
+package: venv
+	$(PY) scripts/package.py
+
 clean:
 	rm -rf $(VENV) $(TCCLI_VENV) dist .pytest_cache

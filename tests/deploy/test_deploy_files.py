@@ -1,0 +1,263 @@
+"""The deployment files, parsed and cross-checked against the code: serverless.yml against the functions that exist
+and the settings they need; the CAM policy against the Tencent Cloud actions the code calls; the EventBridge and
+SCF JSON against the official SDK's request models; docs/deploy.md against all of them.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from imagesync.settings import Settings
+from tests.deploy.test_package import package
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+SERVERLESS = yaml.safe_load((ROOT / "serverless.yml").read_text())
+INPUTS = SERVERLESS["inputs"]
+FUNCTIONS = INPUTS["functions"]
+DOC = (ROOT / "docs" / "deploy.md").read_text()
+
+#: what every function must be told (SCF has no writable default: /var/user is read-only, so neither the SQLite
+#: state table nor the local queue can be the default there), plus what each one needs for its own work
+REQUIRED_ALL = {"IMAGESYNC_DATABASE_URL", "IMAGESYNC_AUTO_MIGRATE", "IMAGESYNC_QUEUE", "IMAGESYNC_TDMQ_NAME"}
+REQUIRED = {
+    "copy_request": {"IMAGESYNC_API_TOKEN"},
+    "status_sweep": set(),
+    "completion_hook": {"IMAGESYNC_WEBHOOK_URL", "IMAGESYNC_WEBHOOK_SECRET"},
+}
+SECRET = re.compile(r"SECRET|TOKEN|PASSWORD|DATABASE_URL")
+ENV_REF = re.compile(r"^\$\{env:[A-Z_][A-Z0-9_]*\}$")
+#: the SDK client of each product imagesync calls (service prefix in CAM = the product name)
+CLIENTS = {
+    "cvm": ("tencentcloud.cvm.v20170312.cvm_client", "CvmClient"),
+    "region": ("tencentcloud.region.v20220627.region_client", "RegionClient"),
+    "tag": ("tencentcloud.tag.v20180813.tag_client", "TagClient"),
+    "tdmq": ("tencentcloud.tdmq.v20200217.tdmq_client", "TdmqClient"),
+}
+
+
+def _env(function: str) -> dict[str, str]:
+    return {item["key"]: str(item["value"]) for item in FUNCTIONS[function]["environment"]}
+
+
+def _client_methods(product: str) -> set[str]:
+    module, name = CLIENTS[product]
+    client = getattr(importlib.import_module(module), name)
+    return {m for m in vars(client) if m[:1].isupper()}
+
+
+def called_actions() -> set[str]:
+    """Every Tencent Cloud action the shipped code calls, as "product:Action", read from the source:
+    `cloud.call("<product>", region, "<Action>", ...)` anywhere, and in a module that imports exactly one product's
+    SDK (e.g. the TDMQ producer), every name that is a method of that product's client."""
+    found: set[str] = set()
+    # Only what the functions ship (the package's import closure): dev tooling (CLI, demo, chaos runner) may call
+    # more with a developer's own credentials, never with the functions' role.
+    modules, _ = package.code_closure()
+    for path in filter(None, (package._module_file(m) for m in modules)):
+        tree = ast.parse(path.read_text())
+        products = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom | ast.Import):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                products |= {m.group(1) for n in names if (m := re.match(r"tencentcloud\.(\w+)\.v\d+", n))}
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "call":
+                args = node.args
+                if len(args) >= 3 and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
+                                          for a in (args[0], args[2])):
+                    found.add(f"{args[0].value}:{args[2].value}")
+        if len(products) == 1:
+            (product,) = products
+            methods = _client_methods(product)
+            for node in ast.walk(tree):
+                name = node.attr if isinstance(node, ast.Attribute) else (
+                    node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None)
+                if name in methods:
+                    found.add(f"{product}:{name}")
+    return found
+
+
+# -- serverless.yml ------------------------------------------------------------------------------------------------
+
+
+def test_serverless_declares_exactly_the_functions_that_exist() -> None:
+    assert SERVERLESS["component"] == "multi-scf"
+    assert INPUTS["runtime"] == "Python3.10"
+    existing = {p.parent.name for p in (ROOT / "functions").glob("*/index.py")}
+    assert set(FUNCTIONS) == existing
+    for key in existing:
+        tree = ast.parse((ROOT / "functions" / key / "index.py").read_text())
+        assert "main_handler" in {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                                  for a in n.names}
+        module = importlib.import_module(f"imagesync.handlers.{key}")
+        assert callable(module.main_handler)
+
+
+def test_handlers_resolve_in_the_code_package(tmp_path: Path) -> None:
+    """`<file>.main_handler` with <file>.py at the root of what `src` uploads (SCF: the entry file must be at the
+    root of the zip) and that file being the function's index.py."""
+    assert Path(INPUTS["src"]["src"]).resolve() == (ROOT / "dist" / "code").resolve()
+    modules, _ = package.code_closure()
+    package.stage_code(tmp_path, modules)
+    for key, function in FUNCTIONS.items():
+        file, _, attr = function["handler"].rpartition(".")
+        assert attr == "main_handler" and "/" not in file
+        assert (tmp_path / f"{file}.py").read_bytes() == (ROOT / "functions" / key / "index.py").read_bytes()
+
+
+def test_each_function_has_its_own_runtime_inputs() -> None:
+    """The component merges only namespace/runtime/description/code into a function: the rest must be per function."""
+    for function in FUNCTIONS.values():
+        assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,58}[A-Za-z0-9]", function["name"]), function["name"]
+        assert function["memorySize"] == 64 or function["memorySize"] in range(128, 3073, 128)
+        assert 1 <= function["timeout"] <= 900
+        assert function["role"] == "imagesync-scf-role"
+        assert function["vpc"]["vpcId"] and function["vpc"]["subnetId"]
+        assert [layer["name"] for layer in function["layers"]] == ["imagesync-deps"]
+    for misplaced in ("memorySize", "timeout", "environment", "environments", "vpc", "layers", "role"):
+        assert misplaced not in INPUTS, f"inputs.{misplaced} would not reach the functions"
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_environment_names_real_settings_and_what_the_function_needs(function: str, monkeypatch: Any) -> None:
+    env = _env(function)
+    fields = {f"IMAGESYNC_{name.upper()}" for name in Settings.model_fields}
+    for key, value in env.items():
+        assert key in fields, f"{key} is not a Settings field"
+        assert not key.startswith(("SCF_", "QCLOUD_", "TENCENTCLOUD_")), f"{key}: reserved prefix"
+        if SECRET.search(key):
+            assert ENV_REF.match(value), f"{key} must come from the deployer's environment, not be written here"
+    assert REQUIRED_ALL | REQUIRED[function] <= set(env)
+    assert env["IMAGESYNC_QUEUE"] in ("tdmq-queue", "tdmq-topic") and env["IMAGESYNC_AUTO_MIGRATE"] == "false"
+    # SCF allows 4 KB of environment variables in all: count each ${env:...} as a generous 512 bytes
+    size = sum(len(k) + (512 if ENV_REF.match(v) else len(v)) for k, v in env.items())
+    assert size < 4096
+    # the literal values validate as settings (an ${env:...} value gets a stand-in of its kind)
+    for key, value in env.items():
+        stand_in = "mysql+pymysql://u:p@10.0.0.2:3306/imagesync" if key == "IMAGESYNC_DATABASE_URL" else "x"
+        monkeypatch.setenv(key, stand_in if ENV_REF.match(value) else value)
+    settings = Settings()
+    assert not settings.database_url.startswith("sqlite") and not settings.migrate_on_start
+
+
+def test_triggers_point_at_declared_functions_with_valid_parameters() -> None:
+    triggers = INPUTS["triggers"]
+    assert {t["function"] for t in triggers} <= set(FUNCTIONS)
+    by_type = {t["type"]: t for t in triggers}
+    assert set(by_type) == {"timer", "http", "cmq"} and len(triggers) == 3
+    timer = by_type["timer"]
+    assert timer["function"] == "status_sweep" and timer["parameters"]["enable"] is True
+    cron = timer["parameters"]["cronExpression"].split()
+    assert len(cron) == 7, "SCF's cron has 7 fields: second minute hour day month week year"
+    assert cron[0] == "0" and cron[1] == "*/1"  # every minute: the sweep's timeout must fit in it
+    assert FUNCTIONS["status_sweep"]["timeout"] <= 60
+    http = by_type["http"]
+    assert http["function"] == "copy_request" and http["parameters"]["netConfig"]["enableExtranet"] is True
+    assert http["parameters"]["authType"] in ("NONE", "CAM")
+    cmq = by_type["cmq"]
+    # the CMQ trigger subscribes to a topic: the producers must publish to that topic
+    assert cmq["function"] == "completion_hook"
+    for function in FUNCTIONS:
+        assert _env(function)["IMAGESYNC_QUEUE"] == "tdmq-topic"
+        assert _env(function)["IMAGESYNC_TDMQ_NAME"] == cmq["parameters"]["name"]
+
+
+# -- CAM -----------------------------------------------------------------------------------------------------------
+
+
+def test_cam_policy_grants_exactly_the_actions_the_code_calls() -> None:
+    policy = json.loads((DEPLOY / "cam-policy.json").read_text())
+    assert policy["version"] == "2.0"
+    granted = set()
+    for statement in policy["statement"]:
+        assert statement["effect"] == "allow" and statement["resource"] == ["*"]
+        for action in statement["action"]:
+            assert action.startswith("name/") and "*" not in action, action
+            granted.add(action.removeprefix("name/"))
+    called = called_actions()
+    assert {"cvm:DescribeImages", "cvm:SyncImages", "region:DescribeRegions", "tdmq:PublishCmqMsg"} <= called
+    assert granted - called == set(), "granted but never called"
+    assert called - granted == set(), "called but not granted"
+    for action in granted:  # and each is a real API of that product
+        product, name = action.split(":")
+        assert name in _client_methods(product), action
+
+
+def test_cam_trust_policy_lets_scf_assume_the_role() -> None:
+    trust = json.loads((DEPLOY / "cam-trust-policy.json").read_text())
+    (statement,) = trust["statement"]
+    assert statement["action"] == "name/sts:AssumeRole" and statement["principal"]["service"] == ["scf.qcloud.com"]
+
+
+# -- EventBridge and SCF JSON --------------------------------------------------------------------------------------
+
+PLACEHOLDERS = {"EVENT_BUS_ID": "eb-abc", "RULE_ID": "rule-abc", "REGION": "ap-guangzhou",
+                "TENCENTCLOUD_UIN": "100000000001"}
+
+
+def _substitute(text: str) -> str:
+    """What `envsubst '$EVENT_BUS_ID $RULE_ID $REGION $TENCENTCLOUD_UIN'` does (docs/deploy.md): only those."""
+    for name, value in PLACEHOLDERS.items():
+        text = text.replace("${" + name + "}", value)
+    assert not re.search(r"\$\{[A-Z_]+\}", text), "a placeholder docs/deploy.md does not substitute"
+    return text
+
+
+def _check_model(model: Any, data: dict[str, Any]) -> None:
+    """Every key of `data` is a field of the SDK request model, and the SDK's parser takes it."""
+    fields = {k.lstrip("_") for k in vars(model)}
+    for key in data:
+        assert key in fields, f"{type(model).__name__} has no field {key}"
+    model._deserialize(data)  # the SDK's own parser accepts it
+
+
+def test_eventbridge_rule_routes_successful_create_image_calls() -> None:
+    pattern = json.loads((DEPLOY / "eventbridge-pattern.json").read_text())
+    assert pattern["source"] == ["cvm.cloud.tencent"]
+    assert "cvm:CloudEvent:ApiCall" in pattern["type"]
+    assert pattern["data"]["eventName"] == ["CreateImage"] and pattern["data"]["errorCode"] == [0]
+
+
+def test_eventbridge_target_is_copy_request() -> None:
+    from tencentcloud.eb.v20210416 import models
+
+    target = json.loads(_substitute((DEPLOY / "eventbridge-target.json").read_text()))
+    _check_model(models.CreateTargetRequest(), target)
+    _check_model(models.TargetDescription(), target["TargetDescription"])
+    resource = target["TargetDescription"]["ResourceDescription"]
+    assert resource == (
+        f"qcs::scf:ap-guangzhou:uin/100000000001:namespace/{INPUTS['namespace']}/function/"
+        f"{FUNCTIONS['copy_request']['name']}/$DEFAULT"
+    )
+
+
+def test_async_retry_config_is_an_scf_request() -> None:
+    config = json.loads((DEPLOY / "function-event-invoke-config.json").read_text())
+    retry = config["AsyncTriggerConfig"]
+    assert retry["RetryConfig"] == [{"RetryNum": 2}] and 60 <= retry["MsgTTL"] <= 21600
+    assert "UpdateFunctionEventInvokeConfig" in DOC and "function-event-invoke-config.json" in DOC
+
+
+# -- docs/deploy.md ------------------------------------------------------------------------------------------------
+
+
+def test_deploy_doc_uses_the_same_names_handlers_and_files() -> None:
+    for path in DEPLOY.glob("*.json"):
+        assert f"deploy/{path.name}" in DOC, f"docs/deploy.md never uses deploy/{path.name}"
+    names = {f["name"]: f for f in FUNCTIONS.values()}
+    for match in re.finditer(r"--FunctionName (\S+)", DOC):
+        name = match.group(1).strip('"')
+        assert name in names or name.startswith("$"), match.group(0)
+    for key, function in FUNCTIONS.items():
+        assert f"--Handler {function['handler']}" in DOC, f"the tccli path does not create {key}"
+        assert f"--Timeout {function['timeout']}" in DOC and f"--MemorySize {function['memorySize']}" in DOC
+    assert "--Runtime Python3.10" in DOC
+    assert SERVERLESS["inputs"]["triggers"][0]["parameters"]["cronExpression"] in DOC
