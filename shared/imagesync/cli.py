@@ -18,7 +18,7 @@ from rich.table import Table
 
 from .domain.errors import ImageSyncError
 from .domain.models import CopyRequest, Origin, Replication
-from .views import replication_view
+from .views import replica_eta, replication_view
 
 app = typer.Typer(
     help="Copy Tencent Cloud CVM custom images across regions, track every copy to the end, run hooks.",
@@ -27,6 +27,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The state table's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+rules_app = typer.Typer(help="Replication rules (IMAGESYNC_RULES_FILE / IMAGESYNC_RULES_JSON).", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 console = Console()
 err = Console(stderr=True)
 
@@ -107,14 +109,28 @@ def _wait(svc: Any, replication_id: str, interval: float = 2.0) -> Replication:
             time.sleep(interval)
 
 
-def _print_replication(replication: Replication) -> None:
+def _hooks_cell(runs: list[Any]) -> str:
+    """One line per hook: "tag done", "webhook pending Webhook.BadStatus (2 tries)"."""
+    lines = []
+    for run in runs:
+        line = f"{run.hook_key} {run.status}"
+        if run.error_code and run.status != "done":
+            line += f" {run.error_code} ({run.attempts} tries)"
+        lines.append(line)
+    return "\n".join(lines) or "-"
+
+
+def _print_replication(replication: Replication, hook_runs: dict[str, list[Any]] | None = None) -> None:
     table = Table(title=f"{replication.id}  {replication.state}  ({replication.source_region})")
-    for column in ("replica", "image", "region", "state", "copy", "progress", "error"):
+    for column in ("replica", "image", "region", "state", "copy", "progress", "eta", "hooks", "error"):
         table.add_column(column)
     for r in replication.replicas:
+        eta = replica_eta(r)
         table.add_row(
             r.id, r.source_image_id, r.destination_region, r.state.value, r.destination_image_id or "-",
             f"{r.sync_percent}%" if r.sync_percent is not None else "-",
+            eta[11:19] + "Z" if eta else "-",
+            _hooks_cell((hook_runs or {}).get(r.id, [])),
             f"{r.error_code}: {r.error_message}" if r.error_code else "",
         )
     console.print(table)
@@ -132,10 +148,11 @@ def status(
         if replication is None:
             err.print(f"[red]error[/red] Replication.NotFound: no replication {replication_id}")
             raise typer.Exit(2)
+        runs = svc.store.hook_runs([r.id for r in replication.replicas])
         if as_json:
-            print(json.dumps(replication_view(replication), indent=2))
+            print(json.dumps(replication_view(replication, runs), indent=2))
         else:
-            _print_replication(replication)
+            _print_replication(replication, runs)
         return
     page, _ = svc.store.list_replications(limit=20)
     if as_json:
@@ -213,6 +230,71 @@ def demo(
     from .demo import run
 
     sys.exit(run(keep))
+
+
+@rules_app.command("check")
+def rules_check(
+    file: Annotated[Path, typer.Argument(help="rule file: YAML, or JSON when it ends in .json")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Validate a rule file (nothing is called, nothing recorded); exit 2 with every problem when it is invalid."""
+    from .domain.rules import RulesInvalid, loads_rules
+
+    try:
+        text = file.read_text(encoding="utf-8")
+        ruleset = loads_rules(text, fmt="json" if file.suffix.lower() == ".json" else "yaml", source=str(file))
+    except OSError as exc:
+        err.print(f"[red]error[/red] Rules.Invalid: {file}: cannot be read: {exc.strerror or exc}")
+        raise typer.Exit(2) from exc
+    except RulesInvalid as exc:
+        if as_json:
+            print(json.dumps({"valid": False, "error": exc.to_dict()}, indent=2))
+        err.print(f"[red]error[/red] {exc.code}: {file}")
+        for problem in exc.details.get("errors") or [exc.message]:
+            err.print(f"  - {problem}")
+        raise typer.Exit(2) from exc
+    summary = [
+        {"name": r.name, "enabled": r.enabled, "source_regions": r.selector.source_regions,
+         "destinations": r.destinations, "hooks": [h.key for h in r.all_hooks], "reconcile": r.reconcile}
+        for r in ruleset.rules
+    ]
+    if as_json:
+        print(json.dumps({"valid": True, "rules": summary}, indent=2))
+        return
+    table = Table(title=f"{file}: {len(ruleset.rules)} rule(s), valid")
+    for column in ("rule", "enabled", "from", "to", "hooks", "reconcile"):
+        table.add_column(column)
+    for row in summary:
+        table.add_row(row["name"], "yes" if row["enabled"] else "no", " ".join(row["source_regions"]),
+                      " ".join(row["destinations"]), " ".join(row["hooks"]) or "-", "yes" if row["reconcile"] else "no")
+    console.print(table)
+
+
+@app.command()
+def plan(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Show what the rules would copy now (the reconcile pass without its window), copying nothing."""
+    svc = _services()
+    try:
+        result = svc.rule_engine().plan()
+    except ImageSyncError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    table = Table(title=f"plan: {result['copies']} copies wanted; {result['limit']} per reconcile run")
+    for column in ("rule", "image", "name", "from", "to", "copy name", "why", "next run"):
+        table.add_column(column)
+    for row in result["plan"]:
+        refused = row["refused"]
+        table.add_row(
+            row["rule"], row["image_id"], row["image_name"], row["source_region"], " ".join(row["destinations"]),
+            row["copy_name"], f"refused {refused['code']}" if refused else row["reason"],
+            "yes" if row["within_limit"] else "later" if not refused else "never",
+        )
+    console.print(table)
+    if not result["plan"]:
+        console.print("nothing to copy: every copy the rules want exists or is in flight")
 
 
 @db_app.command("upgrade")

@@ -19,9 +19,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .domain.hooks import ShareHook, TagHook
+
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 WEBHOOK_SECRET = "demo-webhook-secret-not-real"
+API_TOKEN = "demo-api-token-not-real"
 SOURCE = "ap-guangzhou"
+DEMO_UIN = "100000000001"  # the emulator's default account (the tag service names images by uin)
+PARTNER_UIN = "100000000002"  # the emulator's second account: every copy is shared with it
 
 #: (label, body, expected HTTP status, expected error code)
 REQUESTS: list[tuple[str, dict[str, Any], int, str | None]] = [
@@ -91,6 +96,7 @@ class WebhookReceiver:
 def _http_event(body: dict[str, Any]) -> dict[str, Any]:
     event = json.loads((EVENTS / "http" / "function_url_create_replication.json").read_text())
     event["body"] = json.dumps(body)
+    event["headers"]["authorization"] = f"Bearer {API_TOKEN}"
     return event
 
 
@@ -125,7 +131,8 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
     receiver = WebhookReceiver(WEBHOOK_SECRET)
     problems: list[str] = []
     with Emulator(time_scale=600.0, seed=7) as emu, _env(
-        {"TENCENTCLOUD_SECRET_ID": emu.secret_id, "TENCENTCLOUD_SECRET_KEY": emu.secret_key}
+        {"TENCENTCLOUD_SECRET_ID": emu.secret_id, "TENCENTCLOUD_SECRET_KEY": emu.secret_key,
+         "IMAGESYNC_UIN": DEMO_UIN}
     ):
         settings = Settings(
             tencent_endpoint=emu.endpoint,
@@ -133,9 +140,14 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
             queue_path=str(workdir / "queue.db"),
             webhook_url=receiver.url,
             webhook_secret=WEBHOOK_SECRET,
+            webhook_allow_private=True,  # the receiver is on 127.0.0.1 over http
             first_check_seconds=60,
             recheck_seconds=60,
             retry_seconds=60,
+            api_token=API_TOKEN,
+            # global hooks beside the webhook: source + provenance tags on each copy (IMAGESYNC_UIN above names
+            # the account to the tag service), each copy shared with the partner account
+            hooks=[TagHook(), ShareHook(account_ids=[PARTNER_UIN])],
         )
         clock = EmulatorClock(emu.admin.now)
         svc = wiring.build_services(settings, clock=clock)
@@ -177,15 +189,21 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
     if any(not h["valid"] for h in receiver.received):
         problems.append("a webhook arrived with a bad signature")
     table = Table(title=f"replicas ({ticks} sweeps, {elapsed:.1f} s real)")
-    for column in ("image", "region", "destination id", "state", "emulated duration", "hook delivered"):
+    for column in ("image", "region", "destination id", "state", "emulated duration", "hook delivered", "hooks"):
         table.add_column(column)
     for rid in replication_ids:
-        for r in svc.store.get_replication(rid).replicas:
+        replicas = svc.store.get_replication(rid).replicas
+        runs = svc.store.hook_runs([r.id for r in replicas])
+        for r in replicas:
+            outcome = {run.hook_key: run.status for run in runs[r.id]}
+            if outcome != {"webhook": "done", "tag": "done", "share": "done"}:
+                problems.append(f"{r.id}: hooks {outcome}, expected webhook, tag and share done")
             duration = (r.ended_at - r.started_at).total_seconds() / 60 if r.ended_at and r.started_at else None
             table.add_row(
                 r.source_image_id, r.destination_region, r.destination_image_id or "-", r.state.value,
                 f"{duration:.1f} min" if duration is not None else "-",
                 {0: "no", 1: "yes"}.get(hooks[r.id], f"{hooks[r.id]} times"),
+                " ".join(f"{k}:{v}" for k, v in sorted(outcome.items())),
             )
             if r.state.value != "SUCCEEDED":
                 problems.append(f"{r.source_image_id} -> {r.destination_region} ended {r.state.value}")

@@ -7,13 +7,17 @@ Credentials are NOT settings: SCF rotates the function role's temporary keys, so
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .domain.hooks import HookSpec
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="IMAGESYNC_", extra="ignore")
+    # populate_by_name: Settings(region=...) works too, not only the env aliases (a silent no-op otherwise)
+    model_config = SettingsConfigDict(env_prefix="IMAGESYNC_", extra="ignore", populate_by_name=True)
 
     tencent_endpoint: str = Field(
         default="",
@@ -56,6 +60,46 @@ class Settings(BaseSettings):
     webhook_url: str = Field(default="", description="POST each replica end here (JSON, signed); empty = none")
     webhook_secret: str = Field(default="", description="HMAC-SHA256 key for the X-Imagesync-Signature header")
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="allow http and private, loopback or link-local webhook targets (local receivers, tests only)",
+    )
+
+    # hooks (issue 6): global ones run on every replica end, after the webhook above and before a rule's own
+    hooks: list[HookSpec] = Field(
+        default_factory=list, description="JSON list of hook specs run on every replica end (see domain.hooks)"
+    )
+    uin: str = Field(
+        default="",
+        validation_alias=AliasChoices("IMAGESYNC_UIN", "TENCENTCLOUD_UIN"),
+        description="the account's uin: the tag service names images by it; SCF sets TENCENTCLOUD_UIN",
+    )
+    max_check_seconds: int = Field(
+        default=600, ge=1, description="longest wait between two looks at a copy in flight (SyncPercent-based ETA)"
+    )
+
+    # replication rules (issue 6): a file, or inline JSON for SCF (env vars are the easy way to ship it there)
+    rules_file: str = Field(default="", description="YAML or JSON rule file; empty = none")
+    rules_json: str = Field(default="", description="the rules as inline JSON (SCF); not together with rules_file")
+    reconcile_limit: int = Field(default=20, ge=0, description="copies the reconcile pass requests per run; 0 = off")
+    reconcile_interval_seconds: int = Field(
+        default=600, ge=0, description="the reconcile pass runs once per window (DescribeImages costs); 0 = every sweep"
+    )
+    event_image_wait_seconds: int = Field(
+        default=600, ge=0, description="a CreateImage event whose image is not visible yet is retried this long"
+    )
+
+    # copy_request's HTTP API: closed unless a credential is configured or api_auth=none is set on purpose
+    api_token: SecretStr = Field(default=SecretStr(""), description="`Authorization: Bearer <token>`; empty = off")
+    api_hmac_secret: SecretStr = Field(
+        default=SecretStr(""), description="key of the X-Imagesync-Signature request signature; empty = off"
+    )
+    api_auth: Literal["required", "none"] = Field(
+        default="required", description="`none` opens every route without credentials (local use only)"
+    )
+    api_max_body_bytes: int = Field(
+        default=65536, ge=1, le=6 * 1024 * 1024, description="larger bodies get 413 (SCF's sync limit is 6 MB)"
+    )
 
     @field_validator("tencent_endpoint")
     @classmethod

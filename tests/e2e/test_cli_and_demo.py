@@ -32,6 +32,7 @@ def cli_env(emulator: Any, tmp_path: Path) -> dict[str, str]:
         "IMAGESYNC_LOG_LEVEL": "WARNING",
         "IMAGESYNC_RECHECK_SECONDS": "5",
         "IMAGESYNC_FIRST_CHECK_SECONDS": "1",
+        "IMAGESYNC_API_AUTH": "none",  # the event files carry no credentials
     }
 
 
@@ -77,6 +78,7 @@ def test_copy_wait_shows_progress_until_the_end(cli_env: dict[str, str], tmp_pat
 
 
 def test_invoke_runs_a_real_handler_on_an_event_file(cli_env: dict[str, str], tmp_path: Path) -> None:
+    cli_env = {**cli_env, "IMAGESYNC_FIRST_CHECK_SECONDS": "600"}  # the CLI runs on the real clock
     result = run(["invoke", "copy_request", "--event", str(ROOT / "events/http/function_url_create_replication.json")],
                  cli_env, tmp_path)
     assert result.returncode == 0, result.stderr

@@ -6,23 +6,40 @@ can install their own with use() (a different clock, a pre-built store).
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..adapters.tencent import TencentCloud, TencentImages
-from ..adapters.webhook import WebhookSender
+from ..adapters.tencent import TencentCloud, TencentImageAdmin, TencentImages
 from ..app.complete import CompleteReplica
+from ..app.hooks import HookRunner
+from ..app.hooks.encrypt import EncryptRunner
+from ..app.hooks.launch import LaunchRunner
+from ..app.hooks.retention import RetentionRunner
+from ..app.hooks.share import ShareRunner
+from ..app.hooks.tag import TagRunner
+from ..app.hooks.webhook import WebhookRunner
 from ..app.idempotency import Idempotent
 from ..app.request_copies import RequestCopies
 from ..app.start_copies import CopyStarter
 from ..app.sweep import Sweep
+from ..domain.hooks import HookSpec, WebhookHook
 from ..domain.validation import Limits
-from ..ports import Clock, ImageService, Queue, StateStore
+from ..ports import Clock, ImageAdmin, ImageService, Queue, StateStore
 from ..settings import Settings, get_settings
 
+_log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:  # imported where used: functions that never read rules do not pay for their models
+    from ..app.rules import RuleEngine
+    from ..domain.rules import RuleSet
+#: the name the global webhook's secret is looked up by (from settings, not the environment)
+GLOBAL_WEBHOOK_SECRET = "IMAGESYNC_WEBHOOK_SECRET"
 
 class SystemClock:
     def now(self) -> datetime:
@@ -62,27 +79,118 @@ class Services:
             timeout_seconds=self.settings.copy_timeout_seconds,
         )
 
-    def sweep(self) -> Sweep:
+    def sweep(self, *, reconcile: str = "auto", batch: int | None = None) -> Sweep:
+        """`reconcile`: "auto" (the rules' pass once per IMAGESYNC_RECONCILE_INTERVAL_SECONDS), "force", "skip"."""
         s = self.settings
         return Sweep(
             self.store, self.images, self.clock, self.starter(), self.queue, lease_seconds=s.lease_seconds,
-            batch=s.sweep_batch, recheck_seconds=s.recheck_seconds, retry_seconds=s.retry_seconds,
+            batch=batch or s.sweep_batch, recheck_seconds=s.recheck_seconds, retry_seconds=s.retry_seconds,
+            reconcile=self.reconcile_pass(reconcile), max_check_seconds=s.max_check_seconds,
         )
+
+    def rules(self) -> RuleSet:
+        """The replication rules (IMAGESYNC_RULES_FILE or IMAGESYNC_RULES_JSON), loaded once per container.
+
+        Raises RulesInvalid (code Rules.Invalid) when they do not validate; nothing is cached then, so a fixed
+        file is read on the next use.
+        """
+        if "rules" not in self.extras:
+            self.extras["rules"] = load_rules(self.settings)
+        return self.extras["rules"]
+
+    def rule_engine(self) -> RuleEngine:
+        from ..app.rules import RuleEngine
+
+        s = self.settings
+        return RuleEngine(
+            self.rules(), self.store, self.images, self.clock, self.request_copies(), self.limits, self.idempotent(),
+            reconcile_limit=s.reconcile_limit, reconcile_interval_seconds=s.reconcile_interval_seconds,
+            image_wait_seconds=s.event_image_wait_seconds,
+        )
+
+    def reconcile_pass(self, mode: str = "auto") -> Callable[[], dict[str, Any]] | None:
+        """The sweep's reconcile step, or None without rules. It never raises: a bad rule file or a failed listing
+        is reported in the sweep's result, and the sweep still tracks copies and publishes completions."""
+        s = self.settings
+        if mode == "skip" or not (s.rules_file or s.rules_json):
+            return None
+
+        def run() -> dict[str, Any]:
+            try:
+                return self.rule_engine().reconcile(force=mode == "force")
+            except Exception as exc:  # the sweep's own work must go on
+                _log.exception("reconcile pass failed")
+                code = getattr(exc, "cloud_code", None) or getattr(exc, "code", None) or type(exc).__name__
+                return {"ran": False, "error": {"code": str(code), "message": str(exc)[:500]}}
+
+        return run
 
     def idempotent(self) -> Idempotent:
         return Idempotent(self.store, self.clock)
 
+    def admin(self) -> ImageAdmin:
+        """What hooks do to finished copies (tag, share, launch, retention); extras["admin"] overrides it."""
+        if "admin" in self.extras:
+            return self.extras["admin"]  # type: ignore[no-any-return]
+        if self.cloud is None:
+            raise RuntimeError("no Tencent Cloud client to act on images with")
+        return TencentImageAdmin(self.cloud, uin=self.settings.uin, home_region=self.settings.region)
+
+    def global_hooks(self) -> list[HookSpec]:
+        """IMAGESYNC_WEBHOOK_URL (the hook "webhook", signed with IMAGESYNC_WEBHOOK_SECRET), then IMAGESYNC_HOOKS."""
+        s = self.settings
+        hooks: list[HookSpec] = []
+        if s.webhook_url:
+            secret_env = GLOBAL_WEBHOOK_SECRET if s.webhook_secret else None
+            hooks.append(WebhookHook(url=s.webhook_url, secret_env=secret_env))
+        return hooks + list(s.hooks)
+
     def complete(self) -> CompleteReplica:
         s = self.settings
-        webhook = (
-            WebhookSender(s.webhook_url, s.webhook_secret, timeout=s.webhook_timeout_seconds) if s.webhook_url else None
+        secrets = {GLOBAL_WEBHOOK_SECRET: s.webhook_secret}
+
+        def secret_for(name: str) -> str | None:
+            # the global webhook's secret comes from settings; a rule's webhook names its own variable
+            return secrets.get(name) or os.environ.get(name)
+
+        images, admin = self.images, self.admin()
+        runners: dict[str, HookRunner] = {
+            "webhook": WebhookRunner(
+                secret_for, timeout=s.webhook_timeout_seconds, allow_private=s.webhook_allow_private
+            ),
+            "tag": TagRunner(images, admin),
+            "share": ShareRunner(admin),
+            "encrypt": EncryptRunner(self.store, timeout_seconds=s.copy_timeout_seconds),
+            "launch": LaunchRunner(admin),
+            "retention": RetentionRunner(self.store, images, admin),
+        }
+        return CompleteReplica(
+            self.idempotent(), self.store, self.clock, runners, global_hooks=self.global_hooks(),
+            max_attempts=s.queue_max_attempts,
         )
-        return CompleteReplica(self.idempotent(), webhook)
 
     def begin_invocation(self) -> None:
         """Per invocation: fresh credentials (SCF rotates the role's temporary keys)."""
         if self.cloud is not None:
             self.cloud.refresh_credentials()
+
+
+def load_rules(settings: Settings) -> RuleSet:
+    """The rules from IMAGESYNC_RULES_FILE (.json = JSON, else YAML) or IMAGESYNC_RULES_JSON; none = empty."""
+    from ..domain.rules import RuleSet, RulesInvalid, loads_rules
+
+    if settings.rules_file and settings.rules_json:
+        raise RulesInvalid("set IMAGESYNC_RULES_FILE or IMAGESYNC_RULES_JSON, not both")
+    if settings.rules_json:
+        return loads_rules(settings.rules_json, fmt="json", source="IMAGESYNC_RULES_JSON")
+    if settings.rules_file:
+        path = Path(settings.rules_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RulesInvalid(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+        return loads_rules(text, fmt="json" if path.suffix.lower() == ".json" else "yaml", source=str(path))
+    return RuleSet()
 
 
 def build_store(settings: Settings) -> StateStore:
