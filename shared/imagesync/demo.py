@@ -122,7 +122,7 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
     from .platform import wiring
     from .settings import Settings
 
-    console = console or Console(width=max(120, Console().width))
+    console = console or Console(width=max(150, Console().width))
     from .platform.logs import logger
 
     logger.setLevel("WARNING")  # the demo's table tells the story; the functions' JSON logs would drown it
@@ -181,6 +181,17 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
             else:
                 problems.append(f"copies still in flight after {deadline_seconds:.0f} s")
             elapsed = time.monotonic() - started
+            # what the hooks did where it lands: the copies' tags and sharing, as the cloud shows them
+            effects: dict[str, str] = {}
+            for rid in replication_ids:
+                for r in svc.store.get_replication(rid).replicas:
+                    image = emu.admin.image(r.destination_image_id) if r.destination_image_id else None
+                    tags = {t["Key"]: t["Value"] for t in (image or {}).get("Tags") or []}
+                    tagged = tags.get("imagesync:source-image") == r.source_image_id
+                    shared = PARTNER_UIN in (image or {}).get("SharedWith", [])
+                    effects[r.id] = f"{'tagged' if tagged else 'NOT tagged'}, {'shared' if shared else 'NOT shared'}"
+                    if not (tagged and shared):
+                        problems.append(f"{r.id}: the copy is {effects[r.id]}")
         finally:
             wiring.use(None)
             receiver.close()
@@ -189,7 +200,8 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
     if any(not h["valid"] for h in receiver.received):
         problems.append("a webhook arrived with a bad signature")
     table = Table(title=f"replicas ({ticks} sweeps, {elapsed:.1f} s real)")
-    for column in ("image", "region", "destination id", "state", "emulated duration", "hook delivered", "hooks"):
+    for column in ("image", "region", "destination id", "state", "emulated duration", "hook delivered", "hooks",
+                   "on the copy"):
         table.add_column(column)
     for rid in replication_ids:
         replicas = svc.store.get_replication(rid).replicas
@@ -204,6 +216,7 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
                 f"{duration:.1f} min" if duration is not None else "-",
                 {0: "no", 1: "yes"}.get(hooks[r.id], f"{hooks[r.id]} times"),
                 " ".join(f"{k}:{v}" for k, v in sorted(outcome.items())),
+                effects.get(r.id, "-"),
             )
             if r.state.value != "SUCCEEDED":
                 problems.append(f"{r.source_image_id} -> {r.destination_region} ended {r.state.value}")
