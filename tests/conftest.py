@@ -15,8 +15,23 @@ EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
 def load_event(relative: str) -> dict[str, Any]:
-    """An events/ file by its path under events/, e.g. "http/function_url_create_replication.json"."""
-    return json.loads((EVENTS / relative).read_text())
+    """An events/ file by its path under events/, e.g. "http/function_url_create_replication.json", validated
+    against its trigger's envelope on load (a fixture that drifted from the shape fails here, not deep in a test)."""
+    from imagesync.domain.models import CompletionMessage
+    from imagesync.platform.envelopes import EventBridgeEnvelope, QueueEnvelope, TimerEnvelope
+    from imagesync.platform.http import is_http_event
+
+    event = json.loads((EVENTS / relative).read_text())
+    kind = relative.split("/", 1)[0]
+    matches = {
+        "http": is_http_event,
+        "eventbridge": EventBridgeEnvelope.matches,
+        "timer": TimerEnvelope.matches,
+        "queue": lambda e: bool(QueueEnvelope.parse(e, CompletionMessage)),  # raises on a foreign outer shape
+    }
+    assert kind in matches, f"events/{kind}: no envelope known for this trigger folder"
+    assert matches[kind](event), f"events/{relative} does not match the {kind} envelope"
+    return event
 
 
 @pytest.fixture
