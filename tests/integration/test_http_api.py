@@ -18,7 +18,7 @@ from pydantic import BaseModel, SecretStr
 from imagesync.handlers import api, copy_request
 from imagesync.platform import auth
 from imagesync.platform.http import to_rest_event
-from tests.conftest import load_event
+from tests.conftest import EVENTS, load_event
 
 TOKEN = "example-api-token"  # what the events/http/*.json files that carry credentials send
 SECRET = "example-hmac-secret"
@@ -464,3 +464,23 @@ def test_base64_request_round_trip_helper() -> None:
     from imagesync.platform.http import body_bytes
 
     assert body_bytes(encoded, True) == b'{"a": 1}' and body_bytes("x", False) == b"x" and body_bytes(None, True) == b""
+
+
+EXPECTED_STATUS = {
+    "apigw_create_replication.json": 202,
+    "apigw_get_replication.json": 404,  # names a replication this fresh state table does not hold
+    "function_url_create_replication.json": 202,
+    "function_url_create_replication_base64.json": 202,
+    "function_url_cross_border_rejected.json": 422,
+    "function_url_health.json": 200,
+    "function_url_list_replications.json": 200,
+}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (EVENTS / "http").glob("*.json")))
+def test_every_http_event_file(secured: Any, name: str) -> None:
+    """copy_request on each events/http file, authenticated as a caller would be; every file has its outcome."""
+    event = load_event(f"http/{name}")
+    event.setdefault("headers", {})["Authorization"] = f"Bearer {TOKEN}"
+    status, _, _ = invoke(event)
+    assert status == EXPECTED_STATUS[name]
