@@ -194,10 +194,15 @@ class StateStore(Protocol):
         """
         ...
 
-    def idempotency_complete(self, key: str, result: dict[str, Any], *, expires_at: datetime) -> None: ...
+    def idempotency_complete(
+        self, key: str, result: dict[str, Any], *, expires_at: datetime, claimed_until: datetime | None = None
+    ) -> None:
+        """COMPLETED with `result`; with `claimed_until` only while the record is still that claim (not taken over)."""
+        ...
 
-    def idempotency_release(self, key: str) -> None:
-        """Delete an INPROGRESS record after a failure, so that a retry runs the work again."""
+    def idempotency_release(self, key: str, *, claimed_until: datetime | None = None) -> None:
+        """Delete an INPROGRESS record after a failure, so that a retry runs the work again (with `claimed_until`:
+        only while it is still that claim)."""
         ...
 
     def purge_expired(self, now: datetime) -> int:

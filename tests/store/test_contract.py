@@ -356,6 +356,24 @@ def test_idempotency_takeover_of_expired_and_overdue_records(store: SqlStateStor
     assert rec is not None and rec.status == "INPROGRESS" and rec.payload_hash == "h2" and rec.result is None
 
 
+def test_a_taken_over_claim_cannot_complete_or_release_the_new_owners_record(store: SqlStateStore) -> None:
+    now = utcnow()
+    first = now + timedelta(seconds=10)
+    store.idempotency_claim("k", "h", now=now, expires_at=now + timedelta(hours=1), in_progress_until=first)
+    later = now + timedelta(seconds=11)
+    second = later + timedelta(seconds=10)
+    assert store.idempotency_claim("k", "h", now=later, expires_at=later + timedelta(hours=1),
+                                   in_progress_until=second) is None  # taken over
+    # the first invocation wakes up late: neither its completion nor its release touches the new claim
+    store.idempotency_complete("k", {"by": "first"}, expires_at=later + timedelta(hours=1), claimed_until=first)
+    store.idempotency_release("k", claimed_until=first)
+    rec = store.idempotency_claim("k", "h", now=later, expires_at=later, in_progress_until=second)
+    assert rec is not None and rec.status == "INPROGRESS" and rec.in_progress_until == second
+    store.idempotency_complete("k", {"by": "second"}, expires_at=later + timedelta(hours=1), claimed_until=second)
+    rec = store.idempotency_claim("k", "h", now=later, expires_at=later, in_progress_until=second)
+    assert rec is not None and rec.status == "COMPLETED" and rec.result == {"by": "second"}
+
+
 def test_idempotency_release_and_purge(store: SqlStateStore) -> None:
     now = utcnow()
     kw = {"now": now, "in_progress_until": now + timedelta(seconds=30)}

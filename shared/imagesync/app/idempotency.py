@@ -33,9 +33,9 @@ class Idempotent:
         """
         digest = payload_hash(payload)
         now = self.clock.now()
+        claim = now + timedelta(seconds=in_progress_seconds)
         existing = self.store.idempotency_claim(
-            key, digest, now=now, expires_at=now + self.expires,
-            in_progress_until=now + timedelta(seconds=in_progress_seconds),
+            key, digest, now=now, expires_at=now + self.expires, in_progress_until=claim
         )
         if existing is not None:
             if existing.payload_hash != digest:
@@ -46,7 +46,8 @@ class Idempotent:
         try:
             result = work()
         except BaseException:
-            self.store.idempotency_release(key)
+            self.store.idempotency_release(key, claimed_until=claim)
             raise
-        self.store.idempotency_complete(key, result, expires_at=self.clock.now() + self.expires)
+        # conditional on our claim: if it ran out and another invocation took the key over, its record is its own
+        self.store.idempotency_complete(key, result, expires_at=self.clock.now() + self.expires, claimed_until=claim)
         return result, False

@@ -616,24 +616,37 @@ class SqlStateStore:
                 return outcome  # type: ignore[return-value]
         raise RuntimeError(f"idempotency key {key!r} kept changing under the claim")
 
-    def idempotency_complete(self, key: str, result: dict[str, Any], *, expires_at: datetime) -> None:
-        """Mark the record COMPLETED with `result` (JSON) until `expires_at`; no-op if the record is gone."""
+    def idempotency_complete(
+        self, key: str, result: dict[str, Any], *, expires_at: datetime, claimed_until: datetime | None = None
+    ) -> None:
+        """Mark the record COMPLETED with `result` (JSON) until `expires_at`; no-op if the record is gone.
+
+        With `claimed_until` (the in_progress_until this caller claimed with), only while the record is still that
+        claim: an invocation whose claim was taken over cannot complete the new owner's record.
+        """
         payload = json.dumps(result, default=str, sort_keys=True)
+        mine = [] if claimed_until is None else [
+            idempotency.c.status == INPROGRESS, idempotency.c.in_progress_until == claimed_until
+        ]
 
         def write(conn: Connection, _attempt: int) -> None:
             conn.execute(
                 update(idempotency)
-                .where(idempotency.c.key == key)
+                .where(idempotency.c.key == key, *mine)
                 .values(status=COMPLETED, result=payload, expires_at=expires_at, in_progress_until=None)
             )
 
         self._tx(write)
 
-    def idempotency_release(self, key: str) -> None:
-        """Delete the record if it is INPROGRESS (a COMPLETED one stays: its result is the answer to replay)."""
+    def idempotency_release(self, key: str, *, claimed_until: datetime | None = None) -> None:
+        """Delete the record if it is INPROGRESS (a COMPLETED one stays: its result is the answer to replay);
+        with `claimed_until`, only while it is still this caller's claim."""
+        mine = [] if claimed_until is None else [idempotency.c.in_progress_until == claimed_until]
 
         def write(conn: Connection, _attempt: int) -> None:
-            conn.execute(delete(idempotency).where(idempotency.c.key == key, idempotency.c.status == INPROGRESS))
+            conn.execute(
+                delete(idempotency).where(idempotency.c.key == key, idempotency.c.status == INPROGRESS, *mine)
+            )
 
         self._tx(write)
 
