@@ -187,7 +187,7 @@ class RuleEngine:
         found = self.images.find_by_name(new.region, new.name)
         if new.event_time is not None:
             since = new.event_time - EVENT_TIME_SLACK
-            found = [i for i in found if (_created(i) or new.event_time) >= since]
+            found = [i for i in found if (i.created_at or new.event_time) >= since]
         found.sort(key=lambda i: i.created_time or "", reverse=True)
         return found[0] if found else None
 
@@ -411,14 +411,6 @@ def _covers(states: list[str]) -> bool:
 def _count(counter: dict[str, int], key: str) -> None:
     counter[key] = counter.get(key, 0) + 1
 
-
-def _created(image: SourceImage) -> datetime | None:
-    if not image.created_time:
-        return None
-    try:
-        return datetime.fromisoformat(image.created_time.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _hooks_for(rule: Rule, destinations: list[str]) -> list[Any]:

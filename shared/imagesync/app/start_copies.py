@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from ..domain.errors import CloudError, QuotaExceeded
 from ..domain.models import Replica
@@ -35,15 +35,6 @@ ADOPTABLE = frozenset({"SYNCING", "NORMAL", "CREATEFAILED"})
 #: that replica ended -- a copy takes minutes -- before this one could be recorded.)
 ADOPT_SLACK = timedelta(minutes=2)
 
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None
 
 
 class CopyStarter:
@@ -189,7 +180,7 @@ class CopyStarter:
                 continue
             match = None
             for image in self.images.find_by_name(replica.destination_region, replica.image_name):
-                created = _parse_time(image.created_time)
+                created = image.created_at
                 if encrypted and image.image_id == replica.source_image_id:
                     continue  # the encrypted copy's source has the same name in the same region
                 # a copy that already failed is adopted too: the sweep then reports it FAILED (Copy.Failed)

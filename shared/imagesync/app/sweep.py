@@ -90,24 +90,32 @@ class Sweep:
 
     def __call__(self) -> SweepReport:
         report = SweepReport(owner=new_id("swp"))
-        seen: set[str] = set()
-        for _ in range(self.max_rounds):
+        # Claim every due replica first (rounds of `batch`; our own leases keep a round from re-claiming the last),
+        # then work them together: grouping all of a region's copies into pages of 100 keeps DescribeImages at the
+        # floor, sum over regions of ceil(in flight / 100), instead of paying a partial page per round.
+        by_id: dict[str, Replica] = {}
+        owners: dict[str, str] = {}  # replica id -> the round's owner token that leased it
+        started = self.clock.now()  # one "now" for every round: our own round-1 leases are never free in round 2
+        for round_no in range(self.max_rounds):
             if time_left() < self.safety:
                 report.stopped_early = True
                 break
-            claimed = [r for r in self.store.claim_due(report.owner, self.clock.now(), self.lease_seconds, self.batch)]
-            fresh = [r for r in claimed if r.id not in seen]
-            if not fresh:
-                self.store.release([r.id for r in claimed], report.owner)
+            # a token per round: the store reads back "what this owner leased until this expiry", which must not
+            # include an earlier round's rows
+            owner = f"{report.owner}.{round_no}"
+            batch = self.store.claim_due(owner, started, self.lease_seconds, self.batch)
+            by_id.update((r.id, r) for r in batch)
+            owners.update((r.id, owner) for r in batch)
+            if len(batch) < self.batch:
                 break
-            seen.update(r.id for r in fresh)
-            report.claimed += len(fresh)
+        claimed = list(by_id.values())
+        report.claimed = len(claimed)
+        if claimed:
             try:
-                self._work(fresh, report)
+                self._work(claimed, report)
             finally:
-                self.store.release([r.id for r in claimed], report.owner)
-            if len(claimed) < self.batch:
-                break
+                for owner in set(owners.values()):
+                    self.store.release([rid for rid, o in owners.items() if o == owner], owner)
         if self.reconcile is not None and time_left() > self.safety:
             report.reconciled = self.reconcile()
         report.published = self.publish_outbox()

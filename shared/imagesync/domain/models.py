@@ -62,6 +62,17 @@ class SourceImage(BaseModel):
     sync_percent: int | None = None
     family: str | None = None  # ImageFamily (rule selectors)
 
+    @property
+    def created_at(self) -> datetime | None:
+        """CreatedTime as an aware datetime (None when absent or not ISO 8601)."""
+        if not self.created_time:
+            return None
+        try:
+            parsed = datetime.fromisoformat(self.created_time.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
 
 class Replica(BaseModel):
     """One image copied into one destination region, tracked to its end."""

@@ -254,7 +254,7 @@ def plan_copies(
     """
     taken = set(covered)
     out: list[PlannedCopy] = []
-    created = _created(image)
+    created = image.created_at
     for rule in rules.matching(image):
         if respect_since and rule.since is not None and created is not None and created < rule.since:
             continue
@@ -269,14 +269,6 @@ def plan_copies(
                                    name=None if name == image.name else name))
     return out
 
-
-def _created(image: SourceImage) -> datetime | None:
-    if not image.created_time:
-        return None
-    try:
-        return datetime.fromisoformat(image.created_time.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def parse_rules(data: Any, *, source: str = "rules") -> RuleSet:
