@@ -32,7 +32,7 @@ def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[
             records = QueueEnvelope.parse(event, CompletionMessage)
         except InvalidEvent as exc:  # a trigger wired to the wrong source: retrying cannot help
             logger.error("not a queue delivery; nothing processed", extra={"error": exc.to_dict()})
-            return {"processed": 0, "results": [], "rejected": [{"id": "", "error": exc.message}]}
+            return {"processed": 0, "results": [], "rejected": [{"id": "", "code": exc.code, "error": exc.message}]}
         svc = services()
         svc.begin_invocation()
         complete = svc.complete()
@@ -40,7 +40,7 @@ def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[
         for record in records:
             if record.value is None:
                 logger.error("completion record rejected", extra={"msg_id": record.id, "error": record.error})
-                rejected.append({"msg_id": record.id, "error": record.error})
+                rejected.append({"msg_id": record.id, "code": InvalidEvent.code, "error": record.error})
                 continue
             try:
                 results.append(complete(record.value))

@@ -37,7 +37,8 @@ def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[
             return to_scf_response(app.resolve(to_rest_event(event), ctx))
         if _is_eventbridge(event):
             return _events(event)
-        logger.warning("ignored an event copy_request does not handle", extra={"keys": sorted(event)[:10]})
+        keys = sorted(event)[:10] if isinstance(event, dict) else type(event).__name__
+        logger.warning("ignored an event copy_request does not handle", extra={"keys": keys})
         return {"ignored": True, "reason": "neither an HTTP nor an EventBridge event"}
 
 
@@ -50,14 +51,14 @@ def _is_eventbridge(event: dict[str, Any]) -> bool:
 
 def _events(event: dict[str, Any]) -> dict[str, Any]:
     """Each CloudEvent of the delivery on its own: handled, ignored (logged), invalid (logged) or to retry."""
-    from ..platform.envelopes import EventBridgeEnvelope
+    from ..platform.envelopes import EventBridgeEnvelope, InvalidEvent
 
     outcomes: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
     for item in EventBridgeEnvelope.events(event):
         if item.value is None:
             logger.error("invalid EventBridge event ignored", extra={"event_id": item.id, "error": item.error})
-            outcomes.append({"id": item.id, "status": "invalid", "error": item.error})
+            outcomes.append({"id": item.id, "status": "invalid", "code": InvalidEvent.code, "error": item.error})
             continue
         new, why = _new_image(item.value)
         if new is None:

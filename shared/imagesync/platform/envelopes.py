@@ -88,7 +88,10 @@ def epoch_or_iso(value: Any) -> datetime | None:
         value = float(value)
     if isinstance(value, (int, float)):
         seconds = value / 1000 if abs(value) >= 1e11 else value  # 1e11 s is the year 5138; ms since 1973
-        return datetime.fromtimestamp(seconds, timezone.utc)
+        try:
+            return datetime.fromtimestamp(seconds, timezone.utc)
+        except (OverflowError, OSError) as exc:  # out of datetime's range: a ValueError, so pydantic reports it
+            raise ValueError(f"not a time: {value!r}") from exc
     if isinstance(value, str):
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
@@ -119,6 +122,8 @@ class TimerEnvelope:
 
     @staticmethod
     def matches(event: Mapping[str, Any]) -> bool:
+        if not isinstance(event, Mapping):  # SCF hands over any JSON value an invoker sent
+            return False
         return str(event.get("Type") or event.get("type") or "").lower() == "timer"
 
     @staticmethod
@@ -185,6 +190,8 @@ class EventBridgeEnvelope:
 
     @staticmethod
     def matches(event: Mapping[str, Any]) -> bool:
+        if not isinstance(event, Mapping):
+            return False
         if isinstance(event.get("EventList"), list):
             return True
         return "specversion" in event or ("type" in event and "data" in event and "id" in event)
@@ -248,6 +255,8 @@ class CloudAuditRecord(BaseModel):
     def _code(cls, value: Any) -> int:
         if value in (None, ""):
             return 0
+        if not isinstance(value, (int, float, str)):  # int([]) is a TypeError, which pydantic does not catch
+            raise ValueError(f"errorCode must be a number, not {type(value).__name__}")
         return int(value)
 
     @field_validator("api_error_code", "error_message", "event_time", "resource_name", mode="before")
@@ -327,7 +336,9 @@ class CmqRecord(BaseModel):
     def _tags(cls, value: Any) -> list[str]:
         if value in (None, ""):
             return []
-        items = value.split(",") if isinstance(value, str) else list(value)
+        if not isinstance(value, (str, list)):  # a TypeError would escape pydantic and fail the whole delivery
+            raise ValueError(f"msgTag must be a string or a list, not {type(value).__name__}")
+        items = value.split(",") if isinstance(value, str) else value
         return [str(t).strip() for t in items if str(t).strip()]
 
 
@@ -370,6 +381,8 @@ class QueueEnvelope:
 
     @staticmethod
     def kind(event: Mapping[str, Any]) -> QueueKind:
+        if not isinstance(event, Mapping):
+            raise InvalidEvent(f"not a queue delivery: the event is a JSON {type(event).__name__}, not an object")
         records = event.get("Records")
         if isinstance(records, list):
             first = records[0] if records and isinstance(records[0], Mapping) else {}

@@ -63,6 +63,8 @@ class UnsupportedMediaType(errors.ImageSyncError):
 
 
 def is_http_event(event: Mapping[str, Any]) -> bool:
+    if not isinstance(event, Mapping):
+        return False
     ctx = event.get("requestContext")
     return "httpMethod" in event or isinstance(ctx, Mapping) and "httpMethod" in ctx
 

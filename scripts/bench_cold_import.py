@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Cold import of each function's handler against the floor it cannot avoid, and the deploy package's size.
+
+Each sample is a fresh interpreter (`python -I`, its bytecode compiled beforehand into a private pycache prefix)
+that times one statement with perf_counter: `import index` of functions/<name>/index.py (with shared/ on the path),
+against the floor `import tencentcloud.cvm.v20170312.cvm_client, pydantic, sqlalchemy` that every handler needs.
+The handlers defer imports to their first call (the SQL store, the envelopes...), so `import index` alone can come
+in under the floor; the "+ first call" rows add one invocation that needs no network (copy_request: GET /health;
+status_sweep: a timer with nothing in flight; completion_hook: a delivery with one bad record) on a SQLite state
+table whose schema exists. Median of --runs samples per row, interleaved so that machine noise falls on every row
+alike. Ratios, since absolute times depend on the machine.
+
+With dist/ built (`make package`), the same is measured on the deploy package as SCF lays it out (dist/code on
+the path first, then dist/layer; `-S`, so nothing from the venv), and the sizes of dist/code.zip and
+dist/layer.zip are printed.
+
+    .venv/bin/python scripts/bench_cold_import.py [--runs 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from bench_common import REPO, table
+
+FUNCTIONS = ["copy_request", "status_sweep", "completion_hook"]
+#: a first invocation per function that needs no network: what the handler imports lazily is then imported too
+FIRST_EVENTS = {
+    "copy_request": {"httpMethod": "GET", "path": "/health", "headers": {}, "queryString": {}, "body": ""},
+    "status_sweep": {"Type": "Timer", "TriggerName": "every_minute", "Time": "2026-01-01T00:00:00Z", "Message": ""},
+    "completion_hook": {"Records": [{"CMQ": {"type": "queue", "msgId": "m1", "msgBody": "{}"}}]},
+}
+FLOOR = "import tencentcloud.cvm.v20170312.cvm_client, pydantic, sqlalchemy"
+#: settings for a first invocation that calls no cloud API (the endpoint is never reached: nothing is in flight)
+OFFLINE_ENV = {"IMAGESYNC_TENCENT_ENDPOINT": "http://127.0.0.1:9", "TENCENTCLOUD_SECRET_ID": "AKIDbench",
+               "TENCENTCLOUD_SECRET_KEY": "bench", "IMAGESYNC_LOG_LEVEL": "ERROR", "IMAGESYNC_API_AUTH": "none"}
+#: SCF's limits (fact sheet, section 5): a zip uploaded through the API, and code plus layers unzipped
+ZIP_LIMIT_MB, UNZIPPED_LIMIT_MB = 50, 500
+
+
+def sample(path: list[str], statement: str, pycache: str, *, no_site: bool, migrate: bool = False) -> float:
+    """Seconds one fresh interpreter takes to run `statement` (an import, maybe a first call), timed inside it."""
+    code = (
+        "import sys, time\n"
+        f"sys.path[:0] = {path!r}\n"
+        "t = time.perf_counter()\n"
+        f"{statement}\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    flags = ["-I", "-X", f"pycache_prefix={pycache}"] + (["-S"] if no_site else [])
+    env = {**os.environ, **OFFLINE_ENV, "IMAGESYNC_DATABASE_URL": f"sqlite:///{pycache}/state.db",
+           "IMAGESYNC_QUEUE_PATH": f"{pycache}/queue.db",
+           # the schema is made by the warm-up run; timed runs skip the migration check, as the cloud's do
+           "IMAGESYNC_AUTO_MIGRATE": "true" if migrate else "false"}
+    out = subprocess.run([sys.executable, *flags, "-c", code], check=True, capture_output=True, text=True,
+                         cwd=tempfile.gettempdir(), env=env)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def first_call(module: str, function: str) -> str:
+    """Import the entry and answer one offline event: the imports a handler defers to its first call included."""
+    event = json.dumps(FIRST_EVENTS[function])
+    return f"import json, {module}; {module}.main_handler(json.loads({event!r}), {{'request_id': 'bench'}})"
+
+
+def measure(rows: dict[str, tuple[list[str], str]], runs: int, *, no_site: bool) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="imagesync-pycache-") as pycache:
+        for path, statement in rows.values():  # compile the bytecode once: the runs measure imports, not compiles
+            sample(path, statement, pycache, no_site=no_site, migrate=True)
+        samples: dict[str, list[float]] = {name: [] for name in rows}
+        for _ in range(runs):
+            for name, (path, statement) in rows.items():
+                samples[name].append(sample(path, statement, pycache, no_site=no_site))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def report(title: str, medians: dict[str, float]) -> None:
+    floor = medians["floor"]
+    print(title + "\n")
+    print(table(["import", "median ms", "vs floor"],
+                [[name if name == "floor" or "first" in name else f"{name} (index.py)", 1000 * value, value / floor]
+                 for name, value in medians.items()]))
+
+
+def unzipped_mb(path: Path) -> float:
+    with zipfile.ZipFile(path) as z:
+        return sum(i.file_size for i in z.infolist()) / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9, help="fresh interpreters per row (median); at least 7")
+    args = parser.parse_args()
+
+    shared = str(REPO / "shared")
+    rows = {"floor": ([shared], FLOOR)}
+    rows.update({name: ([str(REPO / "functions" / name), shared], "import index") for name in FUNCTIONS})
+    rows.update({f"{name} + first call": ([str(REPO / "functions" / name), shared], first_call("index", name))
+                 for name in FUNCTIONS})
+    report(f"Cold import in the venv ({sys.executable}; median of {args.runs} fresh interpreters)",
+           measure(rows, args.runs, no_site=False))
+
+    dist = REPO / "dist"
+    code, layer = dist / "code", dist / "layer"
+    if not (code.is_dir() and layer.is_dir()):
+        print("\nno dist/ (run `make package` first): the deploy package is not measured")
+        return
+    path = [str(code), str(layer)]
+    rows = {"floor": (path, FLOOR)}
+    present = [name for name in FUNCTIONS if (code / f"{name}.py").exists()]
+    rows.update({name: (path, f"import {name}") for name in present})
+    rows.update({f"{name} + first call": (path, first_call(name, name)) for name in present})
+    print()
+    report(f"Cold import from the deploy package (dist/code then dist/layer, no site-packages; median of "
+           f"{args.runs})", measure(rows, args.runs, no_site=True))
+    print()
+    sizes = []
+    for name in ("code.zip", "layer.zip"):
+        z = dist / name
+        if z.exists():
+            sizes.append([name, z.stat().st_size / 1e6, unzipped_mb(z)])
+    total = [sum(s[1] for s in sizes), sum(s[2] for s in sizes)]
+    print(table(["package", "zip MB", "unzipped MB"],
+                [*sizes, ["total", *total], ["SCF limit", f"{ZIP_LIMIT_MB} per zip", UNZIPPED_LIMIT_MB]]))
+
+
+if __name__ == "__main__":
+    main()

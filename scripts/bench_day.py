@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""A simulated day: N copies of 10-30 minutes through the three real functions, on the emulator's clock.
+
+Requests arrive at random moments over the day (seeded), each one image into one mainland region, as HTTP events
+through copy_request's real handler (which validates and makes the SyncImages); status_sweep's real handler runs
+on the timer every minute; after each sweep the local queue's completion messages go to completion_hook's real
+handler. Rate limits are off (they count real seconds, and a day here takes minutes). The emulator's clock is
+frozen and moved with admin.advance to each arrival and each tick, so a day takes a minute or two of real time.
+Copy durations are the emulator's default, uniform in 10-30 emulated minutes.
+
+Printed:
+- DescribeImages per finished copy made by status_sweep, against polling every copy every minute (one call per copy
+  per minute until it is seen ended), against polling each copy on its own every 5 s (how Packer's builder waits),
+  and against a batched check of every copy in flight every minute (the per-sweep floor, summed over the day);
+- the time from a copy's end (the emulator's own end time) to its completion_hook, median and p95, emulated s.
+
+    .venv/bin/python scripts/bench_day.py [--copies 1000] [--hours 24] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from collections import defaultdict
+from typing import Any
+
+from bench_common import MAINLAND, SOURCE_REGION, bench, floor_calls, median, percentile, table
+
+TICK = 60.0  # the timer: 0 */1 * * * * *
+COPY_MIN, COPY_MAX = 600.0, 1800.0  # the emulator's default copy time range, emulated seconds
+PACKER_POLL = 5.0
+
+
+def http_event(image_id: str, region: str) -> dict[str, Any]:
+    body = {"source_region": SOURCE_REGION, "image_ids": [image_id], "destination_regions": [region]}
+    return {"httpMethod": "POST", "path": "/replications", "headers": {"content-type": "application/json"},
+            "queryString": {}, "body": json.dumps(body), "isBase64Encoded": False,
+            "requestContext": {"sourceIp": "198.51.100.7"}}
+
+
+def describes(b: Any) -> int:
+    """DescribeImages calls so far, whatever their outcome (the counters: the call log grows all day)."""
+    return sum(b.admin.counters().get("DescribeImages", {}).values())
+
+
+def simulate(copies: int, hours: float, seed: int) -> dict[str, Any]:
+    from imagesync.handlers import completion_hook, copy_request, status_sweep
+    from imagesync.local import deliver
+
+    rng = random.Random(seed)
+    day = hours * 3600.0
+    # Rate limits are per REAL second: a day compressed into minutes would meet them only through compression.
+    with bench(rate_limits=False) as b:
+        b.admin.set_copy_duration(COPY_MIN, COPY_MAX)
+        t0 = math.ceil(b.admin.now() / TICK) * TICK + 1.0  # one second after a tick: ticks are t0 - 1 + k * 60
+        b.admin.advance(t0 - b.admin.now())
+        images = [b.admin.add_image(SOURCE_REGION, name=f"day-{i:05d}", size=20) for i in range(copies)]
+        # arrivals spread over the day, leaving room for the last copy to end inside it
+        arrivals = sorted((rng.uniform(0, day - COPY_MAX - 2 * TICK), images[i], rng.choice(MAINLAND))
+                          for i in range(copies))
+        hook_at: dict[str, float] = {}
+
+        def hook(event: dict[str, Any], context: dict[str, Any] | None) -> Any:
+            result = completion_hook.main_handler(event, context)
+            for record in event["Records"]:
+                hook_at.setdefault(json.loads(record["CMQ"]["msgBody"])["destination_image_id"], b.admin.now())
+            return result
+
+        b.admin.clear_calls()
+        sweep_calls = 0
+        sweeps = 0
+        refused: list[Any] = []
+        next_arrival = 0
+        tick = t0 - 1.0 + TICK
+        real_start = time.perf_counter()
+        while tick <= t0 + day or next_arrival < len(arrivals):
+            while next_arrival < len(arrivals) and t0 + arrivals[next_arrival][0] < tick:
+                at, image, region = arrivals[next_arrival]
+                b.admin.advance(t0 + at - b.admin.now())
+                answer = copy_request.main_handler(http_event(image, region), {"request_id": f"r{next_arrival}"})
+                if answer["statusCode"] != 202:
+                    refused.append(answer)
+                next_arrival += 1
+            b.admin.advance(tick - b.admin.now())
+            before = describes(b)
+            status_sweep.main_handler({"Type": "Timer", "TriggerName": "every_minute", "Message": ""},
+                                      {"request_id": f"s{sweeps}", "time_limit_in_ms": 60_000})
+            sweep_calls += describes(b) - before
+            sweeps += 1
+            deliver(b.services.queue, hook, max_messages=10_000)
+            tick += TICK
+            if tick > t0 + day and not b.services.store.count_by_state().get("COPYING"):
+                break
+        real = time.perf_counter() - real_start
+
+        copies_started = [h for h in b.admin.dump()["history"] if h["event"] == "copy_started"]
+        states = b.services.store.count_by_state()
+        sync_calls = b.admin.counters().get("SyncImages", {})
+        return {"copies": copies_started, "hook_at": hook_at, "sweep_calls": sweep_calls, "sweeps": sweeps,
+                "refused": refused, "states": states, "real_seconds": real, "t0": t0, "sync": sync_calls}
+
+
+def baselines(copies: list[dict[str, Any]], t0: float) -> dict[str, int]:
+    """DescribeImages the other ways of waiting would have made for the same copies."""
+    per_minute = packer = 0
+    in_flight_at: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for c in copies:
+        start, end = c["at"], c["ready_at"]
+        # every minute tick after the start, up to and including the first tick at or after the end
+        first = math.floor((start - (t0 - 1.0)) / TICK) + 1
+        last = math.ceil((end - (t0 - 1.0)) / TICK)
+        per_minute += last - first + 1
+        for k in range(first, last + 1):
+            in_flight_at[k][c["region"]] += 1
+        packer += math.ceil((end - start) / PACKER_POLL)  # a look every 5 s until it shows NORMAL
+    batched = sum(floor_calls(regions) for regions in in_flight_at.values())
+    return {"per_minute": per_minute, "packer": packer, "batched": batched}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=1000)
+    parser.add_argument("--hours", type=float, default=24.0)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    r = simulate(args.copies, args.hours, args.seed)
+    copies = r["copies"]
+    finished = sum(r["states"].get(s, 0) for s in ("SUCCEEDED", "FAILED", "TIMED_OUT"))
+    base = baselines(copies, r["t0"])
+    per = finished or 1
+    print(f"A simulated day: {args.copies:,} requests, {len(copies):,} copies started, {finished:,} finished "
+          f"({dict(r['states'])}), {r['sweeps']:,} sweeps, {r['real_seconds']:.0f} s real time; "
+          f"SyncImages {r['sync']}; refused requests: {len(r['refused'])}\n")
+    print(table(
+        ["way of waiting", "DescribeImages", "per finished copy", "vs imagesync"],
+        [["imagesync status_sweep (batched, SyncPercent ETA)", r["sweep_calls"], r["sweep_calls"] / per, 1.0],
+         ["batched check of every copy every minute (floor per tick)", base["batched"], base["batched"] / per,
+          base["batched"] / max(1, r["sweep_calls"])],
+         ["each copy every minute", base["per_minute"], base["per_minute"] / per,
+          base["per_minute"] / max(1, r["sweep_calls"])],
+         ["each copy every 5 s (Packer)", base["packer"], base["packer"] / per,
+          base["packer"] / max(1, r["sweep_calls"])]],
+    ))
+    ends = {c["image_id"]: c["ready_at"] for c in copies}
+    lags = [r["hook_at"][image] - end for image, end in ends.items() if image in r["hook_at"]]
+    print(f"\nCopy end -> completion_hook, emulated seconds ({len(lags):,} hooks; the timer ticks every "
+          f"{TICK:.0f} s)\n")
+    print(table(["median", "p95", "max", "min"],
+                [[median(lags), percentile(lags, 95), max(lags), min(lags)]] if lags else [["-"] * 4]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""The sweep against its floor: DescribeImages calls per sweep, and its time next to the same calls made bare.
+
+1. Calls per sweep: copies in flight spread over destination regions, all due; one real status_sweep invocation
+   (the timer event through main_handler); its DescribeImages calls, counted by the emulator, against the floor
+   sum over regions of ceil(in flight / 100).
+2. Time: one sweep of N copies in flight (default 10,000 in 5 regions), then the same DescribeImages calls (the
+   same regions and id lists, taken from the emulator's call log) made bare through the official SDK, one after
+   another as the sweep makes them. Rate limits off on both sides (emulator and client), so the ratio is the
+   price of what the sweep does besides asking (claims, CAS writes, progress, ETA): the cloud's answer time is
+   in both. Best of --repeat runs each.
+
+    .venv/bin/python scripts/bench_sweep.py [--copies 10000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from bench_common import MAINLAND, Bench, bench, floor_calls, seed_in_flight, table
+
+TIMER = {"Type": "Timer", "TriggerName": "every_minute", "Time": "2026-01-01T00:00:00Z", "Message": ""}
+CONTEXT = {"request_id": "bench", "function_name": "status_sweep", "time_limit_in_ms": 900_000}
+
+#: in-flight copies per destination region: edges of the 100-id pages, one region and uneven mixes
+SCENARIOS: list[dict[str, int]] = [
+    {"ap-shanghai": 1},
+    {"ap-shanghai": 100},
+    {"ap-shanghai": 101},
+    {"ap-shanghai": 1, "ap-beijing": 99, "ap-nanjing": 100, "ap-chengdu": 101, "ap-chongqing": 250},
+    dict.fromkeys(MAINLAND, 200),
+    {"ap-shanghai": 1500, "ap-beijing": 700, "ap-nanjing": 37},
+]
+
+
+def run_sweep(b: Bench) -> tuple[dict[str, Any], float]:
+    from imagesync.handlers import status_sweep
+
+    start = time.perf_counter()
+    report = status_sweep.main_handler(TIMER, CONTEXT)
+    return report, time.perf_counter() - start
+
+
+def calls_per_sweep() -> list[list[Any]]:
+    rows = []
+    for per_region in SCENARIOS:
+        with bench(rate_limits=True) as b:
+            seed_in_flight(b, per_region)
+            b.admin.advance(60)  # the copies are a minute in: SYNCING, a few percent done
+            before = b.describe_calls()
+            report, _ = run_sweep(b)
+            calls = b.describe_calls() - before
+            floor = floor_calls(per_region)
+            rows.append([sum(per_region.values()), len(per_region), report["claimed"], calls, floor,
+                         calls / floor])
+    return rows
+
+
+def bare(b: Bench, calls: list[dict[str, Any]]) -> float:
+    """The same DescribeImages requests straight through the SDK clients imagesync uses (no retry, no store)."""
+    from tencentcloud.cvm.v20170312 import models
+
+    cloud = b.services.cloud
+    assert cloud is not None
+    start = time.perf_counter()
+    for call in calls:
+        request = models.DescribeImagesRequest()
+        request.from_json_string(__import__("json").dumps(call["params"]))
+        cloud.client("cvm", call["region"]).DescribeImages(request)
+    return time.perf_counter() - start
+
+
+def sweep_time(copies: int, repeat: int) -> list[list[Any]]:
+    per_region = {region: copies // len(MAINLAND) for region in MAINLAND}
+    sweeps, bares, n_calls, claimed = [], [], 0, 0
+    for _ in range(repeat):
+        with bench(rate_limits=False) as b:
+            seed_in_flight(b, per_region)
+            b.admin.advance(60)
+            b.admin.clear_calls()
+            report, elapsed = run_sweep(b)
+            calls = b.admin.calls(action="DescribeImages")
+            assert report["claimed"] == copies, report
+            sweeps.append(elapsed)
+            bares.append(min(bare(b, calls) for _ in range(2)))
+            n_calls, claimed = len(calls), report["claimed"]
+    best_sweep, best_bare = min(sweeps), min(bares)
+    return [[claimed, n_calls, floor_calls(per_region), best_sweep, best_bare, best_sweep / best_bare,
+             1000 * best_sweep / claimed]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=10_000, help="copies in flight for the timing (5 regions)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the timing; the best is shown")
+    args = parser.parse_args()
+
+    print("DescribeImages calls per sweep (every copy due; emulator rate limits on)\n")
+    print(table(["in flight", "regions", "claimed", "DescribeImages", "floor", "calls / floor"], calls_per_sweep()))
+    print(f"\nOne sweep of {args.copies:,} copies in flight vs the same DescribeImages made bare (rate limits off, "
+          f"best of {args.repeat})\n")
+    print(table(["claimed", "DescribeImages", "floor", "sweep s", "bare calls s", "sweep / bare", "ms per copy"],
+                sweep_time(args.copies, args.repeat)))
+
+
+if __name__ == "__main__":
+    main()
