@@ -246,6 +246,9 @@ def rules_check(
     except OSError as exc:
         err.print(f"[red]error[/red] Rules.Invalid: {file}: cannot be read: {exc.strerror or exc}")
         raise typer.Exit(2) from exc
+    except UnicodeDecodeError as exc:  # a ValueError, not an OSError: without this, a traceback
+        err.print(f"[red]error[/red] Rules.Invalid: {file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+        raise typer.Exit(2) from exc
     except RulesInvalid as exc:
         if as_json:
             print(json.dumps({"valid": False, "error": exc.to_dict()}, indent=2))
@@ -307,6 +310,51 @@ def db_upgrade() -> None:
     engine = make_engine(url)
     upgrade(engine)
     console.print(f"schema at revision {current_revision(engine)} ({engine.url.render_as_string()})")
+
+
+bench_app = typer.Typer(help="Scenario runners on the emulator (development tooling).", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("chaos")
+def bench_chaos(
+    images: Annotated[int, typer.Option(help="images made by CreateImage, each copied to every region")] = 1000,
+    regions: Annotated[str, typer.Option(help="destination regions, comma-separated")] = (
+        "ap-shanghai,ap-beijing,ap-chengdu"
+    ),
+    database_url: Annotated[
+        str | None, typer.Option(help="state table URL (default: SQLite in the work directory)")
+    ] = None,
+    time_scale: Annotated[float, typer.Option(help="emulated seconds per real second")] = 3000.0,
+    seed: Annotated[int, typer.Option(help="seeds the faults, the event order, the failpoints")] = 1,
+    throttle: Annotated[float, typer.Option(help="share of calls answered RequestLimitExceeded")] = 0.10,
+    internal_error: Annotated[float, typer.Option(help="share of calls answered InternalError")] = 0.02,
+    drop: Annotated[float, typer.Option(help="share of calls whose connection drops (half after acting)")] = 0.01,
+    copy_failure: Annotated[float, typer.Option(help="share of copies ending CREATEFAILED")] = 0.05,
+    failpoints: Annotated[str, typer.Option(help="IMAGESYNC_FAILPOINTS for the workers")] = (
+        "after_sync_images=0.05,after_outbox_publish=0.01,inside_hook=0.01"
+    ),
+    kill_every: Annotated[float, typer.Option(help="SIGKILL a random worker every N real seconds; 0 = never")] = 5.0,
+    sweepers: Annotated[int, typer.Option(help="overlapping status_sweep processes")] = 3,
+    max_seconds: Annotated[float, typer.Option(help="give up after this many real seconds")] = 900.0,
+    workdir: Annotated[Path | None, typer.Option(help="keep logs, queues and the report here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """The chaos scenario (docs/chaos.md): faults, duplicated out-of-order events, crashes; exit 1 unless every
+    copy ended, none twice, and every replica end had exactly one effect per hook."""
+    from .bench.chaos import ChaosConfig, render
+    from .bench.chaos import run as run_chaos
+
+    cfg = ChaosConfig(
+        images=images, regions=[r.strip() for r in regions.split(",") if r.strip()], database_url=database_url,
+        time_scale=time_scale, seed=seed, throttle=throttle, internal_error=internal_error, drop=drop,
+        copy_failure=copy_failure, failpoints=failpoints, kill_every=kill_every, sweepers=sweepers,
+        max_seconds=max_seconds, workdir=workdir,
+    )
+    report = run_chaos(cfg)
+    console.print_json(json.dumps(report)) if as_json else print(render(report))
+    if not report["ok"]:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console entry

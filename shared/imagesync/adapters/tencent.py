@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,25 @@ from ..domain.models import SourceImage
 from ..platform.deadline import time_left
 
 log = logging.getLogger(__name__)
+
+#: What the SDK's DEBUG lines carry that must never reach a log: each request's headers include X-TC-Token (the
+#: session token of the function role's temporary key) and the TC3 signature.
+_SDK_SECRET = re.compile(r"(X-TC-Token:\s*|Signature=)[^\s,]+", re.IGNORECASE)
+
+
+class RedactSdkSecrets(logging.Filter):
+    """Redacts the session token and signature from the SDK's own log records (logger "tencentcloud_sdk_common"),
+    whatever level that logger or the root logger is set to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SDK_SECRET.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+logging.getLogger("tencentcloud_sdk_common").addFilter(RedactSdkSecrets())
 
 #: Refused before any work was done: always safe to send again.
 REFUSED_CODES = ("RequestLimitExceeded", *BUSY_CODES)
@@ -417,10 +437,26 @@ class TencentImageAdmin:
         already = {str(p.get("AccountId")) for p in resp.get("SharePermissionSet") or []}
         missing = [a for a in dict.fromkeys(account_ids) if a not in already]
         if missing:
-            self.cloud.call(
-                "cvm", region, "ModifyImageSharePermission",
-                {"ImageId": image_id, "AccountIds": missing, "Permission": "SHARE"}, safe=True,
-            )
+            try:
+                self.cloud.call(
+                    "cvm", region, "ModifyImageSharePermission",
+                    {"ImageId": image_id, "AccountIds": missing, "Permission": "SHARE"}, safe=True,
+                )
+            except CloudError as exc:
+                # Shared meanwhile: by this call itself when its answer was lost and the retry met the share, or
+                # by a concurrent run of the same hook. The effect wanted is there; share what is still missing.
+                if exc.cloud_code != "FailedOperation.AccountAlreadyExists":
+                    raise
+                resp = self.cloud.call(
+                    "cvm", region, "DescribeImageSharePermission", {"ImageId": image_id}, safe=True
+                )
+                now_shared = {str(p.get("AccountId")) for p in resp.get("SharePermissionSet") or []}
+                rest = [a for a in missing if a not in now_shared]
+                if rest:
+                    self.cloud.call(
+                        "cvm", region, "ModifyImageSharePermission",
+                        {"ImageId": image_id, "AccountIds": rest, "Permission": "SHARE"}, safe=True,
+                    )
         return missing
 
     def run_instances(self, region: str, image_id: str, spec: dict[str, Any], *, client_token: str) -> list[str]:

@@ -189,6 +189,8 @@ def load_rules(settings: Settings) -> RuleSet:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise RulesInvalid(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:  # else an event handler would take it for a transient error and retry
+            raise RulesInvalid(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
         return loads_rules(text, fmt="json" if path.suffix.lower() == ".json" else "yaml", source=str(path))
     return RuleSet()
 
