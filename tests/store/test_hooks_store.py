@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -76,6 +77,10 @@ def test_hook_runs_upsert_and_finished_copies(store: SqlStateStore) -> None:
     [saved] = runs[replica.id]
     assert (saved.status, saved.attempts, saved.error_code, saved.result) == ("done", 2, None, {"http_status": 200})
     assert saved.updated_at == T0 + timedelta(seconds=5)
+    # a slower concurrent run of the same end cannot turn a done record back into pending
+    store.save_hook_run(dataclasses.replace(run, attempts=3))
+    [kept] = store.hook_runs([replica.id])[replica.id]
+    assert (kept.status, kept.attempts) == ("done", 2)
 
     assert store.finished_copies("ap-shanghai", rule="nightly", image_name="web") == []
     copying = replica.moved(ReplicaState.COPYING, T0, destination_image_id="img-copy0001")

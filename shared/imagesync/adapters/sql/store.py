@@ -56,6 +56,8 @@ _MUTABLE = (
 _REPLICA_FIELDS = tuple(Replica.model_fields)
 INPROGRESS = "INPROGRESS"
 COMPLETED = "COMPLETED"
+#: hook_runs statuses that no later write may change (see save_hook_run)
+FINAL_HOOK_STATES = ("done", "skipped")
 
 
 class _SystemClock:
@@ -692,7 +694,8 @@ class SqlStateStore:
 
     def save_hook_run(self, run: HookRun) -> None:
         """Insert or replace the record of (replica_id, hook_key): UPDATE, then INSERT when no row was there (a
-        racing insert makes the transaction re-run as an UPDATE)."""
+        racing insert makes the transaction re-run as an UPDATE). A record already "done" or "skipped" is final:
+        a slower concurrent run of the same end never turns it back into "pending" or "failed"."""
         values = {
             "replication_id": run.replication_id,
             "hook_type": run.hook_type,
@@ -706,8 +709,11 @@ class SqlStateStore:
         where = and_(hook_runs.c.replica_id == run.replica_id, hook_runs.c.hook_key == run.hook_key)
 
         def write(conn: Connection, _attempt: int) -> None:
-            if conn.execute(update(hook_runs).where(where).values(**values)).rowcount == 1:
+            open_ = hook_runs.c.status.not_in(FINAL_HOOK_STATES)
+            if conn.execute(update(hook_runs).where(where, open_).values(**values)).rowcount == 1:
                 return
+            if conn.execute(select(hook_runs.c.status).where(where)).first() is not None:
+                return  # final already: kept as it is
             conn.execute(insert(hook_runs), [{"replica_id": run.replica_id, "hook_key": run.hook_key, **values}])
 
         for _ in range(3):
