@@ -36,7 +36,6 @@ ADOPTABLE = frozenset({"SYNCING", "NORMAL", "CREATEFAILED"})
 ADOPT_SLACK = timedelta(minutes=2)
 
 
-
 class CopyStarter:
     def __init__(
         self,
