@@ -67,6 +67,19 @@ def _matches(world: World, img: Image, vt: str, name: str, values: list[str]) ->
     raise ApiError("InvalidFilter", f"The filter `{name}` is not supported.")
 
 
+def _check_filters(filters: list[dict] | None) -> None:
+    """The Filters limits DescribeImages and DescribeInstances share: at most MAX_FILTERS, each named, each with
+    at most MAX_FILTER_VALUES values."""
+    if not filters:
+        return
+    if len(filters) > MAX_FILTERS:
+        raise ApiError("InvalidFilterValue.LimitExceeded", f"At most {MAX_FILTERS} filters are allowed.")
+    for i, f in enumerate(filters):
+        require_member(f"Filters.{i}", f, "Name")
+        if len(f.get("Values") or []) > MAX_FILTER_VALUES:
+            raise ApiError("InvalidFilterValue.LimitExceeded", f"A filter takes at most {MAX_FILTER_VALUES} values.")
+
+
 @SERVICE.action("DescribeImages", {"ImageIds", "Filters", "Offset", "Limit", "InstanceType"}, rate=40)
 def describe_images(ctx: CallContext, p: Params) -> dict:
     image_ids = p.str_list("ImageIds")
@@ -78,14 +91,7 @@ def describe_images(ctx: CallContext, p: Params) -> dict:
                        "ImageIds and Filters cannot be specified at the same time.")
     for iid in image_ids or []:
         _check_image_id(iid)
-    if filters:
-        if len(filters) > MAX_FILTERS:
-            raise ApiError("InvalidFilterValue.LimitExceeded", f"At most {MAX_FILTERS} filters are allowed.")
-        for i, f in enumerate(filters):
-            require_member(f"Filters.{i}", f, "Name")
-            if len(f.get("Values") or []) > MAX_FILTER_VALUES:
-                raise ApiError("InvalidFilterValue.LimitExceeded",
-                               f"A filter takes at most {MAX_FILTER_VALUES} values.")
+    _check_filters(filters)
     world = ctx.world
     found = world.visible_images(ctx.account.uin, ctx.region or "")
     if image_ids is not None:
@@ -414,14 +420,7 @@ def describe_instances(ctx: CallContext, p: Params) -> dict:
     for iid in ids or []:
         if not INSTANCE_ID_RE.match(iid):
             raise ApiError("InvalidInstanceId.Malformed", f"The instance id `{iid}` is malformed.")
-    if filters:
-        if len(filters) > MAX_FILTERS:
-            raise ApiError("InvalidFilterValue.LimitExceeded", f"At most {MAX_FILTERS} filters are allowed.")
-        for i, f in enumerate(filters):
-            require_member(f"Filters.{i}", f, "Name")
-            if len(f.get("Values") or []) > MAX_FILTER_VALUES:
-                raise ApiError("InvalidFilterValue.LimitExceeded",
-                               f"A filter takes at most {MAX_FILTER_VALUES} values.")
+    _check_filters(filters)
     from ..world import iso8601
 
     found = [i for i in ctx.world.instances.values() if i.owner == ctx.account.uin and i.region == ctx.region
