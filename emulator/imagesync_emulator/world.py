@@ -130,6 +130,8 @@ class World:
         self.images: dict[tuple[str, str], Image] = {}
         self.copies: dict[tuple[str, str], list[tuple[str, str]]] = {}  # source key -> copy keys
         self.instances: dict[str, Instance] = {}
+        #: RunInstances' ClientToken (uin, region, token) -> the instance ids its first call launched
+        self.client_tokens: dict[tuple[str, str, str], list[str]] = {}
         self.tags: dict[str, dict[str, str]] = {}  # resource name -> {key: value}
         self.queues: dict[tuple[str, str, str], Queue] = {}  # (uin, region, name)
         self.topics: dict[tuple[str, str, str], Topic] = {}

@@ -229,6 +229,17 @@ def test_run_instances_from_an_image(emulator: Emulator, cvm: CvmClient) -> None
     assert error_code(cvm, "RunInstances", {"ImageId": "img-8c2rq9tw"}) == "MissingParameter"
 
 
+def test_run_instances_client_token_is_idempotent(emulator: Emulator, cvm: CvmClient) -> None:
+    params = {"Placement": {"Zone": "ap-guangzhou-3"}, "ImageId": "img-8c2rq9tw", "ClientToken": "launch-rpl-1"}
+    first = call(cvm, "RunInstances", params)["InstanceIdSet"]
+    again = call(cvm, "RunInstances", params)["InstanceIdSet"]
+    assert first == again and len(first) == 1
+    other = call(cvm, "RunInstances", {**params, "ClientToken": "launch-rpl-2"})["InstanceIdSet"]
+    assert other != first
+    launched = [i for i in emulator.admin.dump()["instances"] if i["image_id"] == "img-8c2rq9tw"]
+    assert len(launched) == 2
+
+
 def test_describe_regions_in_cvm_and_region_services(cvm: CvmClient, region_api: RegionClient) -> None:
     from tencentcloud.region.v20220627 import models as rmodels
 

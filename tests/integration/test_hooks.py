@@ -196,6 +196,21 @@ def test_launch_hook_success_and_failure(services: Any, emulator: Any) -> None:
     assert len([c for c in emulator.admin.calls(action="RunInstances") if c["outcome"] == "ok"]) == 1
 
 
+def test_launch_after_a_lost_answer_launches_one_instance(services: Any, emulator: Any) -> None:
+    """RunInstances acted but its answer was lost: the retry carries the same ClientToken, so one instance."""
+    hook = LaunchHook(name="seed", spec={"Placement": {"Zone": "ap-shanghai-2"}, "InstanceType": "S5.MEDIUM2"})
+    replication = _request(services, hooks=[hook])
+    _finish(services, emulator)
+    emulator.admin.script_fault("RunInstances", 1, kind="drop_after")
+    _deliver(services)
+    _deliver(services)
+    replica = services.store.get_replication(replication.id).replicas[0]
+    assert _runs(services, replica.id)["seed"].status == "done"
+    launched = [i for i in emulator.admin.dump()["instances"] if i["image_id"] == replica.destination_image_id]
+    assert len(launched) == 1
+    assert any(c.get("answer_lost") for c in emulator.admin.calls(action="RunInstances"))
+
+
 def _copy_three_times(services: Any, emulator: Any, hook: RetentionHook) -> list[str]:
     images = []
     for _ in range(3):

@@ -350,6 +350,7 @@ def run_instances(ctx: CallContext, p: Params) -> dict:
     name = p.text("InstanceName", default="", max_len=60) or ""
     system_disk = p.obj("SystemDisk") or {}
     dry_run = p.flag("DryRun")
+    token = p.text("ClientToken", default="", max_len=64) or ""
     if not str(zone).startswith(f"{ctx.region}-"):
         raise ApiError("InvalidZone.MismatchRegion", f"The zone `{zone}` is not in `{ctx.region}`.")
     img, _ = _visible(ctx, image_id)
@@ -358,6 +359,11 @@ def run_instances(ctx: CallContext, p: Params) -> dict:
         raise ApiError("InvalidImageId.IncorrectState", f"The image state is {state}, not NORMAL.")
     if dry_run:
         return {}
+    # ClientToken makes RunInstances idempotent (the API's documented purpose): a repeat launches nothing more
+    # and answers the first call's instances.
+    token_key = (ctx.account.uin, ctx.region or "", token)
+    if token and token_key in ctx.world.client_tokens:
+        return {"InstanceIdSet": list(ctx.world.client_tokens[token_key])}
     ids = []
     for _ in range(count):
         iid = ctx.world.new_id("ins-")
@@ -367,6 +373,8 @@ def run_instances(ctx: CallContext, p: Params) -> dict:
             system_disk_size=int(system_disk.get("DiskSize", max(img.size, 20))),
         )
         ids.append(iid)
+    if token:
+        ctx.world.client_tokens[token_key] = list(ids)
     return {"InstanceIdSet": ids}
 
 
