@@ -2,8 +2,9 @@
 that is unreachable for a while (paused TDSQL-C Serverless, or a restart), and a real server restart.
 
 After each, the next call reconnects (pre-ping, connect retry) and finishes the work: nothing lost, nothing twice.
-A real restart is done on a throwaway PostgreSQL cluster started here (initdb/pg_ctl); the shared MariaDB cannot
-be restarted, so its restart is simulated by killing every session of the test database, repeatedly.
+A real crash-restart is done on throwaway servers started here: a PostgreSQL cluster (initdb/pg_ctl, stopped with
+`-m immediate`) and a MariaDB server (mariadb-install-db/mariadbd, stopped with SIGKILL); the shared servers on
+loopback are never restarted.
 """
 
 from __future__ import annotations
@@ -351,10 +352,67 @@ def pg_cluster() -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]
         shutil.rmtree(data, ignore_errors=True)
 
 
+@pytest.fixture
+def mariadb_server() -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
+    """A MariaDB server of our own in a temp dir, with functions to crash it (SIGKILL) and start it again."""
+    install, server = shutil.which("mariadb-install-db"), shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+    if install is None or not os.path.exists(server):
+        if os.environ.get("CI"):
+            pytest.fail("CI needs mariadb-install-db and mariadbd for the MariaDB restart test")
+        pytest.skip("no MariaDB server binaries (mariadb-install-db, mariadbd)")
+    data = tempfile.mkdtemp(prefix="imagesync-maria-")
+    port = _free_port()
+    user = ["--user=root"] if os.geteuid() == 0 else []
+    argv = [server, "--no-defaults", f"--datadir={data}/data", f"--port={port}", "--bind-address=127.0.0.1",
+            f"--socket={data}/sock", f"--pid-file={data}/pid", f"--log-error={data}/err.log", *user,
+            "--skip-grant-tables", "--innodb-flush-log-at-trx-commit=2"]
+    proc: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        proc[:] = [subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"mariadbd did not listen on {port}: see {data}/err.log")
+
+    def stop() -> None:  # a crash: no shutdown, sessions gone, in-flight transactions rolled back on recovery
+        proc[0].kill()
+        proc[0].wait(timeout=30)
+
+    try:
+        subprocess.run([install, "--no-defaults", f"--datadir={data}/data", *user, "--skip-test-db",
+                        "--auth-root-authentication-method=normal"], check=True, capture_output=True, timeout=120)
+        start()
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+        engine = make_engine(f"mysql+pymysql://root@127.0.0.1:{port}/mysql")
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE DATABASE imagesync")
+    except (subprocess.SubprocessError, OSError, RuntimeError) as exc:
+        with contextlib.suppress(Exception):
+            stop()
+        shutil.rmtree(data, ignore_errors=True)
+        pytest.skip(f"could not start a throwaway MariaDB server: {exc}")
+    try:
+        yield f"mysql+pymysql://root@127.0.0.1:{port}/imagesync", stop, start
+    finally:
+        with contextlib.suppress(Exception):
+            stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(params=["postgres", "mysql"])
+def restartable(request: pytest.FixtureRequest) -> tuple[str, Callable[[], None], Callable[[], None]]:
+    return request.getfixturevalue("pg_cluster" if request.param == "postgres" else "mariadb_server")
+
+
 @pytest.mark.postgres
+@pytest.mark.mysql
 @pytest.mark.slow
-def test_server_restart_mid_sweep(pg_cluster: tuple[str, Callable[[], None], Callable[[], None]]) -> None:
-    url, stop, start = pg_cluster
+def test_server_restart_mid_sweep(restartable: tuple[str, Callable[[], None], Callable[[], None]]) -> None:
+    url, stop, start = restartable
     upgrade(url)
     store = SqlStateStore(make_engine(url))
     n = 300
