@@ -58,7 +58,9 @@ def copy(
     to: Annotated[list[str], typer.Option("--to", help="destination region (repeat for several)")],
     name: Annotated[str | None, typer.Option(help="name of the copies (default: the source's name)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and ask SyncImages with DryRun")] = False,
-    wait: Annotated[bool, typer.Option(help="sweep and show progress until every copy ends")] = False,
+    wait: Annotated[
+        bool, typer.Option(help="sweep (and, with the local queue, run the hooks) until every copy ends")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the replication as JSON")] = False,
 ) -> None:
     """Validate and start copies of IMAGES from --from into every --to region."""
@@ -92,10 +94,13 @@ def _wait(svc: Any, replication_id: str, interval: float = 2.0) -> Replication:
     from rich.progress import BarColumn, Progress, TextColumn
 
     sweep = svc.sweep()
+    # On one machine the local queue has no trigger: deliver its completion messages too, so the hooks run.
+    deliver_hooks = _local_delivery(svc)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[state]}")) as progress:
         tasks: dict[str, Any] = {}
         while True:
             sweep()
+            deliver_hooks()
             replication = svc.store.get_replication(replication_id)
             for r in replication.replicas:
                 if r.id not in tasks:
@@ -105,8 +110,20 @@ def _wait(svc: Any, replication_id: str, interval: float = 2.0) -> Replication:
                 done = 100 if r.terminal else (r.sync_percent or 0)
                 progress.update(tasks[r.id], completed=done, state=r.state.value)
             if all(r.terminal for r in replication.replicas):
+                sweep.publish_outbox()
+                deliver_hooks()
                 return replication
             time.sleep(interval)
+
+
+def _local_delivery(svc: Any) -> Any:
+    """A callable delivering the local queue to completion_hook's handler (a no-op for TDMQ: its trigger does)."""
+    if not hasattr(svc.queue, "receive"):
+        return lambda: None
+    from .handlers.completion_hook import main_handler
+    from .local import deliver
+
+    return lambda: deliver(svc.queue, main_handler)
 
 
 def _hooks_cell(runs: list[Any]) -> str:

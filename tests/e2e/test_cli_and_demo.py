@@ -70,11 +70,20 @@ def test_copy_status_sweep_deliver(cli_env: dict[str, str], tmp_path: Path, emul
     assert json.loads(delivered.stdout) == {"delivered": 1, "failed": 0}
 
 
-def test_copy_wait_shows_progress_until_the_end(cli_env: dict[str, str], tmp_path: Path) -> None:
-    # at 600x a 10-30 minute copy takes 1-3 s; --wait sweeps until it ends
-    result = run(["copy", "img-8c2rq9tw", "--from", "ap-guangzhou", "--to", "ap-beijing", "--wait"], cli_env, tmp_path)
+def test_copy_wait_shows_progress_until_the_end_and_runs_the_hooks(
+    cli_env: dict[str, str], tmp_path: Path, emulator: Any
+) -> None:
+    # at 600x a 10-30 minute copy takes 1-3 s; --wait sweeps until it ends and delivers the local queue's messages
+    env = {**cli_env, "IMAGESYNC_HOOKS": '[{"type": "tag"}]', "IMAGESYNC_UIN": "100000000001"}
+    result = run(["copy", "img-8c2rq9tw", "--from", "ap-guangzhou", "--to", "ap-beijing", "--wait"], env, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCEEDED" in result.stdout
+    [replication] = json.loads(run(["status", "--json"], env, tmp_path).stdout)
+    shown = json.loads(run(["status", replication["id"], "--json"], env, tmp_path).stdout)
+    [replica] = shown["replicas"]
+    assert [(h["hook"], h["status"]) for h in replica["hooks"]] == [("tag", "done")]
+    tags = {t["Key"]: t["Value"] for t in emulator.admin.image(replica["destination_image_id"])["Tags"]}
+    assert tags["imagesync:source-image"] == "img-8c2rq9tw"
 
 
 def test_invoke_runs_a_real_handler_on_an_event_file(cli_env: dict[str, str], tmp_path: Path) -> None:
