@@ -158,6 +158,12 @@ class StateStore(Protocol):
         """
         ...
 
+    def save_progress(self, changes: Sequence[tuple[Replica, int]]) -> None:
+        """Record progress (sync_percent, next_check_at, updated_at) of COPYING replicas, many in one transaction:
+        each (replica, expected_version) by compare-and-set on (id, version, COPYING); a row that changed meanwhile
+        is left as it is (its new owner wrote something newer)."""
+        ...
+
     def claim_due(self, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Replica]:
         """Lease up to `limit` active replicas with next_check_at <= now whose lease is free or expired.
 

@@ -425,3 +425,32 @@ def test_in_memory_sqlite_is_one_database_shared_by_threads() -> None:
     for t in threads:
         t.join()
     assert [len(mem.audit_trail(f"rep-{i}")) for i in range(4)] == [20] * 4
+
+
+def test_save_progress_writes_many_by_compare_and_set(store: SqlStateStore) -> None:
+    rep = store.create_replication(make_replication(["img-aaaaaaaa"], ["ap-shanghai", "ap-beijing", "ap-nanjing"]))
+    now = utcnow()
+    copying = []
+    for r in rep.replicas:
+        moved = r.moved(S.COPYING, now, destination_image_id="img-" + r.id[-8:])
+        saved = store.save_replica(moved, expected_version=r.version, expected_state=r.state)
+        assert saved is not None
+        copying.append(saved)
+    later = now + timedelta(minutes=5)
+    # somebody else moves the third one first: its progress write must not land
+    third = store.save_replica(copying[2].moved(S.COPYING, now, sync_percent=99), expected_version=copying[2].version,
+                               expected_state=S.COPYING)
+    assert third is not None
+    store.save_progress([
+        (r.moved(S.COPYING, later, sync_percent=40 + i, next_check_at=later + timedelta(minutes=1)), r.version)
+        for i, r in enumerate(copying)
+    ])
+    got = {r.id: r for r in store.get_replication(rep.id).replicas}
+    for i, r in enumerate(copying[:2]):
+        row = got[r.id]
+        assert (row.sync_percent, row.version, row.state) == (40 + i, r.version + 1, S.COPYING)
+        assert row.next_check_at == later + timedelta(minutes=1) and row.updated_at == later
+    assert (got[copying[2].id].sync_percent, got[copying[2].id].version) == (99, third.version)
+    store.save_progress([])  # nothing to write is fine
+    with pytest.raises(ValueError):
+        store.save_progress([(copying[0].moved(S.SUCCEEDED, later), copying[0].version)])

@@ -171,11 +171,13 @@ class Sweep:
                 log.warning("DescribeImages in %s failed (%s); retried next tick", region, exc.cloud_code)
                 continue
             now = self.clock.now()
+            progress: list[tuple[Replica, int]] = []  # COPYING -> COPYING, written together below
             for replica in replicas:
                 image = found.get(replica.destination_image_id or "")
                 if image is None:
                     if replica.started_at and now - replica.started_at < MISSING_GRACE:
-                        self._save(replica, S.COPYING, report, next_check_at=now + self.recheck)
+                        moved = replica.moved(S.COPYING, now, next_check_at=now + self.recheck)
+                        progress.append((moved, replica.version))
                     else:
                         self._save(
                             replica, S.FAILED, report, error_code="Copy.ImageMissing",
@@ -193,7 +195,9 @@ class Sweep:
                     due = next_check(
                         now, replica.started_at, image.sync_percent, interval=self.recheck, cap=self.max_check
                     )
-                    self._save(replica, S.COPYING, report, sync_percent=image.sync_percent, next_check_at=due)
+                    moved = replica.moved(S.COPYING, now, sync_percent=image.sync_percent, next_check_at=due)
+                    progress.append((moved, replica.version))
+            self.store.save_progress(progress)
 
     def _check_sources(self, waiting: list[Replica], report: SweepReport) -> None:
         by_region: dict[str, list[Replica]] = defaultdict(list)

@@ -413,6 +413,45 @@ class SqlStateStore:
 
         return stored if self._tx(write) else None
 
+    def save_progress(self, changes: Sequence[tuple[Replica, int]]) -> None:
+        """Progress of copies in flight, many in one transaction (see the port): each (replica, expected_version)
+        is written COPYING -> COPYING by compare-and-set on (id, version, state); a row changed meanwhile is left.
+
+        Why one executemany: the sweep records progress for every copy it checks, and a transaction (and a
+        statement build) per copy was most of its time (docs/benchmarks.md).
+        """
+        rows = []
+        for replica, expected_version in changes:
+            if replica.state is not ReplicaState.COPYING:
+                raise ValueError(f"save_progress writes COPYING replicas only, not {replica.state.value}")
+            rows.append({
+                "b_id": replica.id, "b_version": expected_version, "b_new_version": expected_version + 1,
+                "b_sync_percent": replica.sync_percent, "b_next_check_at": replica.next_check_at,
+                "b_updated_at": replica.updated_at,
+            })
+        if not rows:
+            return
+        stmt = (
+            update(replicas)
+            .where(
+                replicas.c.id == bindparam("b_id"),
+                replicas.c.version == bindparam("b_version"),
+                replicas.c.state == ReplicaState.COPYING.value,
+            )
+            .values(
+                version=bindparam("b_new_version"),
+                sync_percent=bindparam("b_sync_percent"),
+                next_check_at=bindparam("b_next_check_at", type_=UTCDateTime),
+                updated_at=bindparam("b_updated_at", type_=UTCDateTime),
+            )
+        )
+
+        def write(conn: Connection, _attempt: int) -> None:
+            # a re-run after a lost COMMIT finds its own rows at the new version: the CAS skips them, as it should
+            conn.execute(stmt, rows)
+
+        self._tx(write)
+
     @staticmethod
     def _to_replica_like(r: Replica) -> Replica:
         # what reading `r` back yields: datetimes normalised to UTC
