@@ -28,9 +28,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from ..domain.errors import ImageSyncError
 
@@ -98,6 +98,12 @@ def epoch_or_iso(value: Any) -> datetime | None:
     raise ValueError(f"not a time: {value!r}")
 
 
+#: A text field that captures fill with null or a number as often as a string: None -> "", anything else str().
+Text = Annotated[str, BeforeValidator(lambda v: "" if v is None else str(v))]
+#: A message body: a string as given; an object the trigger already decoded, back to its JSON text; null -> "".
+JsonText = Annotated[str, BeforeValidator(lambda v: "" if v is None else v if isinstance(v, str) else json.dumps(v))]
+
+
 # -- timer --------------------------------------------------------------------------------------------------------
 
 
@@ -107,14 +113,7 @@ class TimerEvent(BaseModel):
     type: Literal["Timer", "timer", "TIMER"] = Field(validation_alias=AliasChoices("Type", "type"))
     trigger_name: str = Field(default="", validation_alias=AliasChoices("TriggerName", "triggerName"))
     time: str = Field(default="", validation_alias=AliasChoices("Time", "time"))
-    message: str = Field(default="", validation_alias=AliasChoices("Message", "message"))
-
-    @field_validator("message", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> str:
-        if value is None:
-            return ""
-        return value if isinstance(value, str) else json.dumps(value)
+    message: JsonText = Field(default="", validation_alias=AliasChoices("Message", "message"))
 
 
 class TimerEnvelope:
@@ -236,15 +235,15 @@ class CloudAuditRecord(BaseModel):
 
     event_name: str = Field(validation_alias=AliasChoices("eventName", "EventName"))
     event_region: str = Field(default="", validation_alias=AliasChoices("eventRegion", "EventRegion", "region"))
-    event_time: str = Field(default="", validation_alias=AliasChoices("eventTime", "EventTime"))
+    event_time: Text = Field(default="", validation_alias=AliasChoices("eventTime", "EventTime"))
     event_id: str = Field(default="", validation_alias=AliasChoices("eventID", "eventId", "EventId"))
     error_code: int = Field(default=0, validation_alias=AliasChoices("errorCode", "ErrorCode"))
-    error_message: str = Field(default="", validation_alias=AliasChoices("errorMessage", "ErrorMessage"))
-    api_error_code: str = Field(default="", validation_alias=AliasChoices("apiErrorCode", "ApiErrorCode"))
+    error_message: Text = Field(default="", validation_alias=AliasChoices("errorMessage", "ErrorMessage"))
+    api_error_code: Text = Field(default="", validation_alias=AliasChoices("apiErrorCode", "ApiErrorCode"))
     request_parameters: dict[str, Any] = Field(
         default_factory=dict, validation_alias=AliasChoices("requestParameters", "RequestParameters")
     )
-    resource_name: str = Field(default="", validation_alias=AliasChoices("resourceName", "ResourceName"))
+    resource_name: Text = Field(default="", validation_alias=AliasChoices("resourceName", "ResourceName"))
     resources: Any = None
     user_identity: dict[str, Any] = Field(
         default_factory=dict, validation_alias=AliasChoices("userIdentity", "UserIdentity")
@@ -258,11 +257,6 @@ class CloudAuditRecord(BaseModel):
         if not isinstance(value, (int, float, str)):  # int([]) is a TypeError, which pydantic does not catch
             raise ValueError(f"errorCode must be a number, not {type(value).__name__}")
         return int(value)
-
-    @field_validator("api_error_code", "error_message", "event_time", "resource_name", mode="before")
-    @classmethod
-    def _str(cls, value: Any) -> str:
-        return "" if value is None else str(value)
 
     @field_validator("request_parameters", "user_identity", mode="before")
     @classmethod
@@ -312,24 +306,14 @@ class CmqRecord(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str = ""
-    topic_owner: str = Field(default="", validation_alias=AliasChoices("topicOwner", "TopicOwner"))
+    topic_owner: Text = Field(default="", validation_alias=AliasChoices("topicOwner", "TopicOwner"))
     topic_name: str = Field(default="", validation_alias=AliasChoices("topicName", "TopicName"))
     subscription_name: str = Field(default="", validation_alias=AliasChoices("subscriptionName", "SubscriptionName"))
-    publish_time: str = Field(default="", validation_alias=AliasChoices("publishTime", "PublishTime"))
-    msg_id: str = Field(default="", validation_alias=AliasChoices("msgId", "MsgId"))
-    request_id: str = Field(default="", validation_alias=AliasChoices("requestId", "RequestId"))
-    msg_body: str = Field(validation_alias=AliasChoices("msgBody", "MsgBody"))
+    publish_time: Text = Field(default="", validation_alias=AliasChoices("publishTime", "PublishTime"))
+    msg_id: Text = Field(default="", validation_alias=AliasChoices("msgId", "MsgId"))
+    request_id: Text = Field(default="", validation_alias=AliasChoices("requestId", "RequestId"))
+    msg_body: JsonText = Field(validation_alias=AliasChoices("msgBody", "MsgBody"))
     msg_tag: list[str] = Field(default_factory=list, validation_alias=AliasChoices("msgTag", "MsgTag"))
-
-    @field_validator("topic_owner", "publish_time", "msg_id", "request_id", mode="before")
-    @classmethod
-    def _str(cls, value: Any) -> str:
-        return "" if value is None else str(value)
-
-    @field_validator("msg_body", mode="before")
-    @classmethod
-    def _body(cls, value: Any) -> str:
-        return value if isinstance(value, str) else json.dumps(value)
 
     @field_validator("msg_tag", mode="before")
     @classmethod
@@ -348,18 +332,9 @@ class CkafkaRecord(BaseModel):
     topic: str = ""
     partition: int = 0
     offset: int = 0
-    msg_key: str = Field(default="", validation_alias=AliasChoices("msgKey", "MsgKey"))
-    msg_body: str = Field(validation_alias=AliasChoices("msgBody", "MsgBody"))
+    msg_key: Text = Field(default="", validation_alias=AliasChoices("msgKey", "MsgKey"))
+    msg_body: JsonText = Field(validation_alias=AliasChoices("msgBody", "MsgBody"))
 
-    @field_validator("msg_key", mode="before")
-    @classmethod
-    def _key(cls, value: Any) -> str:
-        return "" if value is None else str(value)
-
-    @field_validator("msg_body", mode="before")
-    @classmethod
-    def _body(cls, value: Any) -> str:
-        return value if isinstance(value, str) else json.dumps(value)
 
 
 class LocalDelivery(BaseModel):
