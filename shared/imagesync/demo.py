@@ -65,19 +65,23 @@ REQUESTS: list[tuple[str, dict[str, Any], int, str | None]] = [
 
 
 class WebhookReceiver:
-    """A local HTTPS-less receiver that checks each delivery's signature."""
+    """A local receiver (plain http on 127.0.0.1) recording each delivery: its signature check, its delivery id
+    and its payload. Shared by the demo and the chaos runner."""
 
-    def __init__(self, secret: str) -> None:
-        from .adapters.webhook import SIGNATURE_HEADER, verify
+    def __init__(self, secret: str, path: str = "/hooks/imagesync") -> None:
+        from .adapters.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 
         received: list[dict[str, Any]] = []
+        lock = threading.Lock()
         self.received = received
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 ok = verify(secret, body, self.headers.get(SIGNATURE_HEADER, ""))
-                received.append({"valid": ok, "payload": json.loads(body)})
+                with lock:
+                    delivery = self.headers.get(DELIVERY_HEADER)
+                    received.append({"valid": ok, "delivery": delivery, "payload": json.loads(body or b"{}")})
                 self.send_response(204 if ok else 401)
                 self.end_headers()
 
@@ -85,7 +89,7 @@ class WebhookReceiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/imagesync"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:

@@ -37,15 +37,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..demo import WebhookReceiver
 
 SOURCE = "ap-guangzhou"
 INSTANCE = "ins-1a2b3c4d"  # the emulator default world's instance in ap-guangzhou (20 GB system disk)
@@ -89,47 +89,6 @@ class Worker:
     index: int
     proc: subprocess.Popen[bytes]
     spawns: int = 1
-
-
-@dataclass
-class Receiver:
-    """The webhook receiver: every POST's delivery id, replica id and signature check."""
-
-    posts: list[dict[str, Any]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-    url: str = ""
-
-    def start(self) -> None:
-        from ..adapters.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify
-
-        posts = self.posts
-        lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                payload = json.loads(body or b"{}")
-                with lock:
-                    posts.append({
-                        "delivery": self.headers.get(DELIVERY_HEADER),
-                        "replica_id": payload.get("replica_id"),
-                        "state": payload.get("state"),
-                        "valid": verify(WEBHOOK_SECRET, body, self.headers.get(SIGNATURE_HEADER, "")),
-                    })
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/chaos"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
 
 
 class Admin:
@@ -308,8 +267,7 @@ def run(cfg: ChaosConfig, *, out: Any = None) -> dict[str, Any]:
     store = SqlStateStore(make_engine(db_url))
     events = LocalQueue(str(workdir / "events.db"), name="eventbridge", max_attempts=1000)
     completions = LocalQueue(str(workdir / "completions.db"), max_attempts=1000)
-    receiver = Receiver()
-    receiver.start()
+    receiver = WebhookReceiver(WEBHOOK_SECRET, "/hooks/chaos")
     emu_proc, emu = _start_emulator(cfg, workdir)
     admin = Admin(emu["admin"])
     workers: list[Worker] = []
@@ -420,7 +378,7 @@ def run(cfg: ChaosConfig, *, out: Any = None) -> dict[str, Any]:
             emu_proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             emu_proc.kill()
-        receiver.stop()
+        receiver.close()
         events.close()
         completions.close()
     return report
@@ -481,7 +439,7 @@ def _finished(state: dict[str, Any], expected: int) -> bool:
             and state["outbox_unsent"] == 0 and queued == 0 and hooks_open == 0 and hooks_closed == 3 * ended)
 
 
-def _report(cfg: ChaosConfig, admin: Admin, store: Any, receiver: Receiver, workdir: Path, *, events_seen: int,
+def _report(cfg: ChaosConfig, admin: Admin, store: Any, receiver: WebhookReceiver, workdir: Path, *, events_seen: int,
             elapsed: float, finished: bool, exits: Counter[str], random_kills: int,
             database_url: str) -> dict[str, Any]:
     from sqlalchemy import select
@@ -549,11 +507,11 @@ def _report(cfg: ChaosConfig, admin: Admin, store: Any, receiver: Receiver, work
 
     # hook effects where they land
     posts_by_replica: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for p in receiver.posts:
-        posts_by_replica[str(p["replica_id"])].append(p)
+    for p in receiver.received:
+        posts_by_replica[str(p["payload"].get("replica_id"))].append(p)
     webhook_raw = Counter(len(posts_by_replica.get(r["id"], [])) for r in ended)
     webhook_distinct = Counter(len({p["delivery"] for p in posts_by_replica.get(r["id"], [])}) for r in ended)
-    invalid_signatures = sum(1 for p in receiver.posts if not p["valid"])
+    invalid_signatures = sum(1 for p in receiver.received if not p["valid"])
     tag_calls = admin("calls", action="TagResources")
     tag_ok: Counter[str] = Counter()
     for c in tag_calls:
