@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..domain import errors
 from ..domain.models import CopyRequest, Origin
+from ..domain.safeparse import Unparseable, loads_json
 from ..domain.states import ReplicaState
 from ..domain.types import ImageId, Region
 from ..platform import auth
@@ -42,6 +43,7 @@ from ..platform.http import (
     body_bytes,
     openapi_document,
     status_for,
+    to_rest_event,
 )
 from ..platform.logs import logger
 from ..platform.wiring import services
@@ -210,7 +212,24 @@ class _Resolver(APIGatewayRestResolver):
 
 app = _Resolver()
 
+
+def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """An SCF HTTP event answered in the resolver's (REST) shape; an event that cannot be read at all is a 400
+    before routing and credentials (nothing in it can be trusted to authenticate or route)."""
+    try:
+        rest = to_rest_event(event)
+    except errors.InvalidRequest as exc:
+        logger.info("request refused", extra={"code": exc.code, "error": exc.message})
+        return {
+            "statusCode": 400,
+            "headers": {"Content-Type": JSON},
+            "body": json.dumps({"error": exc.to_dict()}),
+            "isBase64Encoded": False,
+        }
+    return app.resolve(rest, context)
+
 JSON = "application/json"
+_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,200}")
 BEARER = "bearerAuth"
 SIGNATURE = "hmacSignature"
 SECURITY_SCHEMES = {
@@ -331,10 +350,10 @@ def _caller() -> str:
 )
 def create_replication() -> Response:
     raw: bytes = app.context["body"]
-    try:
-        data = json.loads(raw) if raw else None
-    except ValueError as exc:  # JSONDecodeError, and UnicodeDecodeError for bytes that are not UTF-8/16/32
-        raise errors.InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+    try:  # bounded: nesting, numbers, UTF-8, NUL and lone surrogates (domain.safeparse)
+        data = loads_json(raw, max_bytes=services().settings.api_max_body_bytes) if raw else None
+    except Unparseable as exc:
+        raise errors.InvalidRequest(f"the body is not valid JSON: {exc.reason}") from exc
     try:
         body = CopyRequestBody.model_validate(data)
     except ValidationError as exc:
@@ -350,6 +369,11 @@ def create_replication() -> Response:
         return {"status": 202 if result.created else 200, "body": replication_view(result.replication)}
 
     key = app.current_event.headers.get("idempotency-key")
+    if key and not _IDEMPOTENCY_KEY.fullmatch(key):  # stored in a 255-character column with its "http:" prefix
+        raise errors.InvalidRequest(
+            "bad Idempotency-Key header",
+            fields=[{"field": "headers.idempotency-key", "message": "1-200 printable ASCII characters"}],
+        )
     if not key:
         answer = create()
     else:

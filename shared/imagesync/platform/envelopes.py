@@ -20,6 +20,11 @@ Shapes (fact sheet, section 6; parsed tolerantly because the official docs disag
 
 Record envelopes never raise for one bad record: each record comes back as a Parsed item holding its value or its
 error, so a handler processes the good ones and reports the bad one. A malformed outer shape raises InvalidEvent.
+
+Every text decoded here (a Message, a msgBody, a `data` or requestParameters string) goes through
+domain.safeparse, and every record (the timer event, each CloudEvent, each queue record) is checked by it before
+its fields are read: nesting, numbers, NUL and lone surrogates out of bounds make that record invalid, never a
+RecursionError or an encoding error further on.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from ..domain.errors import ImageSyncError
+from ..domain.safeparse import Unparseable, check_value, dumps_json, loads_json, printable
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,18 +69,28 @@ def describe_error(exc: Exception) -> str:
     """A short reason: pydantic's first errors with their fields, or the exception's text."""
     if isinstance(exc, ValidationError):
         parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:3]]
-        return "; ".join(parts)
+        return printable("; ".join(parts), 500)
+    if isinstance(exc, Unparseable):
+        return exc.reason
     if isinstance(exc, json.JSONDecodeError):
         return f"not JSON: {exc.msg} at position {exc.pos}"
-    return f"{type(exc).__name__}: {exc}"
+    return printable(f"{type(exc).__name__}: {exc}", 500)
+
+
+def _checked(value: Any, what: str) -> None:
+    """Raise InvalidEvent unless `value` (a record as the runtime decoded it) is within safeparse's bounds."""
+    try:
+        check_value(value)
+    except Unparseable as exc:
+        raise InvalidEvent(f"{what}: {exc.reason}") from exc
 
 
 def _json_or_value(value: Any) -> Any:
-    """A JSON string decoded (objects and arrays only), anything else as is."""
+    """A JSON string decoded (objects and arrays only), anything else as is; Unparseable (a ValueError)."""
     if isinstance(value, bytes):
-        value = value.decode("utf-8")
+        return loads_json(value)
     if isinstance(value, str) and value.strip()[:1] in ("{", "["):
-        return json.loads(value)
+        return loads_json(value)
     return value
 
 
@@ -101,7 +117,7 @@ def epoch_or_iso(value: Any) -> datetime | None:
 #: A text field that captures fill with null or a number as often as a string: None -> "", anything else str().
 Text = Annotated[str, BeforeValidator(lambda v: "" if v is None else str(v))]
 #: A message body: a string as given; an object the trigger already decoded, back to its JSON text; null -> "".
-JsonText = Annotated[str, BeforeValidator(lambda v: "" if v is None else v if isinstance(v, str) else json.dumps(v))]
+JsonText = Annotated[str, BeforeValidator(lambda v: "" if v is None else v if isinstance(v, str) else dumps_json(v))]
 
 
 # -- timer --------------------------------------------------------------------------------------------------------
@@ -123,7 +139,8 @@ class TimerEnvelope:
     def matches(event: Mapping[str, Any]) -> bool:
         if not isinstance(event, Mapping):  # SCF hands over any JSON value an invoker sent
             return False
-        return str(event.get("Type") or event.get("type") or "").lower() == "timer"
+        kind = event.get("Type") or event.get("type")
+        return isinstance(kind, str) and kind.lower() == "timer"
 
     @staticmethod
     def parse(event: Mapping[str, Any], model: type[M]) -> M:
@@ -131,18 +148,20 @@ class TimerEnvelope:
 
         Raises InvalidEvent when the event is not a timer event or the Message does not validate.
         """
+        _checked(event, "not a timer event")
         try:
             timer = TimerEvent.model_validate(event)
         except ValidationError as exc:
             raise InvalidEvent(f"not a timer event: {describe_error(exc)}") from exc
         text = timer.message.strip()
         try:
-            data = json.loads(text) if text else {}
+            data = loads_json(text) if text else {}
             return model.model_validate(data)
-        except (ValueError, ValidationError) as exc:
+        except (ValueError, ValidationError) as exc:  # Unparseable is a ValueError
+            name = printable(timer.trigger_name, 60) or "?"
             raise InvalidEvent(
-                f"timer {timer.trigger_name or '?'}: Message is not valid options: {describe_error(exc)}",
-                timer_message=text[:200],
+                f"timer {name}: Message is not valid options: {describe_error(exc)}",
+                timer_message=printable(text),
             ) from exc
 
 
@@ -154,7 +173,8 @@ class CloudEvent(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    id: str = Field(min_length=1)
+    #: at most 200: it becomes an idempotency key ("event:<id>", a 255-character column)
+    id: str = Field(min_length=1, max_length=200)
     type: str
     source: str = ""
     subject: str = Field(default="", validation_alias=AliasChoices("subject", "subjuect"))
@@ -203,10 +223,13 @@ class EventBridgeEnvelope:
             raise InvalidEvent("EventList is not a list")
         out: list[Parsed[CloudEvent]] = []
         for i, item in enumerate(raw):
-            rid = str(item.get("id") or f"#{i}") if isinstance(item, Mapping) else f"#{i}"
+            rid = f"#{i}"
             try:
+                check_value(item)  # before any field is read: bounded depth, numbers and text
+                if isinstance(item, Mapping) and isinstance(item.get("id"), (str, int)) and item.get("id"):
+                    rid = printable(str(item["id"]), 128)
                 out.append(Parsed(rid, CloudEvent.model_validate(item)))
-            except (ValidationError, ValueError) as exc:
+            except Exception as exc:  # parsing only: whatever fails, this event is invalid, the others still parse
                 out.append(Parsed(rid, error=describe_error(exc)))
         return out
 
@@ -220,7 +243,7 @@ class EventBridgeEnvelope:
             meta = {"type": item.value.type, "source": item.value.source, "time": item.value.time}
             try:
                 out.append(Parsed(item.id, model.model_validate(item.value.data), meta=meta))
-            except (ValidationError, ValueError) as exc:
+            except Exception as exc:  # parsing only (see events)
                 out.append(Parsed(item.id, error=describe_error(exc), meta=meta))
         return out
 
@@ -361,7 +384,7 @@ class QueueEnvelope:
         records = event.get("Records")
         if isinstance(records, list):
             first = records[0] if records and isinstance(records[0], Mapping) else {}
-            if any(k.lower() == "ckafka" for k in first):
+            if any(str(k).lower() == "ckafka" for k in first):
                 return "ckafka"
             return "cmq"
         if EventBridgeEnvelope.matches(event):
@@ -386,28 +409,29 @@ class QueueEnvelope:
 
     @staticmethod
     def _one(outer: type[BaseModel], record: Any, index: int, model: type[M], kind: str) -> Parsed[M]:
-        if isinstance(record, Mapping) and kind in ("cmq", "ckafka"):
-            inner = next((v for k, v in record.items() if k.lower() == kind), None)
-        else:
-            inner = record
         rid = f"#{index}"
         meta: dict[str, Any] = {"link": kind}
         try:
+            check_value(record)  # before any field is read: bounded depth, numbers and text
+            if isinstance(record, Mapping) and kind in ("cmq", "ckafka"):
+                inner = next((v for k, v in record.items() if k.lower() == kind), None)
+            else:
+                inner = record
             if not isinstance(inner, Mapping):
                 raise ValueError(f"record {index} has no {kind.upper()} object")
             parsed: Any = outer.model_validate(inner)
             if isinstance(parsed, CmqRecord):
-                rid = parsed.msg_id or rid
+                rid = printable(parsed.msg_id, 128) or rid
                 meta.update(queue=parsed.topic_name, tags=parsed.msg_tag, request_id=parsed.request_id)
                 body = parsed.msg_body
             elif isinstance(parsed, CkafkaRecord):
-                rid = f"{parsed.topic}/{parsed.partition}/{parsed.offset}"
+                rid = printable(f"{parsed.topic}/{parsed.partition}/{parsed.offset}", 128)
                 meta.update(topic=parsed.topic, partition=parsed.partition, offset=parsed.offset)
                 body = parsed.msg_body
             else:
-                rid = parsed.message_id
+                rid = printable(parsed.message_id, 128)
                 meta.update(receipt=parsed.receipt, attempts=parsed.attempts)
                 body = parsed.body
-            return Parsed(rid, model.model_validate_json(body), meta=meta)
-        except (ValidationError, ValueError) as exc:
+            return Parsed(rid, model.model_validate(loads_json(body)), meta=meta)
+        except Exception as exc:  # parsing only: whatever fails, this record is rejected, the others still parse
             return Parsed(rid, error=describe_error(exc), meta=meta)
