@@ -89,7 +89,7 @@ def _json_or_value(value: Any) -> Any:
     """A JSON string decoded (objects and arrays only), anything else as is; Unparseable (a ValueError)."""
     if isinstance(value, bytes):
         return loads_json(value)
-    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
+    if isinstance(value, str) and value.lstrip(" \t\r\n\ufeff")[:1] in ("{", "["):  # a BOM: refused by the loader
         return loads_json(value)
     return value
 
@@ -225,9 +225,11 @@ class EventBridgeEnvelope:
         for i, item in enumerate(raw):
             rid = f"#{i}"
             try:
-                check_value(item)  # before any field is read: bounded depth, numbers and text
-                if isinstance(item, Mapping) and isinstance(item.get("id"), (str, int)) and item.get("id"):
-                    rid = printable(str(item["id"]), 128)
+                ident = item.get("id") if isinstance(item, Mapping) else None
+                if isinstance(ident, (str, int)) and not isinstance(ident, bool) and ident != "":
+                    check_value(ident)
+                    rid = printable(str(ident), 128)
+                check_value(item)  # before any other field is read: bounded depth, numbers and text
                 out.append(Parsed(rid, CloudEvent.model_validate(item)))
             except Exception as exc:  # parsing only: whatever fails, this event is invalid, the others still parse
                 out.append(Parsed(rid, error=describe_error(exc)))
