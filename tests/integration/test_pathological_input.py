@@ -139,6 +139,16 @@ def test_idempotency_key_out_of_bounds_is_400_not_a_database_error(services: Any
     nothing_recorded(services, emulator)
 
 
+def test_a_client_address_longer_than_the_audit_trail_holds_is_400(services: Any, emulator: Any) -> None:
+    event = function_url(json.dumps({"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"],
+                                     "destination_regions": ["ap-shanghai"]}))
+    event["headers"]["x-scf-remote-addr"] = "1" * 201
+    status, body = http_answer(event)
+    assert (status, body["error"]["code"]) == (400, "InvalidRequest")
+    assert "x-scf-remote-addr" in body["error"]["message"]
+    nothing_recorded(services, emulator)
+
+
 def test_idempotency_key_of_200_printable_characters_is_accepted(services: Any, emulator: Any) -> None:
     event = function_url(json.dumps({"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"],
                                      "destination_regions": ["ap-shanghai"]}))
@@ -213,6 +223,12 @@ def test_eventbridge_event_holding_a_pathological_value_is_invalid(
 
 def test_eventbridge_id_too_long_for_an_idempotency_key_is_invalid(with_rules: Any, emulator: Any) -> None:
     invalid_outcomes(call(copy_request, audit_event(id="e" * 201)))
+    nothing_recorded(with_rules, emulator)
+
+
+def test_cloudaudit_caller_longer_than_the_audit_trail_holds_is_invalid(with_rules: Any, emulator: Any) -> None:
+    identity = {**AUDIT["data"]["userIdentity"], "userName": "u" * 200}
+    invalid_outcomes(call(copy_request, audit_event(data={**AUDIT["data"], "userIdentity": identity})))
     nothing_recorded(with_rules, emulator)
 
 

@@ -230,6 +230,8 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
 
 JSON = "application/json"
 _IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,200}")
+#: the audit trail's requested_by / actor columns hold 200 characters
+MAX_CALLER = 200
 BEARER = "bearerAuth"
 SIGNATURE = "hmacSignature"
 SECURITY_SCHEMES = {
@@ -316,7 +318,10 @@ def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> R
 def _caller() -> str:
     """Who asked, for the audit trail: the client's address (how it authenticated goes to the log)."""
     identity = (app.current_event.raw_event.get("requestContext") or {}).get("identity") or {}
-    return str(identity.get("sourceIp") or "http")
+    caller = str(identity.get("sourceIp") or "http")
+    if len(caller) > MAX_CALLER:  # only a direct invoker can send one: SCF puts the client's IP address there
+        raise errors.InvalidRequest(f"the client address (x-scf-remote-addr, sourceIp) is over {MAX_CALLER} characters")
+    return caller
 
 
 # -------------------------------------------------------------------------------------------------------- routes

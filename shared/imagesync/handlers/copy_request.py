@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 #: CloudAudit's event types (fact sheet, section 3): a console-made image arrives as ConsoleCall, not ApiCall.
 AUDIT_TYPES = ("CloudEvent:ApiCall", "CloudEvent:ConsoleCall", "CloudEvent:MiniProgramCall")
+#: "eventbridge:<who>" is stored as requested_by (200 characters)
+MAX_WHO = 200 - len("eventbridge:")
 
 
 class EventsNotDone(Exception):
@@ -117,7 +119,9 @@ def _new_image(ce: CloudEvent) -> tuple[NewImage | None, str]:
     if not name or not region:
         return None, "CreateImage record without ImageName or region"
     identity = record.user_identity
-    who = identity.get("userName") or identity.get("principalId") or identity.get("accountId") or "cloudaudit"
+    who = str(identity.get("userName") or identity.get("principalId") or identity.get("accountId") or "cloudaudit")
+    if len(who) > MAX_WHO:  # CAM user names are at most 64 characters: this record was not written by CloudAudit
+        raise InvalidEvent(f"userIdentity names a caller of over {MAX_WHO} characters")
     return NewImage(
         event_id=ce.id,
         region=region,
