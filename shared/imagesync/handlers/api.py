@@ -256,6 +256,12 @@ UNAUTHORIZED = Answer(
     ("WWW-Authenticate",),
 )
 INTERNAL = Answer("internal error: code InternalError and the request id under which it is logged", ErrorBody)
+#: any route: an SCF event holding what no route can read (answered before credentials; see `handle`)
+UNREADABLE = Answer(
+    "InvalidRequest: the event holds a value no route can read (a NUL or a lone surrogate in the path, a header or "
+    "the query; nesting over 64 levels; a number beyond 64 bits)",
+    ErrorBody,
+)
 
 #: every route served, in registration order (the OpenAPI document and the 405 check read it)
 ROUTES: list[RouteSpec] = []
@@ -428,6 +434,7 @@ def list_replications() -> Response:
         path_params={"replication_id": {"type": "string", "maxLength": 64}},
         answers={
             200: Answer("the replication", ReplicationOut),
+            400: UNREADABLE,
             401: UNAUTHORIZED,
             404: Answer("no such replication (Replication.NotFound)", ErrorBody),
             500: INTERNAL,
@@ -449,7 +456,7 @@ def get_replication(replication_id: str) -> Response:
         operation_id="health",
         summary="Liveness; needs no credentials",
         auth=False,
-        answers={200: Answer("the function answers", Health), 500: INTERNAL},
+        answers={200: Answer("the function answers", Health), 400: UNREADABLE, 500: INTERNAL},
     )
 )
 def health() -> Response:
@@ -462,7 +469,9 @@ def health() -> Response:
         path="/openapi.json",
         operation_id="openapi",
         summary="This document",
-        answers={200: Answer("the OpenAPI 3.1 document", OpenApiDocument), 401: UNAUTHORIZED, 500: INTERNAL},
+        answers={
+            200: Answer("the OpenAPI 3.1 document", OpenApiDocument), 400: UNREADABLE, 401: UNAUTHORIZED, 500: INTERNAL
+        },
     )
 )
 def openapi() -> Response:
