@@ -88,7 +88,10 @@ def _checked(value: Any, what: str) -> None:
 def _json_or_value(value: Any) -> Any:
     """A JSON string decoded (objects and arrays only), anything else as is; Unparseable (a ValueError)."""
     if isinstance(value, bytes):
-        return loads_json(value)
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Unparseable(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     if isinstance(value, str) and value.lstrip(" \t\r\n\ufeff")[:1] in ("{", "["):  # a BOM: refused by the loader
         return loads_json(value)
     return value
@@ -228,7 +231,7 @@ class EventBridgeEnvelope:
                 ident = item.get("id") if isinstance(item, Mapping) else None
                 if isinstance(ident, (str, int)) and not isinstance(ident, bool) and ident != "":
                     check_value(ident)
-                    rid = printable(str(ident), 128)
+                    rid = printable(str(ident), 200)  # CloudEvent.id holds at most 200
                 check_value(item)  # before any other field is read: bounded depth, numbers and text
                 out.append(Parsed(rid, CloudEvent.model_validate(item)))
             except Exception as exc:  # parsing only: whatever fails, this event is invalid, the others still parse
