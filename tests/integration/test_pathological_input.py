@@ -373,3 +373,20 @@ def test_local_queue_delivers_a_pathological_body_once_and_acks_it(services: Any
     assert counts == {"delivered": sent, "failed": 0}
     assert queue.receive(10, 1) == [] and queue.dead_letters() == []
     assert recorded(services)["idempotency"] == 0
+
+
+# ---------------------------------------------------------------------------------------------- imagesync invoke
+
+
+@pytest.mark.parametrize("name", ["deep arrays", "lone surrogate escaped", "NaN", "byte order mark", "not JSON"])
+def test_invoke_refuses_an_unreadable_event_file_with_exit_2(services: Any, tmp_path: Any, name: str) -> None:
+    from typer.testing import CliRunner
+
+    from imagesync.cli import app
+
+    file = tmp_path / "event.json"
+    file.write_text(TEXTS[name], encoding="utf-8")
+    result = CliRunner().invoke(app, ["invoke", "status_sweep", "--event", str(file)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), (result.exit_code, result.exception)
+    assert "Event.Invalid" in result.stderr and str(file) in result.stderr.replace("\n", "")
+    assert recorded(services) == dict.fromkeys(recorded(services), 0)
