@@ -3,27 +3,30 @@
 Every JSON or YAML text a caller controls is decoded here, and every value decoded elsewhere (an SCF event the
 runtime already turned into dicts) is checked here, against the same bounds:
 
-* depth: at most ``max_depth`` nested arrays/objects (default 64; the deepest real payload, a CloudAudit record,
-  is under 10). Python's json and PyYAML recurse once per level and fail with RecursionError near 1,000 levels (a
-  4 KB timer Message reaches 2,000), and that error would escape every ``except ValueError``;
+* depth: at most ``max_depth`` nested arrays/objects (default 64; the deepest payload here, a CloudAudit record
+  with its requestParameters, nests under 10). Python's json and PyYAML recurse once per level and fail with
+  RecursionError near 1,000 levels (a 4 KB timer Message reaches 2,000), an error that escapes every
+  ``except ValueError``;
 * size: at most ``max_bytes`` of UTF-8 text (default 1 MiB, a TDMQ message's limit);
 * text that every database, log line and UTF-8 encoder takes: valid UTF-8 without a byte order mark, no lone
   surrogate (``"\\ud800"`` decodes, then fails when encoded for the database or the log), no NUL (PostgreSQL
   refuses it in text);
-* numbers: finite (no NaN, Infinity, or 1e999999, which json reads as inf), integers within 64 bits (no
-  10**100000, which fails in int() with ValueError, nor any integer a database column or the API cannot hold);
+* numbers: finite (no NaN, Infinity, or 1e999999, which json reads as inf), integers within 64 bits, signed or
+  unsigned (no 10**100000, which fails in int() with ValueError past 4,300 digits);
 * no duplicate keys (json and PyYAML keep the last one silently: a value accepted and dropped);
 * YAML: only the safe tags, and aliases bounded by the size of what they expand to (a "billion laughs" file of a
   few hundred bytes expands to 10**9 nodes in whatever walks it next).
 
 Anything else raises Unparseable (a ValueError, so pydantic validators report it as a field error), with a
-one-line reason that never echoes the input; each caller maps it to its own coded refusal (InvalidRequest for
-HTTP, InvalidEvent for triggers, RulesInvalid for rule files).
+one-line reason that may name where (a field path or a key, cut short and escaped) but never quotes a value; each
+caller maps it to its own coded refusal (InvalidRequest for HTTP, InvalidEvent for triggers, RulesInvalid for rule
+files).
 
 Hand-written rather than a library: the stdlib json module has no depth or number bounds (only hooks for numbers
-and constants, used below), orjson and pydantic's own parser fix their depth (1024 / 200) and take NaN or inf in
-some modes, and none of them reads YAML; the depth scan and the YAML alias count are ~40 lines and run at C speed
-(a regex over the text, PyYAML's event stream, which is iterative).
+and constants, used below); pydantic's own JSON parser fixes its depth (about 200 levels) and reads NaN and
+1e999999 (inf) into an untyped field; a compiled parser would be one more wheel in SCF's layer; and none of them
+reads YAML. The depth scan and the YAML alias count are ~40 lines and run mostly at C speed (a regex over the
+text; PyYAML's event stream, which is iterative where its composer recurses).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
 class Unparseable(ValueError):
-    """Text or a value outside the bounds above; `reason` says why (never quoting the input)."""
+    """Text or a value outside the bounds above; `reason` says why and where (never quoting a value)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
