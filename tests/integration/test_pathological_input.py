@@ -263,6 +263,7 @@ def test_timer_event_holding_a_pathological_value_falls_back_to_the_defaults(
     event = timer("")
     event[where] = VALUES[name]
     swept_with_defaults(call(status_sweep, event))
+    nothing_recorded(services, emulator)
 
 
 @pytest.mark.parametrize(
@@ -348,11 +349,12 @@ def test_queue_record_holding_a_pathological_value_is_rejected(
 
 
 @pytest.mark.parametrize("name", VALUE_IDS)
-def test_queue_delivery_that_is_pathological_as_a_whole_is_refused(services: Any, name: str) -> None:
+def test_queue_delivery_that_is_pathological_as_a_whole_is_refused(services: Any, emulator: Any, name: str) -> None:
     for event in ({"Records": VALUES[name]}, {"Records": [VALUES[name]]}, {"EventList": [VALUES[name]]}, VALUES[name]):
         answer = call(completion_hook, event)
         assert answer["processed"] == 0 and answer["rejected"], answer
         assert {r["code"] for r in answer["rejected"]} == {"Event.Invalid"}
+    nothing_recorded(services, emulator)
 
 
 @pytest.mark.parametrize("changes", [{"replica_id": "r" * 33}, {"replication_id": ""}], ids=["33 chars", "empty"])
