@@ -127,6 +127,15 @@ def test_http_event_holding_a_pathological_value_is_refused_with_400(
     nothing_recorded(services, emulator)
 
 
+@pytest.mark.parametrize("limit", ["9" * 5_000, "1" * 20, "1e999999", "NaN", "-Infinity", "0x10", "1.5"])
+def test_a_huge_or_non_integer_query_number_is_400(services: Any, emulator: Any, limit: str) -> None:
+    event = load_event("http/function_url_list_replications.json")
+    event["queryString"] = event["queryStringParameters"] = {"limit": limit}
+    status, body = http_answer(event)
+    assert (status, body["error"]["code"]) == (400, "InvalidRequest")
+    assert body["error"]["details"]["fields"][0]["field"] == "query.limit"
+
+
 @pytest.mark.parametrize(
     "key", ["k" * 201, "order-\ud800", "order-\x00", "order\n42", "émoji-🙂"], ids=["201 chars", "surrogate", "NUL",
                                                                                    "newline", "non-ASCII"])
