@@ -244,7 +244,8 @@ class TencentCloud:
         self._limiters = {action: RateLimiter(rate) for action, rate in (rates or {}).items()}
 
     def refresh_credentials(self) -> None:
-        """Once per invocation: the next call re-reads credentials and hands them to every client already made.
+        """Once per invocation: the next call finds credentials anew (every client asks for them through
+        _InvocationCredential, so clients already made sign with the new ones).
 
         Lazy on purpose: work that never calls the cloud (reading the state table, a webhook-only hook) needs no
         keys, and a missing key is reported by the call that needed it (CredentialsNotFound).
