@@ -113,7 +113,7 @@ class Sweep:
         self.publish_attempts = publish_attempts
         self.publish_base_delay = publish_base_delay
         self.publish_max_delay = publish_max_delay
-        self._sleep = sleep
+        self.sleep = sleep
 
     def __call__(self) -> SweepReport:
         report = SweepReport(owner=new_id("swp"))
@@ -222,7 +222,7 @@ class Sweep:
                     return False, transient
                 report.publish_retries += 1
                 log.info("publish failed (%s); retrying in %.2fs (attempt %d)", type(exc).__name__, delay, attempt)
-                self._sleep(delay)
+                self.sleep(delay)
 
     def _save(self, replica: Replica, state: ReplicaState, report: SweepReport, **changes: object) -> None:
         saved = move(self.store, self.clock, replica, state, **changes)
