@@ -180,7 +180,7 @@ def test_no_retired_trigger_or_link_anywhere() -> None:
     for path in [ROOT / "serverless.yml", *DEPLOY.glob("*.json")]:
         text = path.read_text().lower()
         assert "type: cmq" not in text and "tdmq" not in text, path.name
-    assert "--Type cmq" not in DOC and "tdmq-topic" not in DOC.replace("`tdmq-topic` was removed", "")
+    assert "--Type cmq" not in DOC and "IMAGESYNC_TDMQ_NAME" not in DOC and "PublishCmqMsg" not in DOC
 
 
 # -- CAM -----------------------------------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def test_cam_policy_grants_exactly_the_actions_the_code_calls() -> None:
     assert not any(a.startswith("tdmq:") for a in granted)
     assert base["scf:InvokeFunction"] == [COMPLETION_RESOURCE]
     hook = FUNCTIONS["completion_hook"]["name"]
-    assert COMPLETION_RESOURCE.endswith(f"/namespace/{INPUTS['namespace']}/function/{hook}")
+    assert COMPLETION_RESOURCE.endswith(f":namespace/{INPUTS['namespace']}/function/{hook}")
     for action, resources in {**base, **eventbridge}.items():
         if action != "scf:InvokeFunction":
             assert resources == ["*"], action
@@ -296,6 +296,8 @@ def test_async_retry_config_and_dead_letter_are_scf_requests() -> None:
     _check_model(models.AsyncTriggerConfig(), config["AsyncTriggerConfig"])
     retry = config["AsyncTriggerConfig"]
     assert retry["RetryConfig"] == [{"RetryNum": 2}] and 60 <= retry["MsgTTL"] <= 21600
+    # completion_hook records a failing hook as failed on SCF's last delivery, not as pending forever
+    assert _env("completion_hook")["IMAGESYNC_QUEUE_MAX_ATTEMPTS"] == str(1 + retry["RetryConfig"][0]["RetryNum"])
     dead = json.loads((DEPLOY / "completion-hook-dead-letter.json").read_text())
     _check_model(models.UpdateFunctionConfigurationRequest(), dead)
     _check_model(models.DeadLetterConfig(), dead["DeadLetterConfig"])
