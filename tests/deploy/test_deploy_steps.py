@@ -115,3 +115,28 @@ def test_a_refused_call_ends_with_its_code(capsys: pytest.CaptureFixture[str]) -
 
     assert main(ARGS, cloud=Refusing()) == 1
     assert json.loads(capsys.readouterr().err)["error"]["code"] == "ResourceNotFound.Function"
+
+
+def test_an_endpoint_without_the_list_actions_still_gets_its_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    """An emulator that does not serve ListRules/ListTargets (InvalidAction): the steps create without looking."""
+    from imagesync.domain.errors import CloudError
+
+    class NoLists(Cloud):
+        def call(self, product: str, region: str, action: str, params: dict[str, Any], *, safe: bool) -> Any:
+            if action in ("ListRules", "ListTargets"):
+                raise CloudError("InvalidAction", f"The action `{action}` is not found")
+            return super().call(product, region, action, params, safe=safe)
+
+    cloud = NoLists()
+    assert main([*ARGS, "--link", "eventbridge"], cloud=cloud) == 0
+    assert len(cloud.rules) == 2 and len(cloud.targets) == 2
+    skipped = [d for d in json.loads(capsys.readouterr().out)["done"] if d.get("skipped")]
+    assert {d["action"] for d in skipped} == {"eb:ListRules", "eb:ListTargets"}
+
+    class Denied(Cloud):
+        def call(self, product: str, region: str, action: str, params: dict[str, Any], *, safe: bool) -> Any:
+            if action == "ListRules":
+                raise CloudError("UnauthorizedOperation", "no")
+            return super().call(product, region, action, params, safe=safe)
+
+    assert main(ARGS, cloud=Denied()) == 1  # any other error is the deployer's to see
