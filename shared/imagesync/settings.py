@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     completion_qualifier: str = Field(
         default="", description="queue=scf-async: the version or alias to invoke; empty = SCF's default ($LATEST)"
     )
+    completion_batch_max: int = Field(
+        default=10, ge=1, le=1000,
+        description="queue=scf-async: completion messages per invocation at most (their hooks share one timeout)",
+    )
     event_bus_id: str = Field(default="", description="queue=eventbridge: the custom bus's EventBusId (no default)")
 
     size_cap_gb: int = Field(default=50, ge=0, description="largest source image copied, in GB; 0 = no cap")

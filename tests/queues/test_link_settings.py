@@ -52,6 +52,7 @@ def test_cloud_links_are_built_without_credentials(tmp_path: Path) -> None:
     scf = build_queue(Settings(queue="scf-async", completion_function="prod-completion_hook",
                                completion_namespace="prod", region="ap-shanghai"), _cloud())
     assert isinstance(scf, ScfAsyncLink) and (scf.function_name, scf.namespace) == ("prod-completion_hook", "prod")
+    assert scf.max_messages == 10  # IMAGESYNC_COMPLETION_BATCH_MAX
     bus = build_queue(Settings(queue="eventbridge", event_bus_id="eb-123"), _cloud())
     assert isinstance(bus, EventBridgeLink) and bus.event_bus_id == "eb-123"
 

@@ -83,7 +83,7 @@ def _body(i: int, size: int) -> str:
 
 def test_messages_are_packed_into_as_few_128_kb_events_as_fit() -> None:
     bodies = [_body(i, 1000 + (i * 37) % 900) for i in range(500)]  # ~700 KB of messages of uneven sizes
-    groups = ScfAsyncLink.batches(bodies)
+    groups = ScfAsyncLink(object(), function_name="f").batches(bodies)  # type: ignore[arg-type]
     assert [i for g in groups for i in g] == list(range(500))  # every message once, in order
     for n, group in enumerate(groups):
         size = len(event_text([bodies[i] for i in group]).encode())
@@ -94,12 +94,20 @@ def test_messages_are_packed_into_as_few_128_kb_events_as_fit() -> None:
     assert len(groups) == 6
 
 
+def test_at_most_max_messages_per_invocation_when_set() -> None:
+    link = ScfAsyncLink(object(), function_name="f", max_messages=10)  # type: ignore[arg-type]
+    assert link.batches([_body(i, 300) for i in range(23)]) == [list(range(10)), list(range(10, 20)), [20, 21, 22]]
+    with pytest.raises(ValueError):
+        ScfAsyncLink(object(), function_name="f", max_messages=0)  # type: ignore[arg-type]
+
+
 def test_the_largest_message_the_queues_accept_fits_alone() -> None:
     largest = _body(1, MAX_BODY_BYTES)
-    assert ScfAsyncLink.batches([largest, BODIES[0]]) == [[0], [1]]
+    link = ScfAsyncLink(object(), function_name="f")  # type: ignore[arg-type]
+    assert link.batches([largest, BODIES[0]]) == [[0], [1]]
     assert len(event_text([largest]).encode()) <= MAX_EVENT_BYTES
     with pytest.raises(ValueError, match="at most 131072 bytes"):
-        ScfAsyncLink.batches([_body(2, MAX_EVENT_BYTES)])
+        link.batches([_body(2, MAX_EVENT_BYTES)])
 
 
 @pytest.mark.parametrize("bodies", [["not json"], ["[1, 2]"], [_body(1, MAX_EVENT_BYTES)], []],

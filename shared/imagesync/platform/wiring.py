@@ -220,6 +220,7 @@ def build_queue(settings: Settings, cloud: TencentCloud) -> Queue:
         return ScfAsyncLink(
             LazyClient(cloud, "scf", settings.region), function_name=settings.completion_function,
             namespace=settings.completion_namespace, qualifier=settings.completion_qualifier,
+            max_messages=settings.completion_batch_max,
         )
     if settings.queue == "eventbridge":
         from ..adapters.queues.eventbridge import EventBridgeLink

@@ -67,8 +67,9 @@ class ScfAsyncLink:
     """Hands completion messages to one function by asynchronous Invoke (implements `ports.BatchQueue`).
 
     Contract:
-    - `batches(bodies)` splits the bodies, in order, into groups whose event fits in MAX_EVENT_BYTES: as few
-      invocations as fit. A body too large to fit even alone raises ValueError (nothing is sent).
+    - `batches(bodies)` splits the bodies, in order, into groups whose event fits in MAX_EVENT_BYTES and that hold
+      at most `max_messages` each (when given): as few invocations as fit. A body too large to fit even alone
+      raises ValueError (nothing is sent).
     - `send_batch(bodies)` makes ONE Invoke carrying all of them and returns the id SCF gave it (the function
       request id, else the API request id). Bodies must be JSON objects' text (ValueError otherwise, before any
       call); an event over MAX_EVENT_BYTES raises ValueError before any call.
@@ -79,12 +80,15 @@ class ScfAsyncLink:
     """
 
     def __init__(self, client: InvokeClient, *, function_name: str, namespace: str = "default",
-                 qualifier: str = "") -> None:
+                 qualifier: str = "", max_messages: int | None = None) -> None:
         if not function_name:
             raise ValueError("function_name must not be empty (IMAGESYNC_COMPLETION_FUNCTION)")
         if not namespace:
             raise ValueError("namespace must not be empty (IMAGESYNC_COMPLETION_NAMESPACE)")
+        if max_messages is not None and max_messages < 1:
+            raise ValueError("max_messages must be at least 1")
         self._client = client
+        self.max_messages = max_messages
         self.function_name = function_name
         self.namespace = namespace
         self.qualifier = qualifier
@@ -92,9 +96,9 @@ class ScfAsyncLink:
     def __repr__(self) -> str:
         return f"ScfAsyncLink(function_name={self.function_name!r}, namespace={self.namespace!r})"
 
-    @staticmethod
-    def batches(bodies: Sequence[str]) -> list[list[int]]:
-        """Indexes of `bodies` grouped, in order, into invocations of at most MAX_EVENT_BYTES each."""
+    def batches(self, bodies: Sequence[str]) -> list[list[int]]:
+        """Indexes of `bodies` grouped, in order, into invocations of at most MAX_EVENT_BYTES each (and at most
+        `max_messages` messages, when set: one invocation's hooks must fit in completion_hook's timeout)."""
         groups: list[list[int]] = []
         current: list[int] = []
         size = len(_PREFIX) + len(_SUFFIX)
@@ -106,7 +110,8 @@ class ScfAsyncLink:
                     f"message {i} is {item} bytes: an asynchronous invocation holds at most {MAX_EVENT_BYTES} bytes"
                 )
             extra = item + (1 if current else 0)  # the comma between two messages
-            if current and size + extra > MAX_EVENT_BYTES:
+            full = self.max_messages is not None and len(current) >= self.max_messages
+            if current and (full or size + extra > MAX_EVENT_BYTES):
                 groups.append(current)
                 current, size, extra = [], base, item
             current.append(i)
