@@ -273,3 +273,32 @@ def test_eventbridge_link_unknown_bus_is_a_permanent_error(services: Any, emulat
     report = _sweep(services, [])()
     assert report.publish_error["code"] == "ResourceNotFound.EventBus" and report.publish_retries == 0
     assert len(services.store.pending_outbox(10)) == 1
+
+
+# -- the whole path: copy -> sweep -> Invoke's ClientContext -> completion_hook --------------------------------
+
+
+def test_what_the_sweep_invokes_is_what_completion_hook_runs(services: Any, emulator: Any, canned: Any) -> None:
+    from imagesync.handlers import copy_request
+
+    event = load_event("http/function_url_create_replication.json")
+    event["body"] = json.dumps({"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh", "img-8c2rq9tw"],
+                                "destination_regions": ["ap-shanghai", "ap-beijing"]})
+    assert copy_request.main_handler(event, {})["statusCode"] == 202
+    emulator.admin.advance(45 * 60)  # every copy has ended
+    services.queue = ScfAsyncLink(sdk_client(ScfClient, f"127.0.0.1:{canned.server_address[1]}"),
+                                  function_name="imagesync-completion_hook", max_messages=3)
+    canned.answers = [OK]
+
+    report = status_sweep.main_handler(TIMER, {"time_limit_in_ms": 30000})
+
+    assert report["outcomes"] == {"SUCCEEDED": 4} and report["published"] == 4
+    invocations = [json.loads(r["body"]["ClientContext"]) for r in canned.requests]
+    assert [len(i["messages"]) for i in invocations] == [3, 1]  # IMAGESYNC_COMPLETION_BATCH_MAX, then the rest
+    results = [completion_hook.main_handler(i, {"request_id": f"inv-{n}"}) for n, i in enumerate(invocations)]
+    assert sum(r["processed"] for r in results) == 4 and all(r["rejected"] == [] for r in results)
+    done = [r for result in results for r in result["results"]]
+    assert all(r["hooks"] == {"log": "done"} and not r.get("replayed") for r in done)
+    assert len({r["replica_id"] for r in done}) == 4
+    again = completion_hook.main_handler(invocations[0], {})  # SCF's retry of an invocation: acted on once
+    assert all(r["replayed"] is True for r in again["results"])
