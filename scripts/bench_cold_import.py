@@ -36,7 +36,7 @@ FUNCTIONS = ["copy_request", "status_sweep", "completion_hook"]
 FIRST_EVENTS = {
     "copy_request": {"httpMethod": "GET", "path": "/health", "headers": {}, "queryString": {}, "body": ""},
     "status_sweep": {"Type": "Timer", "TriggerName": "every_minute", "Time": "2026-01-01T00:00:00Z", "Message": ""},
-    "completion_hook": {"Records": [{"CMQ": {"type": "queue", "msgId": "m1", "msgBody": "{}"}}]},
+    "completion_hook": {"source": "imagesync.outbox", "messages": [{}]},
 }
 FLOOR = "import tencentcloud.cvm.v20170312.cvm_client, pydantic, sqlalchemy"
 #: settings for a first invocation that calls no cloud API (the endpoint is never reached: nothing is in flight)

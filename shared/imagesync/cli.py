@@ -138,7 +138,8 @@ def _wait(svc: Any, replication_id: str, interval: float = 2.0) -> Replication:
 
 
 def _local_delivery(svc: Any) -> Any:
-    """A callable delivering the local queue to completion_hook's handler (a no-op for TDMQ: its trigger does)."""
+    """A callable delivering the local queue to completion_hook's handler (a no-op for the cloud links: SCF
+    invokes it)."""
     if not hasattr(svc.queue, "receive"):
         return lambda: None
     from .handlers.completion_hook import main_handler
@@ -218,12 +219,25 @@ def sweep(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = 
 def deliver(
     max_messages: Annotated[int, typer.Option(help="deliver at most this many")] = 100,
 ) -> None:
-    """Deliver the local queue's completion messages to completion_hook (what the queue trigger does in SCF)."""
+    """Deliver the local queue's completion messages to completion_hook (what SCF's async invocation does)."""
     from .handlers.completion_hook import main_handler
     from .local import deliver as run
 
     svc = _services()
     print(json.dumps(run(svc.queue, main_handler, max_messages=max_messages)))
+
+
+@app.command(
+    "deploy-steps",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def deploy_steps(ctx: typer.Context) -> None:
+    """The deploy steps serverless.yml cannot declare: async retries, dead letter, EventBridge rules (see
+    `imagesync deploy-steps --help` and docs/deploy.md)."""
+    from .deploy_steps import main
+
+    raise typer.Exit(main(list(ctx.args)))
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""Tencent Cloud through the official per-product SDK clients: CVM images, the region service, tags, TDMQ.
+"""Tencent Cloud through the official per-product SDK clients: CVM images, the region service, tags, and the
+completion links' SCF (async Invoke) and EventBridge (PutEvents).
 
 Clients are made once per region per container and reused; credentials are found per invocation, by the first call
 that needs them (SCF rotates the role's temporary keys; commands that only read local state need none), along
@@ -350,10 +351,16 @@ def _tag_client(cred: Any, region: str, profile: ClientProfile) -> Any:
     return TagClient(cred, region, profile)
 
 
-def _tdmq_client(cred: Any, region: str, profile: ClientProfile) -> Any:
-    from tencentcloud.tdmq.v20200217.tdmq_client import TdmqClient
+def _scf_client(cred: Any, region: str, profile: ClientProfile) -> Any:
+    from tencentcloud.scf.v20180416.scf_client import ScfClient
 
-    return TdmqClient(cred, region, profile)
+    return ScfClient(cred, region, profile)
+
+
+def _eb_client(cred: Any, region: str, profile: ClientProfile) -> Any:
+    from tencentcloud.eb.v20210416.eb_client import EbClient
+
+    return EbClient(cred, region, profile)
 
 
 def _cvm_models() -> Any:
@@ -374,8 +381,14 @@ def _tag_models() -> Any:
     return models
 
 
-def _tdmq_models() -> Any:
-    from tencentcloud.tdmq.v20200217 import models
+def _scf_models() -> Any:
+    from tencentcloud.scf.v20180416 import models
+
+    return models
+
+
+def _eb_models() -> Any:
+    from tencentcloud.eb.v20210416 import models
 
     return models
 
@@ -385,13 +398,15 @@ _CLIENT_FACTORIES: dict[str, Callable[[Any, str, ClientProfile], Any]] = {
     "cvm": _cvm_client,
     "region": _region_client,
     "tag": _tag_client,
-    "tdmq": _tdmq_client,
+    "scf": _scf_client,
+    "eb": _eb_client,
 }
 _MODELS: dict[str, Callable[[], Any]] = {
     "cvm": _cvm_models,
     "region": _region_models,
     "tag": _tag_models,
-    "tdmq": _tdmq_models,
+    "scf": _scf_models,
+    "eb": _eb_models,
 }
 
 

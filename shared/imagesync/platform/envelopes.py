@@ -13,8 +13,10 @@ Shapes (fact sheet, section 6; parsed tolerantly because the official docs disag
 * EventBridge: a CloudEvent, or ``{"EventList": [CloudEvent, ...]}`` (batched delivery); ``time`` is epoch
   milliseconds as a number or a string (ISO 8601 accepted too); "subjuect" is read as "subject"; ``data`` is an
   object or a JSON string.
-* queue records: CMQ ``{"Records": [{"CMQ": {..., "msgBody", "msgTag": "t1,t2" | ["t1", "t2"],
-  "topicOwner": int | str}}]}``, CKafka ``{"Records": [{"Ckafka": {"topic", "partition", "offset", "msgKey",
+* queue records: status_sweep's asynchronous invocation ``{"source": "imagesync.outbox", "messages": [message,
+  ...]}`` (the default cloud link: the event is the Invoke's ClientContext), CMQ ``{"Records": [{"CMQ": {...,
+  "msgBody", "msgTag": "t1,t2" | ["t1", "t2"], "topicOwner": int | str}}]}`` (the retired trigger's shape, kept
+  for anyone who sends it), CKafka ``{"Records": [{"Ckafka": {"topic", "partition", "offset", "msgKey",
   "msgBody"}}]}``, an EventBridge event whose ``data`` is the message, or a local-queue delivery
   ``{"message_id", "body", "receipt", "attempts"}``.
 
@@ -348,7 +350,20 @@ class LocalDelivery(BaseModel):
     attempts: int = 1
 
 
-QueueKind = Literal["cmq", "ckafka", "eventbridge", "local"]
+class ScfAsyncEvent(BaseModel):
+    """status_sweep's asynchronous invocation of completion_hook (scf Invoke, InvocationType Event): the event IS
+    the ClientContext it sent, ``{"source": "imagesync.outbox", "messages": [message, ...]}`` (at most 128 KB)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    source: Literal["imagesync.outbox"]
+    messages: list[Any]
+
+
+#: the `source` that marks status_sweep's asynchronous invocation (adapters.queues.scf_async.SOURCE)
+SCF_ASYNC_SOURCE = "imagesync.outbox"
+
+QueueKind = Literal["scf-async", "cmq", "ckafka", "eventbridge", "local"]
 
 
 class QueueEnvelope:
@@ -358,6 +373,8 @@ class QueueEnvelope:
     def kind(event: Mapping[str, Any]) -> QueueKind:
         if not isinstance(event, Mapping):
             raise InvalidEvent(f"not a queue delivery: the event is a JSON {type(event).__name__}, not an object")
+        if event.get("source") == SCF_ASYNC_SOURCE and "messages" in event:
+            return "scf-async"
         records = event.get("Records")
         if isinstance(records, list):
             first = records[0] if records and isinstance(records[0], Mapping) else {}
@@ -369,7 +386,8 @@ class QueueEnvelope:
         if "body" in event and "message_id" in event:
             return "local"
         raise InvalidEvent(
-            "not a queue delivery: expected CMQ or CKafka Records, an EventBridge event or a local delivery",
+            "not a queue delivery: expected status_sweep's async invocation, CMQ or CKafka Records, an EventBridge "
+            "event or a local delivery",
             keys=sorted(str(k) for k in event)[:10],
         )
 
@@ -377,12 +395,34 @@ class QueueEnvelope:
     def parse(cls, event: Mapping[str, Any], model: type[M]) -> list[Parsed[M]]:
         """One Parsed per record; a record that does not validate carries its error (the others still parse)."""
         kind = cls.kind(event)
+        if kind == "scf-async":
+            return cls._scf_async(event, model)
         if kind == "eventbridge":
             return EventBridgeEnvelope.parse(event, model)
         if kind == "local":
             return [cls._one(LocalDelivery, event, 0, model, "local")]
         return [cls._one(CkafkaRecord if kind == "ckafka" else CmqRecord, r, i, model, kind)
                 for i, r in enumerate(event["Records"])]
+
+    @staticmethod
+    def _scf_async(event: Mapping[str, Any], model: type[M]) -> list[Parsed[M]]:
+        """One Parsed per message of status_sweep's invocation (each an object, or a JSON string holding one)."""
+        try:
+            outer = ScfAsyncEvent.model_validate(event)
+        except ValidationError as exc:
+            raise InvalidEvent(f"not an imagesync.outbox invocation: {describe_error(exc)}") from exc
+        out: list[Parsed[M]] = []
+        for i, item in enumerate(outer.messages):
+            rid = f"#{i}"
+            if isinstance(item, Mapping) and isinstance(item.get("message_id"), str) and item["message_id"]:
+                rid = item["message_id"]
+            meta: dict[str, Any] = {"link": "scf-async", "index": i}
+            try:
+                value = model.model_validate_json(item) if isinstance(item, str) else model.model_validate(item)
+                out.append(Parsed(rid, value, meta=meta))
+            except (ValidationError, ValueError) as exc:
+                out.append(Parsed(rid, error=describe_error(exc), meta=meta))
+        return out
 
     @staticmethod
     def _one(outer: type[BaseModel], record: Any, index: int, model: type[M], kind: str) -> Parsed[M]:
