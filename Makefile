@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TCCLI_VENV ?= .venv-tccli
 
-.PHONY: test demo lint venv tccli bench-emulator clean package
+.PHONY: check test demo lint venv tccli bench-emulator clean package
 
 venv: $(VENV)/.installed
 
@@ -23,8 +23,16 @@ $(TCCLI_VENV)/.installed:
 	$(TCCLI_VENV)/bin/python -m pip install -q tccli
 	@touch $@
 
+# The fast loop while changing code: lint, type check and the tests not marked slow (no tccli venv; about a minute).
+check: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
+
+# Everything, slow tests included (what CI runs: .ci/run).
 test: venv tccli
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	IMAGESYNC_TCCLI=$(CURDIR)/$(TCCLI_VENV)/bin/tccli $(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv
@@ -32,6 +40,7 @@ demo: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench-emulator: venv
 	$(PY) scripts/bench_emulator.py
@@ -41,4 +50,4 @@ package: venv
 	$(PY) scripts/package.py
 
 clean:
-	rm -rf $(VENV) $(TCCLI_VENV) dist .pytest_cache
+	rm -rf $(VENV) $(TCCLI_VENV) dist .pytest_cache .mypy_cache

@@ -194,7 +194,8 @@ def _invoke(client: Any, product: str, action: str, params: dict[str, Any]) -> d
     request = getattr(models, f"{action}Request")()
     request.from_json_string(json.dumps(params))
     response = getattr(client, action)(request)
-    return json.loads(response.to_json_string())
+    answer: dict[str, Any] = json.loads(response.to_json_string())
+    return answer
 
 
 def _cvm_client(cred: Credential, region: str, profile: ClientProfile) -> Any:
