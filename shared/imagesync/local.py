@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def cmq_event(delivery: Delivery, queue_name: str = "imagesync-completions") -> dict[str, Any]:
-    """One delivery as a CMQ queue-trigger event (fact sheet, section 6)."""
+    """One delivery as a CMQ queue-trigger event (docs/facts.md#F-EVT-3)."""
     return {
         "Records": [
             {

@@ -1,7 +1,7 @@
 """Tencent Cloud through the official per-product SDK clients: CVM images, the region service, tags, TDMQ.
 
 Clients are made once per region per container and reused; credentials are re-read per invocation (SCF rotates the
-role's temporary keys). The SDK's own StandardRetryer is broken (fact sheet, section 4), so the retry loop is ours.
+role's temporary keys). The SDK's own StandardRetryer is broken (docs/facts.md#F-SDK-3), so the retry loop is ours.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class TencentCloud:
         if self.endpoint:
             scheme, _, host = self.endpoint.rpartition("://")
             http.protocol = http.scheme = scheme or "https"
-            http.endpoint = host  # a scheme inside endpoint would corrupt the Host header (fact sheet, section 4)
+            http.endpoint = host  # a scheme inside endpoint is sent and signed in Host (docs/facts.md#F-SDK-1)
         else:
             http.endpoint = f"{product}.tencentcloudapi.com"
         return ClientProfile(httpProfile=http, language="en-US")
@@ -315,7 +315,7 @@ class TencentImages:
     def list_custom_images(
         self, region: str, *, tags: dict[str, str] | None = None, tag_key: str | None = None, limit: int = 10000
     ) -> list[SourceImage]:
-        """PRIVATE_IMAGE images in `region`, paged by Offset/Limit 100 (fact sheet, section 2).
+        """PRIVATE_IMAGE images in `region`, paged by Offset/Limit 100 (docs/facts.md#F-IMG-1).
 
         Tag conditions become `tag:<key>` / `tag-key` filters (at most 10 filters in all: the rest is left to the
         caller's exact match). Pages are read until one comes back short or `limit` images are read.

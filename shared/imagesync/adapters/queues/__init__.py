@@ -22,7 +22,7 @@ __all__ = ["MAX_BODY_BYTES", "LocalQueue", "TdmqCmqQueue", "check_body_size"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy on purpose: SCF cold starts pay for every import (see the reference, section 7).
+    # Lazy on purpose: SCF cold starts pay for every import (docs/facts.md#F-SCF-8).
     if name == "LocalQueue":
         from .local import LocalQueue
 
