@@ -467,7 +467,7 @@ class TencentImageAdmin:
         return [str(i) for i in resp.get("InstanceIdSet") or []]
 
     def instances_using(self, region: str, image_id: str) -> list[str]:
-        # DescribeInstances has no image-id filter (the SDK's documented filters: zone, instance-id, vpc-id, ...),
+        # DescribeInstances has no image-id filter (docs/facts.md#F-IMG-3: zone, instance-id, vpc-id, ... only),
         # so every instance of the region is listed, 100 per page, and compared here.
         found: list[str] = []
         offset = 0
