@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TCCLI_VENV ?= .venv-tccli
 NODE_SDK ?= .node-sdk
 
-.PHONY: test demo lint venv tccli node-sdk bench-emulator clean package
+.PHONY: check test demo lint venv tccli node-sdk bench-emulator clean package
 
 venv: $(VENV)/.installed
 
@@ -34,8 +34,16 @@ $(NODE_SDK)/.installed: tests/emulator/node/package.json tests/emulator/node/pac
 	cd $(NODE_SDK) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The fast loop while changing code: lint, type check and the tests not marked slow (no tccli venv; about a minute).
+check: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
+
+# Everything, slow tests included (what CI runs: .ci/run).
 test: venv tccli node-sdk
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	IMAGESYNC_TCCLI=$(CURDIR)/$(TCCLI_VENV)/bin/tccli IMAGESYNC_NODE_SDK=$(CURDIR)/$(NODE_SDK) \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -44,6 +52,7 @@ demo: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench-emulator: venv
 	$(PY) scripts/bench_emulator.py
@@ -53,4 +62,4 @@ package: venv
 	$(PY) scripts/package.py
 
 clean:
-	rm -rf $(VENV) $(TCCLI_VENV) $(NODE_SDK) dist .pytest_cache
+	rm -rf $(VENV) $(TCCLI_VENV) $(NODE_SDK) dist .pytest_cache .mypy_cache

@@ -223,7 +223,7 @@ def _eb_link(services: Any, bus: str) -> EventBridgeLink:
 
 
 def _as_delivered(recorded: dict[str, Any]) -> dict[str, Any]:
-    """The CloudEvent EventBridge hands an SCF target for one event the emulator recorded (fact sheet, section 6)."""
+    """The CloudEvent EventBridge hands an SCF target for one event the emulator recorded (docs/facts.md#F-EVT-4)."""
     return {
         "specversion": "1.0", "id": recorded["id"], "type": recorded["type"], "source": recorded["source"],
         "subject": recorded["subject"], "time": int(recorded["received_at"] * 1000), "region": recorded["region"],

@@ -3,7 +3,7 @@ completion links' SCF (async Invoke) and EventBridge (PutEvents).
 
 Clients are made once per region per container and reused; credentials are found per invocation, by the first call
 that needs them (SCF rotates the role's temporary keys; commands that only read local state need none), along
-CredentialChain. The SDK's own StandardRetryer is broken (fact sheet, section 4), so the retry loop is ours.
+CredentialChain. The SDK's own StandardRetryer is broken (docs/facts.md#F-SDK-3), so the retry loop is ours.
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ class TencentCloud:
         if self.endpoint:
             scheme, _, host = self.endpoint.rpartition("://")
             http.protocol = http.scheme = scheme or "https"
-            http.endpoint = host  # a scheme inside endpoint would corrupt the Host header (fact sheet, section 4)
+            http.endpoint = host  # a scheme inside endpoint is sent and signed in Host (docs/facts.md#F-SDK-1)
         else:
             http.endpoint = f"{product}.tencentcloudapi.com"
         return ClientProfile(httpProfile=http, language="en-US")
@@ -330,7 +330,8 @@ def _invoke(client: Any, product: str, action: str, params: dict[str, Any]) -> d
     request = getattr(models, f"{action}Request")()
     request.from_json_string(json.dumps(params))
     response = getattr(client, action)(request)
-    return json.loads(response.to_json_string())
+    answer: dict[str, Any] = json.loads(response.to_json_string())
+    return answer
 
 
 def _cvm_client(cred: Any, region: str, profile: ClientProfile) -> Any:
@@ -464,7 +465,7 @@ class TencentImages:
     def list_custom_images(
         self, region: str, *, tags: dict[str, str] | None = None, tag_key: str | None = None, limit: int = 10000
     ) -> list[SourceImage]:
-        """PRIVATE_IMAGE images in `region`, paged by Offset/Limit 100 (fact sheet, section 2).
+        """PRIVATE_IMAGE images in `region`, paged by Offset/Limit 100 (docs/facts.md#F-IMG-1).
 
         Tag conditions become `tag:<key>` / `tag-key` filters (at most 10 filters in all: the rest is left to the
         caller's exact match). Pages are read until one comes back short or `limit` images are read.
@@ -616,7 +617,7 @@ class TencentImageAdmin:
         return [str(i) for i in resp.get("InstanceIdSet") or []]
 
     def instances_using(self, region: str, image_id: str) -> list[str]:
-        # DescribeInstances has no image-id filter (the SDK's documented filters: zone, instance-id, vpc-id, ...),
+        # DescribeInstances has no image-id filter (docs/facts.md#F-IMG-3: zone, instance-id, vpc-id, ... only),
         # so every instance of the region is listed, 100 per page, and compared here.
         found: list[str] = []
         offset = 0

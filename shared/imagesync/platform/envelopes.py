@@ -3,11 +3,11 @@
 This is the pattern of powertools' parser (an envelope per trigger; `parse(event, model)`), built on plain pydantic
 models instead of importing `aws_lambda_powertools.utilities.parser`. Why: measured here (2 cores, warm bytecode)
 the parser import adds ~0.08-0.11 s on top of a ~0.22 s floor (pydantic + SQLAlchemy + the CVM client + Logger),
-in line with the fact sheet's ~27% (section 7), and it brings only AWS event models, none of SCF's shapes. Defining
+in line with docs/facts.md#F-SCF-8, and it brings only AWS event models, none of SCF's shapes. Defining
 the models below costs ~0.04 s at import (pydantic builds their validators), less than half of that, and only
 where a record is parsed (copy_request imports this module for EventBridge events only, never for HTTP ones).
 
-Shapes (fact sheet, section 6; parsed tolerantly because the official docs disagree with each other):
+Shapes (docs/facts.md#events; parsed tolerantly because the official docs disagree with each other):
 
 * timer: ``{"Type": "Timer"|"timer", "TriggerName", "Time", "Message"}`` -> TimerEnvelope, Message decoded.
 * EventBridge: a CloudEvent, or ``{"EventList": [CloudEvent, ...]}`` (batched delivery); ``time`` is epoch
@@ -228,7 +228,7 @@ class EventBridgeEnvelope:
 
 
 class CloudAuditRecord(BaseModel):
-    """CloudAudit's record of one API call (fact sheet, section 3), as EventBridge carries it in `data`.
+    """CloudAudit's record of one API call (docs/facts.md#F-EVT-5), as EventBridge carries it in `data`.
 
     requestParameters is a JSON string holding the call's parameters: decoded into a dict here.
     """
@@ -278,7 +278,7 @@ class CloudAuditRecord(BaseModel):
     @property
     def image_ids(self) -> list[str]:
         """Image ids the record names in resourceName / resources (whether CloudAudit puts the new id there is
-        unconfirmed: fact sheet, section 3), e.g. "img-xxxx" or "qcs::cvm:ap-guangzhou:uin/1:image/img-xxxx"."""
+        unconfirmed: docs/facts.md#F-EVT-5), e.g. "img-xxxx" or "qcs::cvm:ap-guangzhou:uin/1:image/img-xxxx"."""
         found: list[str] = []
         values: list[Any] = [self.resource_name]
         if isinstance(self.resources, list):

@@ -96,7 +96,8 @@ class Services:
         """
         if "rules" not in self.extras:
             self.extras["rules"] = load_rules(self.settings)
-        return self.extras["rules"]
+        rules: RuleSet = self.extras["rules"]
+        return rules
 
     def rule_engine(self) -> RuleEngine:
         from ..app.rules import RuleEngine

@@ -25,7 +25,7 @@ __all__ = ["MAX_BODY_BYTES", "EventBridgeLink", "LocalQueue", "ScfAsyncLink", "c
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy on purpose: SCF cold starts pay for every import.
+    # Lazy on purpose: SCF cold starts pay for every import (docs/facts.md#F-SCF-8).
     if name == "LocalQueue":
         from .local import LocalQueue
 
