@@ -3,8 +3,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TCCLI_VENV ?= .venv-tccli
+NODE_SDK ?= .node-sdk
 
-.PHONY: test demo lint venv tccli bench-emulator clean package
+.PHONY: check test demo lint venv tccli node-sdk bench-emulator clean package
 
 venv: $(VENV)/.installed
 
@@ -23,15 +24,35 @@ $(TCCLI_VENV)/.installed:
 	$(TCCLI_VENV)/bin/python -m pip install -q tccli
 	@touch $@
 
-test: venv tccli
+# The official Node.js SDK (tencentcloud-sdk-nodejs-cvm), pinned by tests/emulator/node/package-lock.json, for the
+# test that drives the emulator with it (tests/emulator/test_node_sdk.py). Needs node and npm.
+node-sdk: $(NODE_SDK)/.installed
+
+$(NODE_SDK)/.installed: tests/emulator/node/package.json tests/emulator/node/package-lock.json
+	@mkdir -p $(NODE_SDK)
+	cp tests/emulator/node/package.json tests/emulator/node/package-lock.json $(NODE_SDK)/
+	cd $(NODE_SDK) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The fast loop while changing code: lint, type check and the tests not marked slow (no tccli venv; about a minute).
+check: venv
 	$(VENV)/bin/ruff check .
-	IMAGESYNC_TCCLI=$(CURDIR)/$(TCCLI_VENV)/bin/tccli $(PY) -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
+
+# Everything, slow tests included (what CI runs: .ci/run).
+test: venv tccli node-sdk
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	IMAGESYNC_TCCLI=$(CURDIR)/$(TCCLI_VENV)/bin/tccli IMAGESYNC_NODE_SDK=$(CURDIR)/$(NODE_SDK) \
+		$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv
 	$(VENV)/bin/imagesync demo
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench-emulator: venv
 	$(PY) scripts/bench_emulator.py
@@ -41,4 +62,4 @@ package: venv
 	$(PY) scripts/package.py
 
 clean:
-	rm -rf $(VENV) $(TCCLI_VENV) dist .pytest_cache
+	rm -rf $(VENV) $(TCCLI_VENV) $(NODE_SDK) dist .pytest_cache .mypy_cache

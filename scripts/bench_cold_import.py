@@ -36,13 +36,13 @@ FUNCTIONS = ["copy_request", "status_sweep", "completion_hook"]
 FIRST_EVENTS = {
     "copy_request": {"httpMethod": "GET", "path": "/health", "headers": {}, "queryString": {}, "body": ""},
     "status_sweep": {"Type": "Timer", "TriggerName": "every_minute", "Time": "2026-01-01T00:00:00Z", "Message": ""},
-    "completion_hook": {"Records": [{"CMQ": {"type": "queue", "msgId": "m1", "msgBody": "{}"}}]},
+    "completion_hook": {"source": "imagesync.outbox", "messages": [{}]},
 }
 FLOOR = "import tencentcloud.cvm.v20170312.cvm_client, pydantic, sqlalchemy"
 #: settings for a first invocation that calls no cloud API (the endpoint is never reached: nothing is in flight)
 OFFLINE_ENV = {"IMAGESYNC_TENCENT_ENDPOINT": "http://127.0.0.1:9", "TENCENTCLOUD_SECRET_ID": "AKIDbench",
                "TENCENTCLOUD_SECRET_KEY": "bench", "IMAGESYNC_LOG_LEVEL": "ERROR", "IMAGESYNC_API_AUTH": "none"}
-#: SCF's limits (fact sheet, section 5): a zip uploaded through the API, and code plus layers unzipped
+#: SCF's limits (docs/facts.md#F-SCF-2): a zip uploaded through the API, and code plus layers unzipped
 ZIP_LIMIT_MB, UNZIPPED_LIMIT_MB = 50, 500
 
 

@@ -33,7 +33,7 @@ from imagesync.platform import wiring  # noqa: E402
 from imagesync.settings import Settings  # noqa: E402
 from imagesync_emulator import Emulator  # noqa: E402
 
-#: where copies from ap-guangzhou may go without a cross-border approval (fact sheet, section 1)
+#: where copies from ap-guangzhou may go without a cross-border approval (docs/facts.md#F-COPY-3)
 MAINLAND = ["ap-shanghai", "ap-nanjing", "ap-beijing", "ap-chengdu", "ap-chongqing"]
 SOURCE_REGION = "ap-guangzhou"
 

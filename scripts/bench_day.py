@@ -65,8 +65,8 @@ def simulate(copies: int, hours: float, seed: int) -> dict[str, Any]:
 
         def hook(event: dict[str, Any], context: dict[str, Any] | None) -> Any:
             result = completion_hook.main_handler(event, context)
-            for record in event["Records"]:
-                hook_at.setdefault(json.loads(record["CMQ"]["msgBody"])["destination_image_id"], b.admin.now())
+            for message in event["messages"]:
+                hook_at.setdefault(message["destination_image_id"], b.admin.now())
             return result
 
         b.admin.clear_calls()

@@ -44,7 +44,7 @@ LIBRARY = ROOT / "shared"
 PACKAGE = "imagesync"
 FUNCTIONS = ("copy_request", "status_sweep", "completion_hook")
 
-#: SCF limits (fact sheet, section 5): a zip uploaded through the API, and code plus all layers once unpacked.
+#: SCF limits (docs/facts.md#F-SCF-2): a zip uploaded through the API, and code plus all layers once unpacked.
 MAX_ZIP_BYTES = 50 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 500 * 1024 * 1024
 

@@ -11,7 +11,20 @@ import pytest
 
 pytest_plugins = ["imagesync_emulator.pytest_plugin"]
 
-EVENTS = Path(__file__).resolve().parents[1] / "events"
+TESTS = Path(__file__).resolve().parent
+EVENTS = TESTS.parent / "events"
+
+#: Folders whose every test is slow (subprocesses, whole scenarios, generated input): `make check` leaves them out,
+#: `make test` runs them. Single slow tests elsewhere carry an explicit `@pytest.mark.slow` (or a module's
+#: `pytestmark`); tests/test_fast_loop.py fails if a test in these folders escapes the marker.
+SLOW_FOLDERS = ("chaos", "e2e", "fuzz")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path.resolve()
+        if path.is_relative_to(TESTS) and path.relative_to(TESTS).parts[0] in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
 
 
 def load_event(relative: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 ``Dispatcher.handle(HttpRequest) -> HttpResponse`` does, in order: read the action and the Authorization header,
 check the timestamp against the REAL clock, resolve the SecretId, verify the TC3 signature over the headers as
-received (Host included, whatever it holds), check the session token, route by the signed service (the credential
+received (Host as is or without its port), check the session token, route by the signed service (the credential
 scope) and the action, check the version, region and parameters, apply injected faults and rate limits, and run
 the handler under the world lock. Every call is logged. Errors answer HTTP 200 with the error envelope, and the
 Content-Type is exactly ``application/json`` (the SDK ignores error envelopes under any other type).
@@ -203,9 +203,7 @@ class Dispatcher:
             raise ApiError("AuthFailure.SignatureFailure", "The credential scope date does not match X-TC-Timestamp.")
         if "content-type" not in auth.signed_headers or "host" not in auth.signed_headers:
             raise ApiError("AuthFailure.SignatureFailure", "SignedHeaders must include content-type and host.")
-        canon = signature.canonical_request(req.method, req.path or "/", req.query, h, auth.signed_headers, req.body)
-        expected = signature.signature(cred.secret_key, auth.date, auth.service, ts_text, canon)
-        if expected != auth.signature:
+        if not signature.verify(cred.secret_key, auth, ts_text, req.method, req.path or "/", req.query, h, req.body):
             raise ApiError("AuthFailure.SignatureFailure",
                            "The provided credentials could not be validated. Please check your signature is correct.")
         token = h.get("x-tc-token")

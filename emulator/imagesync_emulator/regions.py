@@ -1,4 +1,4 @@
-"""The region catalogue and the copy policy between regions (fact sheet section 1).
+"""The region catalogue and the copy policy between regions (docs/facts.md#F-COPY-3).
 
 Groups: ``mainland`` and ``elsewhere`` copy freely inside their group; mainland <-> elsewhere needs the account's
 approved cross-border ticket; ``finance`` zones copy only among themselves; ``nocopy`` regions (ap-taipei) exist

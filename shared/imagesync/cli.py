@@ -1,7 +1,9 @@
 """The `imagesync` command line: the same core as the SCF functions, on one machine (SQLite state, local queue).
 
-Given real credentials (TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY) and no IMAGESYNC_TENCENT_ENDPOINT, the
-same commands drive the real Tencent Cloud.
+Given real credentials and no IMAGESYNC_TENCENT_ENDPOINT, the same commands drive the real Tencent Cloud. Keys are
+looked for only when a command calls the cloud (status, db upgrade and rules check never do), along the official
+SDK's chain: the environment, ~/.tencentcloud/credentials, tccli's ~/.tccli/default.credential, the CVM instance
+role (imagesync.adapters.tencent.CredentialChain).
 """
 
 from __future__ import annotations
@@ -14,13 +16,27 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .domain.errors import ImageSyncError
 from .domain.models import CopyRequest, Origin, Replication
 from .views import replica_eta, replication_view
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """Typer, plus: an ImageSyncError a command lets escape (missing keys found by the first cloud call, say) is a
+    coded one-line error and exit 2, never a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ImageSyncError as exc:
+            _print_error(exc)
+            sys.exit(2)
+
+
+app = _App(
     help="Copy Tencent Cloud CVM custom images across regions, track every copy to the end, run hooks.",
     no_args_is_help=True,
     add_completion=False,
@@ -35,8 +51,13 @@ err = Console(stderr=True)
 FUNCTIONS = ("copy_request", "status_sweep", "completion_hook")
 
 
+def _print_error(exc: ImageSyncError) -> None:
+    code = getattr(exc, "cloud_code", None) or exc.code  # a CloudError shows Tencent's own code
+    err.print(f"[red]error[/red] {escape(code)}: {escape(exc.message)}", highlight=False)
+
+
 def _fail(exc: ImageSyncError) -> None:
-    err.print(f"[red]error[/red] {exc.code}: {exc.message}")
+    _print_error(exc)
     raise typer.Exit(2)
 
 
@@ -78,8 +99,8 @@ def copy(
         err.print(f"[red]error[/red] InvalidRequest: {exc}")
         raise typer.Exit(2) from exc
     replication = result.replication
-    if dry_run:
-        console.print(f"dry run passed: {len(replication.replicas)} copies would start (nothing recorded)")
+    if dry_run:  # on stderr: with --json, stdout is the JSON document alone
+        err.print(f"dry run passed: {len(replication.replicas)} copies would start (nothing recorded)")
     elif wait:
         replication = _wait(svc, replication.id)
     if as_json:
@@ -117,7 +138,8 @@ def _wait(svc: Any, replication_id: str, interval: float = 2.0) -> Replication:
 
 
 def _local_delivery(svc: Any) -> Any:
-    """A callable delivering the local queue to completion_hook's handler (a no-op for TDMQ: its trigger does)."""
+    """A callable delivering the local queue to completion_hook's handler (a no-op for the cloud links: SCF
+    invokes it)."""
     if not hasattr(svc.queue, "receive"):
         return lambda: None
     from .handlers.completion_hook import main_handler
@@ -197,12 +219,25 @@ def sweep(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = 
 def deliver(
     max_messages: Annotated[int, typer.Option(help="deliver at most this many")] = 100,
 ) -> None:
-    """Deliver the local queue's completion messages to completion_hook (what the queue trigger does in SCF)."""
+    """Deliver the local queue's completion messages to completion_hook (what SCF's async invocation does)."""
     from .handlers.completion_hook import main_handler
     from .local import deliver as run
 
     svc = _services()
     print(json.dumps(run(svc.queue, main_handler, max_messages=max_messages)))
+
+
+@app.command(
+    "deploy-steps",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def deploy_steps(ctx: typer.Context) -> None:
+    """The deploy steps serverless.yml cannot declare: async retries, dead letter, EventBridge rules (see
+    `imagesync deploy-steps --help` and docs/deploy.md)."""
+    from .deploy_steps import main
+
+    raise typer.Exit(main(list(ctx.args)))
 
 
 @app.command()

@@ -1,8 +1,9 @@
 """Running the functions on one machine: the local queue's messages delivered to completion_hook's real handler
-in the shape the CMQ trigger uses, and the emulator's clock for the demo."""
+in the shape of the cloud's default link (an asynchronous invocation), and the emulator's clock for the demo."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -13,25 +14,10 @@ from .ports import ConsumableQueue, Delivery
 log = logging.getLogger(__name__)
 
 
-def cmq_event(delivery: Delivery, queue_name: str = "imagesync-completions") -> dict[str, Any]:
-    """One delivery as a CMQ queue-trigger event (fact sheet, section 6)."""
-    return {
-        "Records": [
-            {
-                "CMQ": {
-                    "type": "queue",
-                    "topicOwner": 0,
-                    "topicName": queue_name,
-                    "subscriptionName": "completion_hook",
-                    "publishTime": datetime.now(timezone.utc).isoformat(),
-                    "msgId": delivery.message_id,
-                    "requestId": delivery.receipt,
-                    "msgBody": delivery.body,
-                    "msgTag": "",
-                }
-            }
-        ]
-    }
+def async_event(delivery: Delivery) -> dict[str, Any]:
+    """One delivery as the event completion_hook gets in the cloud: status_sweep's asynchronous invocation
+    (adapters.queues.scf_async), carrying this one message."""
+    return {"source": "imagesync.outbox", "messages": [json.loads(delivery.body)]}
 
 
 def deliver(
@@ -50,7 +36,7 @@ def deliver(
             break
         for delivery in batch:
             try:
-                handler(cmq_event(delivery), {"request_id": delivery.receipt, "function_name": "completion_hook"})
+                handler(async_event(delivery), {"request_id": delivery.receipt, "function_name": "completion_hook"})
             except Exception as exc:
                 log.warning("completion_hook failed on %s (try %d): %s", delivery.message_id, delivery.attempts, exc)
                 queue.nack(delivery, delay_seconds=retry_delay * delivery.attempts)

@@ -255,6 +255,19 @@ class Queue(Protocol):
         ...
 
 
+class BatchQueue(Queue, Protocol):
+    """A completion link that carries many messages per call (scf async Invoke, EventBridge PutEvents)."""
+
+    def batches(self, bodies: Sequence[str]) -> list[list[int]]:
+        """Indexes of `bodies` grouped, in order, into as few calls as the link's limits allow."""
+        ...
+
+    def send_batch(self, bodies: Sequence[str]) -> str:
+        """One call carrying all `bodies` (a group from `batches`); returns the link's id for it. Raises on failure
+        (CloudError with `retryable` for transient ones): then none of them counts as sent."""
+        ...
+
+
 class ConsumableQueue(Queue, Protocol):
     """The local queue's consumer side (in the cloud, the trigger delivers instead)."""
 

@@ -1,7 +1,7 @@
 """Settings, validated once on entry (pydantic-settings, prefix IMAGESYNC_).
 
-Credentials are NOT settings: SCF rotates the function role's temporary keys, so they are read per invocation
-(see imagesync.adapters.tencent.credentials_from_env).
+Credentials are NOT settings: SCF rotates the function role's temporary keys, so they are found per invocation, by
+the first cloud call (see imagesync.adapters.tencent.CredentialChain).
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .domain.hooks import HookSpec
+
+#: the completion links (IMAGESYNC_QUEUE)
+QUEUES = ("local", "scf-async", "eventbridge")
 
 
 class Settings(BaseSettings):
@@ -36,11 +39,27 @@ class Settings(BaseSettings):
         default=None,
         description="create/upgrade the schema on start; default: SQLite only (production: `imagesync db upgrade`)",
     )
-    queue: str = Field(default="local", description="completion queue: local | tdmq-queue | tdmq-topic")
+    queue: str = Field(
+        default="local",
+        description="the completion link: local (one machine) | scf-async (Invoke completion_hook asynchronously) | "
+        "eventbridge (PutEvents to IMAGESYNC_EVENT_BUS_ID)",
+    )
     queue_path: str = Field(default=".imagesync/queue.db", description="SQLite file of the local queue")
     queue_max_attempts: int = Field(default=5, ge=1, description="deliveries before a message is dead-lettered")
-    tdmq_name: str = Field(default="", description="TDMQ CMQ queue or topic name (queue=tdmq-queue|tdmq-topic)")
-    tdmq_region: str = Field(default="", description="region of the TDMQ queue/topic (default: the function's)")
+    completion_function: str = Field(
+        default="", description="queue=scf-async: the name of the completion_hook function to invoke (no default)"
+    )
+    completion_namespace: str = Field(
+        default="default", description="queue=scf-async: that function's SCF namespace (SCF's own default: default)"
+    )
+    completion_qualifier: str = Field(
+        default="", description="queue=scf-async: the version or alias to invoke; empty = SCF's default ($LATEST)"
+    )
+    completion_batch_max: int = Field(
+        default=10, ge=1, le=1000,
+        description="queue=scf-async: completion messages per invocation at most (their hooks share one timeout)",
+    )
+    event_bus_id: str = Field(default="", description="queue=eventbridge: the custom bus's EventBusId (no default)")
 
     size_cap_gb: int = Field(default=50, ge=0, description="largest source image copied, in GB; 0 = no cap")
     cross_border_allowed: bool = Field(
@@ -100,6 +119,19 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         default=65536, ge=1, le=6 * 1024 * 1024, description="larger bodies get 413 (SCF's sync limit is 6 MB)"
     )
+
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("tdmq-queue", "tdmq-topic"):
+            raise ValueError(
+                f"{value} was removed: SCF no longer has a CMQ trigger, so nothing would deliver to completion_hook; "
+                "use scf-async (with IMAGESYNC_COMPLETION_FUNCTION) or eventbridge (docs/deploy.md)"
+            )
+        if value not in QUEUES:
+            raise ValueError(f"unknown completion link {value!r}: one of {', '.join(QUEUES)}")
+        return value
 
     @field_validator("tencent_endpoint")
     @classmethod

@@ -27,7 +27,7 @@ DOC = (ROOT / "docs" / "deploy.md").read_text()
 
 #: what every function must be told (SCF has no writable default: /var/user is read-only, so neither the SQLite
 #: state table nor the local queue can be the default there), plus what each one needs for its own work
-REQUIRED_ALL = {"IMAGESYNC_DATABASE_URL", "IMAGESYNC_AUTO_MIGRATE", "IMAGESYNC_QUEUE", "IMAGESYNC_TDMQ_NAME"}
+REQUIRED_ALL = {"IMAGESYNC_DATABASE_URL", "IMAGESYNC_AUTO_MIGRATE", "IMAGESYNC_QUEUE", "IMAGESYNC_COMPLETION_FUNCTION"}
 REQUIRED = {
     "copy_request": {"IMAGESYNC_API_TOKEN"},
     "status_sweep": set(),
@@ -40,8 +40,15 @@ CLIENTS = {
     "cvm": ("tencentcloud.cvm.v20170312.cvm_client", "CvmClient"),
     "region": ("tencentcloud.region.v20220627.region_client", "RegionClient"),
     "tag": ("tencentcloud.tag.v20180813.tag_client", "TagClient"),
-    "tdmq": ("tencentcloud.tdmq.v20200217.tdmq_client", "TdmqClient"),
+    "scf": ("tencentcloud.scf.v20180416.scf_client", "ScfClient"),
+    "eb": ("tencentcloud.eb.v20210416.eb_client", "EbClient"),
 }
+#: CAM names an action by its API name, with one exception here: the scf API `Invoke` (sync or async) is authorised
+#: as `scf:InvokeFunction` (SCF's CAM page, cloud.tencent.com/document/product/583/47934: "InvokeFunction: trigger
+#: the function synchronously or asynchronously", a resource-level action)
+CAM_NAMES = {"scf:Invoke": "scf:InvokeFunction"}
+#: the one function the functions' role may invoke
+COMPLETION_RESOURCE = "qcs::scf:${REGION}:uin/${TENCENTCLOUD_UIN}:namespace/default/function/imagesync-completion_hook"
 
 
 def _env(function: str) -> dict[str, str]:
@@ -57,7 +64,7 @@ def _client_methods(product: str) -> set[str]:
 def called_actions() -> set[str]:
     """Every Tencent Cloud action the shipped code calls, as "product:Action", read from the source:
     `cloud.call("<product>", region, "<Action>", ...)` anywhere, and in a module that imports exactly one product's
-    SDK (e.g. the TDMQ producer), every name that is a method of that product's client."""
+    SDK (e.g. a completion link), every name that is a method of that product's client."""
     found: set[str] = set()
     # Only what the functions ship (the package's import closure): dev tooling (CLI, demo, chaos runner) may call
     # more with a developer's own credentials, never with the functions' role.
@@ -136,7 +143,8 @@ def test_environment_names_real_settings_and_what_the_function_needs(function: s
         if SECRET.search(key):
             assert ENV_REF.match(value), f"{key} must come from the deployer's environment, not be written here"
     assert REQUIRED_ALL | REQUIRED[function] <= set(env)
-    assert env["IMAGESYNC_QUEUE"] in ("tdmq-queue", "tdmq-topic") and env["IMAGESYNC_AUTO_MIGRATE"] == "false"
+    assert env["IMAGESYNC_QUEUE"] == "scf-async" and env["IMAGESYNC_AUTO_MIGRATE"] == "false"
+    assert env["IMAGESYNC_COMPLETION_FUNCTION"] == FUNCTIONS["completion_hook"]["name"]
     # SCF allows 4 KB of environment variables in all: count each ${env:...} as a generous 512 bytes
     size = sum(len(k) + (512 if ENV_REF.match(v) else len(v)) for k, v in env.items())
     assert size < 4096
@@ -152,7 +160,7 @@ def test_triggers_point_at_declared_functions_with_valid_parameters() -> None:
     triggers = INPUTS["triggers"]
     assert {t["function"] for t in triggers} <= set(FUNCTIONS)
     by_type = {t["type"]: t for t in triggers}
-    assert set(by_type) == {"timer", "http", "cmq"} and len(triggers) == 3
+    assert set(by_type) == {"timer", "http"} and len(triggers) == 2  # no cmq: SCF no longer creates one
     timer = by_type["timer"]
     assert timer["function"] == "status_sweep" and timer["parameters"]["enable"] is True
     cron = timer["parameters"]["cronExpression"].split()
@@ -162,32 +170,57 @@ def test_triggers_point_at_declared_functions_with_valid_parameters() -> None:
     http = by_type["http"]
     assert http["function"] == "copy_request" and http["parameters"]["netConfig"]["enableExtranet"] is True
     assert http["parameters"]["authType"] in ("NONE", "CAM")
-    cmq = by_type["cmq"]
-    # the CMQ trigger subscribes to a topic: the producers must publish to that topic
-    assert cmq["function"] == "completion_hook"
-    for function in FUNCTIONS:
-        assert _env(function)["IMAGESYNC_QUEUE"] == "tdmq-topic"
-        assert _env(function)["IMAGESYNC_TDMQ_NAME"] == cmq["parameters"]["name"]
+    # completion_hook has no trigger of its own: status_sweep invokes it (IMAGESYNC_QUEUE=scf-async)
+    assert "completion_hook" not in {t["function"] for t in triggers}
+
+
+def test_no_retired_trigger_or_link_anywhere() -> None:
+    """SCF's CreateTrigger takes cos, cls, timer, ckafka, http (scf SDK 3.1.100): no cmq trigger, and no TDMQ link
+    in what is deployed or documented as a way to deploy."""
+    for path in [ROOT / "serverless.yml", *DEPLOY.glob("*.json")]:
+        text = path.read_text().lower()
+        assert "type: cmq" not in text and "tdmq" not in text, path.name
+    assert "--Type cmq" not in DOC and "IMAGESYNC_TDMQ_NAME" not in DOC and "PublishCmqMsg" not in DOC
 
 
 # -- CAM -----------------------------------------------------------------------------------------------------------
 
 
-def test_cam_policy_grants_exactly_the_actions_the_code_calls() -> None:
-    policy = json.loads((DEPLOY / "cam-policy.json").read_text())
+def _granted(name: str) -> dict[str, list[str]]:
+    """action -> resources, of deploy/<name>."""
+    policy = json.loads((DEPLOY / name).read_text())
     assert policy["version"] == "2.0"
-    granted = set()
+    granted: dict[str, list[str]] = {}
     for statement in policy["statement"]:
-        assert statement["effect"] == "allow" and statement["resource"] == ["*"]
+        assert statement["effect"] == "allow"
         for action in statement["action"]:
             assert action.startswith("name/") and "*" not in action, action
-            granted.add(action.removeprefix("name/"))
-    called = called_actions()
-    assert {"cvm:DescribeImages", "cvm:SyncImages", "region:DescribeRegions", "tdmq:PublishCmqMsg"} <= called
+            assert action.removeprefix("name/") not in granted, f"{action} granted twice"
+            granted[action.removeprefix("name/")] = statement["resource"]
+    return granted
+
+
+def test_cam_policy_grants_exactly_the_actions_the_code_calls() -> None:
+    """deploy/cam-policy.json for the default link, plus deploy/cam-policy-eventbridge.json only for the EventBridge
+    link: together exactly what the shipped code calls, InvokeFunction only on completion_hook."""
+    base, eventbridge = _granted("cam-policy.json"), _granted("cam-policy-eventbridge.json")
+    called = {CAM_NAMES.get(a, a) for a in called_actions()}
+    assert {"cvm:DescribeImages", "cvm:SyncImages", "region:DescribeRegions", "scf:InvokeFunction",
+            "eb:PutEvents"} <= called
+    assert set(eventbridge) == {"eb:PutEvents"} and "eb:PutEvents" not in base
+    granted = set(base) | set(eventbridge)
     assert granted - called == set(), "granted but never called"
     assert called - granted == set(), "called but not granted"
+    assert not any(a.startswith("tdmq:") for a in granted)
+    assert base["scf:InvokeFunction"] == [COMPLETION_RESOURCE]
+    hook = FUNCTIONS["completion_hook"]["name"]
+    assert COMPLETION_RESOURCE.endswith(f":namespace/{INPUTS['namespace']}/function/{hook}")
+    for action, resources in {**base, **eventbridge}.items():
+        if action != "scf:InvokeFunction":
+            assert resources == ["*"], action
+    api = {v: k for k, v in CAM_NAMES.items()}
     for action in granted:  # and each is a real API of that product
-        product, name = action.split(":")
+        product, name = api.get(action, action).split(":")
         assert name in _client_methods(product), action
 
 
@@ -200,11 +233,11 @@ def test_cam_trust_policy_lets_scf_assume_the_role() -> None:
 # -- EventBridge and SCF JSON --------------------------------------------------------------------------------------
 
 PLACEHOLDERS = {"EVENT_BUS_ID": "eb-abc", "RULE_ID": "rule-abc", "REGION": "ap-guangzhou",
-                "TENCENTCLOUD_UIN": "100000000001"}
+                "TENCENTCLOUD_UIN": "100000000001", "COMPLETIONS_BUS_ID": "eb-done", "COMPLETIONS_RULE_ID": "rule-done"}
 
 
 def _substitute(text: str) -> str:
-    """What `envsubst '$EVENT_BUS_ID $RULE_ID $REGION $TENCENTCLOUD_UIN'` does (docs/deploy.md): only those."""
+    """What `envsubst` with these names does (docs/deploy.md, and imagesync deploy-steps): only those."""
     for name, value in PLACEHOLDERS.items():
         text = text.replace("${" + name + "}", value)
     assert not re.search(r"\$\{[A-Z_]+\}", text), "a placeholder docs/deploy.md does not substitute"
@@ -239,11 +272,39 @@ def test_eventbridge_target_is_copy_request() -> None:
     )
 
 
-def test_async_retry_config_is_an_scf_request() -> None:
+def test_completion_link_target_is_completion_hook() -> None:
+    from tencentcloud.eb.v20210416 import models
+
+    from imagesync.adapters.queues.eventbridge import EVENT_TYPE, SOURCE
+
+    pattern = json.loads((DEPLOY / "eventbridge-completions-pattern.json").read_text())
+    assert pattern == {"source": [SOURCE], "type": [EVENT_TYPE]}  # what EventBridgeLink puts on the bus
+    target = json.loads(_substitute((DEPLOY / "eventbridge-completions-target.json").read_text()))
+    _check_model(models.CreateTargetRequest(), target)
+    _check_model(models.TargetDescription(), target["TargetDescription"])
+    assert target["TargetDescription"]["ResourceDescription"] == (
+        f"qcs::scf:ap-guangzhou:uin/100000000001:namespace/{INPUTS['namespace']}/function/"
+        f"{FUNCTIONS['completion_hook']['name']}/$DEFAULT"
+    )
+
+
+def test_async_retry_config_and_dead_letter_are_scf_requests() -> None:
+    from tencentcloud.scf.v20180416 import models
+
     config = json.loads((DEPLOY / "function-event-invoke-config.json").read_text())
+    _check_model(models.UpdateFunctionEventInvokeConfigRequest(), config)
+    _check_model(models.AsyncTriggerConfig(), config["AsyncTriggerConfig"])
     retry = config["AsyncTriggerConfig"]
     assert retry["RetryConfig"] == [{"RetryNum": 2}] and 60 <= retry["MsgTTL"] <= 21600
-    assert "UpdateFunctionEventInvokeConfig" in DOC and "function-event-invoke-config.json" in DOC
+    # completion_hook records a failing hook as failed on SCF's last delivery, not as pending forever
+    assert _env("completion_hook")["IMAGESYNC_QUEUE_MAX_ATTEMPTS"] == str(1 + retry["RetryConfig"][0]["RetryNum"])
+    dead = json.loads((DEPLOY / "completion-hook-dead-letter.json").read_text())
+    _check_model(models.UpdateFunctionConfigurationRequest(), dead)
+    _check_model(models.DeadLetterConfig(), dead["DeadLetterConfig"])
+    assert dead["DeadLetterConfig"]["Type"] in ("queue", "topic") and dead["DeadLetterConfig"]["Name"]
+    for needed in ("UpdateFunctionEventInvokeConfig", "function-event-invoke-config.json", "DeadLetterConfig",
+                   "imagesync deploy-steps"):
+        assert needed in DOC, needed
 
 
 # -- docs/deploy.md ------------------------------------------------------------------------------------------------

@@ -139,10 +139,11 @@ def test_code_zip_holds_the_entries_and_only_the_library_they_import(built: Any)
 
 def test_layer_holds_pinned_cp310_manylinux_dependencies_and_nothing_unused(built: Any) -> None:
     dists = built.distributions
-    for required in ("tencentcloud-sdk-python-cvm", "pydantic-core", "sqlalchemy", "aws-lambda-powertools", "pymysql"):
+    for required in ("tencentcloud-sdk-python-cvm", "pydantic-core", "sqlalchemy", "aws-lambda-powertools", "pymysql",
+                     "tencentcloud-sdk-python-scf", "tencentcloud-sdk-python-eb"):  # the two completion links
         assert required in dists
     for unwanted in ("boto3", "botocore", "typer", "rich", "pytest", "tccli", "psycopg", "psycopg-binary",
-                     "greenlet", "tencentcloud-sdk-python-eb", "tencentcloud-sdk-python"):
+                     "greenlet", "tencentcloud-sdk-python-tdmq", "tencentcloud-sdk-python"):
         assert unwanted not in dists, unwanted
     pins = package.pins()
     assert all(pins[name] == version for name, version in dists.items())  # versions tested = versions shipped
@@ -204,8 +205,9 @@ def test_each_function_runs_from_the_unpacked_package_against_the_emulator(
     assert "ok" in sweep["results"][0], sweep["results"]
     assert len(emulator.admin.calls(action="DescribeImages")) > describes_before
 
-    hook = _run(code, layer, "completion_hook", [load_event("queue/cmq_queue_completion.json")], env, work,
-                probe_mysql=True)
+    one = load_event("queue/scf_async_two_messages.json")  # the event status_sweep's async Invoke gives it
+    one["messages"] = one["messages"][:1]
+    hook = _run(code, layer, "completion_hook", [one], env, work, probe_mysql=True)
     assert hook["results"][0].get("ok", {}).get("processed") == 1, hook["results"]
     assert len(received) == 1  # the webhook went out through requests, from the layer, signed
     signature = {k.lower(): v for k, v in received[0]["headers"].items()}["x-imagesync-signature"]

@@ -16,6 +16,8 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 TCCLI_DEFAULT = REPO / ".venv-tccli" / "bin" / "tccli"
 
+pytestmark = pytest.mark.slow  # processes: the emulator's, and tccli's (its own venv, `make tccli`)
+
 
 def start_emulator(*args: str) -> tuple[subprocess.Popen, dict]:
     proc = subprocess.Popen([sys.executable, "-m", "imagesync_emulator", "--port", "0", *args],

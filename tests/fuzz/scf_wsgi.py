@@ -2,7 +2,7 @@
 platform would deliver, and the handler's SCF answer becomes the HTTP response.
 
 It exists so HTTP tooling that speaks WSGI (schemathesis' test client) drives `main_handler` exactly as SCF does;
-it is test glue, not a server to deploy. The event shape follows the fact sheet (section 6): `httpMethod`, `path`,
+it is test glue, not a server to deploy. The event shape follows docs/facts.md#F-EVT-2: `httpMethod`, `path`,
 lower-case `headers`, `queryString` (a repeated key becomes a list, as SCF sends it), `body` a string (base64 with
 `isBase64Encoded` when the bytes are not UTF-8), `requestContext.sourceIp`.
 """

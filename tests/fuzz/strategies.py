@@ -2,7 +2,7 @@
 
 Mutating the project's own real-shaped files (events/, examples/) reaches far deeper than random JSON: most of a
 mutated event is still valid, so the one bad field meets the code that reads it. Keys are drawn partly from the
-names the trigger shapes use (fact sheet, section 6), so random objects also look like this or that trigger.
+names the trigger shapes use (docs/facts.md#events), so random objects also look like this or that trigger.
 """
 
 from __future__ import annotations

@@ -112,6 +112,7 @@ def test_dry_run_records_nothing(services: Any, emulator: Any) -> None:
     assert services.store.list_replications()[0] == []
 
 
+@pytest.mark.slow  # the adapter retries the throttled SyncImages with real backoff sleeps (~5 s)
 def test_retryable_failure_leaves_pending_for_the_sweep(services: Any, emulator: Any) -> None:
     emulator.admin.script_fault("SyncImages", 10, code="RequestLimitExceeded")
     status, answer = _post(

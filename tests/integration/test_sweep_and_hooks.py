@@ -92,6 +92,7 @@ def test_failed_copy_and_timeout(services: Any, emulator: Any) -> None:
     assert replica.state.value == "TIMED_OUT" and replica.error_code == "Copy.TimedOut"
 
 
+@pytest.mark.slow  # the adapter retries the throttled SyncImages with real backoff sleeps (~5 s)
 def test_pending_after_throttling_is_started_by_the_sweep(services: Any, emulator: Any) -> None:
     emulator.admin.script_fault("SyncImages", 10, code="RequestLimitExceeded")
     replication = _start({"image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai"]})

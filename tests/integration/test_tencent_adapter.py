@@ -68,17 +68,6 @@ def test_regions_from_the_region_service(images: TencentImages) -> None:
     assert {"ap-guangzhou", "ap-shanghai", "ap-singapore"} <= regions
 
 
-def test_credentials_scf_names_win_and_carry_the_token() -> None:
-    cred = credentials_from_env(
-        {"TENCENTCLOUD_SECRETID": "AKIDscf", "TENCENTCLOUD_SECRETKEY": "k", "TENCENTCLOUD_SESSIONTOKEN": "t",
-         "TENCENTCLOUD_SECRET_ID": "AKIDsdk", "TENCENTCLOUD_SECRET_KEY": "k2"}
-    )
-    assert (cred.secret_id, cred.token) == ("AKIDscf", "t")
-    with pytest.raises(CloudError) as info:
-        credentials_from_env({})
-    assert info.value.cloud_code == "AuthFailure.NoCredentials"
-
-
 def test_temporary_credentials_with_token(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     temp = emulator.admin.temporary_credentials()
     env = {"TENCENTCLOUD_SECRETID": temp["secret_id"], "TENCENTCLOUD_SECRETKEY": temp["secret_key"],

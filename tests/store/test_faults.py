@@ -42,6 +42,8 @@ from imagesync.domain.states import ReplicaState
 
 S = ReplicaState
 
+pytestmark = pytest.mark.slow  # faults wait out timeouts, kill sessions and restart servers
+
 
 def _outbox_count(engine: Engine) -> tuple[int, int]:
     with engine.connect() as conn:

@@ -57,6 +57,9 @@ def test_every_timer_file_validates(name: str) -> None:
 def test_every_queue_file_validates(name: str) -> None:
     records = QueueEnvelope.parse(load_event(name), CompletionMessage)
     good = [r for r in records if r.ok]
+    if name.endswith("scf_async_two_messages.json"):  # status_sweep packs many messages into one invocation
+        assert [r.value.replica_id for r in good] == ["rpl-demo00000001", "rpl-demo00000002"]  # type: ignore[union-attr]
+        return
     assert good and all(r.value.replica_id == "rpl-demo00000001" for r in good)  # type: ignore[union-attr]
     if "bad_record" in name:
         assert [r.ok for r in records] == [True, False, False]
@@ -119,6 +122,27 @@ def test_cmq_tags_and_owner_in_either_shape() -> None:
     assert kafka.id == "imagesync-completions/1/36" and kafka.meta["link"] == "ckafka"
     local = QueueEnvelope.parse(load_event("queue/local_delivery.json"), CompletionMessage)[0]
     assert local.id == "lq-0000000001" and local.meta["attempts"] == 1
+
+
+def test_scf_async_invocation_is_one_record_per_message() -> None:
+    records = QueueEnvelope.parse(load_event("queue/scf_async_two_messages.json"), CompletionMessage)
+    assert QueueEnvelope.kind(load_event("queue/scf_async_two_messages.json")) == "scf-async"
+    assert [r.id for r in records] == ["msg-demo00000001", "msg-demo00000002"]
+    assert [r.value.replica_id for r in records if r.value] == ["rpl-demo00000001", "rpl-demo00000002"]
+    assert all(r.meta["link"] == "scf-async" for r in records)
+    mixed = QueueEnvelope.parse(load_event("queue/scf_async_batch_one_bad_record.json"), CompletionMessage)
+    assert [r.ok for r in mixed] == [True, False, False]
+    assert mixed[1].id == "#1" and mixed[2].id == "msg-demo00000002" and "replica_id" in (mixed[2].error or "")
+    # a message given as a JSON string is read too
+    as_text = {"source": "imagesync.outbox", "messages": [records[0].value.model_dump_json()]}  # type: ignore[union-attr]
+    assert QueueEnvelope.parse(as_text, CompletionMessage)[0].value == records[0].value
+
+
+@pytest.mark.parametrize("event", [{"source": "imagesync.outbox", "messages": "x"},
+                                   {"source": "imagesync.outbox", "messages": None}])
+def test_scf_async_invocation_without_a_message_list_is_refused(event: dict[str, Any]) -> None:
+    with pytest.raises(InvalidEvent, match="imagesync.outbox"):
+        QueueEnvelope.parse(event, CompletionMessage)
 
 
 @pytest.mark.parametrize("event", [{}, {"foo": 1}, {"Type": "Timer"}])

@@ -1,7 +1,9 @@
-"""Tencent Cloud through the official per-product SDK clients: CVM images, the region service, tags, TDMQ.
+"""Tencent Cloud through the official per-product SDK clients: CVM images, the region service, tags, and the
+completion links' SCF (async Invoke) and EventBridge (PutEvents).
 
-Clients are made once per region per container and reused; credentials are re-read per invocation (SCF rotates the
-role's temporary keys). The SDK's own StandardRetryer is broken (fact sheet, section 4), so the retry loop is ours.
+Clients are made once per region per container and reused; credentials are found per invocation, by the first call
+that needs them (SCF rotates the role's temporary keys; commands that only read local state need none), along
+CredentialChain. The SDK's own StandardRetryer is broken (docs/facts.md#F-SDK-3), so the retry loop is ours.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ import random
 import re
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from tencentcloud.common.credential import Credential
+from tencentcloud.common.credential import Credential, CVMRoleCredential, ProfileCredential
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 
-from ..domain.errors import BUSY_CODES, CloudError
+from ..domain.errors import BUSY_CODES, CloudError, CredentialsInvalid, CredentialsNotFound
 from ..domain.models import SourceImage
 from ..platform.deadline import time_left
 
@@ -60,23 +64,132 @@ def is_ambiguous(code: str) -> bool:
     return code.startswith(AMBIGUOUS_CODES)
 
 
-def credentials_from_env(environ: Mapping[str, str] | None = None) -> Credential:
-    """The function role's keys as SCF injects them, else the SDK's own variable names.
+def credentials_from_env(environ: Mapping[str, str] | None = None) -> Credential | None:
+    """The keys in the environment, or None: the function role's as SCF injects them, else the SDK's own names.
 
     SCF: TENCENTCLOUD_SECRETID / TENCENTCLOUD_SECRETKEY / TENCENTCLOUD_SESSIONTOKEN (temporary, at most 6 h).
-    SDK: TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY.
+    SDK: TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY (with TENCENTCLOUD_SESSION_TOKEN for temporary keys).
     """
     env = os.environ if environ is None else environ
     secret_id = env.get("TENCENTCLOUD_SECRETID") or env.get("TENCENTCLOUD_SECRET_ID")
     secret_key = env.get("TENCENTCLOUD_SECRETKEY") or env.get("TENCENTCLOUD_SECRET_KEY")
     token = env.get("TENCENTCLOUD_SESSIONTOKEN") or env.get("TENCENTCLOUD_SESSION_TOKEN") or None
     if not secret_id or not secret_key:
-        raise CloudError(
-            "AuthFailure.NoCredentials",
-            "no Tencent Cloud credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY "
-            "(SCF injects TENCENTCLOUD_SECRETID/SECRETKEY/SESSIONTOKEN from the function's role)",
-        )
+        return None
     return Credential(secret_id, secret_key, token)
+
+
+#: Where a CVM's instance role hands out temporary keys (the SDK's CVMRoleCredential asks the same address).
+CVM_ROLE_ENDPOINT = CVMRoleCredential._role_endpoint
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")  # CAM role names
+
+
+class _InstanceRole(CVMRoleCredential):  # type: ignore[misc]
+    """The SDK's CVM role credential (it fetches and renews the role's temporary keys itself, before each request
+    once they are within 5 minutes of expiry), asking `endpoint` instead of the fixed metadata address."""
+
+    def __init__(self, role_name: str, endpoint: str) -> None:
+        super().__init__(role_name)
+        self._role_endpoint = endpoint
+
+
+class CredentialChain:
+    """Finds Tencent Cloud keys the way the official SDK's DefaultCredentialProvider does, imagesync's own
+    environment variables first; raises CredentialsNotFound naming every place it looked.
+
+    In order: the environment (credentials_from_env), the SDK's profile file (~/.tencentcloud/credentials, else
+    /etc/tencentcloud/credentials, section [default]: the SDK's own ProfileCredential reads it), tccli's credential
+    file (~/.tccli/<TCCLI_PROFILE or default>.credential, what `tccli configure` writes), the CVM instance role (the
+    metadata service). The SDK's chain ends in TKE's OIDC provider, which raises EnvironmentError("TKE_REGION not
+    exist") outside TKE: not used here.
+
+    Called per invocation (SCF rotates the role's keys): the environment and files are read each time; an instance
+    role found once is kept (its credential renews itself).
+    """
+
+    def __init__(self, *, role_endpoint: str = CVM_ROLE_ENDPOINT, probe_timeout: float = 1.0) -> None:
+        self.role_endpoint = role_endpoint
+        self.probe_timeout = probe_timeout
+        self._role: _InstanceRole | None = None
+
+    def __call__(self) -> Any:
+        found = credentials_from_env()
+        if found is None:
+            found = self._sdk_profile() or self._tccli_profile() or self._instance_role()
+        if found is None:
+            looked = [
+                "environment: TENCENTCLOUD_SECRETID/SECRETKEY (SCF), TENCENTCLOUD_SECRET_ID/SECRET_KEY",
+                *_sdk_profile_paths(),
+                str(_tccli_path()),
+                f"CVM instance role at {self.role_endpoint}",
+            ]
+            raise CredentialsNotFound(
+                "no Tencent Cloud credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY, run `tccli "
+                "configure`, or run on a CVM with a role; looked in: " + "; ".join(looked),
+                looked=looked,
+            )
+        return found
+
+    @staticmethod
+    def _sdk_profile() -> Credential | None:
+        paths = [p for p in _sdk_profile_paths() if os.path.exists(p)]
+        if not paths:
+            return None
+        try:
+            return ProfileCredential().get_credential()
+        except Exception as exc:  # the SDK raises AttributeError for a file without [default], configparser errors
+            raise CredentialsInvalid(
+                f"{paths[0]}: not a Tencent Cloud profile file ([default] with secret_id and secret_key): {exc}",
+                path=paths[0],
+            ) from exc
+
+    def _tccli_profile(self) -> Any:
+        path = _tccli_path()
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            raise CredentialsInvalid(f"{path}: not tccli's credential file: {exc}", path=str(path)) from exc
+        if data.get("type") == "cvm-role":  # `tccli configure set use-cvm-role true`
+            return self._instance_role()
+        secret_id, secret_key = data.get("secretId"), data.get("secretKey")
+        if not secret_id or not secret_key:
+            return None
+        return Credential(str(secret_id), str(secret_key), data.get("token") or None)
+
+    def _instance_role(self) -> _InstanceRole | None:
+        if self._role is not None:
+            return self._role
+        # The SDK asks the metadata service without a timeout and swallows every error: ask once, briefly, first.
+        try:
+            with urllib.request.urlopen(self.role_endpoint, timeout=self.probe_timeout) as resp:
+                role_name = resp.read(256).decode("utf-8", "replace").strip()
+        except (OSError, ValueError):  # no metadata service here (URLError, timeouts and refusals are OSErrors)
+            return None
+        if not _ROLE_NAME.match(role_name):
+            return None  # no role bound to this instance (or not a metadata service that answered)
+        role = _InstanceRole(role_name, self.role_endpoint)
+        secret_id, secret_key, token = role.get_credential_info()
+        if not (secret_id and secret_key and token):
+            raise CredentialsInvalid(
+                f"the CVM instance role {role_name} gave no temporary keys at {self.role_endpoint}{role_name}",
+                role=role_name,
+            )
+        self._role = role
+        return role
+
+
+def _sdk_profile_paths() -> list[str]:
+    """The SDK's profile files, in the order its ProfileCredential tries them (the first that exists is read)."""
+    return [os.path.expanduser("~/.tencentcloud/credentials"), "/etc/tencentcloud/credentials"]
+
+
+def _tccli_path() -> Path:
+    profile = os.environ.get("TCCLI_PROFILE") or "default"
+    return Path(os.path.expanduser("~")) / ".tccli" / f"{profile}.credential"
 
 
 class RateLimiter:
@@ -113,7 +226,7 @@ class TencentCloud:
         self,
         *,
         endpoint: str = "",
-        credential_provider: Callable[[], Credential] = credentials_from_env,
+        credential_provider: Callable[[], Any] | None = None,
         max_attempts: int = 6,
         base_delay: float = 0.2,
         max_delay: float = 5.0,
@@ -121,8 +234,8 @@ class TencentCloud:
         timeout: int = 30,
     ) -> None:
         self.endpoint = endpoint
-        self._credential_provider = credential_provider
-        self._credential: Credential | None = None
+        self._credential_provider = credential_provider or CredentialChain()
+        self._credential: Any = None  # read on the first call that needs it, never before
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self.max_attempts = max_attempts
@@ -132,18 +245,29 @@ class TencentCloud:
         self._limiters = {action: RateLimiter(rate) for action, rate in (rates or {}).items()}
 
     def refresh_credentials(self) -> None:
-        """Re-read credentials (once per invocation) and hand them to every client already made."""
-        self._credential = self._credential_provider()
+        """Once per invocation: the next call finds credentials anew (every client asks for them through
+        _InvocationCredential, so clients already made sign with the new ones).
+
+        Lazy on purpose: work that never calls the cloud (reading the state table, a webhook-only hook) needs no
+        keys, and a missing key is reported by the call that needed it (CredentialsNotFound).
+        """
         with self._lock:
-            for client in self._clients.values():
-                client.credential = self._credential
+            self._credential = None
+
+    def credential(self) -> Any:
+        """This invocation's credential (a Credential, or the instance role's self-renewing one), found on first
+        use; raises CredentialsNotFound / CredentialsInvalid."""
+        with self._lock:
+            if self._credential is None:
+                self._credential = self._credential_provider()
+            return self._credential
 
     def _profile(self, product: str) -> ClientProfile:
         http = HttpProfile(reqTimeout=self.timeout, keepAlive=True)
         if self.endpoint:
             scheme, _, host = self.endpoint.rpartition("://")
             http.protocol = http.scheme = scheme or "https"
-            http.endpoint = host  # a scheme inside endpoint would corrupt the Host header (fact sheet, section 4)
+            http.endpoint = host  # a scheme inside endpoint is sent and signed in Host (docs/facts.md#F-SDK-1)
         else:
             http.endpoint = f"{product}.tencentcloudapi.com"
         return ClientProfile(httpProfile=http, language="en-US")
@@ -153,9 +277,7 @@ class TencentCloud:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                if self._credential is None:
-                    self._credential = self._credential_provider()
-                client = _CLIENT_FACTORIES[product](self._credential, region, self._profile(product))
+                client = _CLIENT_FACTORIES[product](_InvocationCredential(self), region, self._profile(product))
                 self._clients[key] = client
             return client
 
@@ -165,6 +287,9 @@ class TencentCloud:
         Never sleeps past the invocation's deadline. Raises CloudError (retryable=True where a later try may work).
         """
         client = self.client(product, region)
+        # Found here, outside the SDK: its product clients turn any exception into a TencentCloudSDKException, and
+        # missing keys must not look like a refusal of this call (a copy would be marked failed for it).
+        self.credential()
         limiter = self._limiters.get(action)
         attempt = 0
         while True:
@@ -188,37 +313,55 @@ class TencentCloud:
                 time.sleep(delay)
 
 
+class _InvocationCredential:
+    """What every SDK client holds: the SDK asks it for (secret id, secret key, token) before each request (its
+    only use of a credential), and it answers with the cloud's credential of the current invocation."""
+
+    def __init__(self, cloud: TencentCloud) -> None:
+        self._cloud = cloud
+
+    def get_credential_info(self) -> tuple[str, str, str | None]:
+        return self._cloud.credential().get_credential_info()  # type: ignore[no-any-return]
+
+
 def _invoke(client: Any, product: str, action: str, params: dict[str, Any]) -> dict[str, Any]:
     """The typed SDK call: request model from params, response model to a dict."""
     models = _MODELS[product]()
     request = getattr(models, f"{action}Request")()
     request.from_json_string(json.dumps(params))
     response = getattr(client, action)(request)
-    return json.loads(response.to_json_string())
+    answer: dict[str, Any] = json.loads(response.to_json_string())
+    return answer
 
 
-def _cvm_client(cred: Credential, region: str, profile: ClientProfile) -> Any:
+def _cvm_client(cred: Any, region: str, profile: ClientProfile) -> Any:
     from tencentcloud.cvm.v20170312.cvm_client import CvmClient
 
     return CvmClient(cred, region, profile)
 
 
-def _region_client(cred: Credential, region: str, profile: ClientProfile) -> Any:
+def _region_client(cred: Any, region: str, profile: ClientProfile) -> Any:
     from tencentcloud.region.v20220627.region_client import RegionClient
 
     return RegionClient(cred, region, profile)
 
 
-def _tag_client(cred: Credential, region: str, profile: ClientProfile) -> Any:
+def _tag_client(cred: Any, region: str, profile: ClientProfile) -> Any:
     from tencentcloud.tag.v20180813.tag_client import TagClient
 
     return TagClient(cred, region, profile)
 
 
-def _tdmq_client(cred: Credential, region: str, profile: ClientProfile) -> Any:
-    from tencentcloud.tdmq.v20200217.tdmq_client import TdmqClient
+def _scf_client(cred: Any, region: str, profile: ClientProfile) -> Any:
+    from tencentcloud.scf.v20180416.scf_client import ScfClient
 
-    return TdmqClient(cred, region, profile)
+    return ScfClient(cred, region, profile)
+
+
+def _eb_client(cred: Any, region: str, profile: ClientProfile) -> Any:
+    from tencentcloud.eb.v20210416.eb_client import EbClient
+
+    return EbClient(cred, region, profile)
 
 
 def _cvm_models() -> Any:
@@ -239,24 +382,32 @@ def _tag_models() -> Any:
     return models
 
 
-def _tdmq_models() -> Any:
-    from tencentcloud.tdmq.v20200217 import models
+def _scf_models() -> Any:
+    from tencentcloud.scf.v20180416 import models
+
+    return models
+
+
+def _eb_models() -> Any:
+    from tencentcloud.eb.v20210416 import models
 
     return models
 
 
 # Imported lazily: a function pays only for the products it calls (cold start matters on SCF).
-_CLIENT_FACTORIES: dict[str, Callable[[Credential, str, ClientProfile], Any]] = {
+_CLIENT_FACTORIES: dict[str, Callable[[Any, str, ClientProfile], Any]] = {
     "cvm": _cvm_client,
     "region": _region_client,
     "tag": _tag_client,
-    "tdmq": _tdmq_client,
+    "scf": _scf_client,
+    "eb": _eb_client,
 }
 _MODELS: dict[str, Callable[[], Any]] = {
     "cvm": _cvm_models,
     "region": _region_models,
     "tag": _tag_models,
-    "tdmq": _tdmq_models,
+    "scf": _scf_models,
+    "eb": _eb_models,
 }
 
 
@@ -314,7 +465,7 @@ class TencentImages:
     def list_custom_images(
         self, region: str, *, tags: dict[str, str] | None = None, tag_key: str | None = None, limit: int = 10000
     ) -> list[SourceImage]:
-        """PRIVATE_IMAGE images in `region`, paged by Offset/Limit 100 (fact sheet, section 2).
+        """PRIVATE_IMAGE images in `region`, paged by Offset/Limit 100 (docs/facts.md#F-IMG-1).
 
         Tag conditions become `tag:<key>` / `tag-key` filters (at most 10 filters in all: the rest is left to the
         caller's exact match). Pages are read until one comes back short or `limit` images are read.
@@ -466,7 +617,7 @@ class TencentImageAdmin:
         return [str(i) for i in resp.get("InstanceIdSet") or []]
 
     def instances_using(self, region: str, image_id: str) -> list[str]:
-        # DescribeInstances has no image-id filter (the SDK's documented filters: zone, instance-id, vpc-id, ...),
+        # DescribeInstances has no image-id filter (docs/facts.md#F-IMG-3: zone, instance-id, vpc-id, ... only),
         # so every instance of the region is listed, 100 per page, and compared here.
         found: list[str] = []
         offset = 0

@@ -1,5 +1,5 @@
 """Run a piece of work at most once per key, on the state table (powertools' idempotency design, without its
-DynamoDB-bound package, which imports boto3: fact sheet, section 7)."""
+DynamoDB-bound package, which imports boto3: docs/facts.md#F-SCF-8)."""
 
 from __future__ import annotations
 

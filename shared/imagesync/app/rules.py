@@ -50,7 +50,7 @@ class ImageNotVisibleYet(errors.ImageSyncError):
 
 @dataclass(frozen=True)
 class NewImage:
-    """What a CreateImage event tells (fact sheet, section 3): the image id only when the record names it."""
+    """What a CreateImage event tells (docs/facts.md#F-EVT-5): the image id only when the record names it."""
 
     event_id: str
     region: str

@@ -8,8 +8,10 @@ stays due for the next tick.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -41,6 +43,11 @@ class SweepReport:
     purged: int = 0  # expired idempotency records deleted
     reconciled: dict[str, Any] = field(default_factory=dict)
     stopped_early: bool = False
+    #: transient publish failures retried (each one a call that was sent again)
+    publish_retries: int = 0
+    #: the last publish failure this sweep gave up on ({code, message, retryable, unsent}); its messages stay in the
+    #: outbox for the next sweep
+    publish_error: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -51,7 +58,17 @@ class SweepReport:
             "purged": self.purged,
             "reconciled": self.reconciled,
             "stopped_early": self.stopped_early,
+            "publish_retries": self.publish_retries,
+            "publish_error": self.publish_error,
         }
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A publish failure the same call may get past later: throttling, Tencent's internal errors, a dropped
+    connection (CloudError.retryable), or a connection/timeout error raised below the SDK."""
+    if isinstance(exc, CloudError):
+        return exc.retryable
+    return isinstance(exc, (ConnectionError, TimeoutError))
 
 
 class Sweep:
@@ -71,6 +88,10 @@ class Sweep:
         max_rounds: int = 20,
         reconcile: Callable[[], dict[str, Any]] | None = None,
         max_check_seconds: int | None = None,
+        publish_attempts: int = 5,
+        publish_base_delay: float = 0.2,
+        publish_max_delay: float = 3.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.images = images
@@ -87,6 +108,12 @@ class Sweep:
         self.max_rounds = max_rounds
         #: the rules' reconcile pass (finds matching images whose copies are missing); runs after the claims
         self.reconcile = reconcile
+        #: a transient publish failure is retried up to this many calls in all, with exponential backoff and jitter,
+        #: never sleeping past the invocation's deadline
+        self.publish_attempts = publish_attempts
+        self.publish_base_delay = publish_base_delay
+        self.publish_max_delay = publish_max_delay
+        self.sleep = sleep
 
     def __call__(self) -> SweepReport:
         report = SweepReport(owner=new_id("swp"))
@@ -118,25 +145,84 @@ class Sweep:
                     self.store.release([rid for rid, o in owners.items() if o == owner], owner)
         if self.reconcile is not None and time_left() > self.safety:
             report.reconciled = self.reconcile()
-        report.published = self.publish_outbox()
+        report.published = self.publish_outbox(report=report)
         report.purged = self.store.purge_expired(self.clock.now())
         return report
 
-    def publish_outbox(self, limit: int = 500) -> int:
-        """Send every unsent completion message, then mark it sent (a crash in between re-sends: at least once)."""
+    def publish_outbox(self, limit: int = 500, *, report: SweepReport | None = None) -> int:
+        """Hand every unsent completion message to the link, then mark it sent (a crash in between sends it again:
+        at least once). Returns how many were marked sent.
+
+        A link that carries many messages per call (`BatchQueue`: scf async Invoke, EventBridge PutEvents) gets them
+        in as few calls as its limits allow; another (the local queue) one by one. Publishing never fails the
+        sweep: a transient failure (CloudError.retryable, a dropped connection) is retried with backoff within the
+        invocation's deadline; what still fails stays in the outbox for the next sweep and is reported in
+        `report.publish_error`. A transient failure that outlasts the retries ends this sweep's publishing (the
+        link is down); a permanent one skips that call's messages and goes on with the rest.
+        """
+        report = report if report is not None else SweepReport(owner="publish")
+        batches = getattr(self.queue, "batches", None)
+        send_batch = getattr(self.queue, "send_batch", None)
         sent = 0
+        skipped: set[str] = set()  # messages a permanent failure left in the outbox in this run
         while time_left() > 1.0:
-            messages = self.store.pending_outbox(limit)
+            messages = [m for m in self.store.pending_outbox(limit + len(skipped)) if m.message_id not in skipped]
+            messages = messages[:limit]
             if not messages:
                 break
-            for message in messages:
-                self.queue.send(message.model_dump_json())
+            bodies = [m.model_dump_json() for m in messages]
+            try:
+                groups = batches(bodies) if batches and send_batch else [[i] for i in range(len(bodies))]
+            except Exception as exc:  # e.g. one message too large for any call: send the others one by one
+                log.warning("publish: cannot group the outbox (%s); sending one message per call", exc)
+                groups = [[i] for i in range(len(bodies))]
+            for group in groups:
+                chunk = [bodies[i] for i in group]
+                ok, transient = self._publish(chunk, send_batch, report)
+                if not ok:
+                    if transient:
+                        return sent  # the link is down: the rest waits for the next sweep
+                    skipped.update(messages[i].message_id for i in group)
+                    continue
                 failpoint("after_outbox_publish")
-                self.store.mark_outbox_sent([message.message_id])
-                sent += 1
+                self.store.mark_outbox_sent([messages[i].message_id for i in group])
+                sent += len(group)
             if len(messages) < limit:
                 break
         return sent
+
+    def _publish(
+        self, bodies: Sequence[str], send_batch: Callable[[Sequence[str]], str] | None, report: SweepReport
+    ) -> tuple[bool, bool]:
+        """Send `bodies` in one call, retrying transient failures within the deadline: (sent, failure transient)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if send_batch is not None:
+                    send_batch(bodies)
+                else:
+                    for body in bodies:
+                        self.queue.send(body)
+                return True, False
+            except Exception as exc:  # every publish failure is contained: the sweep's report must come back
+                transient = is_transient(exc)
+                delay = min(self.publish_max_delay, self.publish_base_delay * 2 ** (attempt - 1))
+                delay *= random.uniform(0.5, 1.0)
+                if not transient or attempt >= self.publish_attempts or delay >= time_left() - self.safety:
+                    code = getattr(exc, "cloud_code", None) or getattr(exc, "code", None) or type(exc).__name__
+                    report.publish_error = {
+                        "code": str(code), "message": str(exc)[:500], "retryable": transient,
+                        "attempts": attempt, "unsent": len(bodies),
+                    }
+                    log.warning(
+                        "publish failed after %d attempt(s) (%s); %d message(s) stay in the outbox",
+                        attempt, code, len(bodies), exc_info=not transient,
+                    )
+                    return False, transient
+                report.publish_retries += 1
+                log.info("publish failed (%s); retrying in %.2fs (attempt %d)", type(exc).__name__, delay, attempt)
+                self.sleep(delay)
 
     def _save(self, replica: Replica, state: ReplicaState, report: SweepReport, **changes: object) -> None:
         saved = move(self.store, self.clock, replica, state, **changes)

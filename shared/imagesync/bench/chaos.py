@@ -613,11 +613,17 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+USAGE = "usage: python -m imagesync.bench.chaos worker ROLE   (the runner: imagesync bench chaos)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) == 2 and args[0] == "worker":
         return worker(args[1])
-    raise SystemExit("usage: python -m imagesync.bench.chaos worker ROLE   (the runner: imagesync bench chaos)")
+    if args in (["--help"], ["-h"]):
+        print(USAGE)
+        return 0
+    raise SystemExit(USAGE)
 
 
 if __name__ == "__main__":

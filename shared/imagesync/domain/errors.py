@@ -161,6 +161,23 @@ class CloudError(ImageSyncError):
         return {"code": self.cloud_code, "message": self.message, "request_id": self.request_id}
 
 
+class CredentialsNotFound(ImageSyncError):
+    """No Tencent Cloud keys anywhere imagesync looks (`details["looked"]` lists where, in order).
+
+    Not a CloudError on purpose: nothing was called, so no copy may be marked failed because of it.
+    """
+
+    code = "Credentials.NotFound"
+    kind = "internal"
+
+
+class CredentialsInvalid(ImageSyncError):
+    """A place that holds Tencent Cloud keys (a profile file, the instance role) holds them in a form not understood."""
+
+    code = "Credentials.Invalid"
+    kind = "internal"
+
+
 class SchemaOutOfDate(ImageSyncError):
     code = "State.SchemaOutOfDate"
     kind = "internal"

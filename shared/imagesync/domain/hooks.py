@@ -6,20 +6,32 @@ Secrets never appear in a spec: a webhook names the environment variable that ho
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-END_STATES = ("SUCCEEDED", "FAILED", "TIMED_OUT")
+EndState = Literal["SUCCEEDED", "FAILED", "TIMED_OUT"]
+END_STATES: tuple[EndState, ...] = ("SUCCEEDED", "FAILED", "TIMED_OUT")
+
+
+def _on_success() -> list[EndState]:
+    return ["SUCCEEDED"]
+
+
+def _on_every_end() -> list[EndState]:
+    return list(END_STATES)
 
 
 class _Hook(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: the replica end states this hook runs on (tag/share/encrypt/launch/retention make sense on SUCCEEDED only)
-    on: list[Literal["SUCCEEDED", "FAILED", "TIMED_OUT"]] = Field(default_factory=lambda: ["SUCCEEDED"])
+    on: list[EndState] = Field(default_factory=_on_success)
     #: a stable name, unique within the replication's hooks (default: the type); records are keyed by it
     name: str | None = None
+
+    if TYPE_CHECKING:  # every concrete hook declares `type` as its Literal discriminator
+        type: str
 
     @property
     def key(self) -> str:
@@ -31,7 +43,7 @@ class WebhookHook(_Hook):
     url: str
     secret_env: str | None = Field(default=None, description="env var holding the HMAC-SHA256 signing secret")
     format: Literal["json", "wecom", "dingtalk", "slack"] = "json"
-    on: list[Literal["SUCCEEDED", "FAILED", "TIMED_OUT"]] = Field(default_factory=lambda: list(END_STATES))
+    on: list[EndState] = Field(default_factory=_on_every_end)
 
 
 class TagHook(_Hook):

@@ -1,4 +1,4 @@
-"""Where an image may be copied: the region groups of the CVM image-copy rules (fact sheet, section 1).
+"""Where an image may be copied: the region groups of the CVM image-copy rules (docs/facts.md#F-COPY-3).
 
 The live list of regions comes from the region service at run time (DescribeRegions, Product="cvm"); this module
 holds the copy policy, which no API exposes.

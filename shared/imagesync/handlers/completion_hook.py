@@ -1,9 +1,10 @@
-"""completion_hook: runs the hooks once per replica end. Trigger: the completion queue, in whatever shape its link
-delivers (CMQ records, CKafka records, an EventBridge event, a local-queue delivery: platform.envelopes).
+"""completion_hook: runs the hooks once per replica end. Invoked by the completion link, in whatever shape it
+delivers (status_sweep's asynchronous invocation, an EventBridge event, a local-queue delivery; CMQ and CKafka
+records for anyone who still sends them: platform.envelopes).
 
 A record that is not a valid completion message is rejected alone: logged as an error and reported in the result,
 and acknowledged (it cannot become valid, so it is never retried). A record whose hooks fail raises after the
-others are processed, so the queue redelivers it (bounded by the queue's max receive count / dead-letter queue;
+others are processed, so the platform redelivers it (SCF's async retries, then the function's dead letter;
 locally IMAGESYNC_QUEUE_MAX_ATTEMPTS); the ones already done replay their stored result.
 """
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..app.rules import NewImage
     from ..platform.envelopes import CloudEvent
 
-#: CloudAudit's event types (fact sheet, section 3): a console-made image arrives as ConsoleCall, not ApiCall.
+#: CloudAudit's event types (docs/facts.md#F-EVT-5): a console-made image arrives as ConsoleCall, not ApiCall.
 AUDIT_TYPES = ("CloudEvent:ApiCall", "CloudEvent:ConsoleCall", "CloudEvent:MiniProgramCall")
 #: "eventbridge:<who>" is stored as requested_by (200 characters)
 MAX_WHO = 200 - len("eventbridge:")

@@ -3,18 +3,20 @@
 This is the pattern of powertools' parser (an envelope per trigger; `parse(event, model)`), built on plain pydantic
 models instead of importing `aws_lambda_powertools.utilities.parser`. Why: measured here (2 cores, warm bytecode)
 the parser import adds ~0.08-0.11 s on top of a ~0.22 s floor (pydantic + SQLAlchemy + the CVM client + Logger),
-in line with the fact sheet's ~27% (section 7), and it brings only AWS event models, none of SCF's shapes. Defining
+in line with docs/facts.md#F-SCF-8, and it brings only AWS event models, none of SCF's shapes. Defining
 the models below costs ~0.04 s at import (pydantic builds their validators), less than half of that, and only
 where a record is parsed (copy_request imports this module for EventBridge events only, never for HTTP ones).
 
-Shapes (fact sheet, section 6; parsed tolerantly because the official docs disagree with each other):
+Shapes (docs/facts.md#events; parsed tolerantly because the official docs disagree with each other):
 
 * timer: ``{"Type": "Timer"|"timer", "TriggerName", "Time", "Message"}`` -> TimerEnvelope, Message decoded.
 * EventBridge: a CloudEvent, or ``{"EventList": [CloudEvent, ...]}`` (batched delivery); ``time`` is epoch
   milliseconds as a number or a string (ISO 8601 accepted too); "subjuect" is read as "subject"; ``data`` is an
   object or a JSON string.
-* queue records: CMQ ``{"Records": [{"CMQ": {..., "msgBody", "msgTag": "t1,t2" | ["t1", "t2"],
-  "topicOwner": int | str}}]}``, CKafka ``{"Records": [{"Ckafka": {"topic", "partition", "offset", "msgKey",
+* queue records: status_sweep's asynchronous invocation ``{"source": "imagesync.outbox", "messages": [message,
+  ...]}`` (the default cloud link: the event is the Invoke's ClientContext), CMQ ``{"Records": [{"CMQ": {...,
+  "msgBody", "msgTag": "t1,t2" | ["t1", "t2"], "topicOwner": int | str}}]}`` (the retired trigger's shape, kept
+  for anyone who sends it), CKafka ``{"Records": [{"Ckafka": {"topic", "partition", "offset", "msgKey",
   "msgBody"}}]}``, an EventBridge event whose ``data`` is the message, or a local-queue delivery
   ``{"message_id", "body", "receipt", "attempts"}``.
 
@@ -254,7 +256,7 @@ class EventBridgeEnvelope:
 
 
 class CloudAuditRecord(BaseModel):
-    """CloudAudit's record of one API call (fact sheet, section 3), as EventBridge carries it in `data`.
+    """CloudAudit's record of one API call (docs/facts.md#F-EVT-5), as EventBridge carries it in `data`.
 
     requestParameters is a JSON string holding the call's parameters: decoded into a dict here.
     """
@@ -304,7 +306,7 @@ class CloudAuditRecord(BaseModel):
     @property
     def image_ids(self) -> list[str]:
         """Image ids the record names in resourceName / resources (whether CloudAudit puts the new id there is
-        unconfirmed: fact sheet, section 3), e.g. "img-xxxx" or "qcs::cvm:ap-guangzhou:uin/1:image/img-xxxx"."""
+        unconfirmed: docs/facts.md#F-EVT-5), e.g. "img-xxxx" or "qcs::cvm:ap-guangzhou:uin/1:image/img-xxxx"."""
         found: list[str] = []
         values: list[Any] = [self.resource_name]
         if isinstance(self.resources, list):
@@ -376,7 +378,20 @@ class LocalDelivery(BaseModel):
     attempts: int = 1
 
 
-QueueKind = Literal["cmq", "ckafka", "eventbridge", "local"]
+class ScfAsyncEvent(BaseModel):
+    """status_sweep's asynchronous invocation of completion_hook (scf Invoke, InvocationType Event): the event IS
+    the ClientContext it sent, ``{"source": "imagesync.outbox", "messages": [message, ...]}`` (at most 128 KB)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    source: Literal["imagesync.outbox"]
+    messages: list[Any]
+
+
+#: the `source` that marks status_sweep's asynchronous invocation (adapters.queues.scf_async.SOURCE)
+SCF_ASYNC_SOURCE = "imagesync.outbox"
+
+QueueKind = Literal["scf-async", "cmq", "ckafka", "eventbridge", "local"]
 
 
 class QueueEnvelope:
@@ -386,6 +401,8 @@ class QueueEnvelope:
     def kind(event: Mapping[str, Any]) -> QueueKind:
         if not isinstance(event, Mapping):
             raise InvalidEvent(f"not a queue delivery: the event is a JSON {type(event).__name__}, not an object")
+        if event.get("source") == SCF_ASYNC_SOURCE and "messages" in event:
+            return "scf-async"
         records = event.get("Records")
         if isinstance(records, list):
             first = records[0] if records and isinstance(records[0], Mapping) else {}
@@ -397,7 +414,8 @@ class QueueEnvelope:
         if "body" in event and "message_id" in event:
             return "local"
         raise InvalidEvent(
-            "not a queue delivery: expected CMQ or CKafka Records, an EventBridge event or a local delivery",
+            "not a queue delivery: expected status_sweep's async invocation, CMQ or CKafka Records, an EventBridge "
+            "event or a local delivery",
             keys=sorted(str(k) for k in event)[:10],
         )
 
@@ -405,12 +423,34 @@ class QueueEnvelope:
     def parse(cls, event: Mapping[str, Any], model: type[M]) -> list[Parsed[M]]:
         """One Parsed per record; a record that does not validate carries its error (the others still parse)."""
         kind = cls.kind(event)
+        if kind == "scf-async":
+            return cls._scf_async(event, model)
         if kind == "eventbridge":
             return EventBridgeEnvelope.parse(event, model)
         if kind == "local":
             return [cls._one(LocalDelivery, event, 0, model, "local")]
         return [cls._one(CkafkaRecord if kind == "ckafka" else CmqRecord, r, i, model, kind)
                 for i, r in enumerate(event["Records"])]
+
+    @staticmethod
+    def _scf_async(event: Mapping[str, Any], model: type[M]) -> list[Parsed[M]]:
+        """One Parsed per message of status_sweep's invocation (each an object, or a JSON string holding one)."""
+        try:
+            outer = ScfAsyncEvent.model_validate(event)
+        except ValidationError as exc:
+            raise InvalidEvent(f"not an imagesync.outbox invocation: {describe_error(exc)}") from exc
+        out: list[Parsed[M]] = []
+        for i, item in enumerate(outer.messages):
+            rid = f"#{i}"
+            if isinstance(item, Mapping) and isinstance(item.get("message_id"), str) and item["message_id"]:
+                rid = item["message_id"]
+            meta: dict[str, Any] = {"link": "scf-async", "index": i}
+            try:
+                value = model.model_validate_json(item) if isinstance(item, str) else model.model_validate(item)
+                out.append(Parsed(rid, value, meta=meta))
+            except (ValidationError, ValueError) as exc:
+                out.append(Parsed(rid, error=describe_error(exc), meta=meta))
+        return out
 
     @staticmethod
     def _one(outer: type[BaseModel], record: Any, index: int, model: type[M], kind: str) -> Parsed[M]:

@@ -96,7 +96,8 @@ class Services:
         """
         if "rules" not in self.extras:
             self.extras["rules"] = load_rules(self.settings)
-        return self.extras["rules"]
+        rules: RuleSet = self.extras["rules"]
+        return rules
 
     def rule_engine(self) -> RuleEngine:
         from ..app.rules import RuleEngine
@@ -205,21 +206,41 @@ def build_store(settings: Settings) -> StateStore:
 
 
 def build_queue(settings: Settings, cloud: TencentCloud) -> Queue:
+    """The completion link IMAGESYNC_QUEUE names. Raises ValueError when a setting it needs is missing: every
+    cloud resource (the function to invoke, the bus) is named explicitly, never defaulted."""
     if settings.queue == "local":
         from ..adapters.queues.local import LocalQueue
 
         Path(settings.queue_path).parent.mkdir(parents=True, exist_ok=True)
         return LocalQueue(settings.queue_path, max_attempts=settings.queue_max_attempts)
-    if settings.queue in ("tdmq-queue", "tdmq-topic"):
-        from ..adapters.queues.tdmq import TdmqCmqQueue
+    if settings.queue == "scf-async":
+        from ..adapters.queues.scf_async import ScfAsyncLink
 
-        if not settings.tdmq_name:
-            raise ValueError(f"IMAGESYNC_QUEUE={settings.queue} needs IMAGESYNC_TDMQ_NAME (the queue or topic)")
-        client = cloud.client("tdmq", settings.tdmq_region or settings.region)
-        if settings.queue == "tdmq-queue":
-            return TdmqCmqQueue(client, queue_name=settings.tdmq_name)
-        return TdmqCmqQueue(client, topic_name=settings.tdmq_name)
-    raise ValueError(f"unknown IMAGESYNC_QUEUE {settings.queue!r}: local, tdmq-queue or tdmq-topic")
+        if not settings.completion_function:
+            raise ValueError("IMAGESYNC_QUEUE=scf-async needs IMAGESYNC_COMPLETION_FUNCTION (completion_hook's name)")
+        return ScfAsyncLink(
+            LazyClient(cloud, "scf", settings.region), function_name=settings.completion_function,
+            namespace=settings.completion_namespace, qualifier=settings.completion_qualifier,
+            max_messages=settings.completion_batch_max,
+        )
+    if settings.queue == "eventbridge":
+        from ..adapters.queues.eventbridge import EventBridgeLink
+
+        if not settings.event_bus_id:
+            raise ValueError("IMAGESYNC_QUEUE=eventbridge needs IMAGESYNC_EVENT_BUS_ID (the custom bus's id)")
+        return EventBridgeLink(LazyClient(cloud, "eb", settings.region), event_bus_id=settings.event_bus_id)
+    raise ValueError(f"unknown IMAGESYNC_QUEUE {settings.queue!r}: local, scf-async or eventbridge")
+
+
+class LazyClient:
+    """An SDK client made on its first call (credentials are read then, not when the services are built: a
+    function that never publishes, or a CLI command that only reads local state, needs no keys)."""
+
+    def __init__(self, cloud: TencentCloud, product: str, region: str) -> None:
+        self._cloud, self._product, self._region = cloud, product, region
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cloud.client(self._product, self._region), name)
 
 
 def build_services(settings: Settings | None = None, *, clock: Clock | None = None) -> Services:

@@ -1,10 +1,12 @@
-"""Limits every queue adapter enforces, so that the local queue refuses what the cloud would refuse."""
+"""Limits every queue adapter enforces, so that the local queue refuses what the cloud link would refuse."""
 
 from __future__ import annotations
 
-#: TDMQ for CMQ accepts at most 1 MB per message (SendCmqMsg / PublishCmqMsg). LocalQueue enforces the same limit so
-#: that a message that works in development cannot fail only in the cloud.
-MAX_BODY_BYTES = 1024 * 1024
+#: The largest completion message every link carries: an asynchronous invocation's event holds at most 128 KB
+#: (scf Invoke, InvocationType Event), of which the event's wrapper ({"source": ..., "messages": [...]}) takes 44
+#: bytes; the rest is rounded down. LocalQueue enforces the same limit so that a message that works in development
+#: cannot fail only in the cloud.
+MAX_BODY_BYTES = 128 * 1024 - 64
 
 
 def check_body_size(body: str) -> None:
@@ -14,5 +16,5 @@ def check_body_size(body: str) -> None:
     size = len(body.encode("utf-8"))
     if size > MAX_BODY_BYTES:
         raise ValueError(
-            f"message body is {size} bytes in UTF-8; a queue message holds at most {MAX_BODY_BYTES} bytes (1 MB)"
+            f"message body is {size} bytes in UTF-8; a completion message holds at most {MAX_BODY_BYTES} bytes"
         )

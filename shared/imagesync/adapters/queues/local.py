@@ -1,8 +1,9 @@
 """A durable local message queue in one SQLite file: the `ConsumableQueue` port for development, the demo and tests.
 
-It mirrors the semantics of TDMQ for CMQ that imagesync relies on, so code tested against it behaves the same in the
-cloud: at-least-once delivery (not FIFO), a visibility timeout per receive, a receipt that acknowledges exactly one
-delivery, delayed messages, a dead-letter store after `max_attempts` deliveries, and the same 1 MB body limit.
+It mirrors the delivery semantics imagesync relies on in the cloud (SCF's asynchronous invocations and their
+retries), so code tested against it behaves the same there: at-least-once delivery (not FIFO), a visibility timeout
+per receive, a receipt that acknowledges exactly one delivery, delayed messages, a dead-letter store after
+`max_attempts` deliveries, and the completion links' body limit (limits.MAX_BODY_BYTES).
 
 Concurrency: every operation is one SQLite transaction opened with ``BEGIN IMMEDIATE`` (the write lock is taken up
 front), so a claim is atomic across threads *and* processes sharing the file; WAL lets readers run meanwhile. Create
@@ -192,7 +193,8 @@ class LocalQueue:
     # -- producer --------------------------------------------------------------------------------------------------
 
     def send(self, body: str, *, delay_seconds: int = 0) -> str:
-        """Enqueue `body` (at most 1 MB in UTF-8, else ValueError); receivable after `delay_seconds`. Returns its id."""
+        """Enqueue `body` (at most limits.MAX_BODY_BYTES in UTF-8, else ValueError); receivable after
+        `delay_seconds`. Returns its id."""
         check_body_size(body)
         if delay_seconds < 0:
             raise ValueError(f"delay_seconds must be >= 0, got {delay_seconds}")

@@ -3,7 +3,7 @@
 Candidates are the store's own records (SUCCEEDED replicas of the same rule, or without a rule of the same copy
 name, in the region): an image imagesync did not make is never considered. Of those still existing, the newest
 `keep` (by end time) are kept; an older one is refused when it is not NORMAL (still syncing or creating), when an
-instance uses it (DescribeInstances, filter image-id), or when the cloud refuses to delete it (shared, not ours).
+instance uses it (DescribeInstances paged: docs/facts.md#F-IMG-3), or when the cloud refuses to delete it (shared).
 Dry run by default: the outcome says what would be deleted.
 """
 

@@ -33,7 +33,7 @@ class TagRunner:
             return skipped("no copy to tag")
         tags: dict[str, str] = {}
         if spec.copy_source_tags:
-            # read live: SyncImages does not carry tags over (fact sheet: unconfirmed, so tag explicitly)
+            # read live: SyncImages does not carry tags over (unconfirmed, so tag explicitly: docs/facts.md#F-IMG-4)
             source = self.images.describe_images(ctx.message.source_region, [ctx.message.source_image_id])
             image = source.get(ctx.message.source_image_id)
             if image is not None:
