@@ -280,7 +280,7 @@ def _scan_yaml_events(events: Any, max_depth: int, max_nodes: int) -> None:
         elif isinstance(event, yaml.AliasEvent):
             if any(anchor == event.anchor for anchor, _ in open_):
                 raise Unparseable(f"an alias inside what it names (*{printable(str(event.anchor), 60)}: a cycle)")
-            add(sizes.get(event.anchor, 1))
+            add(sizes.get(event.anchor or "", 1))
 
 
 @lru_cache(maxsize=1)
