@@ -159,10 +159,10 @@ def test_queue_envelope_never_raises_anything_but_invalid_event(value: Any) -> N
 # ---------------------------------------------------------------- deep nesting, through every trigger (issue 11)
 
 DEEP = settings(SETTINGS, max_examples=80)
-TEXT_TRIGGERS = ["function_url", "apigw_base64", "timer", "cmq", "ckafka", "eventbridge_queue", "local",
+TEXT_TRIGGERS = ["function_url", "apigw_base64", "timer", "cmq", "ckafka", "eventbridge_queue", "scf_async", "local",
                  "cloudaudit_data", "cloudaudit_request_parameters"]
 VALUE_TRIGGERS = ["http_header", "http_body_object", "timer_message", "cmq_msgbody", "cmq_msgid", "eventbridge_data",
-                  "cloudaudit_request_parameters", "eventbridge_queue_data"]
+                  "cloudaudit_request_parameters", "eventbridge_queue_data", "scf_async_message"]
 
 
 def _refused_everywhere(trigger: str, event: Any) -> None:
@@ -205,6 +205,8 @@ def _event_with_text(trigger: str, text: str) -> Any:
         return {**load_event("queue/eventbridge_completion.json"), "data": text}
     if trigger == "local":
         return {**load_event("queue/local_delivery.json"), "body": text}
+    if trigger == "scf_async":
+        return {"source": "imagesync.outbox", "messages": [text]}
     audit = load_event("eventbridge/cloudaudit_create_image.json")
     if trigger == "cloudaudit_data":
         return {**audit, "data": text}
@@ -227,6 +229,8 @@ def _event_with_value(trigger: str, value: Any) -> Any:
         return event
     if trigger == "eventbridge_queue_data":
         return {**load_event("queue/eventbridge_completion.json"), "data": value}
+    if trigger == "scf_async_message":
+        return {"source": "imagesync.outbox", "messages": [value]}
     audit = load_event("eventbridge/cloudaudit_create_image.json")
     if trigger == "eventbridge_data":
         return {**audit, "data": value}

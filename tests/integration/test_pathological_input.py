@@ -317,11 +317,16 @@ def eventbridge(*bodies: Any) -> dict[str, Any]:
     return {"EventList": [{**template, "id": f"evt-{i}", "data": b} for i, b in enumerate(bodies)]}
 
 
+def scf_async(*bodies: Any) -> dict[str, Any]:
+    """status_sweep's asynchronous invocation: messages as objects, or as JSON strings holding one."""
+    return {"source": "imagesync.outbox", "messages": list(bodies)}
+
+
 def local(body: Any) -> dict[str, Any]:
     return {**load_event("queue/local_delivery.json"), "body": body}
 
 
-SHAPES = {"cmq": cmq, "ckafka": ckafka, "eventbridge": eventbridge}
+SHAPES = {"cmq": cmq, "ckafka": ckafka, "eventbridge": eventbridge, "scf_async": scf_async}
 
 
 def rejected_only(answer: dict[str, Any], count: int = 1) -> None:
@@ -332,14 +337,14 @@ def rejected_only(answer: dict[str, Any], count: int = 1) -> None:
 
 
 @pytest.mark.parametrize("name", TEXT_IDS)
-@pytest.mark.parametrize("shape", ["cmq", "ckafka", "eventbridge", "local"])
+@pytest.mark.parametrize("shape", ["cmq", "ckafka", "eventbridge", "scf_async", "local"])
 def test_queue_body_is_a_rejected_record(services: Any, emulator: Any, shape: str, name: str) -> None:
     event = local(TEXTS[name]) if shape == "local" else SHAPES[shape](TEXTS[name])
     rejected_only(call(completion_hook, event))  # answered: the queue acknowledges it, never redelivers it
     nothing_recorded(services, emulator)
 
 
-@pytest.mark.parametrize("shape", ["cmq", "ckafka", "eventbridge"])
+@pytest.mark.parametrize("shape", ["cmq", "ckafka", "eventbridge", "scf_async"])
 def test_a_rejected_record_does_not_hide_a_good_one(services: Any, shape: str) -> None:
     answer = call(completion_hook, SHAPES[shape](TEXTS["deep arrays"], GOOD_BODY, TEXTS["lone surrogate escaped"]))
     assert answer["processed"] == 1 and len(answer["rejected"]) == 2, answer
@@ -355,6 +360,17 @@ def test_queue_record_holding_a_pathological_value_is_rejected(
     event["Records"][0]["CMQ"][where] = VALUES[name]
     rejected_only(call(completion_hook, event))
     nothing_recorded(services, emulator)
+
+
+@pytest.mark.parametrize("name", VALUE_IDS)
+@pytest.mark.parametrize("where", ["message_id", "replica_id", "extra"])
+def test_async_invocation_message_holding_a_pathological_value_is_rejected(
+    services: Any, emulator: Any, where: str, name: str
+) -> None:
+    message = {**json.loads(GOOD_BODY), where: VALUES[name]}
+    answer = call(completion_hook, scf_async(message, GOOD_BODY))  # the good one (a JSON string) is processed
+    assert answer["processed"] == 1 and [r["code"] for r in answer["rejected"]] == ["Event.Invalid"], answer
+    assert recorded(services)["idempotency"] == 1
 
 
 @pytest.mark.parametrize("name", VALUE_IDS)

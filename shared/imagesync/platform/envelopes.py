@@ -442,13 +442,14 @@ class QueueEnvelope:
         out: list[Parsed[M]] = []
         for i, item in enumerate(outer.messages):
             rid = f"#{i}"
-            if isinstance(item, Mapping) and isinstance(item.get("message_id"), str) and item["message_id"]:
-                rid = item["message_id"]
             meta: dict[str, Any] = {"link": "scf-async", "index": i}
             try:
-                value = model.model_validate_json(item) if isinstance(item, str) else model.model_validate(item)
+                check_value(item)  # before any field is read: bounded depth, numbers and text
+                if isinstance(item, Mapping) and isinstance(item.get("message_id"), str) and item["message_id"]:
+                    rid = printable(item["message_id"], 128)
+                value = model.model_validate(loads_json(item) if isinstance(item, str) else item)
                 out.append(Parsed(rid, value, meta=meta))
-            except (ValidationError, ValueError) as exc:
+            except Exception as exc:  # parsing only: whatever fails, this message is rejected, the others still parse
                 out.append(Parsed(rid, error=describe_error(exc), meta=meta))
         return out
 
