@@ -7,7 +7,8 @@ runtime already turned into dicts) is checked here, against the same bounds:
   with its requestParameters, nests under 10). Python's json and PyYAML recurse once per level and fail with
   RecursionError near 1,000 levels (a 4 KB timer Message reaches 2,000), an error that escapes every
   ``except ValueError``;
-* size: at most ``max_bytes`` of UTF-8 text (default 1 MiB, a TDMQ message's limit);
+* size: at most ``max_bytes`` of UTF-8 text (default 1 MiB, as large as any message a trigger brings: a CMQ
+  message holds 1 MB, docs/facts.md#F-MQ-1; an asynchronous event 128 KB, docs/facts.md#F-SCF-2);
 * text that every database, log line and UTF-8 encoder takes: valid UTF-8 without a byte order mark, no lone
   surrogate (``"\\ud800"`` decodes, then fails when encoded for the database or the log), no NUL (PostgreSQL
   refuses it in text);

@@ -120,7 +120,7 @@ def _new_image(ce: CloudEvent) -> tuple[NewImage | None, str]:
         return None, "CreateImage record without ImageName or region"
     identity = record.user_identity
     who = str(identity.get("userName") or identity.get("principalId") or identity.get("accountId") or "cloudaudit")
-    if len(who) > MAX_WHO:  # CAM user names are at most 64 characters: this record was not written by CloudAudit
+    if len(who) > MAX_WHO:  # the audit trail could not hold it: refused, not a database error on every redelivery
         raise InvalidEvent(f"userIdentity names a caller of over {MAX_WHO} characters")
     return NewImage(
         event_id=ce.id,
