@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +126,25 @@ def test_the_projects_serverless_yml_with_a_cmq_trigger_is_refused(emu: Emulator
         emu.deploy(ROOT / "serverless.yml", env=_project_env(), layers=ROOT / "dist" / "layer.zip",
                    code_dir=ROOT / "dist" / "code")
     assert err.value.code == "InvalidParameterValue.Type" and "`cmq`" in err.value.message
+
+
+def test_command_line_deploy_names_function_urls(tmp_path: Path) -> None:
+    path = write_package(tmp_path, OK, triggers=[{"type": "http", "function": "toy", "parameters": {"name": "u"}}])
+    proc = subprocess.Popen([sys.executable, "-m", "imagesync_emulator", "--deploy", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        assert ready["functions"] == {"toy": "toy-fn"}
+        with urllib.request.urlopen(ready["function_urls"]["toy"] + "/any", timeout=60) as resp:
+            assert json.loads(resp.read()) == {"ok": True}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_command_line_refused_deploy_exits_2_with_the_code(tmp_path: Path) -> None:
+    path = write_package(tmp_path, OK, triggers=[{"type": "cmq", "function": "toy", "parameters": {"name": "q"}}])
+    done = subprocess.run([sys.executable, "-c", "from imagesync.cli import app; app()", "emulator", "--deploy",
+                           str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("InvalidParameterValue.Type: ")
+    assert done.stdout == ""
