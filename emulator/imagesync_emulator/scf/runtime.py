@@ -164,7 +164,7 @@ class ScfRuntime:
         acct = self._account()
         return {"TENCENTCLOUD_REGION": spec.region, "TENCENTCLOUD_APPID": str(acct.app_id),
                 "TENCENTCLOUD_UIN": acct.uin, "SCF_FUNCTIONNAME": spec.name, "SCF_FUNCTIONVERSION": "$LATEST",
-                "SCF_NAMESPACE": spec.namespace, "SCF_RUNTIME": spec.runtime, "SCF_MEMORYSIZE": str(spec.memory_mb),
+                "SCF_NAMESPACE": spec.namespace, "SCF_RUNTIME": spec.runtime,
                 "TENCENTCLOUD_RUNENV": "SCF"}
 
     def _spawn(self, spec: FunctionSpec) -> Worker:
