@@ -229,13 +229,15 @@ class Admin:
         return self._scf
 
     def scf_functions(self) -> list[dict]:
-        """Every deployed function: name, namespace, handler, runtime, memory, timeout, triggers (with URLs)."""
+        """Every deployed function: name, namespace, handler, runtime, memory, timeout, triggers (with URLs; a
+        timer's ``skipped``: slots dropped because its previous firing had not started yet)."""
         rt = self._runtime()
         with rt.lock:
             return [{"name": s.name, "namespace": s.namespace, "handler": s.handler, "runtime": s.runtime,
                      "memory_mb": s.memory_mb, "timeout_s": s.timeout_s, "retry_num": s.retry_num,
                      "msg_ttl_s": s.msg_ttl_s, "dead_letter": s.dead_letter,
-                     "triggers": [t.info() for t in rt.triggers if t.function == s.name and t.namespace == s.namespace]}
+                     "triggers": [{**t.info(), "skipped": t.skipped} for t in rt.triggers
+                                  if t.function == s.name and t.namespace == s.namespace]}
                     for s in rt.functions.values()]
 
     def scf_invocations(self, function: str | None = None, namespace: str = "default") -> list[dict]:

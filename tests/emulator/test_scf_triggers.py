@@ -78,6 +78,30 @@ def test_timer_fires_on_the_emulated_clock_with_seconds(emu: Emulator, tmp_path:
     assert len(_events(emu)) == 4  # nothing fired while closed, no catch-up on re-arming
 
 
+def test_timer_skips_a_slot_while_its_previous_firing_waits(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    with Emulator(time_scale=0.0, scf_concurrency=1) as emu:
+        emu.clock.advance(START - emu.clock.now())
+        deploy_toy(emu, tmp_path, f"""
+            import os, time
+
+            def main_handler(event, context):
+                deadline = time.monotonic() + 60
+                while not os.path.exists({str(release)!r}) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+        """, triggers=[{"type": "timer", "function": "toy", "parameters": {"name": "t", "cronExpression":
+                                                                           "*/10 * * * * * *"}}])
+        emu.admin.advance(10)  # slot 1 runs (and blocks: one instance at most)
+        wait_for(lambda: emu.admin.scf_workers("toy-fn")["busy"], what="slot 1 to run")
+        emu.admin.advance(10)  # slot 2 waits in the queue
+        wait_for(lambda: len(emu.admin.scf_pending()) == 2, what="slot 2 to be queued")
+        emu.admin.advance(10)  # slot 3: slot 2 has not started, so it is skipped
+        wait_for(lambda: emu.admin.scf_functions()[0]["triggers"][0]["skipped"] == 1, what="the skip")
+        release.touch()
+        wait_for(lambda: len(attempts(emu, "toy-fn")) == 2 and emu.scf.idle(), what="both firings")
+        assert [r["outcome"] for r in attempts(emu, "toy-fn")] == ["ok", "ok"]
+
+
 def test_create_trigger_refuses_retired_types_with_tencents_code(emu: Emulator, tmp_path: Path) -> None:
     deploy_toy(emu, tmp_path, RECORD)
     for type_ in ("cmq", "apigw", "mps"):

@@ -54,6 +54,8 @@ class Trigger:
     cron: Cron | None = None
     checked_until: float = 0.0  # timers: slots up to this emulated time are done
     url: str = ""  # http: the Function URL served on a local port
+    pending: str = ""  # timers: the request id of the latest firing
+    skipped: int = 0  # timers: slots skipped because the previous firing had not started yet
 
     def info(self) -> dict:
         """As ListTriggers / CreateTrigger answer it."""

@@ -232,8 +232,12 @@ class ScfRuntime:
     def _loop(self) -> None:
         while not self._stop.wait(TICK_S):
             now = self.clock.now()
-            self._fire_timers(now)
-            self._start_due(now)
+            try:
+                self._fire_timers(now)
+                self._start_due(now)
+            except Exception as exc:  # a bug must not stop every timer and retry: record it and go on
+                with self.world.lock:
+                    self.world.history.append({"what": "scf_scheduler_error", "error": repr(exc)})
 
     def _fire_timers(self, now: float) -> None:
         with self.lock:
@@ -246,10 +250,15 @@ class ScfRuntime:
             t.checked_until = max(t.checked_until, now)
             if slot is None:
                 continue
+            with self.lock:
+                waiting = any(e.request_id == t.pending and not e.running and e.attempts == 0 for e in self.queue)
+            if waiting:  # the previous firing has not even started: the functions cannot keep up; skip this slot
+                t.skipped += 1
+                continue
             event = {"Type": "Timer", "TriggerName": t.name,
                      "Time": datetime.fromtimestamp(slot, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                      "Message": t.custom_argument}
-            self.invoke_async(t.function, event, namespace=t.namespace, source="timer")
+            t.pending = self.invoke_async(t.function, event, namespace=t.namespace, source="timer")
 
     def _start_due(self, now: float) -> None:
         with self.lock:
@@ -266,9 +275,16 @@ class ScfRuntime:
     def _attempt(self, item: AsyncEvent) -> None:
         item.attempts += 1
         env = {"TRIGGER_SRC": "timer"} if item.source == "timer" else None
-        record = self.invoke(item.function, item.event, namespace=item.namespace, invocation_type="Event",
-                             source=item.source, request_id=item.request_id, attempt=item.attempts, env=env)
-        spec = self.function(item.function, item.namespace)
+        try:
+            spec = self.function(item.function, item.namespace)
+            record = self.invoke(item.function, item.event, namespace=item.namespace, invocation_type="Event",
+                                 source=item.source, request_id=item.request_id, attempt=item.attempts, env=env)
+        except Exception as exc:  # the platform failed (e.g. an instance could not start): the event is kept
+            with self.lock:
+                item.running = False
+                item.due_at = self.clock.now() + RETRY_DELAY_S
+                item.last_error = {"errorType": "PlatformError", "errorMessage": repr(exc)}
+            return
         now = self.clock.now()
         with self.lock:
             item.running = False
