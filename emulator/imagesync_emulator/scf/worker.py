@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
+_EOF = b"\0eof"  # a sentinel (identity-compared): the bootstrap never writes a line without JSON
 
 
 @dataclass
@@ -61,13 +62,13 @@ class Worker:
         except (BrokenPipeError, OSError):
             return self._died()
         line = self._read_line(time.monotonic() + timeout_s)
-        if line is None:
-            if self.alive:
-                self.kill()
-                return Outcome("timeout", error={"errorType": "Timeout", "errorMessage":
-                                                 f"Invocation timed out after {timeout_s:g} s; the instance was "
-                                                 "killed."})
+        if line is _EOF:  # the process closed its end: it is dying (maybe not reaped yet), never a timeout
             return self._died()
+        if line is None:
+            self.kill()
+            return Outcome("timeout", error={"errorType": "Timeout", "errorMessage":
+                                             f"Invocation timed out after {timeout_s:g} s; the instance was "
+                                             "killed."})
         answer = json.loads(line)
         if answer.get("ok"):
             return Outcome("ok", result=answer.get("result"))
@@ -80,6 +81,7 @@ class Worker:
                                         "errorMessage": f"The function instance {how} during the invocation."})
 
     def _read_line(self, deadline: float) -> bytes | None:
+        """The next line; None when the deadline passed first; _EOF when the process closed the channel."""
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         while b"\n" not in self._buffer:
@@ -91,7 +93,7 @@ class Worker:
                 continue
             chunk = os.read(fd, 1 << 20)
             if not chunk:
-                return None  # EOF: the process is gone
+                return _EOF
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
