@@ -109,7 +109,7 @@ def test_overlapping_invocations_get_two_workers(emu: Emulator, tmp_path: Path) 
             while len(os.listdir(GATE)) < 2 and time.monotonic() < deadline:  # both must be running at once
                 time.sleep(0.02)
             return {{"pid": os.getpid(), "together": len(os.listdir(GATE)) >= 2}}
-    """)
+    """, functions={"toy": {"timeout": 300}})
     results: list[dict] = []
     threads = [threading.Thread(target=lambda: results.append(json.loads(invoke(emu, "toy-fn", {}).RetMsg)))
                for _ in range(2)]
@@ -148,11 +148,11 @@ def test_timeout_kills_the_worker_and_the_async_event_is_retried(emu: Emulator, 
         def main_handler(event, context):
             if not os.path.exists({str(marker)!r}):
                 open({str(marker)!r}, "w").close()
-                time.sleep(120)  # past the 1 s timeout: killed
+                time.sleep(120)  # past the 3 s timeout: killed
             with open({str(out)!r}, "a") as f:
                 f.write(event["id"] + "\\n")
             return "ok"
-    """, functions={"toy": {"timeout": 1}})
+    """, functions={"toy": {"timeout": 3}})  # 3 s: ample for the retry's cold start on a loaded machine
     sync = invoke(emu, "toy-fn", {"id": "sync"})  # the first call times out
     assert sync.InvokeResult == -1 and "timed out" in json.loads(sync.ErrMsg)["errorMessage"]
     [first] = attempts(emu, "toy-fn")
@@ -182,7 +182,7 @@ def test_worker_killed_mid_invocation_is_retried(emu: Emulator, tmp_path: Path) 
                 time.sleep(120)  # killed by the test meanwhile
             with open({str(out)!r}, "a") as f:
                 f.write(context["request_id"] + "\\n")
-    """)
+    """, functions={"toy": {"timeout": 300}})  # never the timeout, however slow the machine
     request_id = invoke(emu, "toy-fn", {}, invocation_type="Event").FunctionRequestId
     wait_for(started.exists, what="the first attempt to start")
     pid = admin(emu, "scf_kill_worker", function="toy-fn")
