@@ -234,3 +234,27 @@ def test_event_invoke_config_limits(emu: Emulator, tmp_path: Path) -> None:
     assert call(emu, "GetFunctionEventInvokeConfig", {"FunctionName": "toy-fn"})["AsyncTriggerConfig"] == {
         "RetryConfig": [{"RetryNum": 2}], "MsgTTL": 21600}
 
+
+
+def test_update_function_configuration_restarts_instances_cold(emu: Emulator, tmp_path: Path) -> None:
+    deploy_toy(emu, tmp_path, ECHO)
+    before = json.loads(invoke(emu, "toy-fn", {}).RetMsg)
+    with pytest.raises(TencentCloudSDKException) as err:  # refused as a whole: the valid Timeout is not applied
+        call(emu, "UpdateFunctionConfiguration", {"FunctionName": "toy-fn", "Timeout": 20, "MemorySize": 100})
+    assert err.value.code == "InvalidParameterValue.MemorySize"
+    with pytest.raises(TencentCloudSDKException) as err:
+        call(emu, "UpdateFunctionConfiguration", {"FunctionName": "toy-fn",
+                                                  "DeadLetterConfig": {"Type": "KAFKA", "Name": "x"}})
+    assert err.value.code == "InvalidParameterValue.DeadLetterConfig"
+    call(emu, "UpdateFunctionConfiguration", {
+        "FunctionName": "toy-fn", "Timeout": 20, "Environment": {"Variables": [{"Key": "MODE", "Value": "new"}]},
+        "DeadLetterConfig": {"Type": "topic", "Name": "dead"}})
+    got = call(emu, "GetFunction", {"FunctionName": "toy-fn"})
+    assert got["Timeout"] == 20 and got["DeadLetterConfig"] == {"Type": "TOPIC", "Name": "dead", "FilterType": ""}
+    after = json.loads(invoke(emu, "toy-fn", {}).RetMsg)
+    assert after["env"]["MODE"] == "new" and after["context"]["time_limit_in_ms"] == 20000
+    assert after["pid"] != before["pid"] and attempts(emu, "toy-fn")[-1]["cold"]
+    with pytest.raises(TencentCloudSDKException) as err:
+        call(emu, "UpdateFunctionConfiguration", {"FunctionName": "toy-fn", "Environment": {
+            "Variables": [{"Key": "SCF_X", "Value": "1"}]}})
+    assert err.value.code == "InvalidParameterValue.EnvironmentSystemProtect"

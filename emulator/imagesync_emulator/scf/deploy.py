@@ -89,7 +89,7 @@ def _handler_resolves(code_dir: Path, handler: str) -> bool:
     return False
 
 
-def _environment(fname: str, raw: Any) -> dict[str, str]:
+def environment(fname: str, raw: Any) -> dict[str, str]:
     if isinstance(raw, dict):  # the single-function component's {variables: {...}} form
         raw = [{"key": k, "value": v} for k, v in (raw.get("variables") or {}).items()]
     if raw is None:
@@ -107,6 +107,33 @@ def _environment(fname: str, raw: Any) -> dict[str, str]:
         raise DeployError("InvalidParameterValue.EnvironmentExceededLimit",
                           f"{fname}: the environment holds {size} bytes; SCF allows at most 4 KB.")
     return env
+
+
+def check_timeout(fname: str, timeout: int) -> int:
+    if not 1 <= timeout <= 900:
+        raise DeployError("LimitExceeded.Timeout", f"{fname}: timeout {timeout} s is outside 1-900 s.")
+    return timeout
+
+
+def check_memory(fname: str, memory: int) -> int:
+    if memory != 64 and not (128 <= memory <= 3072 and memory % 128 == 0):
+        raise DeployError("InvalidParameterValue.MemorySize",
+                          f"{fname}: memorySize {memory} MB is not 64 or a multiple of 128 up to 3072.")
+    return memory
+
+
+def dead_letter_config(fname: str, raw: Any) -> dict | None:
+    """{Type: QUEUE|TOPIC, Name, FilterType} from the API's or serverless.yml's (type, name, filterType) keys."""
+    if not raw:
+        return None
+    if not isinstance(raw, dict):
+        raise DeployError("InvalidParameterValue.DeadLetterConfig", f"{fname}: DeadLetterConfig is an object.")
+    kind = str(raw.get("Type", raw.get("type", ""))).upper()
+    name = str(raw.get("Name", raw.get("name", "")))
+    if kind not in ("QUEUE", "TOPIC") or not name:
+        raise DeployError("InvalidParameterValue.DeadLetterConfig",
+                          f"{fname}: DeadLetterConfig needs Type QUEUE or TOPIC and a Name.")
+    return {"Type": kind, "Name": name, "FilterType": str(raw.get("FilterType", raw.get("filterType", "")))}
 
 
 def _int(fname: str, raw: Any, default: int, what: str) -> int:
@@ -208,27 +235,21 @@ def deploy(runtime: ScfRuntime, path: str | Path, *, env: Mapping[str, str],
         if runtime_name not in RUNTIMES:
             raise DeployError("InvalidParameterValue.Runtime",
                               f"{fname}: runtime `{runtime_name}` is not offered (emulated: {', '.join(RUNTIMES)}).")
-        timeout = _int(fname, f.get("timeout"), 3, "Timeout")
-        if not 1 <= timeout <= 900:
-            raise DeployError("LimitExceeded.Timeout", f"{fname}: timeout {timeout} s is outside 1-900 s.")
-        memory = _int(fname, f.get("memorySize"), 128, "MemorySize")
-        if memory != 64 and not (128 <= memory <= 3072 and memory % 128 == 0):
-            raise DeployError("InvalidParameterValue.MemorySize",
-                              f"{fname}: memorySize {memory} MB is not 64 or a multiple of 128 up to 3072.")
+        timeout = check_timeout(fname, _int(fname, f.get("timeout"), 3, "Timeout"))
+        memory = check_memory(fname, _int(fname, f.get("memorySize"), 128, "MemorySize"))
         if not _handler_resolves(code_src, handler):
             raise DeployError("InvalidParameterValue.Handler",
                               f"{fname}: handler `{handler}` does not resolve to a function in {src}.")
         zips = _layer_zips(fname, f.get("layers"), layer_map)
         for _, z in zips:
             total_layers.setdefault(z, _unzipped_size(z))
-        dead = f.get("deadLetterConfig")
+        dead = dead_letter_config(fname, f.get("deadLetterConfig"))
         spec = FunctionSpec(
             name=fname, handler=handler, code_dir=code_src, layer_dir=code_src, runtime=runtime_name,
             namespace=str(f.get("namespace") or inputs.get("namespace") or "default"), memory_mb=memory,
-            timeout_s=timeout, environment=_environment(fname, f.get("environment")),
+            timeout_s=timeout, environment=environment(fname, f.get("environment")),
             description=str(f.get("description") or ""), role=str(f.get("role") or ""), region=region,
-            dead_letter=None if not dead else {"Type": str(dead.get("type", "")), "Name": str(dead.get("name", "")),
-                                               "FilterType": str(dead.get("filterType", ""))},
+            dead_letter=dead,
             layers=[{"LayerName": n.split(":")[0], "LayerVersion": n.split(":")[1]} for n, _ in zips],
         )
         if (spec.namespace, fname) in runtime.functions:

@@ -40,6 +40,7 @@ class _Pool:
         self.idle: list[Worker] = []
         self.busy: set[Worker] = set()
         self.starting = 0
+        self.retired: set[Worker] = set()  # busy instances of an older configuration: stopped when released
         self.cond = threading.Condition()
 
     def has_room(self) -> bool:
@@ -70,9 +71,13 @@ class _Pool:
     def release(self, worker: Worker) -> None:
         with self.cond:
             self.busy.discard(worker)
-            if worker.alive:
+            retired = worker in self.retired
+            self.retired.discard(worker)
+            if worker.alive and not retired:
                 self.idle.append(worker)
             self.cond.notify_all()
+        if retired:
+            worker.kill()
 
     def all(self) -> list[Worker]:
         with self.cond:
@@ -137,6 +142,15 @@ class ScfRuntime:
         if spec is None:
             raise FunctionNotFound(name)
         return spec
+
+    def retire_idle(self, name: str, namespace: str = "default") -> None:
+        """Stop the function's idle instances: after a configuration change the next invocation starts cold."""
+        pool = self.pools[(namespace, name)]
+        with pool.cond:
+            idle, pool.idle = pool.idle, []
+            pool.retired.update(pool.busy)  # busy ones finish their invocation, then stop
+        for worker in idle:
+            worker.kill()
 
     def add_trigger(self, trigger: Trigger) -> None:
         from .function_url import FunctionUrlServer

@@ -7,10 +7,12 @@ Synchronous invocations run WITHOUT the world lock (``locked=False``): the funct
 from __future__ import annotations
 
 import json
+import zlib
 
 from ..errors import ApiError
 from ..params import Params
 from ..scf.cron import Cron, CronError
+from ..scf.deploy import check_memory, check_timeout, dead_letter_config, environment
 from ..scf.model import MAX_MSG_TTL_S, MAX_RETRY_NUM, MIN_MSG_TTL_S, FunctionSpec, Invocation
 from ..scf.runtime import FunctionNotFound, ScfRuntime
 from ..scf.triggers import find_trigger, new_trigger
@@ -73,7 +75,7 @@ def _result(record: Invocation, with_log: bool) -> dict:
 
 
 @SERVICE.action("Invoke", {"FunctionName", "InvocationType", "Qualifier", "ClientContext", "LogType", "Namespace",
-                           "RoutingKey"}, rate=1000, locked=False)
+                           "RoutingKey"}, locked=False)  # the real rate limit is not documented: the default
 def invoke(ctx: CallContext, p: Params) -> dict:
     runtime, spec = _function(ctx, p)
     _qualifier(p)
@@ -92,7 +94,7 @@ def invoke(ctx: CallContext, p: Params) -> dict:
 
 
 @SERVICE.action("InvokeFunction", {"FunctionName", "Qualifier", "Event", "LogType", "Namespace", "RoutingKey"},
-                rate=1000, locked=False)
+                locked=False)
 def invoke_function(ctx: CallContext, p: Params) -> dict:
     runtime, spec = _function(ctx, p)
     _qualifier(p)
@@ -139,7 +141,7 @@ def list_functions(ctx: CallContext, p: Params) -> dict:
     page = specs[offset:offset + limit]
     return {"TotalCount": len(specs), "Functions": [
         {"FunctionName": s.name, "Namespace": s.namespace, "Runtime": s.runtime, "Status": "Active",
-         "Description": s.description, "Type": "Event", "FunctionId": f"lam-{abs(hash(s.name)) % 10**8:08d}"}
+         "Description": s.description, "Type": "Event", "FunctionId": f"lam-{zlib.crc32(s.name.encode()):08x}"}
         for s in page]}
 
 
@@ -244,4 +246,41 @@ def update_event_invoke_config(ctx: CallContext, p: Params) -> dict:
             spec.retry_num = retry[0]["RetryNum"]
         if ttl is not None:
             spec.msg_ttl_s = ttl
+    return {}
+
+
+@SERVICE.action("UpdateFunctionConfiguration", {"FunctionName", "Namespace", "Description", "MemorySize", "Timeout",
+                                                "Environment", "DeadLetterConfig", "Role"})
+def update_function_configuration(ctx: CallContext, p: Params) -> dict:
+    """The subset the emulator applies (any other parameter is UnknownParameter, never ignored). The function's
+    idle instances stop, so the next invocation starts cold with the new configuration."""
+    runtime, spec = _function(ctx, p)
+    timeout = p.integer("Timeout")
+    memory = p.integer("MemorySize")
+    env = p.obj("Environment")
+    variables = None
+    if env is not None:
+        raw = env.get("Variables") or []
+        if not isinstance(raw, list) or not all(isinstance(v, dict) and isinstance(v.get("Key"), str) for v in raw):
+            raise ApiError("InvalidParameterValue.Environment", "Environment is {\"Variables\": [{Key, Value}]}.")
+        variables = environment(spec.name, [{"key": v["Key"], "value": v.get("Value")} for v in raw])
+    dead = dead_letter_config(spec.name, p.obj("DeadLetterConfig")) if p.has("DeadLetterConfig") else None
+    if timeout is not None:
+        check_timeout(spec.name, timeout)
+    if memory is not None:
+        check_memory(spec.name, memory)
+    with runtime.lock:  # everything checked: apply all or nothing
+        if timeout is not None:
+            spec.timeout_s = timeout
+        if memory is not None:
+            spec.memory_mb = memory
+        if variables is not None:
+            spec.environment = variables
+        if p.has("DeadLetterConfig"):
+            spec.dead_letter = dead
+        if p.has("Description"):
+            spec.description = p.text("Description") or ""
+        if p.has("Role"):
+            spec.role = p.text("Role") or ""
+    runtime.retire_idle(spec.name, spec.namespace)
     return {}
