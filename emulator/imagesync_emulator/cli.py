@@ -2,7 +2,8 @@
 
 When ready, the FIRST line on stdout is one JSON object: {"endpoint", "host_port", "secret_id", "secret_key",
 "admin", "accounts", "pid"}, plus, with ``--deploy``, "functions" (function key -> deployed name) and
-"function_urls" (function key -> the local URL of its http trigger); it is flushed at once so a parent process can
+"function_urls" (function key -> the local URL of its http trigger) and "ignored_inputs" (serverless.yml inputs
+read but not emulated); it is flushed at once so a parent process can
 read it. A deploy the emulated SCF refuses prints "CODE: message" on stderr and exits 2.
 """
 
@@ -61,7 +62,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, world: str | Path | None = Non
             "pid": os.getpid(),
         }
         if deployment is not None:
-            ready.update(functions=deployment.functions, function_urls=deployment.urls)
+            ready.update(functions=deployment.functions, function_urls=deployment.urls,
+                         ignored_inputs=deployment.ignored)
         sys.stdout.write(json.dumps(ready) + "\n")
         sys.stdout.flush()
         while not stop.wait(0.5):

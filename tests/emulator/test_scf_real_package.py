@@ -83,6 +83,8 @@ def test_real_package_runs_on_the_emulated_scf(built: Any, tmp_path: Path) -> No
                                 code_dir=built.code_dir)
         assert sorted(deployment.functions.values()) == ["imagesync-completion_hook", "imagesync-copy_request",
                                                          "imagesync-status_sweep"]
+        assert "inputs.functions.copy_request.vpc" in deployment.ignored  # read, not emulated: said so
+        assert all(x.endswith(".vpc") for x in deployment.ignored), deployment.ignored
         url = deployment.urls["copy_request"]
         assert _http(url + "/health") == (200, {"status": "ok"})
         status, body = _http(url + "/replications", "POST", {"source_region": "ap-guangzhou",

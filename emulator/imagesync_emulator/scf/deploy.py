@@ -2,9 +2,10 @@
 
 Read as the component reads it (fact sheet section 5): ``inputs.src`` (a folder, or ``{src: folder}``),
 ``inputs.region``/``namespace``/``runtime`` merged into each function, ``inputs.functions`` a MAP keyed by function
-(name, handler, runtime, memorySize, timeout, environment [{key, value}], layers [{name, version}], role, vpc,
+(name, handler, runtime, memorySize, timeout, environment [{key, value}], layers [{name, version}], role,
 description; ``deadLetterConfig`` {type, name, filterType} is an emulator extension), ``inputs.triggers``
-[{type, function, parameters}]. ``${env:NAME}`` is resolved from the given environment; an unset name is REFUSED
+[{type, function, parameters}]. Inputs it does not emulate (vpc, publicAccess, ...) are listed in
+``Deployment.ignored``. ``${env:NAME}`` is resolved from the given environment; an unset name is REFUSED
 (listing every one), so that a forgotten variable never deploys an empty database URL.
 
 Everything is checked before anything is created, and refused with the code SCF answers (or a ``Component.*``
@@ -37,6 +38,12 @@ MAX_ENV_BYTES = 4096
 MAX_LAYERS = 5
 MAX_UNZIPPED_BYTES = 500 * 1024 * 1024
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Inputs the emulated SCF applies; anything else is reported in ``Deployment.ignored`` (never dropped silently).
+FUNCTION_INPUTS = {"name", "handler", "runtime", "memorySize", "timeout", "environment", "layers", "role",
+                   "description", "namespace", "deadLetterConfig"}
+INPUTS = {"src", "region", "namespace", "runtime", "functions", "triggers"}
+TRIGGER_PARAMETERS = {"timer": {"name", "cronExpression", "argument", "enable"},
+                      "http": {"name", "authType", "netConfig", "enable"}}
 
 
 class DeployError(ApiError):
@@ -49,10 +56,11 @@ class Deployment:
 
     functions: dict[str, str] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)  # inputs read but not emulated (vpc, publicAccess...)
     root: Path | None = None
 
     def public(self) -> dict:
-        return {"functions": dict(self.functions), "urls": dict(self.urls)}
+        return {"functions": dict(self.functions), "urls": dict(self.urls), "ignored": list(self.ignored)}
 
 
 def resolve_env(value: Any, env: Mapping[str, str], unset: set[str]) -> Any:
@@ -260,11 +268,16 @@ def deploy(runtime: ScfRuntime, path: str | Path, *, env: Mapping[str, str],
         raise DeployError("InvalidParameterValue.Code",
                           f"code and layers hold {size} bytes unzipped; SCF allows at most 500 MB.")
 
+    ignored = [f"inputs.{k}" for k in inputs if k not in INPUTS]
+    ignored += [f"inputs.functions.{k}.{x}" for k, f in functions.items() for x in (f or {})
+                if x not in FUNCTION_INPUTS]
+    ignored += [f"inputs.triggers.{i}.parameters.{x}" for i, (type_, _, params) in enumerate(triggers)
+                for x in params if x not in TRIGGER_PARAMETERS[type_]]
     root = runtime.work_dir / f"deploy-{len(list(runtime.work_dir.glob('deploy-*'))) + 1}"
     code_dir = root / "code"
     shutil.copytree(code_src, code_dir, ignore=shutil.ignore_patterns("__pycache__"))
     unpacked: dict[tuple[Path, ...], Path] = {}
-    result = Deployment(root=root)
+    result = Deployment(root=root, ignored=ignored)
     for key, spec, zips in specs:
         spec.code_dir = code_dir
         spec.layer_dir = unpacked.get(tuple(z for _, z in zips)) or _unpack(root, len(unpacked), zips)
