@@ -43,7 +43,7 @@ class Emulator:
         self.faults = FaultInjector(seed)
         self.limiter = RateLimiter(rate_limits)
         self.dispatcher = Dispatcher(self.world, all_services(), self.calllog, self.faults, self.limiter)
-        self.scf = ScfRuntime(self.world, concurrency=scf_concurrency, timeout_scale=scf_timeout_scale)
+        self.scf = ScfRuntime(self.world, concurrency=scf_concurrency, timeout_scale=scf_timeout_scale, host=host)
         self.world.scf = self.scf
         self.admin = Admin(self.world, self.calllog, self.faults, self.limiter, self.scf)
         self._host, self._port = host, port

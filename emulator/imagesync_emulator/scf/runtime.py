@@ -86,12 +86,14 @@ class _Pool:
 
 class ScfRuntime:
     def __init__(self, world: World, *, concurrency: int = 4, timeout_scale: float = 1.0,
-                 endpoint_env: Sequence[str] = ("IMAGESYNC_TENCENT_ENDPOINT",), work_dir: Path | None = None) -> None:
+                 endpoint_env: Sequence[str] = ("IMAGESYNC_TENCENT_ENDPOINT",), work_dir: Path | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.world = world
         self.clock = world.clock
         self.concurrency = concurrency
         self.timeout_scale = timeout_scale
         self.endpoint_env = tuple(endpoint_env)
+        self.host = host  # where Function URLs listen (the emulator's own address)
         self.endpoint = ""
         self._own_dir = work_dir is None
         self.work_dir = Path(tempfile.mkdtemp(prefix="emulated-scf-")) if work_dir is None else Path(work_dir)
@@ -157,7 +159,7 @@ class ScfRuntime:
 
         with self.lock:
             if trigger.type == "http":
-                server = FunctionUrlServer(self, trigger.function, trigger.namespace)
+                server = FunctionUrlServer(self, trigger.function, trigger.namespace, self.host)
                 trigger.url = server.url
                 self.url_servers[(trigger.namespace, trigger.function, trigger.name)] = server
             self.triggers.append(trigger)
