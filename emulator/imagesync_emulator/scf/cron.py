@@ -6,6 +6,7 @@ both day and week are restricted a day matching either runs. Evaluated in UTC (s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -85,22 +86,41 @@ class Cron:
             return day_ok or week_ok
         return day_ok and week_ok
 
+    def _slots(self, day: datetime, reverse: bool) -> Iterator[tuple[int, int, int]]:
+        hours = sorted(self.hour if self.hour is not None else range(24), reverse=reverse)
+        minutes = sorted(self.minute if self.minute is not None else range(60), reverse=reverse)
+        seconds = sorted(self.second if self.second is not None else range(60), reverse=reverse)
+        for h in hours:
+            for m in minutes:
+                for sec in seconds:
+                    yield h, m, sec
+
     def next_after(self, epoch: float) -> float | None:
         """The first whole second strictly after ``epoch`` that the expression names (None: never again)."""
         start = datetime.fromtimestamp(int(epoch) + 1, tz=timezone.utc)
+        first = (start.hour, start.minute, start.second)
         day = start.replace(hour=0, minute=0, second=0)
-        seconds = sorted(self.second) if self.second is not None else range(60)
-        minutes = sorted(self.minute) if self.minute is not None else range(60)
-        hours = sorted(self.hour) if self.hour is not None else range(24)
-        for _ in range(_SEARCH_DAYS):
+        for i in range(_SEARCH_DAYS):
             if self._day_matches(day):
-                for h in hours:
-                    for m in minutes:
-                        if day + timedelta(hours=h, minutes=m, seconds=59) < start:
-                            continue
-                        for s in seconds:
-                            t = day + timedelta(hours=h, minutes=m, seconds=s)
-                            if t >= start:
-                                return t.timestamp()
+                for hms in self._slots(day, reverse=False):
+                    if i > 0 or hms >= first:
+                        return (day + timedelta(hours=hms[0], minutes=hms[1], seconds=hms[2])).timestamp()
             day += timedelta(days=1)
+        return None
+
+    def latest_in(self, after: float, until: float) -> float | None:
+        """The last whole second in (``after``, ``until``] that the expression names, or None: what a timer
+        whose clock jumped from ``after`` to ``until`` fires for (once, however many slots it crossed)."""
+        end = datetime.fromtimestamp(int(until), tz=timezone.utc)
+        last = (end.hour, end.minute, end.second)
+        day = end.replace(hour=0, minute=0, second=0)
+        for i in range(_SEARCH_DAYS):
+            if day.timestamp() + 86400 <= after:
+                return None
+            if self._day_matches(day):
+                for hms in self._slots(day, reverse=True):
+                    if i > 0 or hms <= last:
+                        t = (day + timedelta(hours=hms[0], minutes=hms[1], seconds=hms[2])).timestamp()
+                        return t if t > after else None
+            day -= timedelta(days=1)
         return None

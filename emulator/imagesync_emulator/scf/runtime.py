@@ -259,10 +259,8 @@ class ScfRuntime:
         with self.lock:
             timers = [t for t in self.triggers if t.type == "timer" and t.enabled and t.cron is not None]
         for t in timers:
-            slot, nxt = None, t.cron.next_after(t.checked_until)  # type: ignore[union-attr]
             # A clock step that skips several slots fires once, for the latest one (no burst of catch-up runs).
-            while nxt is not None and nxt <= now:
-                slot, nxt = nxt, t.cron.next_after(nxt)  # type: ignore[union-attr]
+            slot = t.cron.latest_in(t.checked_until, now) if now > t.checked_until else None  # type: ignore
             t.checked_until = max(t.checked_until, now)
             if slot is None:
                 continue
