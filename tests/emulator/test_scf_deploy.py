@@ -45,6 +45,27 @@ def test_retired_or_unknown_trigger_types(emu: Emulator, tmp_path: Path, type_: 
     assert answer.startswith("InvalidParameterValue.Type:") and f"`{type_}`" in answer
 
 
+@pytest.mark.parametrize(("triggers", "code"), [
+    ([{"type": "timer", "function": "toy", "parameters": {"name": "t", "cronExpression": "0 * * * * * *"}}] * 2,
+     "ResourceInUse.Trigger"),
+    ([{"type": "http", "function": "toy", "parameters": {"name": f"u{i}"}} for i in range(2)], "ResourceInUse.Trigger"),
+    ([{"type": "timer", "function": "toy", "parameters": {"name": "bad name!", "cronExpression": "* * * * *"}}],
+     "InvalidParameterValue.TriggerName"),
+    ([{"type": "timer", "function": "toy", "parameters": {"name": "t", "cronExpression": "* * *"}}],
+     "InvalidParameterValue.TriggerDesc"),
+    ([{"type": "timer", "function": "other", "parameters": {"name": "t", "cronExpression": "* * * * *"}}],
+     "ResourceNotFound.Function"),
+])
+def test_trigger_refusals_before_anything_is_created(emu: Emulator, tmp_path: Path, triggers: list,
+                                                      code: str) -> None:
+    assert _refused(emu, tmp_path, triggers=triggers).startswith(code + ":")
+
+
+def test_two_functions_with_one_name(emu: Emulator, tmp_path: Path) -> None:
+    answer = _refused(emu, tmp_path, functions={"a": {"name": "same"}, "b": {"name": "same"}})
+    assert answer.startswith("ResourceInUse.FunctionName:")
+
+
 def test_supported_but_not_emulated_trigger(emu: Emulator, tmp_path: Path) -> None:
     answer = _refused(emu, tmp_path, triggers=[{"type": "cos", "function": "toy", "parameters": {}}])
     assert answer.startswith("UnsupportedOperation.Trigger:")

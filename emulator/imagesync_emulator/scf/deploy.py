@@ -28,10 +28,9 @@ from typing import Any
 import yaml
 
 from ..errors import ApiError
-from .cron import Cron, CronError
-from .model import EMULATED_TRIGGERS, RUNTIMES, SUPPORTED_TRIGGERS, FunctionSpec
+from .model import RUNTIMES, FunctionSpec
 from .runtime import ScfRuntime
-from .triggers import new_trigger
+from .triggers import check_count, check_trigger, new_trigger
 
 RESERVED_ENV_PREFIXES = ("SCF_", "QCLOUD_", "TENCENTCLOUD_")
 MAX_ENV_BYTES = 4096
@@ -153,25 +152,38 @@ def _int(fname: str, raw: Any, default: int, what: str) -> int:
         raise DeployError(f"InvalidParameterValue.{what}", f"{fname}: {what} `{raw}` is not a number.") from None
 
 
-def _check_trigger(index: int, trig: Any, keys: set[str]) -> tuple[str, str, dict]:
-    if not isinstance(trig, dict):
-        raise DeployError("Component.InvalidTrigger", f"triggers[{index}] is not a mapping.")
-    type_, fkey, params = str(trig.get("type", "")), str(trig.get("function", "")), trig.get("parameters") or {}
-    if type_ not in SUPPORTED_TRIGGERS:
-        raise DeployError("InvalidParameterValue.Type",
-                          f"triggers[{index}]: the trigger type `{type_}` is not supported: CreateTrigger takes "
-                          f"{', '.join(SUPPORTED_TRIGGERS)} (CMQ and API Gateway triggers are retired).")
-    if type_ not in EMULATED_TRIGGERS:
-        raise DeployError("UnsupportedOperation.Trigger",
-                          f"triggers[{index}]: the emulator does not emulate `{type_}` triggers.")
-    if fkey not in keys:
-        raise DeployError("ResourceNotFound.Function", f"triggers[{index}]: no function `{fkey}` in inputs.functions.")
+def _trigger_args(fkey: str, type_: str, params: dict) -> tuple[str, str, str, bool]:
+    """(name, TriggerDesc, CustomArgument, enabled) as the component passes them to CreateTrigger."""
+    name = str(params.get("name") or f"{fkey}-{type_}")
     if type_ == "timer":
+        desc, arg = str(params.get("cronExpression", "")), str(params.get("argument") or "")
+    else:
+        desc = json.dumps({"AuthType": params.get("authType", "NONE"), "NetConfig": params.get("netConfig")})
+        arg = ""
+    return name, desc, arg, params.get("enable", True) not in (False, "false", "CLOSE")
+
+
+def _check_triggers(raw: Any, keys: set[str]) -> list[tuple[str, str, dict]]:
+    """Every trigger checked as CreateTrigger would check it, before anything is created."""
+    if not isinstance(raw, list):
+        raise DeployError("Component.InvalidTrigger", "inputs.triggers is a list.")
+    out: list[tuple[str, str, dict]] = []
+    seen: dict[str, list[tuple[str, str]]] = {}
+    for index, trig in enumerate(raw):
+        if not isinstance(trig, dict) or not isinstance(trig.get("parameters") or {}, dict):
+            raise DeployError("Component.InvalidTrigger", f"triggers[{index}] is not a mapping with parameters.")
+        type_, fkey, params = str(trig.get("type", "")), str(trig.get("function", "")), trig.get("parameters") or {}
+        name, desc, arg, _ = _trigger_args(fkey, type_, params)
         try:
-            Cron.parse(str(params.get("cronExpression", "")))
-        except CronError as exc:
-            raise DeployError("InvalidParameterValue.TriggerDesc", f"triggers[{index}]: {exc}.") from exc
-    return type_, fkey, params
+            check_trigger(type_, name, desc, arg)
+            if fkey not in keys:
+                raise ApiError("ResourceNotFound.Function", f"no function `{fkey}` in inputs.functions.")
+            check_count(seen.setdefault(fkey, []), type_, name)
+        except ApiError as exc:
+            raise DeployError(exc.code, f"triggers[{index}]: {exc.message}") from None
+        seen[fkey].append((type_, name))
+        out.append((type_, fkey, params))
+    return out
 
 
 def _layer_zips(fname: str, declared: Any, layers: Mapping[str, Path]) -> list[tuple[str, Path]]:
@@ -219,7 +231,7 @@ def deploy(runtime: ScfRuntime, path: str | Path, *, env: Mapping[str, str],
     if not isinstance(functions, dict) or not functions:
         raise DeployError("Component.InvalidFunctions", "inputs.functions is a map keyed by function.")
     # The triggers first: a retired type is the cloud's answer whatever else the file holds.
-    triggers = [_check_trigger(i, t, {str(k) for k in functions}) for i, t in enumerate(inputs.get("triggers") or [])]
+    triggers = _check_triggers(inputs.get("triggers") or [], {str(k) for k in functions})
     src = inputs.get("src")
     src = src.get("src") if isinstance(src, dict) else src
     code_src = Path(code_dir).resolve() if code_dir is not None else (path.parent / str(src or ".")).resolve()
@@ -260,7 +272,7 @@ def deploy(runtime: ScfRuntime, path: str | Path, *, env: Mapping[str, str],
             dead_letter=dead,
             layers=[{"LayerName": n.split(":")[0], "LayerVersion": n.split(":")[1]} for n, _ in zips],
         )
-        if (spec.namespace, fname) in runtime.functions:
+        if (spec.namespace, fname) in runtime.functions or any(s.name == fname for _, s, _ in specs):
             raise DeployError("ResourceInUse.FunctionName", f"The function `{fname}` already exists.")
         specs.append((str(key), spec, zips))
     size = _dir_size(code_src) + sum(total_layers.values())
@@ -286,15 +298,9 @@ def deploy(runtime: ScfRuntime, path: str | Path, *, env: Mapping[str, str],
         result.functions[key] = spec.name
     for type_, fkey, params in triggers:
         spec = next(s for k, s, _ in specs if k == fkey)
-        if type_ == "timer":
-            desc, arg = str(params["cronExpression"]), str(params.get("argument") or "")
-        else:
-            desc = json.dumps({"AuthType": params.get("authType", "NONE"), "NetConfig": params.get("netConfig")})
-            arg = ""
-        trigger = new_trigger(runtime, function=spec.name, namespace=spec.namespace,
-                              name=str(params.get("name") or f"{fkey}-{type_}"), type_=type_, desc=desc,
-                              enabled=params.get("enable", True) not in (False, "false", "CLOSE"),
-                              custom_argument=arg, now=now)
+        name, desc, arg, enabled = _trigger_args(fkey, type_, params)
+        trigger = new_trigger(runtime, function=spec.name, namespace=spec.namespace, name=name, type_=type_,
+                              desc=desc, enabled=enabled, custom_argument=arg, now=now)
         if trigger.url:
             result.urls[fkey] = trigger.url
     return result

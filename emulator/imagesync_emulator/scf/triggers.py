@@ -22,9 +22,8 @@ MAX_PER_TYPE = 10
 _TIMER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
-def new_trigger(runtime: ScfRuntime, *, function: str, namespace: str, name: str, type_: str, desc: str,
-                enabled: bool, custom_argument: str, now: float) -> Trigger:
-    """Check and register a trigger; raises ApiError with the cloud's code."""
+def check_trigger(type_: str, name: str, desc: str, custom_argument: str) -> Cron | None:
+    """What CreateTrigger checks on its own arguments (the cron of a timer, parsed); raises ApiError."""
     if type_ not in SUPPORTED_TRIGGERS:
         raise ApiError("InvalidParameterValue.Type",
                        f"The trigger type `{type_}` is not supported: CreateTrigger takes "
@@ -32,7 +31,6 @@ def new_trigger(runtime: ScfRuntime, *, function: str, namespace: str, name: str
     if type_ not in EMULATED_TRIGGERS:
         raise ApiError("UnsupportedOperation.Trigger",
                        f"The emulator does not emulate `{type_}` triggers (only {', '.join(EMULATED_TRIGGERS)}).")
-    runtime.function(function, namespace)
     if type_ == "timer" and not _TIMER_NAME.match(name):
         raise ApiError("InvalidParameterValue.TriggerName",
                        "A timer trigger's name has 1-100 letters, digits, dashes and underscores.")
@@ -51,14 +49,27 @@ def new_trigger(runtime: ScfRuntime, *, function: str, namespace: str, name: str
             json.loads(desc)
         except ValueError as exc:
             raise ApiError("InvalidParameterValue.TriggerDesc", "An http trigger's TriggerDesc is JSON.") from exc
+    return cron
+
+
+def check_count(existing: list[tuple[str, str]], type_: str, name: str) -> None:
+    """A new (type, name) among a function's existing (type, name) triggers."""
+    if (type_, name) in existing:
+        raise ApiError("ResourceInUse.Trigger", f"The trigger `{name}` already exists.")
+    if sum(t == type_ for t, _ in existing) >= MAX_PER_TYPE:
+        raise ApiError("LimitExceeded.Trigger", f"A function has at most {MAX_PER_TYPE} {type_} triggers.")
+    if type_ == "http" and any(t == "http" for t, _ in existing):
+        raise ApiError("ResourceInUse.Trigger", "The function already has a Function URL.")
+
+
+def new_trigger(runtime: ScfRuntime, *, function: str, namespace: str, name: str, type_: str, desc: str,
+                enabled: bool, custom_argument: str, now: float) -> Trigger:
+    """Check and register a trigger; raises ApiError with the cloud's code."""
+    cron = check_trigger(type_, name, desc, custom_argument)
+    runtime.function(function, namespace)
     with runtime.lock:
-        same = [t for t in runtime.triggers if t.function == function and t.namespace == namespace]
-        if any(t.name == name and t.type == type_ for t in same):
-            raise ApiError("ResourceInUse.Trigger", f"The trigger `{name}` already exists.")
-        if sum(t.type == type_ for t in same) >= MAX_PER_TYPE:
-            raise ApiError("LimitExceeded.Trigger", f"A function has at most {MAX_PER_TYPE} {type_} triggers.")
-        if type_ == "http" and any(t.type == "http" for t in same):
-            raise ApiError("ResourceInUse.Trigger", "The function already has a Function URL.")
+        check_count([(t.type, t.name) for t in runtime.triggers
+                     if t.function == function and t.namespace == namespace], type_, name)
         trigger = Trigger(function, namespace, name, type_, desc, enabled, custom_argument, now, now, cron,
                           checked_until=now)
         runtime.add_trigger(trigger)
