@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 import yaml
+from tencentcloud.cvm.v20170312.cvm_client import CvmClient
+from tencentcloud.eb.v20210416.eb_client import EbClient
 from tencentcloud.tdmq.v20200217.tdmq_client import TdmqClient
 
 from imagesync_emulator import Emulator
@@ -104,3 +106,22 @@ def test_real_package_runs_on_the_emulated_scf(built: Any, tmp_path: Path) -> No
         assert sweep["source"] == "timer" and sweep["cold"]
         http_runs = attempts(emu, "imagesync-copy_request")
         assert [r["cold"] for r in http_runs] == [True, False, False] and all(r["outcome"] == "ok" for r in http_runs)
+
+        # deploy/'s EventBridge rule: a CreateImage's CloudAudit event reaches copy_request, which takes it.
+        eb = client(emu, EbClient)
+        bus = next(b["EventBusId"] for b in eb.call_json("ListEventBuses", {})["Response"]["EventBuses"]
+                   if b["EventBusName"] == "default")
+        rule = eb.call_json("CreateRule", {"EventBusId": bus, "RuleName": "imagesync-create-image",
+                                           "EventPattern": (ROOT / "deploy" / "eventbridge-pattern.json").read_text()})
+        target = json.loads((ROOT / "deploy" / "eventbridge-target.json").read_text())["TargetDescription"]
+        target["ResourceDescription"] = target["ResourceDescription"].replace("${REGION}", "ap-guangzhou").replace(
+            "${TENCENTCLOUD_UIN}", "100000000001")
+        eb.call_json("CreateTarget", {"EventBusId": bus, "RuleId": rule["Response"]["RuleId"], "Type": "scf",
+                                      "TargetDescription": target})
+        client(emu, CvmClient).call_json("CreateImage", {"InstanceId": "ins-1a2b3c4d", "ImageName": "fresh"})
+        wait_for(lambda: [r for r in attempts(emu, "imagesync-copy_request") if r["source"] == "eventbridge"],
+                 timeout=120, what="the routed CreateImage event")
+        [routed] = [r for r in attempts(emu, "imagesync-copy_request") if r["source"] == "eventbridge"]
+        assert routed["outcome"] == "ok", routed["log"] or routed["error"]
+        [handled] = routed["result"]["events"]  # read from the audit record; no rule configured, so nothing copied
+        assert handled["image_name"] == "fresh" and handled["status"] == "no_rule"
