@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from tencentcloud.tdmq.v20200217.tdmq_client import TdmqClient
 from imagesync_emulator import Emulator
 
 from .conftest import client
-from .scf_toys import admin, attempts, call, deploy_toy, invoke, wait_for
+from .scf_toys import admin, attempts, call, deploy_toy, invoke, wait_for, write_package
 
 pytestmark = pytest.mark.slow  # each test starts Python worker processes
 
@@ -258,3 +259,63 @@ def test_update_function_configuration_restarts_instances_cold(emu: Emulator, tm
         call(emu, "UpdateFunctionConfiguration", {"FunctionName": "toy-fn", "Environment": {
             "Variables": [{"Key": "SCF_X", "Value": "1"}]}})
     assert err.value.code == "InvalidParameterValue.EnvironmentSystemProtect"
+
+
+def _sdk_layer(path: Path) -> Path:
+    """A layer zip with the official SDK (common + scf) and its HTTP stack, taken from this venv."""
+    import requests
+    import tencentcloud
+
+    site = Path(requests.__file__).parents[1]
+    with zipfile.ZipFile(path, "w") as z:
+        for package in ("requests", "urllib3", "idna", "certifi", "charset_normalizer"):
+            for file in (site / package).rglob("*"):
+                if file.is_file() and "__pycache__" not in file.parts:
+                    z.write(file, file.relative_to(site))
+        root = Path(tencentcloud.__file__).parent
+        for sub in ("__init__.py", "common", "scf"):
+            for file in [root / sub] if sub.endswith(".py") else (root / sub).rglob("*"):
+                if file.is_file() and "__pycache__" not in file.parts:
+                    z.write(file, file.relative_to(site))
+    return path
+
+
+CALLER = """
+    import json, os
+    from tencentcloud.common import credential
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+    from tencentcloud.scf.v20180416.scf_client import ScfClient
+
+    def main_handler(event, context):
+        if context["function_name"] == "callee-fn":
+            return {"got": event}
+        endpoint = os.environ["IMAGESYNC_TENCENT_ENDPOINT"].split("://", 1)[1]
+        cred = credential.Credential(os.environ["TENCENTCLOUD_SECRETID"], os.environ["TENCENTCLOUD_SECRETKEY"],
+                                     os.environ["TENCENTCLOUD_SESSIONTOKEN"])
+        scf = ScfClient(cred, os.environ["TENCENTCLOUD_REGION"],
+                        ClientProfile(httpProfile=HttpProfile(protocol="http", endpoint=endpoint)))
+        sync = scf.call_json("Invoke", {"FunctionName": "callee-fn", "ClientContext": json.dumps({"n": 1})})
+        queued = scf.call_json("Invoke", {"FunctionName": "callee-fn", "InvocationType": "Event",
+                                          "ClientContext": json.dumps({"n": 2})})
+        return {"sync": json.loads(sync["Response"]["Result"]["RetMsg"]),
+                "queued": queued["Response"]["Result"]["FunctionRequestId"]}
+"""
+
+
+def test_a_function_invokes_another_with_its_role_keys(emu: Emulator, tmp_path: Path) -> None:
+    """The completion link's mechanics: a function calls scf Invoke (sync and Event) with the temporary keys SCF
+    gave it, through the official SDK in its layer; nothing deadlocks while the caller waits."""
+    layer = _sdk_layer(tmp_path / "sdk.zip")
+    path = write_package(tmp_path, CALLER, functions={
+        "caller": {"layers": [{"name": "sdk", "version": 1}], "timeout": 120},
+        "callee": {"layers": [{"name": "sdk", "version": 1}]}})
+    emu.deploy(path, env={}, layers=layer)
+    out = json.loads(invoke(emu, "caller-fn", {}).RetMsg)
+    assert out["sync"] == {"got": {"n": 1}}
+    wait_for(lambda: len(attempts(emu, "callee-fn")) == 2, what="the queued invocation")
+    runs = attempts(emu, "callee-fn")
+    assert [(r["invocation_type"], r["outcome"]) for r in runs] == [("RequestResponse", "ok"), ("Event", "ok")]
+    assert runs[1]["request_id"] == out["queued"] and runs[1]["result"] == {"got": {"n": 2}}
+    invokes = emu.admin.calls("Invoke")
+    assert len(invokes) == 3 and all(c["outcome"] == "ok" for c in invokes)  # the test's own, and the two
