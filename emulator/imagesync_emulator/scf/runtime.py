@@ -96,7 +96,7 @@ class ScfRuntime:
         self.host = host  # where Function URLs listen (the emulator's own address)
         self.endpoint = ""
         self._own_dir = work_dir is None
-        self.work_dir = Path(tempfile.mkdtemp(prefix="emulated-scf-")) if work_dir is None else Path(work_dir)
+        self._work_dir = None if work_dir is None else Path(work_dir)  # made in start() when not given
         self.lock = threading.RLock()
         self.functions: dict[tuple[str, str], FunctionSpec] = {}
         self.pools: dict[tuple[str, str], _Pool] = {}
@@ -112,6 +112,8 @@ class ScfRuntime:
     # ---- lifecycle -----------------------------------------------------------------------------------------
     def start(self, endpoint: str) -> None:
         self.endpoint = endpoint
+        if self._work_dir is None:
+            self._work_dir = Path(tempfile.mkdtemp(prefix="emulated-scf-"))
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="emulated-scf", daemon=True)
             self._thread.start()
@@ -125,8 +127,15 @@ class ScfRuntime:
         for pool in list(self.pools.values()):
             for worker in pool.all():
                 worker.kill()
-        if self._own_dir:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
+        if self._own_dir and self._work_dir is not None:
+            shutil.rmtree(self._work_dir, ignore_errors=True)
+
+    @property
+    def work_dir(self) -> Path:
+        """Where deploys are laid out and logs written (a temporary folder removed by stop(), unless given)."""
+        if self._work_dir is None:
+            raise RuntimeError("the SCF runtime is not started")
+        return self._work_dir
 
     # ---- functions -----------------------------------------------------------------------------------------
     def create_function(self, spec: FunctionSpec) -> None:
