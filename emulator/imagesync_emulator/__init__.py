@@ -1,4 +1,5 @@
-"""An offline Tencent Cloud API emulator (CVM images, tag, TDMQ CMQ, EventBridge, region) for imagesync tests.
+"""An offline Tencent Cloud API emulator (CVM images, tag, TDMQ CMQ, EventBridge, region, and an emulated SCF that
+deploys a serverless.yml and runs its functions) for imagesync tests.
 
     from imagesync_emulator import Emulator
     with Emulator() as emu:
@@ -9,6 +10,7 @@ This package never imports ``imagesync``: the emulator stands for the cloud, not
 
 from .emulator import Emulator
 from .errors import ApiError
+from .scf import DeployError, Deployment
 from .signature import sign_request
 
-__all__ = ["ApiError", "Emulator", "sign_request"]
+__all__ = ["ApiError", "DeployError", "Deployment", "Emulator", "sign_request"]

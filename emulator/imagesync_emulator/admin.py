@@ -13,6 +13,7 @@ from .calllog import CallLog
 from .clock import Clock
 from .faults import FaultInjector, FaultRule
 from .ratelimit import RateLimiter
+from .scf.runtime import ScfRuntime
 from .world import TRANSITIONAL, Image, World
 
 PUBLIC_METHODS = (
@@ -20,11 +21,14 @@ PUBLIC_METHODS = (
     "script_fault", "clear_faults", "set_rate_limits", "set_copy_failure_rate", "set_copy_duration",
     "approve_cross_border", "accounts", "temporary_credentials", "drain_messages", "drain_events", "add_image",
     "set_image_state", "drain_audit_events", "set_audit_include_image_id", "set_image_quota",
+    "scf_functions", "scf_invocations", "scf_workers", "scf_kill_worker", "scf_dead_letters", "scf_pending",
 )
 
 
 class Admin:
-    def __init__(self, world: World, calllog: CallLog, faults: FaultInjector, limiter: RateLimiter) -> None:
+    def __init__(self, world: World, calllog: CallLog, faults: FaultInjector, limiter: RateLimiter,
+                 scf: ScfRuntime | None = None) -> None:
+        self._scf = scf
         self._world = world
         self._log = calllog
         self._faults = faults
@@ -217,6 +221,49 @@ class Admin:
             raise ValueError("need 0 <= min_s <= max_s")
         with self._world.lock:
             self._world.settings.copy_duration = (float(min_s), float(max_s))
+
+    # ---- the emulated SCF ----------------------------------------------------------------------------------
+    def _runtime(self) -> ScfRuntime:
+        if self._scf is None:
+            raise ValueError("this emulator has no SCF runtime")
+        return self._scf
+
+    def scf_functions(self) -> list[dict]:
+        """Every deployed function: name, namespace, handler, runtime, memory, timeout, triggers (with URLs; a
+        timer's ``skipped``: slots dropped because its previous firing had not started yet)."""
+        rt = self._runtime()
+        with rt.lock:
+            return [{"name": s.name, "namespace": s.namespace, "handler": s.handler, "runtime": s.runtime,
+                     "memory_mb": s.memory_mb, "timeout_s": s.timeout_s, "retry_num": s.retry_num,
+                     "msg_ttl_s": s.msg_ttl_s, "dead_letter": s.dead_letter,
+                     "triggers": [{**t.info(), "skipped": t.skipped} for t in rt.triggers
+                                  if t.function == s.name and t.namespace == s.namespace]}
+                    for s in rt.functions.values()]
+
+    def scf_invocations(self, function: str | None = None, namespace: str = "default") -> list[dict]:
+        """Invocation attempts, oldest first: request_id, function, invocation_type, source (api, timer, http,
+        eventbridge), attempt, cold, worker_pid, started_at (emulated), duration_ms (real), outcome (ok, error,
+        timeout, killed, running), error, result, log (the attempt's stdout and stderr)."""
+        return self._runtime().invocations(function, namespace)
+
+    def scf_workers(self, function: str, namespace: str = "default") -> dict:
+        """The function's instances: {"idle": [pid...], "busy": [pid...]}."""
+        return self._runtime().workers(function, namespace)
+
+    def scf_kill_worker(self, function: str, namespace: str = "default") -> int | None:
+        """Kill one instance of ``function`` that is running an invocation (SIGKILL); returns its pid, or None
+        when none is busy. The invocation ends as "killed" (an async one is retried)."""
+        return self._runtime().kill_worker(function, namespace)
+
+    def scf_dead_letters(self) -> list[dict]:
+        """Async events that failed their last attempt: function, request_id, attempts, outcome, error, event,
+        dead_letter (the function's DeadLetterConfig), delivered (sent to its CMQ queue/topic), message."""
+        with self._runtime().lock:
+            return [dict(d) for d in self._runtime().dead_letters]
+
+    def scf_pending(self) -> list[dict]:
+        """Async events queued or running (retries included)."""
+        return self._runtime().pending()
 
     # ---- HTTP ----------------------------------------------------------------------------------------------
     def http(self, method: str, name: str, kwargs: dict) -> tuple[int, object]:

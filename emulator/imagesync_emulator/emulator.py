@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,8 @@ from .clock import Clock
 from .faults import FaultInjector
 from .protocol import Dispatcher
 from .ratelimit import RateLimiter
+from .scf import Deployment, ScfRuntime
+from .scf.deploy import deploy as deploy_serverless
 from .server import EmulatorHTTPServer
 from .services import all_services
 from .worldfile import build_world, load_world_data
@@ -24,17 +28,24 @@ class Emulator:
     ``world``: None (the built-in default world), a YAML/JSON path, or a dict. ``time_scale``: emulated seconds
     per real second. ``seed``: makes ids, copy durations/failures and random faults reproducible. The server
     listens from ``start()`` (or ``with``) until ``stop()``; ``port=0`` picks a free port.
+
+    The emulated SCF (``self.scf``): ``scf_concurrency`` instances per function at most; a function's declared
+    timeout is ``timeout * scf_timeout_scale`` REAL seconds (functions run on real time). ``deploy()`` deploys a
+    serverless.yml once the emulator is running.
     """
 
     def __init__(self, world: None | str | Path | dict[str, Any] = None, time_scale: float = 600.0,
-                 seed: int = 0, rate_limits: bool = True, host: str = "127.0.0.1", port: int = 0) -> None:
+                 seed: int = 0, rate_limits: bool = True, host: str = "127.0.0.1", port: int = 0,
+                 scf_concurrency: int = 4, scf_timeout_scale: float = 1.0) -> None:
         self.clock = Clock(time_scale)
         self.world = build_world(load_world_data(world), self.clock, seed)
         self.calllog = CallLog()
         self.faults = FaultInjector(seed)
         self.limiter = RateLimiter(rate_limits)
         self.dispatcher = Dispatcher(self.world, all_services(), self.calllog, self.faults, self.limiter)
-        self.admin = Admin(self.world, self.calllog, self.faults, self.limiter)
+        self.scf = ScfRuntime(self.world, concurrency=scf_concurrency, timeout_scale=scf_timeout_scale, host=host)
+        self.world.scf = self.scf
+        self.admin = Admin(self.world, self.calllog, self.faults, self.limiter, self.scf)
         self._host, self._port = host, port
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -49,12 +60,14 @@ class Emulator:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
                                         name="imagesync-emulator", daemon=True)
         self._thread.start()
+        self.scf.start(self.endpoint)
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is None:
             return
+        self.scf.stop()
         server.shutdown()
         server.close_all_connections()
         server.server_close()
@@ -96,3 +109,17 @@ class Emulator:
     @property
     def secret_key(self) -> str:
         return self.default_account.secret_key
+
+    # ---- the emulated SCF ----------------------------------------------------------------------------------
+    def deploy(self, serverless_yml: str | Path, *, env: Mapping[str, str] | None = None,
+               layers: Mapping[str, str | Path] | str | Path | None = None,
+               code_dir: str | Path | None = None) -> Deployment:
+        """Deploy a multi-scf serverless.yml (``env`` resolves ``${env:NAME}``, default: this process's
+        environment; ``layers``: layer name -> zip, or one zip for the one layer name it declares; ``code_dir``
+        replaces ``inputs.src``). Raises
+        ``DeployError`` (with SCF's error code) before creating anything it would refuse."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not running: use start() or `with`")
+        return deploy_serverless(self.scf, serverless_yml, env=os.environ if env is None else env, layers=layers,
+                                 code_dir=code_dir,
+                                 now=self.clock.now(), known_region=self.world.regions.exists)

@@ -30,6 +30,7 @@ from .faults import FaultInjector
 from .params import Params, check_unknown
 from .ratelimit import RateLimiter
 from .services import CallContext, Service
+from .services.eb import default_bus_id, route_event
 from .world import World
 
 MAX_SKEW_S = 300
@@ -157,8 +158,9 @@ class Dispatcher:
         )
         with self.world.lock:
             event_uuid = uuid.UUID(int=self.world.audit_rng.getrandbits(128), version=4)
-            self.world.audit_events.append(
-                cloud_event(audited, event_uuid, include_image_id=self.world.settings.audit_include_image_id))
+            event = cloud_event(audited, event_uuid, include_image_id=self.world.settings.audit_include_image_id)
+            self.world.audit_events.append(event)
+            route_event(self.world, cred.account.uin, default_bus_id(self.world, cred.account.uin), event)
 
     def _process(self, req: HttpRequest, call: _Call, resp: HttpResponse) -> tuple[dict, HttpResponse]:
         h = req.headers
@@ -255,6 +257,11 @@ class Dispatcher:
             raise ApiError("RequestLimitExceeded",
                            f"Your current request times equals to `{action.rate}` in a second, which exceeds the "
                            "frequency limit.")
+        if not action.locked:  # the handler takes the world lock itself (scf Invoke waits on a function)
+            ctx = CallContext(world=self.world, account=cred.account, region=call.region,
+                              now=self.world.clock.now(), request_id=call.request_id, service=service.name,
+                              action=action.name)
+            return action.handler(ctx, Params(data)), resp
         with self.world.lock:
             ctx = CallContext(world=self.world, account=cred.account, region=call.region,
                               now=self.world.clock.now(), request_id=call.request_id, service=service.name,

@@ -15,6 +15,7 @@ import string
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from .accounts import Account, CredentialStore
 from .clock import Clock
@@ -142,6 +143,8 @@ class World:
         # Its own stream, so audit event ids never shift the ids and copy durations drawn from ``rng``.
         self.audit_rng = random.Random(f"{seed}:audit")
         self.history: list[dict] = []  # notable world events (copies started/finished...), for dump()
+        self.eb_rules: dict[str, dict] = {}  # rule id -> {"uin", "bus_id", "name", "pattern", "enabled", "targets"}
+        self.scf: Any = None  # the emulated SCF runtime (scf/runtime.py), set by the Emulator
 
     # ---- ids -------------------------------------------------------------------------------------------------
     def new_id(self, prefix: str, length: int = 8) -> str:

@@ -277,12 +277,19 @@ def emulator(
     time_scale: Annotated[float, typer.Option(help="emulated seconds per real second")] = 600.0,
     seed: Annotated[int, typer.Option(help="seed for copy times and faults")] = 0,
     rate_limits: Annotated[bool, typer.Option(help="enforce the API's per-second limits")] = True,
+    deploy: Annotated[Path | None, typer.Option(help="deploy this serverless.yml onto the emulated SCF")] = None,
+    layer: Annotated[list[str] | None, typer.Option(
+        help="layer zip for --deploy: NAME=ZIP (repeat), or one ZIP for the one layer declared")] = None,
+    code_dir: Annotated[Path | None, typer.Option(help="code folder for --deploy (default: inputs.src)")] = None,
 ) -> None:
-    """Serve the Tencent Cloud API emulator; its first stdout line is JSON with endpoint and keys."""
+    """Serve the Tencent Cloud API emulator; its first stdout line is JSON with endpoint and keys (and, with
+    --deploy, each function's Function URL)."""
     from imagesync_emulator.cli import serve
 
-    serve(host=host, port=port, world=str(world) if world else None, time_scale=time_scale, seed=seed,
-          rate_limits=rate_limits)
+    code = serve(host=host, port=port, world=str(world) if world else None, time_scale=time_scale, seed=seed,
+                 rate_limits=rate_limits, deploy=deploy, layers=layer or [], code_dir=code_dir)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -40,6 +40,7 @@ class Action:
     rate: int = DEFAULT_RATE
     needs_region: bool = True
     audited: bool = False  # CloudAudit records every call (see audit.py); drained by admin.drain_audit_events()
+    locked: bool = True  # run under the world lock (False: the handler takes it itself, e.g. scf Invoke)
 
 
 @dataclass
@@ -51,15 +52,15 @@ class Service:
     actions: dict[str, Action] = field(default_factory=dict)
 
     def action(self, name: str, params: set[str] | frozenset[str], *, rate: int = DEFAULT_RATE,
-               needs_region: bool = True, audited: bool = False) -> Callable[[Handler], Handler]:
+               needs_region: bool = True, audited: bool = False, locked: bool = True) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
-            self.actions[name] = Action(name, fn, frozenset(params), rate, needs_region, audited)
+            self.actions[name] = Action(name, fn, frozenset(params), rate, needs_region, audited, locked)
             return fn
         return register
 
 
 def all_services() -> dict[str, Service]:
     """Every emulated service, by its signing name (the credential scope's service)."""
-    from . import cvm, eb, region, tag, tdmq
+    from . import cvm, eb, region, scf, tag, tdmq
 
-    return {s.name: s for s in (cvm.SERVICE, tag.SERVICE, tdmq.SERVICE, eb.SERVICE, region.SERVICE)}
+    return {s.name: s for s in (cvm.SERVICE, tag.SERVICE, tdmq.SERVICE, eb.SERVICE, region.SERVICE, scf.SERVICE)}
