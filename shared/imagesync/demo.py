@@ -171,15 +171,16 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
                     replication_ids.append(answer["id"])
 
             timer = json.loads((EVENTS / "timer" / "every_minute.json").read_text())
+            on_dead = svc.give_up().dead_lettered  # a dead-lettered end shows as failed hooks
             started = time.monotonic()
             ticks = 0
             while time.monotonic() - started < deadline_seconds:
                 status_sweep.main_handler(timer, {"time_limit_in_ms": 30000})
-                deliver(svc.queue, completion_hook.main_handler)
+                deliver(svc.queue, completion_hook.main_handler, on_dead=on_dead)
                 ticks += 1
                 replicas = [r for rid in replication_ids for r in svc.store.get_replication(rid).replicas]
                 if all(r.terminal for r in replicas) and not svc.store.pending_outbox(1):
-                    deliver(svc.queue, completion_hook.main_handler)
+                    deliver(svc.queue, completion_hook.main_handler, on_dead=on_dead)
                     break
                 time.sleep(0.2)
             else:
