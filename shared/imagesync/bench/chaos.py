@@ -161,7 +161,7 @@ def worker(role: str) -> int:
     # Each invocation's deadline, on the real clock like everything a crash affects: what it claims (idempotency
     # records, sweep leases) is held until then. An event's equals its queue's visibility timeout (a crashed
     # delivery is redelivered when its claim runs out); hook deliveries get theirs from deliver() the same way.
-    limit_ms = {"events": 3000, "sweep": 20000}.get(role, 60000)
+    limit_ms = {"events": 3000, "sweep": 10000}.get(role, 60000)
 
     def context() -> dict[str, Any]:
         return {"request_id": str(uuid.uuid4()), "time_limit_in_ms": limit_ms, "function_name": role}
@@ -432,8 +432,8 @@ def _progress(store: Any, events: Any, completions: Any) -> dict[str, Any]:
 def _finished(state: dict[str, Any], expected: int) -> bool:
     """Every (image, region) has a replica, none is active, every end is published, delivered and hooked.
 
-    A pair may have more than one replica: an event redelivered after its idempotency record expired (7 emulated
-    days: minutes of real time at 3000x) asks again for the copies that FAILED, which the rules retry."""
+    A pair may have more than one replica: an event redelivered after its idempotency record expired (7 real days:
+    not within a run) would ask again for the copies that FAILED, which the rules retry."""
     reps = state["replicas"]
     ended = sum(reps.get(s, 0) for s in ("SUCCEEDED", "FAILED", "TIMED_OUT"))
     queued = sum(state["events"][k] + state["completions"][k] for k in ("visible", "in_flight", "delayed"))
