@@ -148,6 +148,9 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
             first_check_seconds=60,
             recheck_seconds=60,
             retry_seconds=60,
+            # a day, emulated: 144 real s at 600x, beyond the demo's own deadline, so that a busy machine (which
+            # sweeps less often per emulated minute) never times a copy out (the default 2 h is 12 real s)
+            copy_timeout_seconds=86400,
             api_token=API_TOKEN,
             # global hooks beside the webhook: source + provenance tags on each copy (IMAGESYNC_UIN above names
             # the account to the tag service), each copy shared with the partner account
