@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from imagesync.adapters.queues.local import TIMEOUT_ERROR
 from imagesync.adapters.sql.schema import idempotency
+from imagesync.app.give_up import DEAD_LETTERED
 from imagesync.app.hooks.tag import REPLICATION_ID, SOURCE_IMAGE
 from imagesync.demo import WebhookReceiver
 from imagesync.domain.models import CopyRequest
@@ -38,28 +40,34 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
     )
 
 
+def _ended(services: Any, emulator: Any, receiver: WebhookReceiver) -> tuple[Any, dict[str, str]]:
+    """A copy that SUCCEEDED (its completion in the local queue), and the environment of an `imagesync` process on
+    the same state table and queue, with two hooks: a signed webhook and a tag."""
+    emulator.admin.set_time_scale(0)
+    request = CopyRequest(source_region="ap-guangzhou", image_ids=["img-5ddkx3gh"], destination_regions=["ap-shanghai"])
+    replication = services.request_copies()(request).replication
+    emulator.admin.advance(45 * 60)
+    timer = load_event("timer/every_minute.json")
+    assert status_sweep.main_handler(timer, {"time_limit_in_ms": 30000})["published"] == 1
+    env = {
+        "IMAGESYNC_TENCENT_ENDPOINT": emulator.endpoint, "TENCENTCLOUD_SECRET_ID": emulator.secret_id,
+        "TENCENTCLOUD_SECRET_KEY": emulator.secret_key, "IMAGESYNC_UIN": UIN,
+        "IMAGESYNC_DATABASE_URL": services.settings.database_url,
+        "IMAGESYNC_QUEUE_PATH": services.settings.queue_path, "IMAGESYNC_LOG_LEVEL": "WARNING",
+        "IMAGESYNC_WEBHOOK_URL": receiver.url, "IMAGESYNC_WEBHOOK_SECRET": "s3cret",
+        "IMAGESYNC_WEBHOOK_ALLOW_PRIVATE": "true", "IMAGESYNC_HOOKS": '[{"type": "tag"}]',
+    }
+    return replication, env
+
+
 @pytest.mark.slow
 def test_hook_worker_killed_mid_hook_is_redelivered_and_finishes_the_end(
     services: Any, emulator: Any, tmp_path: Path
 ) -> None:
     receiver = WebhookReceiver("s3cret")
     try:
-        emulator.admin.set_time_scale(0)
-        request = CopyRequest(source_region="ap-guangzhou", image_ids=["img-5ddkx3gh"],
-                              destination_regions=["ap-shanghai"])
-        replication = services.request_copies()(request).replication
-        emulator.admin.advance(45 * 60)
-        assert status_sweep.main_handler(load_event("timer/every_minute.json"), {"time_limit_in_ms": 30000})[
-            "published"] == 1
+        replication, env = _ended(services, emulator, receiver)
         replica_id = replication.replicas[0].id
-        env = {
-            "IMAGESYNC_TENCENT_ENDPOINT": emulator.endpoint, "TENCENTCLOUD_SECRET_ID": emulator.secret_id,
-            "TENCENTCLOUD_SECRET_KEY": emulator.secret_key, "IMAGESYNC_UIN": UIN,
-            "IMAGESYNC_DATABASE_URL": services.settings.database_url,
-            "IMAGESYNC_QUEUE_PATH": services.settings.queue_path, "IMAGESYNC_LOG_LEVEL": "WARNING",
-            "IMAGESYNC_WEBHOOK_URL": receiver.url, "IMAGESYNC_WEBHOOK_SECRET": "s3cret",
-            "IMAGESYNC_WEBHOOK_ALLOW_PRIVATE": "true", "IMAGESYNC_HOOKS": '[{"type": "tag"}]',
-        }
         deliver = ["deliver", "--timeout", str(TIMEOUT)]
 
         killed = run(deliver, {**env, "IMAGESYNC_FAILPOINTS": "inside_hook=1"}, tmp_path)
@@ -99,5 +107,45 @@ def test_hook_worker_killed_mid_hook_is_redelivered_and_finishes_the_end(
         assert shown.returncode == 0, shown.stderr
         hooks = json.loads(shown.stdout)["replicas"][0]["hooks"]
         assert {h["hook"]: h["status"] for h in hooks} == {"webhook": "done", "tag": "done"}
+    finally:
+        receiver.close()
+
+
+@pytest.mark.slow
+def test_a_message_dead_lettered_after_a_killed_delivery_shows_failed_hooks(
+    services: Any, emulator: Any, tmp_path: Path
+) -> None:
+    """The issue's one-machine symptom: the queue gives up on the message (here after its only allowed delivery,
+    killed mid-hook); `imagesync status` then shows the replica SUCCEEDED with every hook failed and why -- not
+    SUCCEEDED with no hook record at all."""
+    receiver = WebhookReceiver("s3cret")
+    try:
+        replication, env = _ended(services, emulator, receiver)
+        env["IMAGESYNC_QUEUE_MAX_ATTEMPTS"] = "1"
+        replica_id = replication.replicas[0].id
+        deliver = ["deliver", "--timeout", str(TIMEOUT)]
+        killed = run(deliver, {**env, "IMAGESYNC_FAILPOINTS": "inside_hook=1"}, tmp_path)
+        assert killed.returncode == EXIT_CODE, killed.stdout + killed.stderr
+
+        # the next delivery run finds the message's last delivery timed out: dead-lettered, recorded on the end
+        end = time.monotonic() + 120
+        while not services.queue.dead_letters() and time.monotonic() < end:
+            again = run(deliver, env, tmp_path)
+            assert again.returncode == 0, again.stdout + again.stderr
+            time.sleep(0.5)  # the poll interval only
+        [dead] = services.queue.dead_letters()
+        assert dead.attributes["last_error"] == TIMEOUT_ERROR
+
+        shown = run(["status", replication.id, "--json"], env, tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        [replica] = json.loads(shown.stdout)["replicas"]
+        assert replica["id"] == replica_id and replica["state"] == "SUCCEEDED"
+        hooks = {h["hook"]: h for h in replica["hooks"]}
+        assert {k: (h["status"], h["error"]["code"]) for k, h in hooks.items()} == {
+            "webhook": ("failed", DEAD_LETTERED), "tag": ("failed", DEAD_LETTERED)
+        }
+        assert TIMEOUT_ERROR in hooks["tag"]["error"]["message"]
+        table = run(["status", replication.id], {**env, "COLUMNS": "300"}, tmp_path)  # a table on one line each
+        assert "Hook.DeadLettered" in table.stdout and "webhook failed" in table.stdout
     finally:
         receiver.close()
