@@ -35,8 +35,9 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTERED = "Hook.DeadLettered"
 UNDELIVERED = "Hook.Undelivered"
-#: how far behind its window the backstop looks for ends (the idempotency records' retention)
-HORIZON = timedelta(days=7)
+#: how far behind its window the backstop looks for ends: it runs every sweep (every minute), so a day is ample,
+#: and it bounds the outbox range each sweep reads (one day of ends, on the (sent_at, created_at) index)
+HORIZON = timedelta(days=1)
 #: hook records no give-up changes
 SETTLED = (DONE, SKIPPED, FAILED)
 
