@@ -9,7 +9,7 @@ from typing import Any
 
 from imagesync.domain.models import CompletionMessage, CopyRequest
 from imagesync.handlers import completion_hook, status_sweep
-from imagesync.local import cmq_event
+from imagesync.local import async_event
 from imagesync.platform.deadline import time_left
 from imagesync.ports import Delivery
 from tests.conftest import load_event
@@ -75,7 +75,7 @@ def test_completion_claim_ends_at_the_invocation_deadline(services: Any, emulato
     message = CompletionMessage.for_replica(services.store.get_replication(replication.id).replicas[0])
     delivery = Delivery(message_id=message.message_id, body=message.model_dump_json(), receipt="r-1", attempts=1)
 
-    completion_hook.main_handler(cmq_event(delivery), {"time_limit_in_ms": 7000})
+    completion_hook.main_handler(async_event(delivery), {"time_limit_in_ms": 7000})
 
     (claim,) = [c for c in recording.claims if c["key"].startswith("completion:")]
     held = (claim["in_progress_until"] - claim["now"]).total_seconds()
