@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from rich.table import Table
 
 from .domain.errors import ImageSyncError
 from .domain.models import CopyRequest, Origin, Replication
-from .views import replica_eta, replication_view
+from .handlers.api.models import ReplicationOut, replica_eta
 
 
 class _App(typer.Typer):
@@ -104,7 +105,7 @@ def copy(
     elif wait:
         replication = _wait(svc, replication.id)
     if as_json:
-        print(json.dumps(replication_view(replication), indent=2))
+        print(json.dumps(ReplicationOut.of(replication).document(), indent=2))
     else:
         _print_replication(replication)
     if wait and replication.state != "SUCCEEDED":
@@ -169,7 +170,7 @@ def _print_replication(replication: Replication, hook_runs: dict[str, list[Any]]
         table.add_row(
             r.id, r.source_image_id, r.destination_region, r.state.value, r.destination_image_id or "-",
             f"{r.sync_percent}%" if r.sync_percent is not None else "-",
-            eta[11:19] + "Z" if eta else "-",
+            eta.astimezone(timezone.utc).strftime("%H:%M:%SZ") if eta else "-",
             _hooks_cell((hook_runs or {}).get(r.id, [])),
             f"{r.error_code}: {r.error_message}" if r.error_code else "",
         )
@@ -190,13 +191,13 @@ def status(
             raise typer.Exit(2)
         runs = svc.store.hook_runs([r.id for r in replication.replicas])
         if as_json:
-            print(json.dumps(replication_view(replication, runs), indent=2))
+            print(json.dumps(ReplicationOut.of(replication, runs).document(), indent=2))
         else:
             _print_replication(replication, runs)
         return
     page, _ = svc.store.list_replications(limit=20)
     if as_json:
-        print(json.dumps([replication_view(r) for r in page], indent=2))
+        print(json.dumps([ReplicationOut.of(r).document() for r in page], indent=2))
         return
     table = Table(title="replications (newest first)")
     for column in ("id", "state", "from", "images", "to", "created"):

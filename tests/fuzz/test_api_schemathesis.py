@@ -30,7 +30,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from imagesync.domain import regions
-from imagesync.handlers import api, copy_request
+from imagesync.handlers import copy_request
+from imagesync.handlers.api import models, routes
 from tests.fuzz.scf_wsgi import ScfWsgiApp
 
 TOKEN = "fuzz-api-token"
@@ -81,7 +82,7 @@ def _has_input(operation: Any) -> bool:
 
 def _error_code(answer: dict[str, Any]) -> str:
     body = json.loads(answer["body"])
-    api.ErrorBody.model_validate({"error": body["error"]})  # the documented error shape, with its code
+    models.ErrorBody.model_validate({"error": body["error"]})  # the documented error shape, with its code
     return str(body["error"]["code"])
 
 
@@ -92,7 +93,7 @@ def test_every_operation_conforms_to_the_document(
     schema = _schema(app)
     operations = [result.ok() for result in schema.get_all_operations()]
     # schemathesis leaves out the operation that serves the document it was loaded from (/openapi.json)
-    served = {(spec.method, spec.path) for spec in api.ROUTES if spec.path != "/openapi.json"}
+    served = {(spec.method, spec.path) for spec in routes.ROUTES if spec.path != "/openapi.json"}
     assert {(op.method.upper(), op.path) for op in operations} == served
 
     for operation in operations:

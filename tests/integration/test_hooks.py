@@ -275,13 +275,13 @@ def test_a_whole_copy_costs_a_handful_of_describe_calls(services: Any, emulator:
 
 
 def test_eta_is_shown_while_copying(services: Any, emulator: Any) -> None:
-    from imagesync.views import replication_view
+    from imagesync.handlers.api.models import ReplicationOut
 
     emulator.admin.set_copy_duration(1200, 1200)
     replication = _request(services)
     emulator.admin.advance(600)
     _sweep()
-    view = replication_view(services.store.get_replication(replication.id))["replicas"][0]
+    view = ReplicationOut.of(services.store.get_replication(replication.id)).document()["replicas"][0]
     assert view["state"] == "COPYING" and view["eta"] is not None
     replica = services.store.get_replication(replication.id).replicas[0]
     from datetime import datetime

@@ -1,7 +1,7 @@
 """Typed domain errors, each with a stable machine-readable code.
 
 The codes are part of the public contract (HTTP API bodies, CLI output, stored replica errors): never rename one.
-Mapping to HTTP status lives in one place (imagesync.platform.http), not here.
+Mapping to HTTP status lives in one place (imagesync.handlers.api.errors), not here.
 """
 
 from __future__ import annotations

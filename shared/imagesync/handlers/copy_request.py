@@ -35,7 +35,7 @@ def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[
     with invocation(context, "copy_request") as ctx:
         services().begin_invocation()
         if is_http_event(event):
-            from .api import handle
+            from .api.routes import handle
 
             return to_scf_response(handle(event, ctx))
         if _is_eventbridge(event):

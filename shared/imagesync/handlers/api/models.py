@@ -1,0 +1,266 @@
+"""The HTTP API's models: what a request may hold, and the one schema of every response.
+
+The response models are the public JSON of replications, replicas and hook runs for every front end: the routes
+answer with them, the OpenAPI document (GET /openapi.json) is generated from them, and the CLI prints them with
+`--json`. Each is built from domain objects by its `of()` and turned into JSON by `document()`.
+
+A field left out of the constructor is left out of the document (`document()` dumps with exclude_unset): a listed
+replica has no `hooks` (not loaded; `[]` would say "none ran"), a plain copy no `encrypted_from`, an error without
+details no `details`. Every other field is always sent, null when it has no value. Times are sent as Python's
+isoformat() writes them (`2026-01-01T00:00:00+00:00`), as they always were, not pydantic's `...Z`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from ...domain.errors import ImageSyncError
+from ...domain.models import Origin, Replica, Replication
+from ...domain.progress import estimate_end
+from ...domain.states import ReplicaState
+from ...domain.types import ImageId, Region
+from ...ports import HookRun
+
+# ------------------------------------------------------------------------------------------------ request models
+
+
+class CopyRequestBody(BaseModel):
+    """POST /replications."""
+
+    model_config = ConfigDict(extra="forbid", title="CopyRequestBody")
+
+    source_region: Region
+    image_ids: list[ImageId] = Field(min_length=1, description="custom images in source_region")
+    destination_regions: list[Region] = Field(min_length=1)
+    name: str | None = Field(default=None, description="name of the copies (default: the source image's name)")
+    dry_run: bool = Field(default=False, description="validate and ask Tencent's DryRun; record nothing")
+
+
+class ListQuery(BaseModel):
+    """GET /replications query: a replication is listed when one of its replicas matches every filter given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: ReplicaState | None = Field(default=None, description="a replica's state")
+    image_id: ImageId | None = Field(default=None, description="a replica's source image")
+    region: Region | None = Field(default=None, description="a replica's destination region, or the source region")
+    limit: int = Field(default=50, ge=1, le=100, description="page size")
+    cursor: str | None = Field(
+        default=None, min_length=1, max_length=500, description="next_cursor of the previous page"
+    )
+
+
+# ----------------------------------------------------------------------------------------------- response models
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+#: a time in a response: ISO 8601 with its offset, as datetime.isoformat() writes it
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(_iso, return_type=str, when_used="json"),
+    WithJsonSchema({"format": "date-time", "type": "string"}),
+]
+ReplicationState = Literal["EMPTY", "PENDING", "WAITING_SOURCE", "COPYING", "SUCCEEDED", "PARTIAL", "FAILED"]
+
+
+class Document(BaseModel):
+    """A response body: closed (a field the server sends is a field the document declares)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def document(self) -> dict[str, Any]:
+        """The JSON object sent: only the fields given to the constructor (see the module docstring)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class ReplicaError(Document):
+    code: str
+    message: str | None = None
+
+    @classmethod
+    def of(cls, code: str | None, message: str | None) -> ReplicaError | None:
+        return cls(code=code, message=message) if code else None
+
+
+class HookRunOut(Document):
+    model_config = ConfigDict(title="HookRun")
+
+    hook: str = Field(description="the hook's key")
+    type: str
+    status: Literal["pending", "done", "failed", "skipped"] = Field(
+        description="pending: failed, retried by redelivery; failed: gave up (dead-lettered)"
+    )
+    attempts: int
+    error: ReplicaError | None
+    result: dict[str, Any] | None
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, run: HookRun) -> HookRunOut:
+        return cls(
+            hook=run.hook_key,
+            type=run.hook_type,
+            status=cast(Any, run.status),  # a str in the port; checked against the Literal here, at run time
+            attempts=run.attempts,
+            error=ReplicaError.of(run.error_code, run.error_message),
+            result=run.result,
+            updated_at=run.updated_at,
+        )
+
+
+class EncryptedFrom(Document):
+    """Where an encrypted copy (the encrypt hook's same-region copy) was made from."""
+
+    replica_id: str | None = Field(description="the replica whose copy was encrypted")
+    image_id: str = Field(description="the image encrypted")
+
+
+def replica_eta(replica: Replica) -> datetime | None:
+    """When a copy in flight is predicted to end (from its SyncPercent at its last update), else None."""
+    if replica.state is not ReplicaState.COPYING:
+        return None
+    return estimate_end(replica.started_at, replica.updated_at, replica.sync_percent)
+
+
+class ReplicaOut(Document):
+    model_config = ConfigDict(title="Replica")
+
+    id: str
+    source_image_id: str
+    destination_region: str
+    image_name: str
+    state: ReplicaState
+    destination_image_id: str | None
+    sync_percent: int | None
+    error: ReplicaError | None
+    attempts: int
+    created_at: Timestamp
+    started_at: Timestamp | None
+    ended_at: Timestamp | None
+    deadline_at: Timestamp
+    eta: Timestamp | None = Field(description="predicted end of a copy in flight (SyncPercent-based)")
+    encrypted_from: EncryptedFrom | None = Field(default=None, description="an encrypted copy's source")
+    hooks: list[HookRunOut] | None = Field(default=None, description="hook outcomes (GET of one replication)")
+
+    @classmethod
+    def of(cls, replica: Replica, hooks: Sequence[HookRun] | None = None) -> ReplicaOut:
+        """`hooks`: the replica's hook records, sent as "hooks" (left out when not given)."""
+        extra: dict[str, Any] = {}
+        if replica.kms_key_id:
+            extra["encrypted_from"] = EncryptedFrom(
+                replica_id=replica.parent_replica_id, image_id=replica.source_image_id
+            )
+        if hooks is not None:
+            extra["hooks"] = [HookRunOut.of(h) for h in hooks]
+        return cls(
+            id=replica.id,
+            source_image_id=replica.source_image_id,
+            destination_region=replica.destination_region,
+            image_name=replica.image_name,
+            state=replica.state,
+            destination_image_id=replica.destination_image_id,
+            sync_percent=replica.sync_percent,
+            error=ReplicaError.of(replica.error_code, replica.error_message),
+            attempts=replica.attempts,
+            created_at=replica.created_at,
+            started_at=replica.started_at,
+            ended_at=replica.ended_at,
+            deadline_at=replica.deadline_at,
+            eta=replica_eta(replica),
+            **extra,
+        )
+
+
+class ReplicationOut(Document):
+    model_config = ConfigDict(title="Replication")
+
+    id: str
+    state: ReplicationState = Field(
+        description="the least advanced replica's state while any is active, else SUCCEEDED / PARTIAL / FAILED"
+    )
+    source_region: str
+    image_ids: list[str]
+    destination_regions: list[str]
+    name: str | None
+    dry_run: bool
+    origin: Origin
+    requested_by: str
+    created_at: Timestamp
+    replicas: list[ReplicaOut]
+
+    @classmethod
+    def of(
+        cls, replication: Replication, hook_runs: Mapping[str, Sequence[HookRun]] | None = None
+    ) -> ReplicationOut:
+        """`hook_runs`: the hook runs of its replicas by replica id (HookRunStore.hook_runs()); given, every replica
+        carries its "hooks"."""
+        return cls(
+            id=replication.id,
+            state=cast(ReplicationState, replication.state),  # checked against the Literal at run time
+            source_region=replication.source_region,
+            image_ids=replication.image_ids,
+            destination_regions=replication.destination_regions,
+            name=replication.name,
+            dry_run=replication.dry_run,
+            origin=replication.origin,
+            requested_by=replication.requested_by,
+            created_at=replication.created_at,
+            replicas=[
+                ReplicaOut.of(r, hook_runs.get(r.id, []) if hook_runs is not None else None)
+                for r in replication.replicas
+            ],
+        )
+
+
+class ReplicationPage(Document):
+    items: list[ReplicationOut] = Field(description="newest first")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last page")
+
+
+class ErrorDetail(Document):
+    code: str = Field(description="stable machine-readable code, e.g. Region.CrossBorderNotAllowed")
+    message: str
+    details: dict[str, Any] | None = Field(
+        default=None, description="e.g. `fields`: [{field, message}] on a 400, `allow` on a 405"
+    )
+    request_id: str | None = Field(default=None, description="on a 500: the id under which the error is logged")
+
+
+class ErrorBody(Document):
+    error: ErrorDetail
+
+    @classmethod
+    def of(cls, exc: ImageSyncError) -> ErrorBody:
+        """The error's code, message and (when it has any) details."""
+        return cls(error=ErrorDetail(**exc.to_dict()))
+
+    @classmethod
+    def internal(cls, request_id: str) -> ErrorBody:
+        """A 500: a fixed message and the id under which the error is logged, never the error itself."""
+        return cls(error=ErrorDetail(code="InternalError", message="internal error", request_id=request_id))
+
+
+class ConflictBody(Document):
+    error: ErrorDetail
+    replication: ReplicationOut | None = Field(
+        default=None, description="Replication.AlreadyInFlight: the replication that holds the copy"
+    )
+
+
+class Health(Document):
+    status: Literal["ok"]
+
+
+class OpenApiDocument(BaseModel):
+    """Stands for the document itself in its own description (an object; see the OpenAPI 3.1 specification)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str
