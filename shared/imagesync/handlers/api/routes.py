@@ -92,12 +92,12 @@ def route(spec: RouteSpec) -> Callable[[Callable[..., Response[str]]], Callable[
     resolver_path = re.sub(r"\{(\w+)\}", r"<\1>", spec.path)
 
     def register(func: Callable[..., Response[str]]) -> Callable[..., Response[str]]:
-        def handle(**path_params: str) -> Response[str]:
+        def checked(**path_params: str) -> Response[str]:
             _check(spec)
             return func(**path_params)
 
-        handle.__name__ = func.__name__
-        app.route(resolver_path, method=spec.method)(handle)
+        checked.__name__ = func.__name__
+        app.route(resolver_path, method=spec.method)(checked)
         ROUTES.append(spec)
         _PATTERNS.append(re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(spec.path)) + "$"))
         return func
