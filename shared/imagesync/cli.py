@@ -62,7 +62,7 @@ def _fail(exc: ImageSyncError) -> None:
 
 
 def _services() -> Any:
-    from .platform.wiring import services
+    from .wiring import services
 
     try:
         svc = services()

@@ -81,6 +81,17 @@ class ImageAdmin(Protocol):
         ...
 
 
+class WebhookPoster(Protocol):
+    """Delivers webhook messages over HTTP (adapters.webhook.HttpWebhooks: signed, SSRF-guarded, no redirects)."""
+
+    def post(self, url: str, event: str, payload: dict[str, Any], *, secret: str, fmt: str, delivery_id: str) -> int:
+        """POST `payload` to `url` in `fmt` (json | wecom | dingtalk | slack), signed with `secret` when not empty,
+        with `delivery_id` as the delivery's stable id (receivers dedupe on it). Returns the HTTP status; raises an
+        exception with a stable `code` (Webhook.Timeout, Webhook.BadStatus, Webhook.TargetRefused, ...) unless
+        the target accepted it."""
+        ...
+
+
 @dataclass(frozen=True)
 class IdempotencyRecord:
     key: str

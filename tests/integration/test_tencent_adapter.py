@@ -8,7 +8,7 @@ import pytest
 
 from imagesync.adapters.tencent import TencentCloud, TencentImages, credentials_from_env
 from imagesync.domain.errors import CloudError
-from imagesync.platform.deadline import deadline_in
+from imagesync.runtime.deadline import deadline_in
 
 
 @pytest.fixture

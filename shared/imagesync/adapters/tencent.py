@@ -27,7 +27,7 @@ from tencentcloud.common.profile.http_profile import HttpProfile
 
 from ..domain.errors import BUSY_CODES, CloudError, CredentialsInvalid, CredentialsNotFound
 from ..domain.models import SourceImage
-from ..platform.deadline import time_left
+from ..runtime.deadline import time_left
 
 log = logging.getLogger(__name__)
 

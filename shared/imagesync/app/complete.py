@@ -25,8 +25,8 @@ from typing import Any
 
 from ..domain.hooks import HookSpec
 from ..domain.models import CompletionMessage
-from ..platform.failpoints import failpoint
 from ..ports import Clock, HookRun, StateStore
+from ..runtime.failpoints import failpoint
 from .hooks import DONE, FAILED, PENDING, SKIPPED, HookContext, HookRunner, error_code
 from .idempotency import Idempotent
 

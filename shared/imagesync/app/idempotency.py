@@ -10,8 +10,8 @@ from datetime import timedelta
 from typing import Any
 
 from ..domain import errors
-from ..platform.deadline import budget
 from ..ports import Clock, StateStore
+from ..runtime.deadline import budget
 
 #: the claim of a caller with no invocation deadline: SCF's longest timeout (event functions), 900 s
 NO_DEADLINE_SECONDS = 900.0
@@ -23,7 +23,7 @@ def payload_hash(payload: Any) -> str:
 
 class Idempotent:
     """Records on the REAL clock (`clock` is the wall clock in production wiring): a claim in progress says "a
-    process is at work", and it must run out when that process can no longer be (see platform.deadline)."""
+    process is at work", and it must run out when that process can no longer be (see runtime.deadline)."""
 
     def __init__(self, store: StateStore, clock: Clock, *, expires_seconds: int = 86400 * 7) -> None:
         self.store = store

@@ -27,8 +27,8 @@ from ..domain.models import CopyRequest, Origin, SourceImage
 from ..domain.rules import PlannedCopy, Rule, RuleSet, plan_copies
 from ..domain.states import ACTIVE
 from ..domain.validation import Limits, check_image, check_shape
-from ..platform.deadline import budget, time_left
 from ..ports import Clock, ImageService, StateStore
+from ..runtime.deadline import budget, time_left
 from .idempotency import Idempotent
 from .request_copies import RequestResult
 

@@ -21,8 +21,8 @@ from datetime import timedelta
 from ..domain.errors import CloudError, QuotaExceeded
 from ..domain.models import Replica
 from ..domain.states import ReplicaState
-from ..platform.failpoints import failpoint
 from ..ports import Clock, ImageService, StateStore
+from ..runtime.failpoints import failpoint
 from .transitions import move
 
 log = logging.getLogger(__name__)

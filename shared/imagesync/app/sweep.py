@@ -21,9 +21,9 @@ from ..domain.models import Replica, new_id
 from ..domain.progress import next_check
 from ..domain.states import ReplicaState
 from ..domain.validation import READY, WAITABLE
-from ..platform.deadline import deadline_in, time_left
-from ..platform.failpoints import failpoint
 from ..ports import Clock, ImageService, Queue, StateStore
+from ..runtime.deadline import deadline_in, time_left
+from ..runtime.failpoints import failpoint
 from .start_copies import CopyStarter
 from .transitions import move
 

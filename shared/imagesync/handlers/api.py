@@ -44,8 +44,8 @@ from ..platform.http import (
     status_for,
 )
 from ..platform.logs import logger
-from ..platform.wiring import services
 from ..views import replication_view
+from ..wiring import services
 
 # ------------------------------------------------------------------------------------------------ request models
 

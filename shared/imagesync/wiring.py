@@ -15,30 +15,31 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..adapters.tencent import TencentCloud, TencentImageAdmin, TencentImages
-from ..app.complete import CompleteReplica
-from ..app.give_up import GiveUpHooks
-from ..app.hooks import HookRunner
-from ..app.hooks.encrypt import EncryptRunner
-from ..app.hooks.launch import LaunchRunner
-from ..app.hooks.retention import RetentionRunner
-from ..app.hooks.share import ShareRunner
-from ..app.hooks.tag import TagRunner
-from ..app.hooks.webhook import WebhookRunner
-from ..app.idempotency import Idempotent
-from ..app.request_copies import RequestCopies
-from ..app.start_copies import CopyStarter
-from ..app.sweep import Sweep
-from ..domain.hooks import HookSpec, WebhookHook
-from ..domain.validation import Limits
-from ..ports import Clock, ImageAdmin, ImageService, Queue, StateStore
-from ..settings import Settings, get_settings
+from .adapters.tencent import TencentCloud, TencentImageAdmin, TencentImages
+from .adapters.webhook import HttpWebhooks
+from .app.complete import CompleteReplica
+from .app.give_up import GiveUpHooks
+from .app.hooks import HookRunner
+from .app.hooks.encrypt import EncryptRunner
+from .app.hooks.launch import LaunchRunner
+from .app.hooks.retention import RetentionRunner
+from .app.hooks.share import ShareRunner
+from .app.hooks.tag import TagRunner
+from .app.hooks.webhook import WebhookRunner
+from .app.idempotency import Idempotent
+from .app.request_copies import RequestCopies
+from .app.start_copies import CopyStarter
+from .app.sweep import Sweep
+from .domain.hooks import HookSpec, WebhookHook
+from .domain.validation import Limits
+from .ports import Clock, ImageAdmin, ImageService, Queue, StateStore
+from .settings import Settings, get_settings
 
 _log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # imported where used: functions that never read rules do not pay for their models
-    from ..app.rules import RuleEngine
-    from ..domain.rules import RuleSet
+    from .app.rules import RuleEngine
+    from .domain.rules import RuleSet
 #: the name the global webhook's secret is looked up by (from settings, not the environment)
 GLOBAL_WEBHOOK_SECRET = "IMAGESYNC_WEBHOOK_SECRET"
 
@@ -117,7 +118,7 @@ class Services:
         return rules
 
     def rule_engine(self) -> RuleEngine:
-        from ..app.rules import RuleEngine
+        from .app.rules import RuleEngine
 
         s = self.settings
         return RuleEngine(
@@ -174,7 +175,7 @@ class Services:
         images, admin = self.images, self.admin()
         runners: dict[str, HookRunner] = {
             "webhook": WebhookRunner(
-                secret_for, timeout=s.webhook_timeout_seconds, allow_private=s.webhook_allow_private
+                secret_for, HttpWebhooks(timeout=s.webhook_timeout_seconds, allow_private=s.webhook_allow_private)
             ),
             "tag": TagRunner(images, admin),
             "share": ShareRunner(admin),
@@ -195,7 +196,7 @@ class Services:
 
 def load_rules(settings: Settings) -> RuleSet:
     """The rules from IMAGESYNC_RULES_FILE (.json = JSON, else YAML) or IMAGESYNC_RULES_JSON; none = empty."""
-    from ..domain.rules import RuleSet, RulesInvalid, loads_rules
+    from .domain.rules import RuleSet, RulesInvalid, loads_rules
 
     if settings.rules_file and settings.rules_json:
         raise RulesInvalid("set IMAGESYNC_RULES_FILE or IMAGESYNC_RULES_JSON, not both")
@@ -214,7 +215,7 @@ def load_rules(settings: Settings) -> RuleSet:
 
 
 def build_store(settings: Settings) -> StateStore:
-    from ..adapters.sql import SqlStateStore, make_engine
+    from .adapters.sql import SqlStateStore, make_engine
 
     url = settings.database_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
@@ -226,12 +227,12 @@ def build_queue(settings: Settings, cloud: TencentCloud) -> Queue:
     """The completion link IMAGESYNC_QUEUE names. Raises ValueError when a setting it needs is missing: every
     cloud resource (the function to invoke, the bus) is named explicitly, never defaulted."""
     if settings.queue == "local":
-        from ..adapters.queues.local import LocalQueue
+        from .adapters.queues.local import LocalQueue
 
         Path(settings.queue_path).parent.mkdir(parents=True, exist_ok=True)
         return LocalQueue(settings.queue_path, max_attempts=settings.queue_max_attempts)
     if settings.queue == "scf-async":
-        from ..adapters.queues.scf_async import ScfAsyncLink
+        from .adapters.queues.scf_async import ScfAsyncLink
 
         if not settings.completion_function:
             raise ValueError("IMAGESYNC_QUEUE=scf-async needs IMAGESYNC_COMPLETION_FUNCTION (completion_hook's name)")
@@ -241,7 +242,7 @@ def build_queue(settings: Settings, cloud: TencentCloud) -> Queue:
             max_messages=settings.completion_batch_max,
         )
     if settings.queue == "eventbridge":
-        from ..adapters.queues.eventbridge import EventBridgeLink
+        from .adapters.queues.eventbridge import EventBridgeLink
 
         if not settings.event_bus_id:
             raise ValueError("IMAGESYNC_QUEUE=eventbridge needs IMAGESYNC_EVENT_BUS_ID (the custom bus's id)")
