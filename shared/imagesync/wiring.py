@@ -74,21 +74,23 @@ class Services:
     def starter(self) -> CopyStarter:
         s = self.settings
         return CopyStarter(
-            self.store, self.images, self.clock, first_check_seconds=s.first_check_seconds,
-            retry_seconds=s.retry_seconds,
+            replicas=self.store, audit=self.store, images=self.images, clock=self.clock,
+            first_check_seconds=s.first_check_seconds, retry_seconds=s.retry_seconds,
         )
 
     def request_copies(self) -> RequestCopies:
         return RequestCopies(
-            self.store, self.images, self.clock, self.limits, self.starter(),
-            timeout_seconds=self.settings.copy_timeout_seconds,
+            replicas=self.store, audit=self.store, images=self.images, clock=self.clock, limits=self.limits,
+            starter=self.starter(), timeout_seconds=self.settings.copy_timeout_seconds,
         )
 
     def sweep(self, *, reconcile: str = "auto", batch: int | None = None) -> Sweep:
         """`reconcile`: "auto" (the rules' pass once per IMAGESYNC_RECONCILE_INTERVAL_SECONDS), "force", "skip"."""
         s = self.settings
+        st = self.store
         return Sweep(
-            self.store, self.images, self.clock, self.starter(), self.queue, lease_seconds=s.lease_seconds,
+            replicas=st, leases=st, outbox=st, idempotency=st, audit=st, images=self.images, clock=self.clock,
+            starter=self.starter(), queue=self.queue, lease_seconds=s.lease_seconds,
             batch=batch or s.sweep_batch, recheck_seconds=s.recheck_seconds, retry_seconds=s.retry_seconds,
             reconcile=self.reconcile_pass(reconcile), max_check_seconds=s.max_check_seconds, wall=self.wall,
             backstop=self.backstop(),
@@ -96,7 +98,10 @@ class Services:
 
     def give_up(self) -> GiveUpHooks:
         """Records the hooks of ends whose completion will not be delivered again as failed."""
-        return GiveUpHooks(self.store, self.wall, global_hooks=self.global_hooks())
+        return GiveUpHooks(
+            replicas=self.store, hook_runs=self.store, outbox=self.store, clock=self.wall,
+            global_hooks=self.global_hooks(),
+        )
 
     def backstop(self) -> Callable[[], int] | None:
         """The sweep's step recording Hook.Undelivered (None when IMAGESYNC_COMPLETION_DEADLINE_SECONDS is 0)."""
@@ -122,7 +127,8 @@ class Services:
 
         s = self.settings
         return RuleEngine(
-            self.rules(), self.store, self.images, self.clock, self.request_copies(), self.limits, self.idempotent(),
+            self.rules(), replicas=self.store, records=self.store, images=self.images, clock=self.clock,
+            request_copies=self.request_copies(), limits=self.limits, idempotent=self.idempotent(),
             reconcile_limit=s.reconcile_limit, reconcile_interval_seconds=s.reconcile_interval_seconds,
             image_wait_seconds=s.event_image_wait_seconds,
         )
@@ -184,7 +190,8 @@ class Services:
             "retention": RetentionRunner(self.store, images, admin),
         }
         return CompleteReplica(
-            self.idempotent(), self.store, self.clock, runners, global_hooks=self.global_hooks(),
+            self.idempotent(), replicas=self.store, hook_runs=self.store, clock=self.clock, runners=runners,
+            global_hooks=self.global_hooks(),
             max_attempts=s.queue_max_attempts,
         )
 
