@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .adapters.tencent import TencentCloud, TencentImageAdmin, TencentImages
+from .adapters.cvm import TencentImageAdmin, TencentImages
+from .adapters.tencent import TencentCloud
 from .adapters.webhook import HttpWebhooks
 from .app.complete import CompleteReplica
 from .app.give_up import GiveUpHooks
@@ -156,7 +157,8 @@ class Services:
     def admin(self) -> ImageAdmin:
         """What hooks do to finished copies (tag, share, launch, retention); extras["admin"] overrides it."""
         if "admin" in self.extras:
-            return self.extras["admin"]  # type: ignore[no-any-return]
+            admin: ImageAdmin = self.extras["admin"]
+            return admin
         if self.cloud is None:
             raise RuntimeError("no Tencent Cloud client to act on images with")
         return TencentImageAdmin(self.cloud, uin=self.settings.uin, home_region=self.settings.region)

@@ -12,6 +12,9 @@
 
 Images imagesync itself copied (a replica's destination image) are never a rule's source: two rules (or one rule
 with a destination among its sources) would otherwise copy copies back and forth.
+
+Over 400 lines on purpose: the event path, the reconcile pass and the plan share one notion of "covered" (which
+copies a rule still wants) and one precheck; they are kept together so the three cannot drift apart.
 """
 
 from __future__ import annotations
