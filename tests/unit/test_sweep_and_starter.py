@@ -58,7 +58,7 @@ class World:
             replicas=self.replicas, leases=self.leases, outbox=self.outbox, idempotency=self.idempotency,
             audit=self.audit, images=self.images, clock=self.clock, starter=self.starter(), queue=self.queue,
             lease_seconds=60, batch=50, recheck_seconds=30, retry_seconds=120, wall=self.wall,
-            sleep=self.sleeps.append, **options,  # type: ignore[arg-type]
+            sleep=self.sleeps.append, **options,
         )
 
     def replica(self, image: str, region: str, state: ReplicaState = S.PENDING, **fields: object) -> Replica:
@@ -149,12 +149,12 @@ def test_a_replica_changed_by_another_invocation_is_left_to_it(world: World) -> 
     original = world.leases.claim_due
 
     def claim_then_lose(*args: object, **kwargs: object) -> list[Replica]:
-        claimed = original(*args, **kwargs)  # type: ignore[arg-type]
+        claimed = original(*args, **kwargs)
         for r in claimed:
             world.replicas.bump(r.id, sync_percent=99)
         return claimed
 
-    world.leases.claim_due = claim_then_lose  # type: ignore[method-assign]
+    world.leases.claim_due = claim_then_lose
     report = sweep()
     assert ("save_lost", replica.id) in world.log
     assert world.replicas.rows[replica.id].state is S.COPYING and world.replicas.rows[replica.id].sync_percent == 99
@@ -223,7 +223,7 @@ def test_the_attempt_is_on_record_before_sync_images_is_called(world: World) -> 
     ops = [op for op, _ in world.log if op in ("save", "sync_image")]
     assert ops == ["save", "save", "sync_image", "save", "save"]
     reserved = [args for op, args in world.log if op == "save"][:2]
-    assert all(r.attempts == 1 and r.state is S.PENDING for r in reserved)  # type: ignore[union-attr]
+    assert all(r.attempts == 1 and r.state is S.PENDING for r in reserved)
     assert [(r.state, r.destination_image_id is not None, r.version) for r in started] == [(S.COPYING, True, 2)] * 2
     assert all(r.next_check_at == world.clock.now() + timedelta(seconds=60) for r in started)
 

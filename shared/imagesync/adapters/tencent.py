@@ -191,7 +191,8 @@ class _InvocationCredential:
         self._cloud = cloud
 
     def get_credential_info(self) -> tuple[str, str, str | None]:
-        return self._cloud.credential().get_credential_info()  # type: ignore[no-any-return]
+        info: tuple[str, str, str | None] = self._cloud.credential().get_credential_info()
+        return info
 
 
 def _invoke(client: Any, product: str, action: str, params: dict[str, Any]) -> dict[str, Any]:
