@@ -15,8 +15,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from imagesync.domain.errors import CloudError
-from imagesync.domain.models import CompletionMessage, Replica, SourceImage
+from imagesync.domain.models import CompletionMessage, Replica, Replication, SourceImage
 from imagesync.domain.states import ACTIVE, ReplicaState, check_transition
+from imagesync.ports import HookRun, IdempotencyRecord
 
 UTC = timezone.utc
 
@@ -62,13 +63,25 @@ class FakeReplicaStore:
     outbox: FakeOutbox
     log: list[tuple[str, Any]] = field(default_factory=list)
     rows: dict[str, Replica] = field(default_factory=dict)
+    replications: dict[str, Replication] = field(default_factory=dict)
 
     def put(self, *replicas: Replica) -> None:
         for replica in replicas:
             self.rows[replica.id] = replica
 
+    def put_replication(self, replication: Replication) -> None:
+        self.replications[replication.id] = replication
+        self.put(*replication.replicas)
+
     def get_replica(self, replica_id: str) -> Replica | None:
         return self.rows.get(replica_id)
+
+    def get_replication(self, replication_id: str) -> Replication | None:
+        found = self.replications.get(replication_id)
+        if found is None:
+            return None
+        mine = [r for r in self.rows.values() if r.replication_id == replication_id]
+        return found.model_copy(update={"replicas": mine})
 
     def save_replica(
         self, replica: Replica, *, expected_version: int, expected_state: ReplicaState
@@ -134,13 +147,82 @@ class FakeLeases:
 
 @dataclass
 class FakeIdempotency:
-    """IdempotencyStore, the part the sweep uses: purges, recorded with the clock's time they were asked at."""
+    """IdempotencyStore: records by key with the port's claim rules (a claim takes over an expired record or an
+    INPROGRESS one past in_progress_until; complete and release only while the record is still the caller's)."""
 
+    records: dict[str, IdempotencyRecord] = field(default_factory=dict)
     purges: list[datetime] = field(default_factory=list)
+
+    def idempotency_claim(
+        self, key: str, payload_hash: str, *, now: datetime, expires_at: datetime, in_progress_until: datetime
+    ) -> IdempotencyRecord | None:
+        found = self.records.get(key)
+        overdue = found is not None and found.status == "INPROGRESS" and (found.in_progress_until or now) <= now
+        if found is None or found.expires_at <= now or overdue:
+            self.records[key] = IdempotencyRecord(key, "INPROGRESS", payload_hash, None, expires_at, in_progress_until)
+            return None
+        return found
+
+    def _mine(self, key: str, claimed_until: datetime | None) -> IdempotencyRecord | None:
+        found = self.records.get(key)
+        if found is None or claimed_until is None:
+            return found
+        return found if found.status == "INPROGRESS" and found.in_progress_until == claimed_until else None
+
+    def idempotency_complete(
+        self, key: str, result: dict[str, Any], *, expires_at: datetime, claimed_until: datetime | None = None
+    ) -> None:
+        found = self._mine(key, claimed_until)
+        if found is not None:
+            self.records[key] = IdempotencyRecord(key, "COMPLETED", found.payload_hash, result, expires_at, None)
+
+    def idempotency_release(self, key: str, *, claimed_until: datetime | None = None) -> None:
+        found = self._mine(key, claimed_until)
+        if found is not None and found.status == "INPROGRESS":
+            del self.records[key]
 
     def purge_expired(self, now: datetime) -> int:
         self.purges.append(now)
-        return 0
+        gone = [k for k, r in self.records.items() if r.expires_at <= now]
+        for k in gone:
+            del self.records[k]
+        return len(gone)
+
+
+@dataclass
+class FakeHookRuns:
+    """HookRunStore: one record per (replica, hook key); "done" and "skipped" are final."""
+
+    runs: dict[tuple[str, str], HookRun] = field(default_factory=dict)
+    writes: list[HookRun] = field(default_factory=list)
+
+    def hook_runs(self, replica_ids: Sequence[str]) -> dict[str, list[HookRun]]:
+        out: dict[str, list[HookRun]] = {i: [] for i in replica_ids}
+        for (rid, _), run in sorted(self.runs.items()):
+            if rid in out:
+                out[rid].append(run)
+        return out
+
+    def save_hook_run(self, run: HookRun) -> None:
+        self.writes.append(run)
+        found = self.runs.get((run.replica_id, run.hook_key))
+        if found is None or found.status not in ("done", "skipped"):
+            self.runs[(run.replica_id, run.hook_key)] = run
+
+    def give_up_hooks(
+        self, replica_id: str, replication_id: str, hooks: Sequence[tuple[str, str]], *, error_code: str,
+        error_message: str, at: datetime,
+    ) -> list[str]:
+        written = []
+        for key, hook_type in dict.fromkeys(hooks):
+            found = self.runs.get((replica_id, key))
+            if found is None or found.status not in ("done", "skipped", "failed"):
+                self.runs[(replica_id, key)] = HookRun(
+                    replica_id, key, replication_id, hook_type, "failed", found.attempts if found else 0, at,
+                    error_code, error_message[:2000],
+                )
+                written.append(key)
+        return written
 
 
 @dataclass
