@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from tencentcloud.cbs.v20170312 import models as cbs_models
+from tencentcloud.cbs.v20170312.cbs_client import CbsClient
 from tencentcloud.cvm.v20170312 import models
 from tencentcloud.cvm.v20170312.cvm_client import CvmClient
 from tencentcloud.eb.v20210416.eb_client import EbClient
@@ -258,3 +260,40 @@ def test_instances_using_an_image_are_found_by_paging(emulator: Emulator, cvm: C
         found += [i["InstanceId"] for i in page["InstanceSet"] if i["ImageId"] == WEB]
         offset += 100
     assert total == 132 and sorted(found) == sorted([*users, "ins-1a2b3c4d"])
+
+
+# ---- cbs: the snapshots left behind ---------------------------------------------------------------------------
+def test_cbs_shows_and_deletes_the_snapshots_delete_images_left_behind(emulator: Emulator, cvm: CvmClient) -> None:
+    cbs = client(emulator, CbsClient)
+    snap = emulator.admin.image(WEB)["SnapshotSet"][0]["SnapshotId"]
+    req = cbs_models.DescribeSnapshotsRequest()
+    req.SnapshotIds = [snap]
+    [shown] = cbs.DescribeSnapshots(req).SnapshotSet  # typed: the answer fits the SDK's Snapshot model
+    assert (shown.SnapshotId, shown.DiskUsage, shown.ImageCount, shown.Images[0].ImageId) == \
+        (snap, "SYSTEM_DISK", 1, WEB)
+    assert error_code(cbs, "DeleteSnapshots", {"SnapshotIds": [snap]}) == "UnsupportedOperation.SnapshotHasBindedImage"
+
+    call(cvm, "DeleteImages", {"ImageIds": [WEB]})
+    left = call(cbs, "DescribeSnapshots", {"Filters": [{"Name": "snapshot-id", "Values": [snap]}]})["SnapshotSet"]
+    assert [(s["SnapshotId"], s["ImageCount"], s["Images"]) for s in left] == [(snap, 0, [])]
+    mine = call(cbs, "DescribeSnapshots", {"Limit": 100})
+    assert mine["TotalCount"] == 5 and snap in [s["SnapshotId"] for s in mine["SnapshotSet"]]  # default's, GZ
+    assert call(partner_client(emulator, CbsClient), "DescribeSnapshots", {})["TotalCount"] == 1  # partner's own
+
+    assert error_code(partner_client(emulator, CbsClient), "DeleteSnapshots", {"SnapshotIds": [snap]}) == \
+        "InvalidSnapshotId.NotFound"
+    call(cbs, "DeleteSnapshots", {"SnapshotIds": [snap]})
+    assert call(cbs, "DescribeSnapshots", {"SnapshotIds": [snap]})["SnapshotSet"] == []
+    assert error_code(cbs, "DescribeSnapshots", {"Filters": [{"Name": "disk-id", "Values": ["disk-1"]}]}) == \
+        "InvalidFilter"
+
+
+def test_cbs_delete_bind_images_deletes_the_image_too(emulator: Emulator, cvm: CvmClient) -> None:
+    cbs = client(emulator, CbsClient)
+    snap = emulator.admin.image(API)["SnapshotSet"][0]["SnapshotId"]
+    call(cvm, "ModifyImageSharePermission", {"ImageId": API, "AccountIds": [PARTNER_UIN], "Permission": "SHARE"})
+    assert error_code(cbs, "DeleteSnapshots", {"SnapshotIds": [snap], "DeleteBindImages": True}) == \
+        "UnsupportedOperation.SnapshotHasBindedImage"  # the image is shared: nothing is deleted
+    call(cvm, "ModifyImageSharePermission", {"ImageId": API, "AccountIds": [PARTNER_UIN], "Permission": "CANCEL"})
+    call(cbs, "DeleteSnapshots", {"SnapshotIds": [snap], "DeleteBindImages": True})
+    assert emulator.admin.image(API) is None and snap not in [s["snapshot_id"] for s in emulator.admin.snapshots()]
