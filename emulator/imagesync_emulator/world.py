@@ -273,9 +273,9 @@ class World:
         """(ImageState, SyncPercent) at emulated time ``now``.
 
         A copy in flight is SYNCING with SyncPercent following its progress curve (progress.py; linear unless set),
-        then its final state. The source of
-        running copies shows SYNCING (busy, "not NORMAL") with the least advanced copy's percent. An image being
-        created is CREATING, then its final state. A finished copy keeps SyncPercent 100; others have None.
+        then its final state. The source of running copies shows SYNCING (busy, "not NORMAL") with the least
+        advanced copy's percent. An image being created is CREATING, then its final state. A finished copy keeps
+        SyncPercent 100; others have None.
         """
         if img.ready_at is not None and img.started_at is not None and now < img.ready_at:
             if img.is_copy:
