@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from ...domain import errors
 from ...platform import auth
 from ...platform.logs import logger
-from ...platform.wiring import services
+from ...wiring import services
 from .models import ConflictBody, ErrorBody, ErrorDetail, ReplicationOut
 
 JSON = "application/json"

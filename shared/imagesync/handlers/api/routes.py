@@ -24,7 +24,7 @@ from ...domain.safeparse import Unparseable, loads_json
 from ...platform import auth
 from ...platform.http import body_bytes, to_rest_event
 from ...platform.logs import logger
-from ...platform.wiring import services
+from ...wiring import services
 from . import errors as http_errors
 from .errors import JSON, BodyTooLarge, UnsupportedMediaType, json_response
 from .models import (
