@@ -29,6 +29,7 @@ from .app.hooks.tag import TagRunner
 from .app.hooks.webhook import WebhookRunner
 from .app.idempotency import Idempotent
 from .app.request_copies import RequestCopies
+from .app.retry import RetryFailed
 from .app.start_copies import CopyStarter
 from .app.sweep import Sweep
 from .domain.hooks import HookSpec, WebhookHook
@@ -81,6 +82,13 @@ class Services:
 
     def request_copies(self) -> RequestCopies:
         return RequestCopies(
+            replicas=self.store, audit=self.store, images=self.images, clock=self.clock, limits=self.limits,
+            starter=self.starter(), timeout_seconds=self.settings.copy_timeout_seconds,
+        )
+
+    def retry_failed(self) -> RetryFailed:
+        """POST /replications/{id}/retry and `imagesync retry`: new attempts for the copies that failed."""
+        return RetryFailed(
             replicas=self.store, audit=self.store, images=self.images, clock=self.clock, limits=self.limits,
             starter=self.starter(), timeout_seconds=self.settings.copy_timeout_seconds,
         )

@@ -35,11 +35,13 @@ class SqlReplicaQueries(SqlStore):
             images: list[str] = json.loads(row["image_ids"])
             dests: list[str] = json.loads(row["destination_regions"])
 
-            def order(r: Replica, images: list[str] = images, dests: list[str] = dests) -> tuple[int, int, str]:
-                # request order: image by image, region by region (the ids are random)
+            def order(
+                r: Replica, images: list[str] = images, dests: list[str] = dests
+            ) -> tuple[int, int, datetime, str]:
+                # request order: image by image, region by region (the ids are random), attempts oldest first
                 i = images.index(r.source_image_id) if r.source_image_id in images else len(images)
                 d = dests.index(r.destination_region) if r.destination_region in dests else len(dests)
-                return (i, d, r.id)
+                return (i, d, r.created_at, r.id)
 
             out.append(
                 Replication(
@@ -53,6 +55,9 @@ class SqlReplicaQueries(SqlStore):
                     requested_by=row["requested_by"],
                     rule=row["rule"],
                     hooks=json.loads(row["hooks"]) if row["hooks"] else [],
+                    requested_destinations=(
+                        json.loads(row["requested_destinations"]) if row["requested_destinations"] else None
+                    ),
                     created_at=row["created_at"],
                     replicas=sorted(by_parent[row["id"]], key=order),
                 )
