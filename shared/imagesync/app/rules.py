@@ -20,14 +20,15 @@ copies a rule still wants) and one precheck; they are kept together so the three
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain import errors
+from ..domain.destinations import has_keyword, resolve
 from ..domain.models import CopyRequest, Origin, SourceImage
-from ..domain.rules import PlannedCopy, Rule, RuleSet, plan_copies
+from ..domain.rules import PlannedCopy, Resolver, Rule, RuleSet, plan_copies
 from ..domain.states import ACTIVE
 from ..domain.validation import Limits, check_image, check_shape
 from ..ports import Clock, IdempotencyStore, ImageService, ReplicaStore
@@ -142,6 +143,17 @@ class RuleEngine:
         self.list_limit = list_limit
         self.safety = safety_seconds
 
+    def resolver(self) -> Resolver:
+        """The rules' destination keywords resolved on the region service's live list (domain.destinations)."""
+        available = self.images.available_regions()
+
+        def resolver(source: str, destinations: Sequence[str]) -> list[str]:
+            return resolve(
+                source, destinations, available=available, cross_border_allowed=self.limits.cross_border_allowed
+            ).regions
+
+        return resolver
+
     # -- CreateImage events --------------------------------------------------------------------------------------
 
     def on_image_created(self, new: NewImage) -> dict[str, Any]:
@@ -181,7 +193,9 @@ class RuleEngine:
             return {**base, "status": "no_rule", "rules": []}
         outcomes = [
             self._request(Candidate(p, retry=False), origin=Origin.EVENT, requested_by=new.requested_by, strict=True)
-            for p in plan_copies(self.rules, image, now=self.clock.now(), covered=self._covered(image))
+            for p in plan_copies(
+                self.rules, image, now=self.clock.now(), covered=self._covered(image), resolver=self.resolver()
+            )
         ]
         return {**base, "status": "handled", "rules": matched, "requests": outcomes}
 
@@ -224,6 +238,7 @@ class RuleEngine:
             requested_by=requested_by,
             rule=rule.name,
             hooks=_hooks_for(rule, planned.destinations),
+            requested_destinations=list(rule.destinations) if has_keyword(rule.destinations) else None,
         )
         try:
             result = self.request_copies(request)
@@ -346,6 +361,7 @@ class RuleEngine:
         rules = self._reconcile_rules()
         now = self.clock.now()
         available = self.images.available_regions()
+        resolver = self.resolver()
         wanted: list[Candidate] = []
         for region in rules.source_regions():
             if time_left() < self.safety:
@@ -368,7 +384,7 @@ class RuleEngine:
                     continue
                 covered = {d for (iid, d), sts in states.items() if iid == image.image_id and _covers(sts)}
                 failed = {d for (iid, d), sts in states.items() if iid == image.image_id and not _covers(sts)}
-                for planned in plan_copies(rules, image, now=now, covered=covered):
+                for planned in plan_copies(rules, image, now=now, covered=covered, resolver=resolver):
                     candidate = Candidate(planned, retry=bool(failed & set(planned.destinations)))
                     candidate.refusal = self._precheck(planned, available)
                     wanted.append(candidate)

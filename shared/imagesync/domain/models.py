@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .hooks import HookSpec
 from .states import ReplicaState, check_transition
-from .types import ImageId, Region
+from .types import Destination, ImageId, Region
 
 
 def utcnow() -> datetime:
@@ -37,7 +37,8 @@ class CopyRequest(BaseModel):
 
     source_region: Region
     image_ids: list[ImageId] = Field(min_length=1)
-    destination_regions: list[Region] = Field(min_length=1)
+    #: regions, or keywords (all, all-mainland, all-overseas) that RequestCopies resolves before anything else
+    destination_regions: list[Destination] = Field(min_length=1)
     name: str | None = Field(default=None, description="name of the copies (default: the source image's name)")
     dry_run: bool = False
     origin: Origin = Origin.CLI

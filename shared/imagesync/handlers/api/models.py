@@ -23,7 +23,7 @@ from ...domain.errors import ImageSyncError
 from ...domain.models import Origin, Replica, Replication
 from ...domain.progress import estimate_end
 from ...domain.states import ReplicaState
-from ...domain.types import ImageId, Region
+from ...domain.types import Destination, ImageId, Region
 from ...ports import HookRun
 
 # ------------------------------------------------------------------------------------------------ request models
@@ -36,7 +36,12 @@ class CopyRequestBody(BaseModel):
 
     source_region: Region
     image_ids: list[ImageId] = Field(min_length=1, description="custom images in source_region")
-    destination_regions: list[Region] = Field(min_length=1)
+    destination_regions: list[Destination] = Field(
+        min_length=1,
+        description="regions, or `all`, `all-mainland`, `all-overseas`: every region of that kind the account can "
+        "use, resolved now minus the source and the regions the copy rules refuse from it (the answer's "
+        "destination_regions is the resolved list; requested_destinations what was asked)",
+    )
     name: str | None = Field(default=None, description="name of the copies (default: the source image's name)")
     dry_run: bool = Field(default=False, description="validate and ask Tencent's DryRun; record nothing")
 
