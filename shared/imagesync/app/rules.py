@@ -127,6 +127,7 @@ class RuleEngine:
         image_wait_seconds: int = 600,
         list_limit: int = 5000,
         safety_seconds: float = 5.0,
+        follow: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.rules = rules
         self.replicas = replicas
@@ -142,6 +143,8 @@ class RuleEngine:
         self.image_wait = timedelta(seconds=image_wait_seconds)
         self.list_limit = list_limit
         self.safety = safety_seconds
+        #: run with each pass: the copies follow their source's deprecation (app.follow_source)
+        self.follow = follow
 
     def resolver(self) -> Resolver:
         """The rules' destination keywords resolved on the region service's live list (domain.destinations)."""
@@ -292,6 +295,12 @@ class RuleEngine:
                 self.records.idempotency_release(key)  # a failed pass is tried again at the next tick
             raise
         summary = {"ran": True, **report.as_dict()}
+        if self.follow is not None:
+            try:
+                summary["deprecations"] = self.follow()
+            except errors.CloudError as exc:  # the copies requested above stand; the next pass tries again
+                log.warning("following deprecations failed: %s", exc.cloud_code)
+                summary["deprecations"] = {"error": {"code": exc.cloud_code, "message": exc.message[:500]}}
         if key is not None:
             self.records.idempotency_complete(
                 key, {"requested": len(report.requested)}, expires_at=wall + timedelta(seconds=2 * self.interval)

@@ -64,7 +64,8 @@ class SourceImage(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     created_time: str | None = None
     sync_percent: int | None = None
-    family: str | None = None  # ImageFamily (rule selectors)
+    family: str | None = None  # ImageFamily (rule selectors, the family hook)
+    deprecated: bool = False  # ImageDeprecated (followed by the copies: app.follow_source)
 
     @property
     def created_at(self) -> datetime | None:

@@ -207,6 +207,39 @@ class SqlReplicaQueries(SqlStore):
 
         return self._read(read)
 
+    def copied_sources(self, *, limit: int = 500) -> list[tuple[str, str]]:
+        """(source region, source image) of the images imagesync copied successfully, newest copy first."""
+        last = func.max(replicas.c.ended_at)
+        q = (
+            select(replicas.c.source_region, replicas.c.source_image_id, last)
+            .where(replicas.c.state == ReplicaState.SUCCEEDED.value, replicas.c.destination_image_id.is_not(None))
+            .group_by(replicas.c.source_region, replicas.c.source_image_id)
+            .order_by(last.desc(), replicas.c.source_image_id)
+            .limit(limit)
+        )
+
+        def read(conn: Connection) -> list[tuple[str, str]]:
+            return [(str(region), str(image)) for region, image, _ in conn.execute(q)]
+
+        return self._read(read)
+
+    def copies_of(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
+        """The SUCCEEDED replicas (with their copy) of these images from `source_region`."""
+        ids = list(dict.fromkeys(image_ids))
+
+        def read(conn: Connection) -> list[Replica]:
+            out: list[Replica] = []
+            for start in range(0, len(ids), 500):
+                q = select(replicas).where(
+                    replicas.c.source_region == source_region,
+                    replicas.c.source_image_id.in_(ids[start : start + 500]),
+                    replicas.c.state == ReplicaState.SUCCEEDED.value,
+                    replicas.c.destination_image_id.is_not(None),
+                )
+                out.extend(to_replica(row) for row in conn.execute(q).mappings())
+            return out
+
+        return self._read(read) if ids else []
 
 
 def _encode_cursor(at: datetime, last_id: str) -> str:
