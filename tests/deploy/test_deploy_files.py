@@ -150,7 +150,8 @@ def test_environment_names_real_settings_and_what_the_function_needs(function: s
     assert size < 4096
     # the literal values validate as settings (an ${env:...} value gets a stand-in of its kind)
     for key, value in env.items():
-        stand_in = "mysql+pymysql://u:p@10.0.0.2:3306/imagesync" if key == "IMAGESYNC_DATABASE_URL" else "x"
+        stand_in = {"IMAGESYNC_DATABASE_URL": "mysql+pymysql://u:p@10.0.0.2:3306/imagesync",
+                    "IMAGESYNC_HOOKS": '[{"type": "tag"}]'}.get(key, "x")
         monkeypatch.setenv(key, stand_in if ENV_REF.match(value) else value)
     settings = Settings()
     assert not settings.database_url.startswith("sqlite") and not settings.migrate_on_start
