@@ -51,12 +51,15 @@ def load_event(relative: str) -> dict[str, Any]:
 def services(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """imagesync's services on the emulator, a fresh SQLite state table and a local queue; installed for handlers.
 
-    The clock is the emulator's, so copy times, checks and timeouts run in emulated minutes.
+    The clock is the emulator's, so copy times, checks and timeouts run in emulated minutes. It is FROZEN: a test
+    moves it with emulator.admin.advance(), so no outcome depends on how fast the machine runs the test (at the
+    emulator's 600x, one busy real second would be ten emulated minutes).
     """
     from imagesync.local import EmulatorClock
     from imagesync.platform import wiring
     from imagesync.settings import Settings
 
+    emulator.admin.set_time_scale(0)
     monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", emulator.secret_id)
     monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", emulator.secret_key)
     settings = Settings(

@@ -145,7 +145,8 @@ def _local_delivery(svc: Any) -> Any:
     from .handlers.completion_hook import main_handler
     from .local import deliver
 
-    return lambda: deliver(svc.queue, main_handler)
+    on_dead = svc.give_up().dead_lettered
+    return lambda: deliver(svc.queue, main_handler, on_dead=on_dead)
 
 
 def _hooks_cell(runs: list[Any]) -> str:
@@ -218,13 +219,26 @@ def sweep(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = 
 @app.command()
 def deliver(
     max_messages: Annotated[int, typer.Option(help="deliver at most this many")] = 100,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="seconds each delivery may run (its deadline, as completion_hook's SCF timeout) before the "
+            "message is delivered again",
+        ),
+    ] = 60.0,
 ) -> None:
-    """Deliver the local queue's completion messages to completion_hook (what SCF's async invocation does)."""
+    """Deliver the local queue's completion messages to completion_hook (what SCF's async invocation does).
+
+    A message the queue gives up on (dead-lettered) shows as failed hooks (Hook.DeadLettered) on its replica end.
+    """
     from .handlers.completion_hook import main_handler
     from .local import deliver as run
 
     svc = _services()
-    print(json.dumps(run(svc.queue, main_handler, max_messages=max_messages)))
+    counts = run(svc.queue, main_handler, max_messages=max_messages, visibility_timeout=timeout,
+                 on_dead=svc.give_up().dead_lettered)
+    print(json.dumps(counts))
 
 
 @app.command(

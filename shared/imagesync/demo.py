@@ -148,6 +148,9 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
             first_check_seconds=60,
             recheck_seconds=60,
             retry_seconds=60,
+            # a day, emulated: 144 real s at 600x, beyond the demo's own deadline, so that a busy machine (which
+            # sweeps less often per emulated minute) never times a copy out (the default 2 h is 12 real s)
+            copy_timeout_seconds=86400,
             api_token=API_TOKEN,
             # global hooks beside the webhook: source + provenance tags on each copy (IMAGESYNC_UIN above names
             # the account to the tag service), each copy shared with the partner account
@@ -171,15 +174,16 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
                     replication_ids.append(answer["id"])
 
             timer = json.loads((EVENTS / "timer" / "every_minute.json").read_text())
+            on_dead = svc.give_up().dead_lettered  # a dead-lettered end shows as failed hooks
             started = time.monotonic()
             ticks = 0
             while time.monotonic() - started < deadline_seconds:
                 status_sweep.main_handler(timer, {"time_limit_in_ms": 30000})
-                deliver(svc.queue, completion_hook.main_handler)
+                deliver(svc.queue, completion_hook.main_handler, on_dead=on_dead)
                 ticks += 1
                 replicas = [r for rid in replication_ids for r in svc.store.get_replication(rid).replicas]
                 if all(r.terminal for r in replicas) and not svc.store.pending_outbox(1):
-                    deliver(svc.queue, completion_hook.main_handler)
+                    deliver(svc.queue, completion_hook.main_handler, on_dead=on_dead)
                     break
                 time.sleep(0.2)
             else:

@@ -27,23 +27,38 @@ def deliver(
     max_messages: int = 100,
     visibility_timeout: float = 60.0,
     retry_delay: float = 1.0,
+    on_dead: Callable[[list[Delivery]], Any] | None = None,
 ) -> dict[str, int]:
-    """Deliver up to `max_messages` visible messages one per invocation; ack on success, nack on failure."""
+    """Deliver up to `max_messages` visible messages one per invocation; ack on success, nack on failure.
+
+    Each invocation's deadline (the context's time_limit_in_ms) is the visibility timeout, as SCF's function
+    timeout bounds a triggered invocation: whatever a delivery claims (its idempotency record) runs out when the
+    message becomes visible again, so the redelivery of a crashed delivery is not refused as still in progress.
+    Then `on_dead` gets the queue's dead letters (all of them, on every call: it must be cheap to repeat), so that
+    a message the queue gave up on shows on its replica end (GiveUpHooks.dead_lettered).
+    """
     counts = {"delivered": 0, "failed": 0}
+    limit_ms = max(1, int(visibility_timeout * 1000))
     while counts["delivered"] + counts["failed"] < max_messages:
         batch = queue.receive(min(10, max_messages), visibility_timeout)
         if not batch:
             break
         for delivery in batch:
+            context = {"request_id": delivery.receipt, "function_name": "completion_hook", "time_limit_in_ms": limit_ms}
             try:
-                handler(async_event(delivery), {"request_id": delivery.receipt, "function_name": "completion_hook"})
+                handler(async_event(delivery), context)
             except Exception as exc:
                 log.warning("completion_hook failed on %s (try %d): %s", delivery.message_id, delivery.attempts, exc)
-                queue.nack(delivery, delay_seconds=retry_delay * delivery.attempts)
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+                queue.nack(delivery, delay_seconds=retry_delay * delivery.attempts, error=error)
                 counts["failed"] += 1
             else:
                 queue.ack(delivery)
                 counts["delivered"] += 1
+    if on_dead is not None:
+        dead = queue.dead_letters()
+        if dead:
+            on_dead(dead)
     return counts
 
 

@@ -164,10 +164,14 @@ class StateStore(Protocol):
         is left as it is (its new owner wrote something newer)."""
         ...
 
-    def claim_due(self, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Replica]:
+    def claim_due(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
+    ) -> list[Replica]:
         """Lease up to `limit` active replicas with next_check_at <= now whose lease is free or expired.
 
-        Oldest next_check_at first. No two owners hold the same replica within a lease.
+        Oldest next_check_at first. No two owners hold the same replica within a lease. `now` is the domain
+        clock's (what is due); the lease is about the sweeping process and runs on `lease_now`, the real clock
+        (default: `now`): held until lease_now + lease_seconds, free once another caller's lease_now passes that.
         """
         ...
 
@@ -225,6 +229,29 @@ class StateStore(Protocol):
         (completion_hook's idempotency claim), so last write wins."""
         ...
 
+    def give_up_hooks(
+        self,
+        replica_id: str,
+        replication_id: str,
+        hooks: Sequence[tuple[str, str]],
+        *,
+        error_code: str,
+        error_message: str,
+        at: datetime,
+    ) -> list[str]:
+        """Record as ``failed`` (with this error) every hook of `hooks` ((hook key, hook type) of one replica end)
+        that has no record or an open one (not done, skipped nor failed already), in one transaction. Returns
+        the keys written; a second call writes nothing. For ends whose message will not be delivered again."""
+        ...
+
+    def undelivered_ends(
+        self, *, sent_before: datetime, sent_after: datetime, hooks_everywhere: bool, limit: int = 100
+    ) -> list[CompletionMessage]:
+        """Completion messages sent within (sent_after, sent_before] whose end still has an open hook record
+        (not done, skipped nor failed), or no hook record at all while it has hooks (`hooks_everywhere`: global
+        hooks are configured; else the replication's own). Oldest sent first."""
+        ...
+
     def add_replica(self, replica: Replica) -> Replica:
         """Insert one more replica into its existing replication (an encrypted copy); idempotent by replica id
         (the stored one is returned). Raises AlreadyInFlight when the same copy is already active elsewhere."""
@@ -275,8 +302,9 @@ class ConsumableQueue(Queue, Protocol):
 
     def ack(self, delivery: Delivery) -> None: ...
 
-    def nack(self, delivery: Delivery, *, delay_seconds: float = 0.0) -> None:
-        """Make it visible again (after a delay); past max attempts it moves to the dead letters."""
+    def nack(self, delivery: Delivery, *, delay_seconds: float = 0.0, error: str | None = None) -> None:
+        """Make it visible again (after a delay); past max attempts it moves to the dead letters. `error`: why,
+        kept as the message's last error."""
         ...
 
     def dead_letters(self) -> list[Delivery]: ...

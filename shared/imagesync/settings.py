@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         description="queue=scf-async: completion messages per invocation at most (their hooks share one timeout)",
     )
     event_bus_id: str = Field(default="", description="queue=eventbridge: the custom bus's EventBusId (no default)")
+    completion_deadline_seconds: int = Field(
+        default=25200, ge=0,
+        description="the sweep records a replica end's hooks failed (Hook.Undelivered) when they are still open this "
+        "long after its completion was published: longer than the link redelivers (SCF async MsgTTL, 6 h); 0 = off",
+    )
 
     size_cap_gb: int = Field(default=50, ge=0, description="largest source image copied, in GB; 0 = no cap")
     cross_border_allowed: bool = Field(
@@ -72,7 +77,11 @@ class Settings(BaseSettings):
     first_check_seconds: int = Field(default=60, ge=1, description="when the sweep first looks at a new copy")
     recheck_seconds: int = Field(default=60, ge=1, description="how often the sweep looks at a copy in flight")
     retry_seconds: int = Field(default=30, ge=1, description="when a copy refused for a retryable reason is retried")
-    lease_seconds: int = Field(default=120, ge=5, description="how long a sweep holds the replicas it claimed")
+    lease_seconds: int = Field(
+        default=120, ge=5,
+        description="how long a sweep with no invocation deadline (the CLI) runs and holds the replicas it claimed; "
+        "an SCF invocation holds them until its own deadline",
+    )
     sweep_batch: int = Field(default=1000, ge=1, description="replicas claimed per sweep round")
     sync_rate_per_second: float = Field(default=8.0, gt=0, description="SyncImages calls per second (API limit 10)")
     describe_rate_per_second: float = Field(default=30.0, gt=0, description="DescribeImages calls/s (API limit 40)")

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,11 @@ def test_copy_status_sweep_deliver(cli_env: dict[str, str], tmp_path: Path, emul
     assert "Region.CrossBorderNotAllowed" in refused.stderr
 
     emulator.admin.advance(45 * 60)
+    # the CLI schedules its first look on the real clock (IMAGESYNC_FIRST_CHECK_SECONDS=1 after the start): wait
+    # for that instant rather than count on the subprocesses above having taken longer
+    due = datetime.fromisoformat(replication["replicas"][0]["started_at"]) + timedelta(seconds=1)
+    while datetime.now(timezone.utc) < due:
+        time.sleep(0.05)
     swept = run(["sweep", "--json"], cli_env, tmp_path)
     assert json.loads(swept.stdout)["outcomes"] == {"SUCCEEDED": 1}
 

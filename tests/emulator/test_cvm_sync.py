@@ -52,11 +52,12 @@ def test_copy_lifecycle(emulator: Emulator, cvm: CvmClient) -> None:
 
 
 def test_copy_plays_out_on_the_real_clock_at_time_scale(emulator: Emulator, cvm: CvmClient) -> None:
+    emulator.admin.set_time_scale(600)  # the running clock is what this test is about (the fixture's is frozen)
     emulator.admin.set_copy_duration(60, 60)  # 0.1 s at time_scale 600
     image_id = sync(cvm, WEB, "ap-nanjing", ImageSetRequired=True)["ImageSet"][0]["ImageId"]
     import time
 
-    time.sleep(0.3)
+    time.sleep(0.3)  # at least 180 emulated seconds, however busy the machine
     assert emulator.admin.image(image_id)["ImageState"] == "NORMAL"
 
 

@@ -381,6 +381,7 @@ def test_list_filters_and_pages(secured: Any, emulator: Any) -> None:
                           ("img-5ddkx3gh", "ap-chengdu")]:
         ids.append(invoke(url_event("POST", "/replications", {**BODY, "image_ids": [image],
                                                                "destination_regions": [region]}))[2]["id"])
+        emulator.admin.advance(1)  # newest first: each one a second later on the (frozen) emulated clock
     # the third waits: its source is busy with the first copy (a source copies one SyncImages at a time)
     status, _, copying = invoke(load_event("http/function_url_list_replications.json"))  # state=COPYING, limit=2
     assert status == 200 and [r["id"] for r in copying["items"]] == [ids[1], ids[0]]

@@ -1,6 +1,6 @@
 """Deploy a serverless.yml (Tencent's Serverless Cloud Framework, component ``multi-scf``) onto the emulated SCF.
 
-Read as the component reads it (fact sheet section 5): ``inputs.src`` (a folder, or ``{src: folder}``),
+Read as the component reads it (docs/facts.md#F-SCF-7): ``inputs.src`` (a folder, or ``{src: folder}``),
 ``inputs.region``/``namespace``/``runtime`` merged into each function, ``inputs.functions`` a MAP keyed by function
 (name, handler, runtime, memorySize, timeout, environment [{key, value}], layers [{name, version}], role,
 description; ``deadLetterConfig`` {type, name, filterType} is an emulator extension), ``inputs.triggers``

@@ -11,7 +11,10 @@ recorded per (replica, hook key) in the state table:
   is ever re-driven.
 
 The whole end also runs under an idempotency record (completion:<replica id>), so a message re-sent after every
-hook succeeded is answered from the stored result without touching a hook record.
+hook succeeded is answered from the stored result without touching a hook record. Its claim lasts until the
+invocation's deadline (real time), so the redelivery of a killed invocation runs the end again. Deliveries that
+never reach a hook (refused, crashed) are not counted here: when the queue gives up, or the link never delivers,
+app.give_up records the end's open hooks failed.
 """
 
 from __future__ import annotations

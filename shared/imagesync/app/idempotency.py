@@ -10,7 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 from ..domain import errors
+from ..platform.deadline import budget
 from ..ports import Clock, StateStore
+
+#: the claim of a caller with no invocation deadline: SCF's longest timeout (event functions), 900 s
+NO_DEADLINE_SECONDS = 900.0
 
 
 def payload_hash(payload: Any) -> str:
@@ -18,22 +22,33 @@ def payload_hash(payload: Any) -> str:
 
 
 class Idempotent:
+    """Records on the REAL clock (`clock` is the wall clock in production wiring): a claim in progress says "a
+    process is at work", and it must run out when that process can no longer be (see platform.deadline)."""
+
     def __init__(self, store: StateStore, clock: Clock, *, expires_seconds: int = 86400 * 7) -> None:
         self.store = store
         self.clock = clock
         self.expires = timedelta(seconds=expires_seconds)
 
     def run(
-        self, key: str, payload: Any, work: Callable[[], dict[str, Any]], *, in_progress_seconds: float = 900
+        self,
+        key: str,
+        payload: Any,
+        work: Callable[[], dict[str, Any]],
+        *,
+        in_progress_seconds: float | None = None,
     ) -> tuple[dict[str, Any], bool]:
         """(result, replayed): `work`'s result, or the stored result of the first run with this key.
 
-        Raises IdempotencyConflict when the key was used with another payload, IdempotencyInProgress while
-        another invocation runs it (its deadline not yet passed).
+        The claim lasts `in_progress_seconds`, by default until the invocation's deadline (NO_DEADLINE_SECONDS
+        without one): a redelivery after a crash is refused only while the crashed invocation could still be
+        running. Raises IdempotencyConflict when the key was used with another payload, IdempotencyInProgress
+        while another invocation runs it (its deadline not yet passed).
         """
         digest = payload_hash(payload)
         now = self.clock.now()
-        claim = now + timedelta(seconds=in_progress_seconds)
+        seconds = budget(NO_DEADLINE_SECONDS) if in_progress_seconds is None else in_progress_seconds
+        claim = now + timedelta(seconds=seconds)
         existing = self.store.idempotency_claim(
             key, digest, now=now, expires_at=now + self.expires, in_progress_until=claim
         )

@@ -27,7 +27,7 @@ from ..domain.models import CopyRequest, Origin, SourceImage
 from ..domain.rules import PlannedCopy, Rule, RuleSet, plan_copies
 from ..domain.states import ACTIVE
 from ..domain.validation import Limits, check_image, check_shape
-from ..platform.deadline import time_left
+from ..platform.deadline import budget, time_left
 from ..ports import Clock, ImageService, StateStore
 from .idempotency import Idempotent
 from .request_copies import RequestResult
@@ -148,7 +148,7 @@ class RuleEngine:
         """
         payload = {"region": new.region, "name": new.name, "image_id": new.image_id}
         result, replayed = self.idempotent.run(
-            f"event:{new.event_id}", payload, lambda: self._apply_event(new), in_progress_seconds=120
+            f"event:{new.event_id}", payload, lambda: self._apply_event(new)
         )
         if replayed:
             log.info("event %s already handled; redelivery ignored", new.event_id)
@@ -252,13 +252,15 @@ class RuleEngine:
         if self.reconcile_limit <= 0 and not force:
             return {"ran": False, "reason": "IMAGESYNC_RECONCILE_LIMIT is 0"}
         key = None
-        now = self.clock.now()
+        # the window is a schedule (the domain clock); the record's claim is about this process (the real clock):
+        # a pass killed mid-way frees the window at its invocation's deadline, for the next tick to run it
+        wall = self.idempotent.clock.now()
         if self.interval > 0 and not force:
-            window = int(now.timestamp() // self.interval)
+            window = int(self.clock.now().timestamp() // self.interval)
             key = f"reconcile:{window}"
             taken = self.store.idempotency_claim(
-                key, "reconcile", now=now, expires_at=now + timedelta(seconds=2 * self.interval),
-                in_progress_until=now + timedelta(seconds=self.interval),
+                key, "reconcile", now=wall, expires_at=wall + timedelta(seconds=2 * self.interval),
+                in_progress_until=wall + timedelta(seconds=budget(self.interval)),
             )
             if taken is not None:
                 return {"ran": False, "reason": "already ran in this window", "window_seconds": self.interval}
@@ -271,7 +273,7 @@ class RuleEngine:
         summary = {"ran": True, **report.as_dict()}
         if key is not None:
             self.store.idempotency_complete(
-                key, {"requested": len(report.requested)}, expires_at=now + timedelta(seconds=2 * self.interval)
+                key, {"requested": len(report.requested)}, expires_at=wall + timedelta(seconds=2 * self.interval)
             )
         if report.requested or report.refused:
             log.info("reconcile done", extra={"requested": len(report.requested), "refused": len(report.refused)})

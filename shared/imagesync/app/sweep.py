@@ -21,7 +21,7 @@ from ..domain.models import Replica, new_id
 from ..domain.progress import next_check
 from ..domain.states import ReplicaState
 from ..domain.validation import READY, WAITABLE
-from ..platform.deadline import time_left
+from ..platform.deadline import deadline_in, time_left
 from ..platform.failpoints import failpoint
 from ..ports import Clock, ImageService, Queue, StateStore
 from .start_copies import CopyStarter
@@ -41,6 +41,7 @@ class SweepReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     published: int = 0
     purged: int = 0  # expired idempotency records deleted
+    undelivered: int = 0  # ends whose hooks were recorded failed: their completion was never delivered
     reconciled: dict[str, Any] = field(default_factory=dict)
     stopped_early: bool = False
     #: transient publish failures retried (each one a call that was sent again)
@@ -56,6 +57,7 @@ class SweepReport:
             "outcomes": dict(self.outcomes),
             "published": self.published,
             "purged": self.purged,
+            "undelivered": self.undelivered,
             "reconciled": self.reconciled,
             "stopped_early": self.stopped_early,
             "publish_retries": self.publish_retries,
@@ -92,6 +94,8 @@ class Sweep:
         publish_base_delay: float = 0.2,
         publish_max_delay: float = 3.0,
         sleep: Callable[[float], None] = time.sleep,
+        wall: Clock | None = None,
+        backstop: Callable[[], int] | None = None,
     ) -> None:
         self.store = store
         self.images = images
@@ -114,8 +118,20 @@ class Sweep:
         self.publish_base_delay = publish_base_delay
         self.publish_max_delay = publish_max_delay
         self.sleep = sleep
+        #: the real clock: leases (and idempotency purges) are about processes, `clock` may be an emulated one
+        self.wall = wall or clock
+        #: records the hooks of ends whose completion was never delivered (GiveUpHooks.undelivered)
+        self.backstop = backstop
 
     def __call__(self) -> SweepReport:
+        """One sweep. Its leases last until the invocation's deadline (a sweep never works past it, and SCF ends
+        it there); with no deadline (the CLI), the sweep bounds itself to `lease_seconds` and leases that long."""
+        if time_left() == float("inf"):
+            with deadline_in(self.lease_seconds):
+                return self._sweep(self.lease_seconds)
+        return self._sweep(max(1.0, time_left()))
+
+    def _sweep(self, lease_seconds: float) -> SweepReport:
         report = SweepReport(owner=new_id("swp"))
         # Claim every due replica first (rounds of `batch`; our own leases keep a round from re-claiming the last),
         # then work them together: grouping all of a region's copies into pages of 100 keeps DescribeImages at the
@@ -123,6 +139,7 @@ class Sweep:
         by_id: dict[str, Replica] = {}
         owners: dict[str, str] = {}  # replica id -> the round's owner token that leased it
         started = self.clock.now()  # one "now" for every round: our own round-1 leases are never free in round 2
+        held_from = self.wall.now()  # the leases' clock (same reason: one instant for every round)
         for round_no in range(self.max_rounds):
             if time_left() < self.safety:
                 report.stopped_early = True
@@ -130,7 +147,7 @@ class Sweep:
             # a token per round: the store reads back "what this owner leased until this expiry", which must not
             # include an earlier round's rows
             owner = f"{report.owner}.{round_no}"
-            batch = self.store.claim_due(owner, started, self.lease_seconds, self.batch)
+            batch = self.store.claim_due(owner, started, lease_seconds, self.batch, lease_now=held_from)
             by_id.update((r.id, r) for r in batch)
             owners.update((r.id, owner) for r in batch)
             if len(batch) < self.batch:
@@ -146,8 +163,19 @@ class Sweep:
         if self.reconcile is not None and time_left() > self.safety:
             report.reconciled = self.reconcile()
         report.published = self.publish_outbox(report=report)
-        report.purged = self.store.purge_expired(self.clock.now())
+        report.undelivered = self._give_up_undelivered()
+        report.purged = self.store.purge_expired(self.wall.now())  # idempotency records are on the real clock
         return report
+
+    def _give_up_undelivered(self) -> int:
+        """The backstop (see app.give_up): ends whose completion the link never delivered get failed hooks."""
+        if self.backstop is None or time_left() < 1.0:
+            return 0
+        try:
+            return self.backstop()
+        except Exception:  # the sweep's own work is done: report, and try again next tick
+            log.exception("recording undelivered completions failed")
+            return 0
 
     def publish_outbox(self, limit: int = 500, *, report: SweepReport | None = None) -> int:
         """Hand every unsent completion message to the link, then mark it sent (a crash in between sends it again:

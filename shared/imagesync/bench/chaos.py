@@ -158,8 +158,13 @@ def worker(role: str) -> int:
     wiring.use(svc)
     events = LocalQueue(os.environ["CHAOS_EVENTS_QUEUE"], name="eventbridge", max_attempts=1000)
 
+    # Each invocation's deadline, on the real clock like everything a crash affects: what it claims (idempotency
+    # records, sweep leases) is held until then. An event's equals its queue's visibility timeout (a crashed
+    # delivery is redelivered when its claim runs out); hook deliveries get theirs from deliver() the same way.
+    limit_ms = {"events": 3000, "sweep": 10000}.get(role, 60000)
+
     def context() -> dict[str, Any]:
-        return {"request_id": str(uuid.uuid4()), "time_limit_in_ms": 60000, "function_name": role}
+        return {"request_id": str(uuid.uuid4()), "time_limit_in_ms": limit_ms, "function_name": role}
 
     timer = {"Type": "Timer", "TriggerName": "every-minute", "Time": "2026-01-01T00:00:00Z", "Message": ""}
     while not stop.exists():
@@ -232,11 +237,11 @@ def _worker_env(cfg: ChaosConfig, emu: dict[str, Any], workdir: Path, db_url: st
         "IMAGESYNC_RULES_JSON": rules, "IMAGESYNC_HOOKS": hooks, "IMAGESYNC_RECONCILE_LIMIT": "0",
         "IMAGESYNC_WEBHOOK_URL": receiver_url, "IMAGESYNC_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "IMAGESYNC_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1 over http
-        # emulated seconds, chosen for the compressed clock: checks every 0.1 real s at 3000x, leases longer than
-        # any sweep round, no copy timed out by the runner's own length
+        # emulated seconds, chosen for the compressed clock: checks every 0.1 real s at 3000x, no copy timed out by
+        # the runner's own length (a sweep's leases are real time: its invocation's deadline, see worker())
         "IMAGESYNC_FIRST_CHECK_SECONDS": "300", "IMAGESYNC_RECHECK_SECONDS": "300",
         "IMAGESYNC_MAX_CHECK_SECONDS": "600", "IMAGESYNC_RETRY_SECONDS": "300",
-        "IMAGESYNC_LEASE_SECONDS": str(int(10 * cfg.time_scale)), "IMAGESYNC_COPY_TIMEOUT_SECONDS": str(86400 * 60),
+        "IMAGESYNC_COPY_TIMEOUT_SECONDS": str(86400 * 60),
         "IMAGESYNC_EVENT_IMAGE_WAIT_SECONDS": "3600",
         # the emulator's rate limits are off (faults inject RequestLimitExceeded instead): do not wait client-side
         "IMAGESYNC_SYNC_RATE_PER_SECOND": "200", "IMAGESYNC_DESCRIBE_RATE_PER_SECOND": "400",
@@ -427,8 +432,8 @@ def _progress(store: Any, events: Any, completions: Any) -> dict[str, Any]:
 def _finished(state: dict[str, Any], expected: int) -> bool:
     """Every (image, region) has a replica, none is active, every end is published, delivered and hooked.
 
-    A pair may have more than one replica: an event redelivered after its idempotency record expired (7 emulated
-    days: minutes of real time at 3000x) asks again for the copies that FAILED, which the rules retry."""
+    A pair may have more than one replica: an event redelivered after its idempotency record expired (7 real days:
+    not within a run) would ask again for the copies that FAILED, which the rules retry."""
     reps = state["replicas"]
     ended = sum(reps.get(s, 0) for s in ("SUCCEEDED", "FAILED", "TIMED_OUT"))
     queued = sum(state["events"][k] + state["completions"][k] for k in ("visible", "in_flight", "delayed"))

@@ -353,8 +353,9 @@ def create_replication() -> Response:
     if not key:
         answer = create()
     else:
-        # A retried request with the same key makes one replication and gets the first answer again.
-        answer, _ = svc.idempotent().run(f"http:{key}", body.model_dump(mode="json"), create, in_progress_seconds=60)
+        # A retried request with the same key makes one replication and gets the first answer again (503 while
+        # the first runs, at most until its invocation's deadline).
+        answer, _ = svc.idempotent().run(f"http:{key}", body.model_dump(mode="json"), create)
     return _json(answer["status"], answer["body"])
 
 

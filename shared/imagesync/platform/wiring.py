@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..adapters.tencent import TencentCloud, TencentImageAdmin, TencentImages
 from ..app.complete import CompleteReplica
+from ..app.give_up import GiveUpHooks
 from ..app.hooks import HookRunner
 from ..app.hooks.encrypt import EncryptRunner
 from ..app.hooks.launch import LaunchRunner
@@ -55,6 +56,9 @@ class Services:
     clock: Clock
     cloud: TencentCloud | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: the real clock, for every window about a process that can die (claims in progress, leases, redelivery
+    #: windows); `clock` may be the emulator's compressed one
+    wall: Clock = field(default_factory=SystemClock)
 
     @property
     def limits(self) -> Limits:
@@ -85,8 +89,21 @@ class Services:
         return Sweep(
             self.store, self.images, self.clock, self.starter(), self.queue, lease_seconds=s.lease_seconds,
             batch=batch or s.sweep_batch, recheck_seconds=s.recheck_seconds, retry_seconds=s.retry_seconds,
-            reconcile=self.reconcile_pass(reconcile), max_check_seconds=s.max_check_seconds,
+            reconcile=self.reconcile_pass(reconcile), max_check_seconds=s.max_check_seconds, wall=self.wall,
+            backstop=self.backstop(),
         )
+
+    def give_up(self) -> GiveUpHooks:
+        """Records the hooks of ends whose completion will not be delivered again as failed."""
+        return GiveUpHooks(self.store, self.wall, global_hooks=self.global_hooks())
+
+    def backstop(self) -> Callable[[], int] | None:
+        """The sweep's step recording Hook.Undelivered (None when IMAGESYNC_COMPLETION_DEADLINE_SECONDS is 0)."""
+        window = self.settings.completion_deadline_seconds
+        if window <= 0:
+            return None
+        give_up = self.give_up()
+        return lambda: give_up.undelivered(window_seconds=window)
 
     def rules(self) -> RuleSet:
         """The replication rules (IMAGESYNC_RULES_FILE or IMAGESYNC_RULES_JSON), loaded once per container.
@@ -127,7 +144,7 @@ class Services:
         return run
 
     def idempotent(self) -> Idempotent:
-        return Idempotent(self.store, self.clock)
+        return Idempotent(self.store, self.wall)
 
     def admin(self) -> ImageAdmin:
         """What hooks do to finished copies (tag, share, launch, retention); extras["admin"] overrides it."""

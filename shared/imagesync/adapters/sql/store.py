@@ -462,8 +462,10 @@ class SqlStateStore:
             }
         )
 
-    def claim_due(self, owner: str, now: datetime, lease_seconds: float, limit: int) -> list[Replica]:
-        """Lease up to `limit` due active replicas to `owner` until now + lease_seconds (see the port).
+    def claim_due(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
+    ) -> list[Replica]:
+        """Lease up to `limit` due active replicas to `owner` until lease_now + lease_seconds (see the port).
 
         Select candidate ids (SKIP LOCKED where available), then ``UPDATE ... WHERE id IN (:ids) AND`` (still
         active, still due, lease free or expired) -- the condition, not the select, is what makes two owners'
@@ -473,11 +475,12 @@ class SqlStateStore:
         """
         if limit <= 0:
             return []
-        expires = now + timedelta(seconds=lease_seconds)
+        held_at = now if lease_now is None else lease_now
+        expires = held_at + timedelta(seconds=lease_seconds)
         due = and_(
             replicas.c.state.in_(_ACTIVE_VALUES),
             replicas.c.next_check_at <= now,
-            or_(replicas.c.lease_expires_at.is_(None), replicas.c.lease_expires_at <= now),
+            or_(replicas.c.lease_expires_at.is_(None), replicas.c.lease_expires_at <= held_at),
         )
 
         def write(conn: Connection, _attempt: int) -> list[Replica]:
@@ -762,6 +765,80 @@ class SqlStateStore:
             except IntegrityError:
                 continue  # inserted meanwhile by a racing writer: the next try updates it
         raise RuntimeError(f"hook record {run.replica_id}/{run.hook_key} kept changing under the write")
+
+    def give_up_hooks(
+        self,
+        replica_id: str,
+        replication_id: str,
+        hooks: Sequence[tuple[str, str]],
+        *,
+        error_code: str,
+        error_message: str,
+        at: datetime,
+    ) -> list[str]:
+        """Mark every given hook with no record or an open one ``failed`` with this error (see the port): per hook
+        a conditional UPDATE (status not final nor failed), else an INSERT when there is no row; a racing insert
+        re-runs the transaction, which then sees the row. Returns the keys written."""
+        given = list(dict.fromkeys(hooks))
+        if not given:
+            return []
+        settled = (*FINAL_HOOK_STATES, "failed")
+        message = error_message[:2000]
+
+        def write(conn: Connection, _attempt: int) -> list[str]:
+            written: list[str] = []
+            for key, hook_type in given:
+                where = and_(hook_runs.c.replica_id == replica_id, hook_runs.c.hook_key == key)
+                changed = conn.execute(
+                    update(hook_runs)
+                    .where(where, hook_runs.c.status.not_in(settled))
+                    .values(status="failed", error_code=error_code, error_message=message, updated_at=at)
+                ).rowcount
+                if changed == 0 and conn.execute(select(hook_runs.c.status).where(where)).first() is None:
+                    conn.execute(insert(hook_runs), [{
+                        "replica_id": replica_id, "hook_key": key, "replication_id": replication_id,
+                        "hook_type": hook_type, "status": "failed", "attempts": 0, "error_code": error_code,
+                        "error_message": message, "result": None, "updated_at": at,
+                    }])
+                    changed = 1
+                if changed:
+                    written.append(key)
+            return written
+
+        for _ in range(3):
+            try:
+                return self._tx(write)
+            except IntegrityError:
+                continue  # a record inserted meanwhile by a racing writer: the next try sees it
+        raise RuntimeError(f"hook records of {replica_id} kept changing under the write")
+
+    def undelivered_ends(
+        self, *, sent_before: datetime, sent_after: datetime, hooks_everywhere: bool, limit: int = 100
+    ) -> list[CompletionMessage]:
+        """Sent completion messages whose end's hooks are not all settled (see the port): a range on the outbox's
+        (sent_at, created_at) index, each row checked by EXISTS on hook_runs' primary key."""
+        settled = (*FINAL_HOOK_STATES, "failed")
+        mine = hook_runs.c.replica_id == outbox.c.replica_id
+        open_record = exists().where(mine, hook_runs.c.status.not_in(settled))
+        no_record = ~exists().where(mine)
+        has_hooks = replications.c.hooks.is_not(None) if not hooks_everywhere else None
+        unsettled = or_(open_record, and_(no_record, has_hooks) if has_hooks is not None else no_record)
+        q = (
+            select(outbox.c.payload)
+            .select_from(
+                outbox.join(replicas, replicas.c.id == outbox.c.replica_id).join(
+                    replications, replications.c.id == replicas.c.replication_id
+                )
+            )
+            .where(outbox.c.sent_at > sent_after, outbox.c.sent_at <= sent_before, unsettled)
+            .order_by(outbox.c.sent_at, outbox.c.message_id)
+            .limit(max(1, limit))
+        )
+
+        def read(conn: Connection) -> list[CompletionMessage]:
+            return [CompletionMessage.model_validate_json(p) for p in conn.execute(q).scalars()]
+
+        return self._read(read)
 
     def add_replica(self, replica: Replica) -> Replica:
         """Insert one more replica into its existing replication (see the port); idempotent by replica id."""
