@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -151,3 +152,23 @@ def test_a_hook_failing_every_time_ends_in_the_dead_letter_and_shows_failed(clou
     assert len(deliveries) == 3 and len({d["delivery"] for d in deliveries}) == 1
     tries = _hook_attempts(stack)
     assert [(t["attempt"], t["outcome"]) for t in tries] == [(1, "error"), (2, "error"), (3, "error")]
+
+
+def test_an_end_whose_hooks_never_ran_shows_them_failed_through_the_sweeps_backstop(
+        cloud: Any, receiver: Receiver, tmp_path: Path) -> None:
+    """completion_hook cannot reach the state table (a wrong IMAGESYNC_DATABASE_URL): every delivery fails before
+    any hook runs or is recorded, and SCF dead-letters the event. The sweep, which knows the global hooks from
+    serverless.yml (IMAGESYNC_WEBHOOK_URL, IMAGESYNC_HOOKS on status_sweep too), records them failed
+    (Hook.Undelivered) once the end is older than IMAGESYNC_COMPLETION_DEADLINE_SECONDS (3 s here)."""
+    stack = cloud(hooks=[{"type": "tag"}])
+    stack.configure("completion_hook", env={"IMAGESYNC_DATABASE_URL": f"sqlite:///{tmp_path}/missing/state.db"})
+    stack.configure("status_sweep", env={"IMAGESYNC_COMPLETION_DEADLINE_SECONDS": "3"})
+    replication_id = _post(stack, "img-5ddkx3gh", "ap-shanghai")["id"]
+    [dead] = step_until(stack, stack.emu.admin.scf_dead_letters, what="the dead letter")
+    assert dead["attempts"] == 3 and dead["function"] == stack.name("completion_hook")
+    replica = step_until(stack, lambda: (r := _replica(stack, replication_id))["hooks"] and r,
+                         what="the backstop's records")
+    hooks = _hooks(replica)
+    assert {k: (h["status"], h["error"]["code"]) for k, h in hooks.items()} == {
+        "webhook": ("failed", "Hook.Undelivered"), "tag": ("failed", "Hook.Undelivered")}
+    assert replica["state"] == "SUCCEEDED" and receiver.received == []
