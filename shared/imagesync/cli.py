@@ -266,9 +266,20 @@ def invoke(
         raise typer.Exit(2)
     import importlib
 
+    from .domain.safeparse import Unparseable, loads_json
+
     handler = importlib.import_module(f"imagesync.handlers.{function}").main_handler
-    ctx = json.loads(context.read_text()) if context else {"function_name": function, "time_limit_in_ms": 60000}
-    result = handler(json.loads(event.read_text()), ctx)
+    loaded: dict[str, object] = {}
+    for name, file in (("event", event), ("context", context)):
+        if file is None:
+            continue
+        try:  # bounded like every trigger's text; 6 MB is SCF's limit for a synchronous event
+            loaded[name] = loads_json(file.read_bytes(), max_bytes=6 * 1024 * 1024)
+        except (Unparseable, OSError) as exc:
+            err.print(f"[red]error[/red] Event.Invalid: {file}: {getattr(exc, 'reason', None) or exc}")
+            raise typer.Exit(2) from exc
+    ctx = loaded.get("context", {"function_name": function, "time_limit_in_ms": 60000})
+    result = handler(loaded["event"], ctx)
     print(json.dumps(result, indent=2, default=str))
 
 

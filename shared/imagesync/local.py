@@ -3,7 +3,6 @@ in the shape of the cloud's default link (an asynchronous invocation), and the e
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -16,8 +15,12 @@ log = logging.getLogger(__name__)
 
 def async_event(delivery: Delivery) -> dict[str, Any]:
     """One delivery as the event completion_hook gets in the cloud: status_sweep's asynchronous invocation
-    (adapters.queues.scf_async), carrying this one message."""
-    return {"source": "imagesync.outbox", "messages": [json.loads(delivery.body)]}
+    (adapters.queues.scf_async), carrying this one message as its stored JSON text (a form the envelope takes).
+
+    The text is not decoded here: completion_hook's envelope decodes it with the bounded loader, so a body that
+    cannot be read is that record's rejection (acknowledged), not a failed delivery retried until dead-lettered.
+    """
+    return {"source": "imagesync.outbox", "messages": [delivery.body]}
 
 
 def deliver(

@@ -94,3 +94,44 @@ def mutated(draw: st.DrawFn, document: Any, max_mutations: int = 3) -> Any:
         elif action == "list" and isinstance(target, list):
             parent[last] = [] if not target or draw(st.booleans()) else target + target[:1]
     return doc
+
+
+#: An opening token of a nesting level -> what closes it (arrays, objects, and both inside real field names).
+OPENERS = {"[": "]", '{"a":': "}", "[1,": "]", '{"image_ids":': "}", '{"msgBody":': "}", '{"reconcile":': "}"}
+#: Documents with one field to fill ("@"), so the nesting also sits inside an otherwise valid payload.
+WRAPPERS = [
+    "@",
+    '{"source_region": "ap-guangzhou", "image_ids": @, "destination_regions": ["ap-shanghai"]}',
+    '{"reconcile": "force", "batch": @}',
+    '{"ImageName": "web", "InstanceId": @}',
+    '{"message_id": "msg-1", "replica_id": @}',
+    '{"rules": [{"name": "r", "selector": @}]}',
+]
+
+
+@st.composite
+def deep_json_texts(draw: st.DrawFn, min_depth: int = 65, max_depth: int = 20_000) -> str:
+    """JSON text nested past the loaders' 64 levels (up to 20,000, far past Python's recursion limit): a repeated
+    pattern of array/object openers, a leaf, the closers, inside a real-shaped document; sometimes cut short or
+    with its closers missing. Every such text must be refused (too deep, or not JSON at all)."""
+    pattern = draw(st.lists(st.sampled_from(sorted(OPENERS)), min_size=1, max_size=4))
+    depth = draw(st.integers(min_depth, max_depth))
+    opens = [pattern[i % len(pattern)] for i in range(depth)]
+    leaf = draw(st.sampled_from(["1", '"x"', "null", "[]", "{}", "", "1e999999", '"\\ud800"']))
+    closers = "".join(OPENERS[o] for o in reversed(opens))
+    if draw(st.booleans()):
+        closers = closers[: draw(st.integers(0, len(closers)))]
+    return draw(st.sampled_from(WRAPPERS)).replace("@", "".join(opens) + leaf + closers)
+
+
+@st.composite
+def deep_values(draw: st.DrawFn, min_depth: int = 65, max_depth: int = 20_000) -> Any:
+    """A Python value nested past 64 levels, as an SCF runtime could hand it over already decoded (built in a
+    loop: no recursion)."""
+    depth = draw(st.integers(min_depth, max_depth))
+    kinds = draw(st.lists(st.sampled_from(["list", "dict", "pair"]), min_size=1, max_size=3))
+    value: Any = draw(st.sampled_from([None, 1, "x", [], {}]))
+    for i in range(depth):
+        kind = kinds[i % len(kinds)]
+        value = [value] if kind == "list" else {"a": value} if kind == "dict" else [1, {"data": value}]
+    return value

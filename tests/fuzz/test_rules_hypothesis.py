@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 
 from imagesync.cli import app
 from imagesync.domain.rules import RuleSet, RulesInvalid, loads_rules, parse_rules
-from tests.fuzz.strategies import json_values, mutated
+from tests.fuzz.strategies import deep_json_texts, json_values, mutated
+from tests.pathological import TEXTS
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rules.yaml"
 EXAMPLE_TEXT = EXAMPLE.read_text(encoding="utf-8")
@@ -121,3 +122,33 @@ def test_a_rules_file_that_is_not_utf8_is_refused_by_the_functions_too(tmp_path:
     with pytest.raises(RulesInvalid) as refused:
         load_rules(Settings(rules_file=str(file)))
     assert refused.value.code == "Rules.Invalid" and "not UTF-8" in refused.value.message
+
+
+@settings(max_examples=60, deadline=None, database=None, derandomize=True)
+@given(text=deep_json_texts(), fmt=st.sampled_from(["yaml", "json"]))
+def test_deeply_nested_rule_text_is_refused(text: str, fmt: str) -> None:
+    with pytest.raises(RulesInvalid) as refused:  # never a RecursionError, whatever the depth
+        loads_rules(text, fmt=fmt)
+    assert refused.value.code == "Rules.Invalid"
+
+
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
+) + "rules: *i\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix"),
+    [(TEXTS["deep arrays"], ".json"), (TEXTS["deep mixed"], ".yaml"), (LAUGHS, ".yaml"),
+     (TEXTS["lone surrogate escaped"], ".json"), (TEXTS["integer over the digit limit"], ".yaml"),
+     ("rules: []\nrules: []\n", ".yaml")],
+    ids=["deep JSON", "deep YAML", "billion laughs", "lone surrogate", "huge integer", "duplicate key"],
+)
+def test_rules_check_refuses_pathological_files_with_exit_2(rules_dir: Path, content: str, suffix: str) -> None:
+    file = rules_dir / f"pathological{suffix}"
+    file.write_text(content, encoding="utf-8")
+    result = runner.invoke(app, ["rules", "check", str(file), "--json"])
+    assert result.exit_code == 2, (result.exit_code, repr(result.exception), result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Rules.Invalid" in result.stderr, result.stderr
+    assert json.loads(result.stdout)["error"]["code"] == "Rules.Invalid"

@@ -9,6 +9,7 @@ than copy requests it answered 202 to or events it handled.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from pydantic import SecretStr
 
 from imagesync.handlers import completion_hook, copy_request, status_sweep
 from tests.conftest import EVENTS, load_event
-from tests.fuzz.strategies import json_objects, json_values, mutated
+from tests.fuzz.strategies import deep_json_texts, deep_values, json_objects, json_values, mutated
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "example-api-token"  # what the events/http/*.json files that carry credentials send
@@ -153,6 +154,107 @@ def test_queue_envelope_never_raises_anything_but_invalid_event(value: Any) -> N
         return
     for record in records:
         assert (record.value is None) != (record.error is None), record
+
+
+# ---------------------------------------------------------------- deep nesting, through every trigger (issue 11)
+
+DEEP = settings(SETTINGS, max_examples=80)
+TEXT_TRIGGERS = ["function_url", "apigw_base64", "timer", "cmq", "ckafka", "eventbridge_queue", "scf_async", "local",
+                 "cloudaudit_data", "cloudaudit_request_parameters"]
+VALUE_TRIGGERS = ["http_header", "http_body_object", "timer_message", "cmq_msgbody", "cmq_msgid", "eventbridge_data",
+                  "cloudaudit_request_parameters", "eventbridge_queue_data", "scf_async_message"]
+
+
+def _refused_everywhere(trigger: str, event: Any) -> None:
+    """`event` answered with its trigger's coded refusal: 400/413, options_error, a rejected record, an invalid
+    CloudEvent."""
+    if trigger.startswith(("function_url", "apigw", "http")):
+        answer = copy_request.main_handler(event, dict(CONTEXT))
+        code = json.loads(answer["body"])["error"]["code"]
+        assert (answer["statusCode"], code) in ((400, "InvalidRequest"), (413, "Request.TooLarge")), answer
+    elif trigger.startswith("timer"):
+        report = status_sweep.main_handler(event, dict(CONTEXT))
+        assert report["options_error"]["code"] == "Event.Invalid", report
+    elif trigger.startswith("cloudaudit") or trigger == "eventbridge_data":
+        answer = copy_request.main_handler(event, dict(CONTEXT))
+        assert [(o["status"], o["code"]) for o in answer["events"]] == [("invalid", "Event.Invalid")], answer
+    else:
+        answer = completion_hook.main_handler(event, dict(CONTEXT))
+        assert answer["processed"] == 0 and [r["code"] for r in answer["rejected"]] == ["Event.Invalid"], answer
+
+
+def _http_event() -> dict[str, Any]:
+    event = load_event("http/function_url_create_replication.json")
+    event["headers"] = {**event["headers"], "authorization": f"Bearer {TOKEN}"}
+    return event
+
+
+def _event_with_text(trigger: str, text: str) -> Any:
+    if trigger == "function_url":
+        return {**_http_event(), "body": text}
+    if trigger == "apigw_base64":
+        return {**load_event("http/function_url_create_replication_base64.json"),
+                "body": base64.b64encode(text.encode()).decode()}
+    if trigger == "timer":
+        return {**load_event("timer/every_minute.json"), "Message": text}
+    if trigger in ("cmq", "ckafka"):
+        event = load_event(f"queue/{'cmq_queue' if trigger == 'cmq' else 'ckafka'}_completion.json")
+        next(iter(event["Records"][0].values()))["msgBody"] = text
+        return event
+    if trigger == "eventbridge_queue":
+        return {**load_event("queue/eventbridge_completion.json"), "data": text}
+    if trigger == "local":
+        return {**load_event("queue/local_delivery.json"), "body": text}
+    if trigger == "scf_async":
+        return {"source": "imagesync.outbox", "messages": [text]}
+    audit = load_event("eventbridge/cloudaudit_create_image.json")
+    if trigger == "cloudaudit_data":
+        return {**audit, "data": text}
+    return {**audit, "data": {**audit["data"], "requestParameters": text}}
+
+
+def _event_with_value(trigger: str, value: Any) -> Any:
+    if trigger.startswith("http"):
+        event = _http_event()
+        if trigger == "http_header":
+            event["headers"] = {**event["headers"], "x-deep": value}
+        else:
+            event["body"] = value
+        return event
+    if trigger == "timer_message":
+        return {**load_event("timer/every_minute.json"), "Message": value}
+    if trigger.startswith("cmq"):
+        event = load_event("queue/cmq_queue_completion.json")
+        event["Records"][0]["CMQ"]["msgBody" if trigger == "cmq_msgbody" else "msgId"] = value
+        return event
+    if trigger == "eventbridge_queue_data":
+        return {**load_event("queue/eventbridge_completion.json"), "data": value}
+    if trigger == "scf_async_message":
+        return {"source": "imagesync.outbox", "messages": [value]}
+    audit = load_event("eventbridge/cloudaudit_create_image.json")
+    if trigger == "eventbridge_data":
+        return {**audit, "data": value}
+    return {**audit, "data": {**audit["data"], "requestParameters": value}}
+
+
+def test_deep_nesting_in_any_text_is_refused_by_every_trigger(svc: Any, emulator: Any) -> None:
+    @DEEP
+    @given(text=deep_json_texts(), trigger=st.sampled_from(TEXT_TRIGGERS))
+    def run(text: str, trigger: str) -> None:
+        _refused_everywhere(trigger, _event_with_text(trigger, text))
+
+    run()
+    assert _recorded(svc) == _rule_requests(svc)  # only the sweep's reconcile pass (the example rules) records
+
+
+def test_deep_values_in_any_event_are_refused_by_every_trigger(svc: Any, emulator: Any) -> None:
+    @DEEP
+    @given(value=deep_values(), trigger=st.sampled_from(VALUE_TRIGGERS))
+    def run(value: Any, trigger: str) -> None:
+        _refused_everywhere(trigger, _event_with_value(trigger, value))
+
+    run()
+    assert _recorded(svc) == _rule_requests(svc)  # only the sweep's reconcile pass (the example rules) records
 
 
 # ------------------------------------------------------------------------ what the fuzzing found, kept as examples

@@ -43,7 +43,13 @@ def _error(exc: BaseException) -> dict:
             "stackTrace": traceback.format_exception(type(exc), exc, exc.__traceback__)}
 
 
+USAGE = "usage: python -I -S -B bootstrap.py CODE_DIR LAYER_DIR HANDLER  (started by the emulated SCF, not by hand)"
+
+
 def main() -> int:
+    if len(sys.argv) != 4 or sys.argv[1] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if sys.argv[1:] in (["-h"], ["--help"]) else 2
     code_dir, layer_dir, handler = sys.argv[1], sys.argv[2], sys.argv[3]
     module_name, _, func_name = handler.rpartition(".")
     _isolate_path(code_dir, layer_dir)

@@ -23,10 +23,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from ..domain.hooks import HookSpec
 from ..domain.models import CompletionMessage
+from ..domain.safeparse import loads_json
 from ..ports import Clock, Delivery, HookRun, StateStore
 from .complete import hooks_for
 from .hooks import DONE, FAILED, SKIPPED
@@ -90,9 +89,9 @@ class GiveUpHooks:
         Returns replica id -> the hook keys recorded. Cheap to repeat: ends already settled are read, not written."""
         messages: list[tuple[CompletionMessage, Delivery]] = []
         for delivery in dead:
-            try:
-                messages.append((CompletionMessage.model_validate_json(delivery.body), delivery))
-            except ValidationError:
+            try:  # the bounded loader, as for every body a queue hands over (domain.safeparse)
+                messages.append((CompletionMessage.model_validate(loads_json(delivery.body)), delivery))
+            except ValueError:  # ValidationError and Unparseable are ValueErrors
                 continue  # not a completion message: there is no end to show it on (the queue keeps it)
         recorded: dict[str, list[str]] = {}
         for message, delivery in messages:

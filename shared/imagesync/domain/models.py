@@ -155,8 +155,9 @@ class CompletionMessage(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     message_id: str
-    replica_id: str
-    replication_id: str
+    #: ids are 16 characters; 32 is the state table's id column (a longer one could only fail there, every time)
+    replica_id: str = Field(min_length=1, max_length=32)
+    replication_id: str = Field(min_length=1, max_length=32)
     state: ReplicaState
     source_region: str
     source_image_id: str

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import safeparse
 from .errors import ImageSyncError
 from .hooks import EncryptHook, HookSpec
 from .models import SourceImage
@@ -285,16 +285,16 @@ def parse_rules(data: Any, *, source: str = "rules") -> RuleSet:
 
 
 def loads_rules(text: str, *, fmt: str, source: str = "rules") -> RuleSet:
-    """Decode `text` as "yaml" or "json", then validate (RulesInvalid on any problem, syntax included)."""
-    try:
-        if fmt == "json":
-            data = json.loads(text) if text.strip() else None
-        else:
-            import yaml
+    """Decode `text` as "yaml" or "json", then validate (RulesInvalid on any problem, syntax included).
 
-            data = yaml.safe_load(text)
-    except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError: both are the file's fault
-        problem = f"not valid {fmt.upper()}: {exc}"
+    Decoding is bounded (domain.safeparse: nesting, size, numbers, NUL, lone surrogates, duplicate keys, YAML
+    aliases that expand past 100,000 nodes): a file outside the bounds is refused like any other bad file.
+    """
+    try:
+        decode = safeparse.loads_json if fmt == "json" else safeparse.loads_yaml
+        data = decode(text) if text.strip() else None
+    except safeparse.Unparseable as exc:
+        problem = f"not valid {fmt.upper()}: {exc.reason}"
         raise RulesInvalid(f"{source}: {problem}", errors=[problem]) from exc
     if data is not None and not isinstance(data, (Mapping, list)):
         raise RulesInvalid(f"{source}: expected a mapping with `rules` or a list of rules",

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..domain import errors
 from ..domain.models import CopyRequest, Origin
+from ..domain.safeparse import Unparseable, loads_json
 from ..domain.states import ReplicaState
 from ..domain.types import ImageId, Region
 from ..platform import auth
@@ -42,6 +43,7 @@ from ..platform.http import (
     body_bytes,
     openapi_document,
     status_for,
+    to_rest_event,
 )
 from ..platform.logs import logger
 from ..platform.wiring import services
@@ -210,7 +212,26 @@ class _Resolver(APIGatewayRestResolver):
 
 app = _Resolver()
 
+
+def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """An SCF HTTP event answered in the resolver's (REST) shape; an event that cannot be read at all is a 400
+    before routing and credentials (nothing in it can be trusted to authenticate or route)."""
+    try:
+        rest = to_rest_event(event)
+    except errors.InvalidRequest as exc:
+        logger.info("request refused", extra={"code": exc.code, "error": exc.message})
+        return {
+            "statusCode": 400,
+            "headers": {"Content-Type": JSON},
+            "body": json.dumps({"error": exc.to_dict()}),
+            "isBase64Encoded": False,
+        }
+    return app.resolve(rest, context)
+
 JSON = "application/json"
+_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,200}")
+#: the audit trail's requested_by / actor columns hold 200 characters
+MAX_CALLER = 200
 BEARER = "bearerAuth"
 SIGNATURE = "hmacSignature"
 SECURITY_SCHEMES = {
@@ -235,6 +256,12 @@ UNAUTHORIZED = Answer(
     ("WWW-Authenticate",),
 )
 INTERNAL = Answer("internal error: code InternalError and the request id under which it is logged", ErrorBody)
+#: any route: an SCF event holding what no route can read (answered before credentials; see `handle`)
+UNREADABLE = Answer(
+    "InvalidRequest: the event holds a value no route can read (a NUL or a lone surrogate in the path, a header or "
+    "the query; nesting over 64 levels; a number beyond 64 bits)",
+    ErrorBody,
+)
 
 #: every route served, in registration order (the OpenAPI document and the 405 check read it)
 ROUTES: list[RouteSpec] = []
@@ -297,7 +324,10 @@ def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> R
 def _caller() -> str:
     """Who asked, for the audit trail: the client's address (how it authenticated goes to the log)."""
     identity = (app.current_event.raw_event.get("requestContext") or {}).get("identity") or {}
-    return str(identity.get("sourceIp") or "http")
+    caller = str(identity.get("sourceIp") or "http")
+    if len(caller) > MAX_CALLER:  # only a direct invoker can send one: SCF puts the client's IP address there
+        raise errors.InvalidRequest(f"the client address (x-scf-remote-addr, sourceIp) is over {MAX_CALLER} characters")
+    return caller
 
 
 # -------------------------------------------------------------------------------------------------------- routes
@@ -331,10 +361,10 @@ def _caller() -> str:
 )
 def create_replication() -> Response:
     raw: bytes = app.context["body"]
-    try:
-        data = json.loads(raw) if raw else None
-    except ValueError as exc:  # JSONDecodeError, and UnicodeDecodeError for bytes that are not UTF-8/16/32
-        raise errors.InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+    try:  # bounded: nesting, numbers, UTF-8, NUL and lone surrogates (domain.safeparse)
+        data = loads_json(raw, max_bytes=services().settings.api_max_body_bytes) if raw else None
+    except Unparseable as exc:
+        raise errors.InvalidRequest(f"the body is not valid JSON: {exc.reason}") from exc
     try:
         body = CopyRequestBody.model_validate(data)
     except ValidationError as exc:
@@ -350,6 +380,11 @@ def create_replication() -> Response:
         return {"status": 202 if result.created else 200, "body": replication_view(result.replication)}
 
     key = app.current_event.headers.get("idempotency-key")
+    if key and not _IDEMPOTENCY_KEY.fullmatch(key):  # stored in a 255-character column with its "http:" prefix
+        raise errors.InvalidRequest(
+            "bad Idempotency-Key header",
+            fields=[{"field": "headers.idempotency-key", "message": "1-200 printable ASCII characters"}],
+        )
     if not key:
         answer = create()
     else:
@@ -400,6 +435,7 @@ def list_replications() -> Response:
         path_params={"replication_id": {"type": "string", "maxLength": 64}},
         answers={
             200: Answer("the replication", ReplicationOut),
+            400: UNREADABLE,
             401: UNAUTHORIZED,
             404: Answer("no such replication (Replication.NotFound)", ErrorBody),
             500: INTERNAL,
@@ -421,7 +457,7 @@ def get_replication(replication_id: str) -> Response:
         operation_id="health",
         summary="Liveness; needs no credentials",
         auth=False,
-        answers={200: Answer("the function answers", Health), 500: INTERNAL},
+        answers={200: Answer("the function answers", Health), 400: UNREADABLE, 500: INTERNAL},
     )
 )
 def health() -> Response:
@@ -434,7 +470,9 @@ def health() -> Response:
         path="/openapi.json",
         operation_id="openapi",
         summary="This document",
-        answers={200: Answer("the OpenAPI 3.1 document", OpenApiDocument), 401: UNAUTHORIZED, 500: INTERNAL},
+        answers={
+            200: Answer("the OpenAPI 3.1 document", OpenApiDocument), 400: UNREADABLE, 401: UNAUTHORIZED, 500: INTERNAL
+        },
     )
 )
 def openapi() -> Response:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..domain.models import CompletionMessage
 from ..platform.context import invocation
-from ..platform.envelopes import InvalidEvent, QueueEnvelope
+from ..platform.envelopes import InvalidEvent, QueueEnvelope, describe_error
 from ..platform.logs import logger
 from ..platform.wiring import services
 
@@ -31,7 +31,10 @@ def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[
     with invocation(context, "completion_hook"):
         try:
             records = QueueEnvelope.parse(event, CompletionMessage)
-        except InvalidEvent as exc:  # a trigger wired to the wrong source: retrying cannot help
+        except Exception as exc:  # a trigger wired to the wrong source, or an unreadable delivery: retrying cannot help
+            if not isinstance(exc, InvalidEvent):  # parsing only: whatever fails, the delivery is unreadable
+                logger.exception("queue delivery unreadable")
+                exc = InvalidEvent(f"not a readable queue delivery: {describe_error(exc)}")
             logger.error("not a queue delivery; nothing processed", extra={"error": exc.to_dict()})
             return {"processed": 0, "results": [], "rejected": [{"id": "", "code": exc.code, "error": exc.message}]}
         svc = services()

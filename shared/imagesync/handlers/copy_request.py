@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..domain.errors import CloudError, ImageSyncError
+from ..domain.safeparse import printable
 from ..platform.context import invocation
-from ..platform.http import is_http_event, to_rest_event, to_scf_response
+from ..platform.http import is_http_event, to_scf_response
 from ..platform.logs import logger
 from ..platform.wiring import services
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
 
 #: CloudAudit's event types (docs/facts.md#F-EVT-5): a console-made image arrives as ConsoleCall, not ApiCall.
 AUDIT_TYPES = ("CloudEvent:ApiCall", "CloudEvent:ConsoleCall", "CloudEvent:MiniProgramCall")
+#: "eventbridge:<who>" is stored as requested_by (200 characters)
+MAX_WHO = 200 - len("eventbridge:")
 
 
 class EventsNotDone(Exception):
@@ -32,9 +35,9 @@ def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[
     with invocation(context, "copy_request") as ctx:
         services().begin_invocation()
         if is_http_event(event):
-            from .api import app
+            from .api import handle
 
-            return to_scf_response(app.resolve(to_rest_event(event), ctx))
+            return to_scf_response(handle(event, ctx))
         if _is_eventbridge(event):
             return _events(event)
         keys = sorted(event)[:10] if isinstance(event, dict) else type(event).__name__
@@ -56,13 +59,16 @@ def _events(event: dict[str, Any]) -> dict[str, Any]:
     outcomes: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
     for item in EventBridgeEnvelope.events(event):
-        if item.value is None:
-            logger.error("invalid EventBridge event ignored", extra={"event_id": item.id, "error": item.error})
-            outcomes.append({"id": item.id, "status": "invalid", "code": InvalidEvent.code, "error": item.error})
+        try:
+            if item.value is None:
+                raise InvalidEvent(item.error or "invalid event")
+            new, why = _new_image(item.value)
+        except InvalidEvent as exc:
+            logger.error("invalid EventBridge event ignored", extra={"event_id": item.id, "error": exc.message})
+            outcomes.append({"id": item.id, "status": "invalid", "code": InvalidEvent.code, "error": exc.message})
             continue
-        new, why = _new_image(item.value)
         if new is None:
-            logger.info("event ignored: " + why, extra={"event_id": item.id, "event_type": item.value.type})
+            logger.info("event ignored: " + why, extra={"event_id": item.id, "event_type": item.value.type[:100]})
             outcomes.append({"id": item.id, "status": "ignored", "reason": why})
             continue
         try:
@@ -87,18 +93,23 @@ def _events(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _new_image(ce: CloudEvent) -> tuple[NewImage | None, str]:
-    """The new image a CreateImage audit event tells of, or (None, why the event is not one to act on)."""
+    """The new image a CreateImage audit event tells of, or (None, why the event is not one to act on).
+
+    Raises InvalidEvent for a CloudAudit record that cannot be read (e.g. a requestParameters string that is not
+    a JSON object within domain.safeparse's bounds).
+    """
     from ..app.rules import NewImage
-    from ..platform.envelopes import CloudAuditRecord, describe_error
+    from ..platform.envelopes import CloudAuditRecord, InvalidEvent, describe_error
 
     if not ce.type.endswith(AUDIT_TYPES):
-        return None, f"type {ce.type!r} is not a CloudAudit API call"
+        return None, f"type {printable(ce.type, 100)!r} is not a CloudAudit API call"
     if not isinstance(ce.data, dict):
         return None, "no audit record in data"
     try:
         record = CloudAuditRecord.model_validate(ce.data)
-    except ValueError as exc:
-        return None, f"unreadable audit record ({describe_error(exc)})"
+        ids = record.image_ids
+    except Exception as exc:  # parsing only: the record is unreadable, whatever the error
+        raise InvalidEvent(f"unreadable audit record ({describe_error(exc)})") from exc
     if record.event_name != "CreateImage":
         return None, f"{record.event_name} is not CreateImage"
     if not record.succeeded:
@@ -108,8 +119,9 @@ def _new_image(ce: CloudEvent) -> tuple[NewImage | None, str]:
     if not name or not region:
         return None, "CreateImage record without ImageName or region"
     identity = record.user_identity
-    who = identity.get("userName") or identity.get("principalId") or identity.get("accountId") or "cloudaudit"
-    ids = record.image_ids
+    who = str(identity.get("userName") or identity.get("principalId") or identity.get("accountId") or "cloudaudit")
+    if len(who) > MAX_WHO:  # the audit trail could not hold it: refused, not a database error on every redelivery
+        raise InvalidEvent(f"userIdentity names a caller of over {MAX_WHO} characters")
     return NewImage(
         event_id=ce.id,
         region=region,

@@ -2,7 +2,9 @@
 
 The timer's Message (at most 4 KB) may carry options as a JSON object, e.g. `{"reconcile": "force"}`; an empty
 Message means the defaults. Options that do not validate are logged and the sweep runs with the defaults: copies
-in flight must keep being tracked whatever the trigger's configuration says.
+in flight must keep being tracked whatever the trigger's configuration says. That holds for every event: a timer
+event whose Message or fields cannot be read at all (deep nesting, NaN, lone surrogates...) is reported as
+`options_error` (code Event.Invalid), and any other event (not a timer's) runs the sweep with the defaults.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..platform.context import invocation
-from ..platform.envelopes import InvalidEvent, TimerEnvelope
+from ..platform.envelopes import InvalidEvent, TimerEnvelope, describe_error
 from ..platform.logs import logger
 from ..platform.wiring import services
 
@@ -33,12 +35,15 @@ def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[
         svc = services()
         svc.begin_invocation()
         options, problem = SweepOptions(), None
-        if TimerEnvelope.matches(event):
-            try:
+        try:
+            if TimerEnvelope.matches(event):
                 options = TimerEnvelope.parse(event, SweepOptions)
-            except InvalidEvent as exc:
-                problem = exc.to_dict()
-                logger.error("timer options ignored", extra={"error": problem})
+        except Exception as exc:  # parsing only: whatever the event holds, the sweep runs (with the defaults)
+            if not isinstance(exc, InvalidEvent):
+                logger.exception("timer event unreadable")
+                exc = InvalidEvent(f"timer event unreadable: {describe_error(exc)}")
+            problem = exc.to_dict()
+            logger.error("timer options ignored", extra={"error": problem})
         report = svc.sweep(reconcile=options.reconcile, batch=options.batch)().as_dict()
         if problem:
             report["options_error"] = problem

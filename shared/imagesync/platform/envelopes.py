@@ -22,6 +22,11 @@ Shapes (docs/facts.md#events; parsed tolerantly because the official docs disagr
 
 Record envelopes never raise for one bad record: each record comes back as a Parsed item holding its value or its
 error, so a handler processes the good ones and reports the bad one. A malformed outer shape raises InvalidEvent.
+
+Every text decoded here (a Message, a msgBody, a `data` or requestParameters string) goes through
+domain.safeparse, and every record (the timer event, each CloudEvent, each queue record) is checked by it before
+its fields are read: nesting, numbers, NUL and lone surrogates out of bounds make that record invalid, never a
+RecursionError or an encoding error further on.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from ..domain.errors import ImageSyncError
+from ..domain.safeparse import Unparseable, check_value, dumps_json, loads_json, printable
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -65,18 +71,31 @@ def describe_error(exc: Exception) -> str:
     """A short reason: pydantic's first errors with their fields, or the exception's text."""
     if isinstance(exc, ValidationError):
         parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:3]]
-        return "; ".join(parts)
+        return printable("; ".join(parts), 500)
+    if isinstance(exc, Unparseable):
+        return exc.reason
     if isinstance(exc, json.JSONDecodeError):
         return f"not JSON: {exc.msg} at position {exc.pos}"
-    return f"{type(exc).__name__}: {exc}"
+    return printable(f"{type(exc).__name__}: {exc}", 500)
+
+
+def _checked(value: Any, what: str) -> None:
+    """Raise InvalidEvent unless `value` (a record as the runtime decoded it) is within safeparse's bounds."""
+    try:
+        check_value(value)
+    except Unparseable as exc:
+        raise InvalidEvent(f"{what}: {exc.reason}") from exc
 
 
 def _json_or_value(value: Any) -> Any:
-    """A JSON string decoded (objects and arrays only), anything else as is."""
+    """A JSON string decoded (objects and arrays only), anything else as is; Unparseable (a ValueError)."""
     if isinstance(value, bytes):
-        value = value.decode("utf-8")
-    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
-        return json.loads(value)
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Unparseable(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    if isinstance(value, str) and value.lstrip(" \t\r\n\ufeff")[:1] in ("{", "["):  # a BOM: refused by the loader
+        return loads_json(value)
     return value
 
 
@@ -103,7 +122,7 @@ def epoch_or_iso(value: Any) -> datetime | None:
 #: A text field that captures fill with null or a number as often as a string: None -> "", anything else str().
 Text = Annotated[str, BeforeValidator(lambda v: "" if v is None else str(v))]
 #: A message body: a string as given; an object the trigger already decoded, back to its JSON text; null -> "".
-JsonText = Annotated[str, BeforeValidator(lambda v: "" if v is None else v if isinstance(v, str) else json.dumps(v))]
+JsonText = Annotated[str, BeforeValidator(lambda v: "" if v is None else v if isinstance(v, str) else dumps_json(v))]
 
 
 # -- timer --------------------------------------------------------------------------------------------------------
@@ -125,7 +144,8 @@ class TimerEnvelope:
     def matches(event: Mapping[str, Any]) -> bool:
         if not isinstance(event, Mapping):  # SCF hands over any JSON value an invoker sent
             return False
-        return str(event.get("Type") or event.get("type") or "").lower() == "timer"
+        kind = event.get("Type") or event.get("type")
+        return isinstance(kind, str) and kind.lower() == "timer"
 
     @staticmethod
     def parse(event: Mapping[str, Any], model: type[M]) -> M:
@@ -133,18 +153,20 @@ class TimerEnvelope:
 
         Raises InvalidEvent when the event is not a timer event or the Message does not validate.
         """
+        _checked(event, "not a timer event")
         try:
             timer = TimerEvent.model_validate(event)
         except ValidationError as exc:
             raise InvalidEvent(f"not a timer event: {describe_error(exc)}") from exc
         text = timer.message.strip()
         try:
-            data = json.loads(text) if text else {}
+            data = loads_json(text) if text else {}
             return model.model_validate(data)
-        except (ValueError, ValidationError) as exc:
+        except (ValueError, ValidationError) as exc:  # Unparseable is a ValueError
+            name = printable(timer.trigger_name, 60) or "?"
             raise InvalidEvent(
-                f"timer {timer.trigger_name or '?'}: Message is not valid options: {describe_error(exc)}",
-                timer_message=text[:200],
+                f"timer {name}: Message is not valid options: {describe_error(exc)}",
+                timer_message=printable(text),
             ) from exc
 
 
@@ -156,7 +178,8 @@ class CloudEvent(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    id: str = Field(min_length=1)
+    #: at most 200: it becomes an idempotency key ("event:<id>", a 255-character column)
+    id: str = Field(min_length=1, max_length=200)
     type: str
     source: str = ""
     subject: str = Field(default="", validation_alias=AliasChoices("subject", "subjuect"))
@@ -205,10 +228,15 @@ class EventBridgeEnvelope:
             raise InvalidEvent("EventList is not a list")
         out: list[Parsed[CloudEvent]] = []
         for i, item in enumerate(raw):
-            rid = str(item.get("id") or f"#{i}") if isinstance(item, Mapping) else f"#{i}"
+            rid = f"#{i}"
             try:
+                ident = item.get("id") if isinstance(item, Mapping) else None
+                if isinstance(ident, (str, int)) and not isinstance(ident, bool) and ident != "":
+                    check_value(ident)
+                    rid = printable(str(ident), 200)  # CloudEvent.id holds at most 200
+                check_value(item)  # before any other field is read: bounded depth, numbers and text
                 out.append(Parsed(rid, CloudEvent.model_validate(item)))
-            except (ValidationError, ValueError) as exc:
+            except Exception as exc:  # parsing only: whatever fails, this event is invalid, the others still parse
                 out.append(Parsed(rid, error=describe_error(exc)))
         return out
 
@@ -222,7 +250,7 @@ class EventBridgeEnvelope:
             meta = {"type": item.value.type, "source": item.value.source, "time": item.value.time}
             try:
                 out.append(Parsed(item.id, model.model_validate(item.value.data), meta=meta))
-            except (ValidationError, ValueError) as exc:
+            except Exception as exc:  # parsing only (see events)
                 out.append(Parsed(item.id, error=describe_error(exc), meta=meta))
         return out
 
@@ -378,7 +406,7 @@ class QueueEnvelope:
         records = event.get("Records")
         if isinstance(records, list):
             first = records[0] if records and isinstance(records[0], Mapping) else {}
-            if any(k.lower() == "ckafka" for k in first):
+            if any(str(k).lower() == "ckafka" for k in first):
                 return "ckafka"
             return "cmq"
         if EventBridgeEnvelope.matches(event):
@@ -414,40 +442,42 @@ class QueueEnvelope:
         out: list[Parsed[M]] = []
         for i, item in enumerate(outer.messages):
             rid = f"#{i}"
-            if isinstance(item, Mapping) and isinstance(item.get("message_id"), str) and item["message_id"]:
-                rid = item["message_id"]
             meta: dict[str, Any] = {"link": "scf-async", "index": i}
             try:
-                value = model.model_validate_json(item) if isinstance(item, str) else model.model_validate(item)
+                check_value(item)  # before any field is read: bounded depth, numbers and text
+                if isinstance(item, Mapping) and isinstance(item.get("message_id"), str) and item["message_id"]:
+                    rid = printable(item["message_id"], 128)
+                value = model.model_validate(loads_json(item) if isinstance(item, str) else item)
                 out.append(Parsed(rid, value, meta=meta))
-            except (ValidationError, ValueError) as exc:
+            except Exception as exc:  # parsing only: whatever fails, this message is rejected, the others still parse
                 out.append(Parsed(rid, error=describe_error(exc), meta=meta))
         return out
 
     @staticmethod
     def _one(outer: type[BaseModel], record: Any, index: int, model: type[M], kind: str) -> Parsed[M]:
-        if isinstance(record, Mapping) and kind in ("cmq", "ckafka"):
-            inner = next((v for k, v in record.items() if k.lower() == kind), None)
-        else:
-            inner = record
         rid = f"#{index}"
         meta: dict[str, Any] = {"link": kind}
         try:
+            check_value(record)  # before any field is read: bounded depth, numbers and text
+            if isinstance(record, Mapping) and kind in ("cmq", "ckafka"):
+                inner = next((v for k, v in record.items() if k.lower() == kind), None)
+            else:
+                inner = record
             if not isinstance(inner, Mapping):
                 raise ValueError(f"record {index} has no {kind.upper()} object")
             parsed: Any = outer.model_validate(inner)
             if isinstance(parsed, CmqRecord):
-                rid = parsed.msg_id or rid
+                rid = printable(parsed.msg_id, 128) or rid
                 meta.update(queue=parsed.topic_name, tags=parsed.msg_tag, request_id=parsed.request_id)
                 body = parsed.msg_body
             elif isinstance(parsed, CkafkaRecord):
-                rid = f"{parsed.topic}/{parsed.partition}/{parsed.offset}"
+                rid = printable(f"{parsed.topic}/{parsed.partition}/{parsed.offset}", 128)
                 meta.update(topic=parsed.topic, partition=parsed.partition, offset=parsed.offset)
                 body = parsed.msg_body
             else:
-                rid = parsed.message_id
+                rid = printable(parsed.message_id, 128)
                 meta.update(receipt=parsed.receipt, attempts=parsed.attempts)
                 body = parsed.body
-            return Parsed(rid, model.model_validate_json(body), meta=meta)
-        except (ValidationError, ValueError) as exc:
+            return Parsed(rid, model.model_validate(loads_json(body)), meta=meta)
+        except Exception as exc:  # parsing only: whatever fails, this record is rejected, the others still parse
             return Parsed(rid, error=describe_error(exc), meta=meta)

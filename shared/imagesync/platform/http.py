@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..domain import errors
+from ..domain.safeparse import Unparseable, check_value
 
 #: Error kind -> HTTP status: the one place this mapping lives.
 STATUS_BY_KIND = {
@@ -86,7 +87,15 @@ def to_rest_event(event: Mapping[str, Any]) -> dict[str, Any]:
     Header names come out lower-case whatever case they came in (a name sent twice in two cases: the later wins);
     list values are joined with "," (RFC 9110's combination of repeated fields). The body stays as sent: a JSON
     object body is re-serialised, a base64 one stays encoded with isBase64Encoded (see `body_bytes`).
+
+    Raises InvalidRequest for an event holding values outside domain.safeparse's bounds (nesting, NUL, lone
+    surrogates, non-finite or 64-bit-overflowing numbers): SCF builds these events from a real HTTP request, so
+    only a direct invoker can send one, and no header, path or body in it can be read safely.
     """
+    try:
+        check_value(event)
+    except Unparseable as exc:
+        raise errors.InvalidRequest(f"the HTTP event is not readable: {exc.reason}") from exc
     ctx = dict(_mapping(event.get("requestContext")))
     method = str(event.get("httpMethod") or ctx.get("httpMethod") or "GET").upper()
     path = str(event.get("path") or ctx.get("path") or "/")
