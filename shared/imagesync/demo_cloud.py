@@ -68,7 +68,7 @@ class DemoError(Exception):
     """The demo cannot run as asked (no package, no database, a deploy step failed): said in one line."""
 
 
-def _sdk(emu: Emulator, product: str, region: str | None = SOURCE) -> Any:
+def sdk(emu: Emulator, product: str, region: str | None = SOURCE) -> Any:
     """An official SDK client of `product` (cvm, scf, tdmq) on the emulator, with the default account's key."""
     from tencentcloud.common import credential
     from tencentcloud.common.profile.client_profile import ClientProfile
@@ -122,7 +122,7 @@ class Stack:
 
     def configure(self, key: str, *, env: Mapping[str, str] | None = None, timeout: int | None = None) -> None:
         """scf UpdateFunctionConfiguration: `env` added to (or replacing) the function's variables, `timeout`."""
-        scf = _sdk(self.emu, "scf")
+        scf = sdk(self.emu, "scf")
         params: dict[str, Any] = {"FunctionName": self.name(key)}
         if env:
             current = _call(scf, "GetFunction", {"FunctionName": self.name(key)})["Environment"]["Variables"]
@@ -162,16 +162,23 @@ def deploy_stack(emu: Emulator, *, database_url: str, code_dir: Path, layer_zip:
         "IMAGESYNC_RULES_JSON": json.dumps(rules) if rules else "", "IMAGESYNC_HOOKS": json.dumps(hooks or []),
     }, serverless_yml)
     deployment = emu.deploy(serverless_yml, env=env, layers=layer_zip, code_dir=code_dir)
-    _call(_sdk(emu, "tdmq"), "CreateCmqQueue", {"QueueName": DEAD_LETTER_QUEUE})
-    uin = next(a["uin"] for a in emu.admin.accounts() if a["name"] == "default")
-    done = _imagesync(["deploy-steps", "--region", SOURCE, "--uin", uin, "--dead-letter"], {
-        "IMAGESYNC_TENCENT_ENDPOINT": emu.endpoint, "TENCENTCLOUD_SECRET_ID": emu.secret_id,
-        "TENCENTCLOUD_SECRET_KEY": emu.secret_key})
-    stack = Stack(emu, deployment, token, json.loads(done.stdout))
+    _call(sdk(emu, "tdmq"), "CreateCmqQueue", {"QueueName": DEAD_LETTER_QUEUE})
+    stack = Stack(emu, deployment, token, deploy_steps(emu, "--dead-letter"))
     for key, values in local_settings.items():
         if values:
             stack.configure(key, env=values)
     return stack
+
+
+def deploy_steps(emu: Emulator, *args: str) -> dict[str, Any]:
+    """`imagesync deploy-steps --region ap-guangzhou --uin <the default account> ARGS` against the emulator, as a
+    deployer runs it; what it printed."""
+    uin = next(a["uin"] for a in emu.admin.accounts() if a["name"] == "default")
+    done = _imagesync(["deploy-steps", "--region", SOURCE, "--uin", uin, *args], {
+        "IMAGESYNC_TENCENT_ENDPOINT": emu.endpoint, "TENCENTCLOUD_SECRET_ID": emu.secret_id,
+        "TENCENTCLOUD_SECRET_KEY": emu.secret_key})
+    printed: dict[str, Any] = json.loads(done.stdout)
+    return printed
 
 
 def _imagesync(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
@@ -268,7 +275,7 @@ def scenario(stack: Stack, receiver: WebhookReceiver, *, console: Console, deadl
             replication_ids.append(answer["id"])
 
     # A new custom image: CloudAudit -> the EventBridge rule deploy-steps made -> copy_request -> the rule's copies.
-    image_id = _call(_sdk(emu, "cvm"), "CreateImage", {"InstanceId": "ins-1a2b3c4d",
+    image_id = _call(sdk(emu, "cvm"), "CreateImage", {"InstanceId": "ins-1a2b3c4d",
                                                        "ImageName": RULE_IMAGE_NAME})["ImageId"]
     routed = wait(lambda: [r for r in stack.attempts("copy_request") if r["source"] == "eventbridge"],
                   timeout=deadline_seconds, what="the CreateImage event at copy_request")

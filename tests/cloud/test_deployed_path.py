@@ -13,7 +13,17 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from imagesync.demo_cloud import DEAD_LETTER_QUEUE, HOOKS, RULES, TIME_SCALE, Stack, scenario
+from imagesync.demo_cloud import (
+    DEAD_LETTER_QUEUE,
+    HOOKS,
+    RULE_IMAGE_NAME,
+    RULES,
+    TIME_SCALE,
+    Stack,
+    deploy_steps,
+    scenario,
+    sdk,
+)
 
 from .conftest import Receiver, step_until, wait_for
 
@@ -172,3 +182,26 @@ def test_an_end_whose_hooks_never_ran_shows_them_failed_through_the_sweeps_backs
     assert {k: (h["status"], h["error"]["code"]) for k, h in hooks.items()} == {
         "webhook": ("failed", "Hook.Undelivered"), "tag": ("failed", "Hook.Undelivered")}
     assert replica["state"] == "SUCCEEDED" and receiver.received == []
+
+
+def test_deploy_steps_run_again_reuse_the_rule_and_a_new_image_is_copied_once(cloud: Any) -> None:
+    """`imagesync deploy-steps` is idempotent against the emulator too (ListRules / ListTargets find what the first
+    run made): the CreateImage rule and its target exist once, so a new image reaches copy_request once."""
+    stack = cloud(rules=RULES)
+    first = [d["action"] for d in stack.steps["done"]]
+    assert "eb:CreateRule" in first and "eb:CreateTarget" in first and not any("skipped" in d
+                                                                                for d in stack.steps["done"])
+    again = [d["action"] for d in deploy_steps(stack.emu, "--dead-letter")["done"]]
+    assert "eb:ListRules" in again and "eb:ListTargets" in again
+    assert "eb:CreateRule" not in again and "eb:CreateTarget" not in again
+    image_id = sdk(stack.emu, "cvm").call_json("CreateImage", {"InstanceId": "ins-1a2b3c4d",
+                                                                "ImageName": RULE_IMAGE_NAME})["Response"]["ImageId"]
+    wait_for(lambda: [r for r in stack.attempts("copy_request") if r["source"] == "eventbridge"],
+             what="the routed CreateImage")
+    wait_for(stack.emu.scf.idle, what="the async queue to drain")
+    [routed] = [r for r in stack.attempts("copy_request") if r["source"] == "eventbridge"]
+    assert routed["outcome"] == "ok", routed["error"]
+    status, listed = stack.http("GET", f"/replications?image_id={image_id}")
+    [replication] = listed["items"]
+    assert status == 200 and replication["origin"] == "event"
+    assert sorted(r["destination_region"] for r in replication["replicas"]) == ["ap-beijing", "ap-shanghai"]
