@@ -41,6 +41,8 @@ class Credential:
     secret_key: str
     token: str | None = None
     expires_at: float | None = None  # real epoch seconds
+    role_name: str | None = None  # set on keys sts AssumeRole issued: the role assumed
+    session_name: str | None = None
 
 
 @dataclass
@@ -58,12 +60,14 @@ class CredentialStore:
         with self._lock:
             return self._by_id.get(secret_id)
 
-    def issue_temporary(self, account: Account, lifetime_s: float = TEMP_KEY_LIFETIME_S) -> dict:
-        """A new temporary key for ``account``: {"secret_id", "secret_key", "token", "expires_at"}."""
+    def issue_temporary(self, account: Account, lifetime_s: float = TEMP_KEY_LIFETIME_S, *,
+                        role_name: str | None = None, session_name: str | None = None) -> dict:
+        """A new temporary key for ``account``: {"secret_id", "secret_key", "token", "expires_at"}. Calls signed
+        with it act as ``account`` (and, when issued by AssumeRole, name ``role_name`` in CloudAudit)."""
         sid = "AKIDEMUTMP" + secrets.token_hex(13).upper()
         skey = "emulator-temp-key-not-real-" + secrets.token_hex(8)
         token = "emulator-token-" + secrets.token_hex(24)
         expires = time.time() + lifetime_s
         with self._lock:
-            self._by_id[sid] = Credential(account, skey, token, expires)
+            self._by_id[sid] = Credential(account, skey, token, expires, role_name, session_name)
         return {"secret_id": sid, "secret_key": skey, "token": token, "expires_at": expires}

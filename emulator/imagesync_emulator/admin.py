@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from . import progress
 from .calllog import CallLog
 from .clock import Clock
 from .faults import FaultInjector, FaultRule
@@ -21,6 +22,7 @@ PUBLIC_METHODS = (
     "script_fault", "clear_faults", "set_rate_limits", "set_copy_failure_rate", "set_copy_duration",
     "approve_cross_border", "accounts", "temporary_credentials", "drain_messages", "drain_events", "add_image",
     "set_image_state", "drain_audit_events", "set_audit_include_image_id", "set_image_quota",
+    "set_progress_curve", "add_role", "roles", "snapshots",
     "scf_functions", "scf_invocations", "scf_workers", "scf_kill_worker", "scf_dead_letters", "scf_pending",
 )
 
@@ -178,6 +180,52 @@ class Admin:
                 acct.region_image_quotas.clear()
             else:
                 acct.region_image_quotas[region] = quota
+
+    def set_progress_curve(self, curve: str, image_id: str | None = None) -> None:
+        """How SyncPercent rises (progress.py; docs/emulator.md "Progress curves"): with ``image_id``, for that copy
+        (every region holding the id; it may be in flight: its percent follows the new curve from now on); without,
+        for every copy started from now on (``mixed``: each draws a curve, deterministic under the seed). A curve
+        never moves a copy's end."""
+        progress.check_name(curve)
+        with self._world.lock:
+            if image_id is None:
+                self._world.settings.progress_curve = curve
+                return
+            copies = [img for img in self._world.images.values() if img.image_id == image_id and img.is_copy]
+            if not copies:
+                raise KeyError(f"no copy {image_id} (a curve shapes the SyncPercent of copies only)")
+            for img in copies:
+                img.progress_curve = progress.resolve(curve, self._world.progress_rng)
+
+    def add_role(self, uin: str, name: str, trusted: list[str] | None = None) -> dict:
+        """Create role ``name`` in account ``uin`` (uin or account name), or replace its trust policy: the accounts
+        (uins or names) in ``trusted`` may assume it with sts AssumeRole. Returns the role (arn, role_id...)."""
+        with self._world.lock:
+            w = self._world
+            owner = self._account(uin)
+            trusted_uins = [self._account(t).uin for t in trusted or []]
+            role = w.add_role(owner.uin, str(name), trusted_uins)
+            return {"uin": role.uin, "name": role.name, "role_id": role.role_id, "arn": role.arn,
+                    "trusted": list(role.trusted)}
+
+    def roles(self) -> list[dict]:
+        """Every role: uin, name, role_id, arn, trusted (uins)."""
+        with self._world.lock:
+            return self._world.dump()["roles"]
+
+    def snapshots(self, uin: str | None = None, region: str | None = None) -> list[dict]:
+        """The snapshots images are made of (all, or one account's / one region's): snapshot_id, region, owner,
+        size, created_at, disk_usage, image_ids (empty: the images are gone and the snapshot was left behind)."""
+        with self._world.lock:
+            owner = self._account(uin).uin if uin else None
+            return [{**vars(s), "image_ids": list(s.image_ids)} for s in self._world.snapshots.values()
+                    if (owner is None or s.owner == owner) and (region is None or s.region == region)]
+
+    def _account(self, ref: str) -> Any:
+        acct = self._world.accounts.get(str(ref)) or self._world.account_by_name(str(ref))
+        if acct is None:
+            raise KeyError(f"no account {ref}")
+        return acct
 
     # ---- clock ---------------------------------------------------------------------------------------------
     def now(self) -> float:

@@ -47,6 +47,8 @@ class AuditedCall:
     user_agent: str = ""
     instance_ids: list[str] = field(default_factory=list)  # resources the call named
     snapshot_ids: list[str] = field(default_factory=list)
+    image_ids: list[str] = field(default_factory=list)  # images the call named (DeleteImages' ImageIds)
+    role_name: str | None = None  # the role a temporary key was issued for (sts AssumeRole), if any
     created_image_id: str | None = None  # only used when the world includes it
 
 
@@ -64,14 +66,16 @@ def cloud_event(call: AuditedCall, event_uuid: uuid.UUID, *, include_image_id: b
     ok = call.error_code is None
     resources = [_qcs(call.region, call.uin, "instance", i) for i in call.instance_ids]
     resources += [_qcs(call.region, call.uin, "snapshot", s) for s in call.snapshot_ids]
-    resource_name = f"instance/{call.instance_ids[0]}" if call.instance_ids else ""
+    resources += [_qcs(call.region, call.uin, "image", i) for i in call.image_ids]
+    resource_name = f"instance/{call.instance_ids[0]}" if call.instance_ids else (
+        f"image/{call.image_ids[0]}" if call.image_ids else "")
     if include_image_id and call.created_image_id:
         resources.insert(0, _qcs(call.region, call.uin, "image", call.created_image_id))
         resource_name = f"image/{call.created_image_id}"
     principal = call.uin
     identity = {
         "type": "AssumedRole" if call.temporary_key else "Root",
-        "userName": "imagesync-role" if call.temporary_key else "root",
+        "userName": (call.role_name or "imagesync-role") if call.temporary_key else "root",
         "accountId": call.uin,
         "principalId": principal,
         "secretId": call.secret_id,

@@ -144,6 +144,7 @@ class Dispatcher:
         params = call.params if isinstance(call.params, dict) else {}
         instance_id = params.get("InstanceId")
         snapshots = params.get("SnapshotIds")
+        images = params.get("ImageIds")
         created = (call.payload or {}).get("ImageId")
         audited = AuditedCall(
             action=call.action, region=call.region or "", uin=cred.account.uin, app_id=cred.account.app_id,
@@ -154,6 +155,8 @@ class Dispatcher:
             user_agent=req.headers.get("x-tc-requestclient") or req.headers.get("user-agent", ""),
             instance_ids=[instance_id] if isinstance(instance_id, str) and instance_id else [],
             snapshot_ids=[str(x) for x in snapshots] if isinstance(snapshots, list) else [],
+            image_ids=[str(x) for x in images] if isinstance(images, list) else [],
+            role_name=cred.role_name,
             created_image_id=created if isinstance(created, str) else None,
         )
         with self.world.lock:

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from . import progress
 from .accounts import Account, CredentialStore
 from .clock import Clock
 from .regions import RegionCatalogue
 
 TRANSITIONAL = ("CREATING", "SYNCING", "IMPORTING")
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+ROLE_ID_BASE = 4611686018427397919  # the SDK docs' example role id
 
 
 def iso8601(epoch: float) -> str:
@@ -60,6 +62,7 @@ class Image:
     final_state: str | None = None
     copy_of: tuple[str, str] | None = None  # (region, image_id) of the source of a copy
     is_copy: bool = False
+    progress_curve: str = "linear"  # how SyncPercent rises while this copy runs (progress.py)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -103,6 +106,34 @@ class Queue:
 
 
 @dataclass
+class Role:
+    """A CAM role of account ``uin`` that the accounts in ``trusted`` (uins) may assume with sts AssumeRole."""
+
+    uin: str
+    name: str
+    role_id: str
+    trusted: list[str] = field(default_factory=list)
+
+    @property
+    def arn(self) -> str:
+        return f"qcs::cam::uin/{self.uin}:roleName/{self.name}"
+
+
+@dataclass
+class Snapshot:
+    """A cloud block storage snapshot that an image is made of (its SnapshotSet); it outlives the image unless
+    DeleteImages is asked to delete it (DeleteBindedSnap)."""
+
+    snapshot_id: str
+    region: str
+    owner: str
+    size: int
+    created_at: float
+    disk_usage: str = "SYSTEM_DISK"
+    image_ids: list[str] = field(default_factory=list)  # images made of it (empty once they are gone)
+
+
+@dataclass
 class Settings:
     """World-wide behaviour knobs (all emulated seconds)."""
 
@@ -115,6 +146,8 @@ class Settings:
     # CloudAudit records of CreateImage leave the new image id out (the real record carries no response); True
     # puts it first in ``resources`` and in ``resourceName``.
     audit_include_image_id: bool = False
+    # The progress curve of copies started from now on (progress.py): a curve name, or "mixed" (drawn per copy).
+    progress_curve: str = "linear"
 
 
 class World:
@@ -142,6 +175,10 @@ class World:
         self.audit_events: list[dict] = []  # CloudAudit CloudEvents (audit.py), drained by the admin handle
         # Its own stream, so audit event ids never shift the ids and copy durations drawn from ``rng``.
         self.audit_rng = random.Random(f"{seed}:audit")
+        # Likewise for the curves "mixed" draws, so choosing a curve never shifts ids or durations.
+        self.progress_rng = random.Random(f"{seed}:progress")
+        self.roles: dict[tuple[str, str], Role] = {}  # (owner uin, role name) -> role (sts AssumeRole)
+        self.snapshots: dict[str, Snapshot] = {}  # snapshot id -> snapshot (the images' SnapshotSet)
         self.history: list[dict] = []  # notable world events (copies started/finished...), for dump()
         self.eb_rules: dict[str, dict] = {}  # rule id -> {"uin", "bus_id", "name", "pattern", "enabled", "targets"}
         self.scf: Any = None  # the emulated SCF runtime (scf/runtime.py), set by the Emulator
@@ -157,6 +194,8 @@ class World:
     def _id_used(self, candidate: str) -> bool:
         if candidate.startswith("img-"):
             return any(k[1] == candidate for k in self.images)
+        if candidate.startswith("snap-"):
+            return candidate in self.snapshots
         return candidate in self.instances
 
     # ---- accounts --------------------------------------------------------------------------------------------
@@ -167,10 +206,46 @@ class World:
     def account_by_name(self, name: str) -> Account | None:
         return next((a for a in self.accounts.values() if a.name == name), None)
 
+    def add_role(self, uin: str, name: str, trusted: list[str]) -> Role:
+        """Create (or replace the trust policy of) role ``name`` of account ``uin``; ``trusted`` are uins."""
+        role = self.roles.get((uin, name))
+        if role is None:
+            # Role ids look like CAM's (4611686018427...) and are numbered in creation order: no rng draw.
+            role = Role(uin=uin, name=name, role_id=str(ROLE_ID_BASE + len(self.roles)))
+            self.roles[(uin, name)] = role
+        role.trusted = list(dict.fromkeys(trusted))
+        return role
+
     # ---- images ----------------------------------------------------------------------------------------------
     def add_image(self, image: Image) -> Image:
+        """Add ``image`` and record the snapshots it is made of (a custom image's; public images have none)."""
         self.images[image.key] = image
+        if image.owner is not None:
+            for i, sid in enumerate(image.snapshot_ids):
+                snap = self.snapshots.get(sid)
+                if snap is None:
+                    snap = self.snapshots[sid] = Snapshot(
+                        snapshot_id=sid, region=image.region, owner=image.owner, size=image.size,
+                        created_at=image.created_at, disk_usage="SYSTEM_DISK" if i == 0 else "DATA_DISK")
+                if image.image_id not in snap.image_ids:
+                    snap.image_ids.append(image.image_id)
         return image
+
+    def remove_image(self, image: Image, delete_snapshots: bool) -> list[str]:
+        """Delete ``image`` (and its tags); its snapshots stay unless ``delete_snapshots``, which deletes those no
+        other image is made of. Returns the ids of the snapshots deleted."""
+        self.tags.pop(self.resource_name(image), None)
+        del self.images[image.key]
+        gone = []
+        for sid in image.snapshot_ids:
+            snap = self.snapshots.get(sid)
+            if snap is None:
+                continue
+            snap.image_ids = [i for i in snap.image_ids if i != image.image_id]
+            if delete_snapshots and not snap.image_ids:
+                del self.snapshots[sid]
+                gone.append(sid)
+        return gone
 
     def find_image(self, image_id: str, region: str | None = None) -> Image | None:
         """Any image with this id (in ``region`` if given), regardless of who may see it."""
@@ -197,14 +272,15 @@ class World:
     def image_state(self, img: Image, now: float) -> tuple[str, int | None]:
         """(ImageState, SyncPercent) at emulated time ``now``.
 
-        A copy in flight is SYNCING with SyncPercent rising linearly to 100, then its final state. The source of
-        running copies shows SYNCING (busy, "not NORMAL") with the least advanced copy's percent. An image being
-        created is CREATING, then its final state. A finished copy keeps SyncPercent 100; others have None.
+        A copy in flight is SYNCING with SyncPercent following its progress curve (progress.py; linear unless set),
+        then its final state. The source of running copies shows SYNCING (busy, "not NORMAL") with the least
+        advanced copy's percent. An image being created is CREATING, then its final state. A finished copy keeps
+        SyncPercent 100; others have None.
         """
         if img.ready_at is not None and img.started_at is not None and now < img.ready_at:
             if img.is_copy:
-                span = max(img.ready_at - img.started_at, 1e-9)
-                return "SYNCING", min(99, int(100 * (now - img.started_at) / span))
+                return "SYNCING", progress.percent(img.progress_curve, now - img.started_at,
+                                                   img.ready_at - img.started_at)
             return img.state, None
         settled = (img.final_state or "NORMAL") if img.ready_at is not None else img.state
         percent = 100 if img.is_copy else None
@@ -280,6 +356,8 @@ class World:
     def admin_image_view(self, img: Image, now: float) -> dict:
         view = self.image_view(img, img.image_type, now)
         view.update({"Region": img.region, "OwnerUin": img.owner, "SharedWith": sorted(img.shared_with)})
+        if img.is_copy:
+            view["ProgressCurve"] = img.progress_curve
         return view
 
     # ---- dump ------------------------------------------------------------------------------------------------
@@ -296,6 +374,7 @@ class World:
                 "create_duration": self.settings.create_duration,
                 "max_copy_size_gb": self.settings.max_copy_size_gb,
                 "audit_include_image_id": self.settings.audit_include_image_id,
+                "progress_curve": self.settings.progress_curve,
             },
             "regions": {k: list(v) for k, v in self.regions.groups.items()},
             "accounts": [
@@ -305,6 +384,9 @@ class World:
             ],
             "images": images,
             "instances": [vars(i).copy() for i in self.instances.values()],
+            "snapshots": [{**vars(s), "image_ids": list(s.image_ids)} for s in self.snapshots.values()],
+            "roles": [{"uin": r.uin, "name": r.name, "role_id": r.role_id, "arn": r.arn, "trusted": list(r.trusted)}
+                      for r in self.roles.values()],
             "tags": {k: dict(v) for k, v in self.tags.items()},
             "queues": [{"uin": k[0], "region": k[1], "name": q.name, "queue_id": q.queue_id}
                        for k, q in self.queues.items()],

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from . import progress
 from .accounts import Account
 from .clock import Clock
 from .world import Image, Instance, Queue, Subscription, Topic, World
@@ -67,7 +68,8 @@ def build_world(data: dict, clock: Clock, seed: int = 0) -> World:
 
     s = data.get("settings") or {}
     _check_keys("settings", s, {"copy_duration", "copy_failure_rate", "create_duration", "max_copy_size_gb",
-                                "auto_create_queues", "auto_create_event_buses", "audit_include_image_id"})
+                                "auto_create_queues", "auto_create_event_buses", "audit_include_image_id",
+                                "progress_curve"})
     if "copy_duration" in s:
         lo, hi = s["copy_duration"]
         w.settings.copy_duration = (float(lo), float(hi))
@@ -78,12 +80,19 @@ def build_world(data: dict, clock: Clock, seed: int = 0) -> World:
         if key in s:
             setattr(w.settings, key, s[key])
 
+    if "progress_curve" in s:
+        try:
+            w.settings.progress_curve = progress.check_name(str(s["progress_curve"]))
+        except ValueError as exc:
+            raise WorldFileError(f"settings.progress_curve: {exc}") from exc
+
     if data.get("regions"):
         w.regions.groups = {str(k): [str(r) for r in v] for k, v in data["regions"].items()}
 
     for i, a in enumerate(data.get("accounts") or []):
         _check_keys(f"accounts[{i}]", a, {"name", "uin", "app_id", "secret_id", "secret_key",
-                                          "cross_border_approved", "image_quota", "region_image_quotas"})
+                                          "cross_border_approved", "image_quota", "region_image_quotas",
+                                          "roles"})
         uin = str(a["uin"])
         w.add_account(Account(
             name=str(a.get("name", uin)), uin=uin, app_id=int(a.get("app_id", 1250000000 + i)),
@@ -104,6 +113,12 @@ def build_world(data: dict, clock: Clock, seed: int = 0) -> World:
         if acct is None:
             raise WorldFileError(f"{where}: unknown account {ref!r}")
         return acct.uin
+
+    for i, a in enumerate(data.get("accounts") or []):
+        for j, r in enumerate(a.get("roles") or []):
+            where = f"accounts[{i}].roles[{j}]"
+            _check_keys(where, r, {"name", "trusted"})
+            w.add_role(str(a["uin"]), str(r["name"]), [owner_uin(where, t) for t in r.get("trusted") or []])
 
     image_keys = {"id", "region", "owner", "name", "type", "state", "size", "tags", "description", "architecture",
                   "platform", "os_name", "image_source", "license_type", "family", "deprecated", "shared_with",

@@ -264,7 +264,7 @@ class ScfRuntime:
                 self._start_due(now)
             except Exception as exc:  # a bug must not stop every timer and retry: record it and go on
                 with self.world.lock:
-                    self.world.history.append({"what": "scf_scheduler_error", "error": repr(exc)})
+                    self.world.history.append({"event": "scf_scheduler_error", "error": repr(exc)})
 
     def _fire_timers(self, now: float) -> None:
         with self.lock:

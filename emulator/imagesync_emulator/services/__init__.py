@@ -61,6 +61,7 @@ class Service:
 
 def all_services() -> dict[str, Service]:
     """Every emulated service, by its signing name (the credential scope's service)."""
-    from . import cvm, eb, region, scf, tag, tdmq
+    from . import cbs, cvm, eb, region, scf, sts, tag, tdmq
 
-    return {s.name: s for s in (cvm.SERVICE, tag.SERVICE, tdmq.SERVICE, eb.SERVICE, region.SERVICE, scf.SERVICE)}
+    return {s.name: s for s in (cvm.SERVICE, tag.SERVICE, tdmq.SERVICE, eb.SERVICE, region.SERVICE, scf.SERVICE,
+                                sts.SERVICE, cbs.SERVICE)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from .. import progress
 from ..errors import ApiError, bad_value
 from ..params import Params, require_member
 from ..world import TRANSITIONAL, Image, Instance, World
@@ -17,6 +18,8 @@ SERVICE = Service("cvm", "2017-03-12")
 IMAGE_ID_RE = re.compile(r"^img-[a-z0-9]{8}$")
 INSTANCE_ID_RE = re.compile(r"^ins-[a-z0-9]{8}$")
 KMS_KEY_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# ImageFamily (CreateImage/ModifyImageAttribute docs): letters, digits, "-", "." and "_", 1-60 characters.
+FAMILY_RE = re.compile(r"^[A-Za-z0-9._-]{1,60}$")
 IMAGE_TYPES = ("PRIVATE_IMAGE", "PUBLIC_IMAGE", "SHARED_IMAGE")
 MAX_FILTERS = 10
 MAX_FILTER_VALUES = 5
@@ -166,11 +169,13 @@ def sync_images(ctx: CallContext, p: Params) -> dict:
             snapshot_ids=[world.new_id("snap-") for _ in img.snapshot_ids or [""]],
             started_at=ctx.now, ready_at=ctx.now + duration, final_state="CREATEFAILED" if failed else "NORMAL",
             copy_of=img.key, is_copy=True,
+            progress_curve=progress.resolve(world.settings.progress_curve, world.progress_rng),
         ))
         world.copies.setdefault(img.key, []).append(copy.key)
         world.history.append({"event": "copy_started", "source": img.image_id, "source_region": src_region,
                               "image_id": copy.image_id, "region": dest, "owner": ctx.account.uin,
-                              "at": ctx.now, "ready_at": copy.ready_at, "final_state": copy.final_state})
+                              "at": ctx.now, "ready_at": copy.ready_at, "final_state": copy.final_state,
+                              "progress_curve": copy.progress_curve})
         image_set.append({"ImageId": copy.image_id, "Region": dest})
     return {"ImageSet": image_set} if want_set else {}
 
@@ -291,6 +296,8 @@ def modify_image_attribute(ctx: CallContext, p: Params) -> dict:
     deprecated = p.data.get("ImageDeprecated")
     if deprecated is not None and not isinstance(deprecated, bool):
         p.flag("ImageDeprecated")
+    if family and not FAMILY_RE.match(family):
+        raise ApiError("InvalidParameterValue.InvalidImageFamily", f"`{family}` is not a valid image family name.")
     img, vt = _visible(ctx, image_id)
     if vt == "SHARED_IMAGE":
         raise ApiError("UnsupportedOperation.SharedImageModifyUnsupported", "Shared images cannot be modified.")
@@ -307,16 +314,16 @@ def modify_image_attribute(ctx: CallContext, p: Params) -> dict:
     return {}
 
 
-@SERVICE.action("DeleteImages", {"ImageIds", "DeleteBindedSnap", "DryRun"})
+@SERVICE.action("DeleteImages", {"ImageIds", "DeleteBindedSnap", "DryRun"}, audited=True)
 def delete_images(ctx: CallContext, p: Params) -> dict:
     image_ids = p.str_list("ImageIds", required=True) or []
-    p.flag("DeleteBindedSnap")
+    delete_snapshots = p.flag("DeleteBindedSnap")
     dry_run = p.flag("DryRun")
     if len(image_ids) > 10:
         raise ApiError("InvalidParameterValue.LimitExceeded", "At most 10 images per call.")
     world = ctx.world
     doomed = []
-    for iid in image_ids:
+    for iid in dict.fromkeys(image_ids):
         img = _owned(ctx, iid)
         state, _ = world.image_state(img, ctx.now)
         if state in TRANSITIONAL:
@@ -327,9 +334,27 @@ def delete_images(ctx: CallContext, p: Params) -> dict:
     if dry_run:
         return {}
     for img in doomed:
-        world.tags.pop(world.resource_name(img), None)
-        del world.images[img.key]
+        gone = world.remove_image(img, delete_snapshots)
+        world.history.append({"event": "image_deleted", "image_id": img.image_id, "region": img.region,
+                              "owner": img.owner, "at": ctx.now, "snapshots_deleted": gone,
+                              "snapshots_kept": [s for s in img.snapshot_ids if s not in gone]})
     return {}
+
+
+@SERVICE.action("DescribeImageFromFamily", {"ImageFamily"})
+def describe_image_from_family(ctx: CallContext, p: Params) -> dict:
+    """The newest NORMAL, non-deprecated image of the family the caller can see in the region (own, shared or
+    public); ``Image`` is absent when the family has none (the SDK model: "empty when no image is available")."""
+    family = p.text("ImageFamily", required=True) or ""
+    if not FAMILY_RE.match(family):
+        raise ApiError("InvalidParameterValue.InvalidImageFamily", f"`{family}` is not a valid image family name.")
+    world = ctx.world
+    candidates = [(img, vt) for img, vt in world.visible_images(ctx.account.uin, ctx.region or "")
+                  if img.family == family and not img.deprecated and world.image_state(img, ctx.now)[0] == "NORMAL"]
+    if not candidates:
+        return {}
+    img, vt = max(candidates, key=lambda t: (t[0].created_at, t[0].image_id))
+    return {"Image": world.image_view(img, vt, ctx.now)}
 
 
 # ---- instances and regions ------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def route_event(world: World, uin: str, bus_id: str, event: dict) -> list[str]:
             try:
                 started.append(runtime.invoke_async(m["name"], event, namespace=m["ns"], source="eventbridge"))
             except KeyError:  # the function is gone: EventBridge drops the delivery (recorded in history)
-                world.history.append({"what": "eb_target_missing", "rule": rule["name"], "target": target})
+                world.history.append({"event": "eb_target_missing", "rule": rule["name"], "target": target})
     return started
 
 SERVICE = Service("eb", "2021-04-16")
