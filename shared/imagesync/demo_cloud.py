@@ -14,6 +14,7 @@ Development tooling: it imports the emulator, which the functions never do. Exit
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -64,6 +65,10 @@ LOCAL_SETTINGS: dict[str, dict[str, str]] = {
 }
 
 
+#: the API versions of the SDK clients the demo uses
+_VERSIONS = {"cvm": "v20170312", "scf": "v20180416", "tdmq": "v20200217"}
+
+
 class DemoError(Exception):
     """The demo cannot run as asked (no package, no database, a deploy step failed): said in one line."""
 
@@ -74,13 +79,10 @@ def sdk(emu: Emulator, product: str, region: str | None = SOURCE) -> Any:
     from tencentcloud.common.profile.client_profile import ClientProfile
     from tencentcloud.common.profile.http_profile import HttpProfile
 
-    module = __import__(f"tencentcloud.{product}.{_VERSIONS[product]}.{product}_client", fromlist=["_"])
+    module = importlib.import_module(f"tencentcloud.{product}.{_VERSIONS[product]}.{product}_client")
     cls = getattr(module, f"{product.capitalize()}Client")
     profile = ClientProfile(httpProfile=HttpProfile(protocol="http", endpoint=emu.host_port), language="en-US")
     return cls(credential.Credential(emu.secret_id, emu.secret_key), region, profile)
-
-
-_VERSIONS = {"cvm": "v20170312", "scf": "v20180416", "tdmq": "v20200217"}
 
 
 def _call(client: Any, action: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -277,8 +279,9 @@ def scenario(stack: Stack, receiver: WebhookReceiver, *, console: Console, deadl
     # A new custom image: CloudAudit -> the EventBridge rule deploy-steps made -> copy_request -> the rule's copies.
     image_id = _call(sdk(emu, "cvm"), "CreateImage", {"InstanceId": "ins-1a2b3c4d",
                                                        "ImageName": RULE_IMAGE_NAME})["ImageId"]
-    routed = wait(lambda: [r for r in stack.attempts("copy_request") if r["source"] == "eventbridge"],
-                  timeout=deadline_seconds, what="the CreateImage event at copy_request")
+    routed = wait(lambda: [r for r in stack.attempts("copy_request")
+                           if r["source"] == "eventbridge" and r["outcome"] == "ok"],
+                  timeout=deadline_seconds, what="the CreateImage event handled by copy_request")
     console.print(f"  cvm CreateImage {RULE_IMAGE_NAME} -> {image_id} -> EventBridge -> copy_request: "
                   f"{routed[0]['outcome']}")
     status, listed = stack.http("GET", f"/replications?image_id={image_id}")
