@@ -34,15 +34,18 @@ $(NODE_SDK)/.installed: tests/emulator/node/package.json tests/emulator/node/pac
 	cd $(NODE_SDK) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# The fast loop while changing code: lint, type check and the tests not marked slow (no tccli venv; about a minute).
+# The fast loop while changing code: lint, import contracts, type check and the tests not marked slow (no tccli
+# venv; about a minute).
 check: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
 
 # Everything, slow tests included (what CI runs: .ci/run).
 test: venv tccli node-sdk
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/mypy
 	IMAGESYNC_TCCLI=$(CURDIR)/$(TCCLI_VENV)/bin/tccli IMAGESYNC_NODE_SDK=$(CURDIR)/$(NODE_SDK) \
 		$(PY) -m pytest $(PYTEST_ARGS)
@@ -55,8 +58,10 @@ demo: venv
 demo-cloud: venv package
 	$(VENV)/bin/imagesync demo --cloud $(if $(DEMO_DATABASE_URL),--database-url '$(DEMO_DATABASE_URL)')
 
+# ruff, the import contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md, "Layers"), mypy
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/mypy
 
 bench-emulator: venv

@@ -26,10 +26,10 @@ for _p in (REPO / "shared", REPO / "emulator"):
         sys.path.insert(0, str(_p))
 os.environ.setdefault("IMAGESYNC_LOG_LEVEL", "ERROR")  # before imagesync's logger is made: keep tables readable
 
+from imagesync import wiring  # noqa: E402
 from imagesync.domain.models import Origin, Replica, Replication  # noqa: E402
 from imagesync.domain.states import ReplicaState  # noqa: E402
 from imagesync.local import EmulatorClock  # noqa: E402
-from imagesync.platform import wiring  # noqa: E402
 from imagesync.settings import Settings  # noqa: E402
 from imagesync_emulator import Emulator  # noqa: E402
 

@@ -55,8 +55,8 @@ def services(emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     moves it with emulator.admin.advance(), so no outcome depends on how fast the machine runs the test (at the
     emulator's 600x, one busy real second would be ten emulated minutes).
     """
+    from imagesync import wiring
     from imagesync.local import EmulatorClock
-    from imagesync.platform import wiring
     from imagesync.settings import Settings
 
     emulator.admin.set_time_scale(0)

@@ -3,7 +3,7 @@
 Given real credentials and no IMAGESYNC_TENCENT_ENDPOINT, the same commands drive the real Tencent Cloud. Keys are
 looked for only when a command calls the cloud (status, db upgrade and rules check never do), along the official
 SDK's chain: the environment, ~/.tencentcloud/credentials, tccli's ~/.tccli/default.credential, the CVM instance
-role (imagesync.adapters.tencent.CredentialChain).
+role (imagesync.adapters.credentials.CredentialChain).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _fail(exc: ImageSyncError) -> None:
 
 
 def _services() -> Any:
-    from .platform.wiring import services
+    from .wiring import services
 
     try:
         svc = services()

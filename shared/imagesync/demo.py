@@ -121,9 +121,9 @@ def _env(values: dict[str, str]) -> Iterator[None]:
 def run(keep: Path | None = None, *, console: Console | None = None, deadline_seconds: float = 90.0) -> int:
     from imagesync_emulator import Emulator
 
+    from . import wiring
     from .handlers import completion_hook, copy_request, status_sweep
     from .local import EmulatorClock, deliver
-    from .platform import wiring
     from .settings import Settings
 
     console = console or Console(width=max(150, Console().width))

@@ -58,7 +58,8 @@ def load(name: str, deploy: Path = DEPLOY, **placeholders: str) -> dict[str, Any
     text = (deploy / name).read_text()
     for key, value in placeholders.items():
         text = text.replace("${" + key + "}", value)
-    return json.loads(text)  # type: ignore[no-any-return]
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 class Steps:

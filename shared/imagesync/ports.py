@@ -81,6 +81,17 @@ class ImageAdmin(Protocol):
         ...
 
 
+class WebhookPoster(Protocol):
+    """Delivers webhook messages over HTTP (adapters.webhook.HttpWebhooks: signed, SSRF-guarded, no redirects)."""
+
+    def post(self, url: str, event: str, payload: dict[str, Any], *, secret: str, fmt: str, delivery_id: str) -> int:
+        """POST `payload` to `url` in `fmt` (json | wecom | dingtalk | slack), signed with `secret` when not empty,
+        with `delivery_id` as the delivery's stable id (receivers dedupe on it). Returns the HTTP status; raises an
+        exception with a stable `code` (Webhook.Timeout, Webhook.BadStatus, Webhook.TargetRefused, ...) unless
+        the target accepted it."""
+        ...
+
+
 @dataclass(frozen=True)
 class IdempotencyRecord:
     key: str
@@ -107,8 +118,9 @@ class HookRun:
     result: dict[str, Any] | None = None
 
 
-class StateStore(Protocol):
-    """The state table. Every write that changes a replica is a compare-and-set on (id, version, state)."""
+class ReplicaStore(Protocol):
+    """Replications and their replicas. Every write that changes a replica is a compare-and-set on (id, version,
+    state); a replica's end and its completion message (OutboxStore) commit together."""
 
     def create_replication(self, replication: Replication) -> Replication:
         """Insert the replication and its `replicas` in one transaction.
@@ -164,6 +176,22 @@ class StateStore(Protocol):
         is left as it is (its new owner wrote something newer)."""
         ...
 
+    def add_replica(self, replica: Replica) -> Replica:
+        """Insert one more replica into its existing replication (an encrypted copy); idempotent by replica id
+        (the stored one is returned). Raises AlreadyInFlight when the same copy is already active elsewhere."""
+        ...
+
+    def finished_copies(self, destination_region: str, *, rule: str | None, image_name: str) -> list[Replica]:
+        """SUCCEEDED replicas with a destination image in `destination_region` made for `rule` (when given) or,
+        without a rule, named `image_name` by replications without a rule; newest ended first."""
+        ...
+
+    def count_by_state(self) -> dict[str, int]: ...
+
+
+class LeaseStore(Protocol):
+    """Sweepers' leases on due replicas: no two owners work the same replica within a lease."""
+
     def claim_due(
         self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
     ) -> list[Replica]:
@@ -179,21 +207,28 @@ class StateStore(Protocol):
         """Give up `owner`'s leases on these replicas (others' leases are untouched)."""
         ...
 
+
+class OutboxStore(Protocol):
+    """Completion messages, one per replica end (written by ReplicaStore with the end), published at least once."""
+
     def pending_outbox(self, limit: int = 100) -> list[CompletionMessage]:
         """Completion messages not yet marked sent, oldest first."""
         ...
 
     def mark_outbox_sent(self, message_ids: Sequence[str]) -> None: ...
 
-    def count_by_state(self) -> dict[str, int]: ...
-
-    def record_audit(self, replication_id: str, event: str, *, actor: str, origin: str, detail: dict[str, Any]) -> None:
-        """Append an audit record (who, when, from where, what happened)."""
+    def undelivered_ends(
+        self, *, sent_before: datetime, sent_after: datetime, hooks_everywhere: bool, limit: int = 100
+    ) -> list[CompletionMessage]:
+        """Completion messages sent within (sent_after, sent_before] whose end still has an open hook record
+        (not done, skipped nor failed), or no hook record at all while it has hooks (`hooks_everywhere`: global
+        hooks are configured; else the replication's own). Oldest sent first."""
         ...
 
-    def audit_trail(self, replication_id: str) -> list[dict[str, Any]]: ...
 
-    # Idempotency, after powertools' design (record per key: INPROGRESS / COMPLETED / expired).
+class IdempotencyStore(Protocol):
+    """Idempotency records, after powertools' design (record per key: INPROGRESS / COMPLETED / expired)."""
+
     def idempotency_claim(
         self, key: str, payload_hash: str, *, now: datetime, expires_at: datetime, in_progress_until: datetime
     ) -> IdempotencyRecord | None:
@@ -219,7 +254,10 @@ class StateStore(Protocol):
         """Delete expired idempotency records; returns how many."""
         ...
 
-    # Hooks (revision 0002).
+
+class HookRunStore(Protocol):
+    """The outcome of each hook per replica end (revision 0002)."""
+
     def hook_runs(self, replica_ids: Sequence[str]) -> dict[str, list[HookRun]]:
         """The hook records of these replicas, by replica id (every id is a key), ordered by hook key."""
         ...
@@ -244,23 +282,20 @@ class StateStore(Protocol):
         the keys written; a second call writes nothing. For ends whose message will not be delivered again."""
         ...
 
-    def undelivered_ends(
-        self, *, sent_before: datetime, sent_after: datetime, hooks_everywhere: bool, limit: int = 100
-    ) -> list[CompletionMessage]:
-        """Completion messages sent within (sent_after, sent_before] whose end still has an open hook record
-        (not done, skipped nor failed), or no hook record at all while it has hooks (`hooks_everywhere`: global
-        hooks are configured; else the replication's own). Oldest sent first."""
+
+class AuditLog(Protocol):
+    """Who asked for what, from where, and each replica's end."""
+
+    def record_audit(self, replication_id: str, event: str, *, actor: str, origin: str, detail: dict[str, Any]) -> None:
+        """Append an audit record (who, when, from where, what happened)."""
         ...
 
-    def add_replica(self, replica: Replica) -> Replica:
-        """Insert one more replica into its existing replication (an encrypted copy); idempotent by replica id
-        (the stored one is returned). Raises AlreadyInFlight when the same copy is already active elsewhere."""
-        ...
+    def audit_trail(self, replication_id: str) -> list[dict[str, Any]]: ...
 
-    def finished_copies(self, destination_region: str, *, rule: str | None, image_name: str) -> list[Replica]:
-        """SUCCEEDED replicas with a destination image in `destination_region` made for `rule` (when given) or,
-        without a rule, named `image_name` by replications without a rule; newest ended first."""
-        ...
+
+class StateStore(ReplicaStore, LeaseStore, OutboxStore, IdempotencyStore, HookRunStore, AuditLog, Protocol):
+    """All of the state table's stores over one database (adapters.sql.SqlStateStore): what the composition root
+    holds and hands each use case the parts of. Use cases depend on the small ports above, never on this."""
 
 
 @dataclass

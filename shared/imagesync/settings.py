@@ -1,7 +1,7 @@
 """Settings, validated once on entry (pydantic-settings, prefix IMAGESYNC_).
 
 Credentials are NOT settings: SCF rotates the function role's temporary keys, so they are found per invocation, by
-the first cloud call (see imagesync.adapters.tencent.CredentialChain).
+the first cloud call (see imagesync.adapters.credentials.CredentialChain).
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def _replica_view(replica: Replica) -> dict[str, Any]:
 def replication_view(
     replication: Replication, hook_runs: Mapping[str, Sequence[HookRun]] | None = None
 ) -> dict[str, Any]:
-    """`hook_runs`: StateStore.hook_runs() of its replicas; each replica view then carries its "hooks"."""
+    """`hook_runs`: HookRunStore.hook_runs() of its replicas; each replica view then carries its "hooks"."""
     return {
         "id": replication.id,
         "state": replication.state,

@@ -26,7 +26,7 @@ from imagesync.app.hooks.tag import REPLICATION_ID, SOURCE_IMAGE
 from imagesync.demo import WebhookReceiver
 from imagesync.domain.models import CopyRequest
 from imagesync.handlers import status_sweep
-from imagesync.platform.failpoints import EXIT_CODE
+from imagesync.runtime.failpoints import EXIT_CODE
 from tests.conftest import load_event
 
 IMAGESYNC = [sys.executable, "-m", "imagesync.cli"]

@@ -114,8 +114,8 @@ def test_rules_check_exits_0_or_2_never_a_traceback(rules_dir: Path, content: by
 def test_a_rules_file_that_is_not_utf8_is_refused_by_the_functions_too(tmp_path: Path) -> None:
     """The functions load IMAGESYNC_RULES_FILE through wiring.load_rules: bad bytes are Rules.Invalid there as well
     (a bare UnicodeDecodeError would make copy_request retry the event as if the cloud had failed)."""
-    from imagesync.platform.wiring import load_rules
     from imagesync.settings import Settings
+    from imagesync.wiring import load_rules
 
     file = tmp_path / "rules.yaml"
     file.write_bytes(b"rules:\n  - name: \x80\n")

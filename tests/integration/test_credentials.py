@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from imagesync.adapters.tencent import CredentialChain, TencentCloud, TencentImages, credentials_from_env
+from imagesync.adapters.credentials import CredentialChain, credentials_from_env
+from imagesync.adapters.cvm import TencentImages
+from imagesync.adapters.tencent import TencentCloud
 from imagesync.domain.errors import CloudError, CredentialsInvalid, CredentialsNotFound
 
 KEY_VARS = ("TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN", "TENCENTCLOUD_SECRET_ID",

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from imagesync import wiring
 from imagesync.domain.hooks import ShareHook, TagHook
 from imagesync.handlers import completion_hook, copy_request, status_sweep
 from imagesync.local import EmulatorClock, deliver
-from imagesync.platform import wiring
 from imagesync.settings import Settings
 from tests.conftest import load_event
 

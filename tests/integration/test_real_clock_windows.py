@@ -10,8 +10,8 @@ from typing import Any
 from imagesync.domain.models import CompletionMessage, CopyRequest
 from imagesync.handlers import completion_hook, status_sweep
 from imagesync.local import async_event
-from imagesync.platform.deadline import time_left
 from imagesync.ports import Delivery
+from imagesync.runtime.deadline import time_left
 from tests.conftest import load_event
 
 TIMER = load_event("timer/every_minute.json")

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from imagesync.adapters.tencent import TencentCloud, TencentImageAdmin
+from imagesync.adapters.cvm import TencentImageAdmin
+from imagesync.adapters.tencent import TencentCloud
 
 PARTNER = "100000000002"
 

@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 
-from imagesync.adapters.tencent import TencentCloud, TencentImages, credentials_from_env
+from imagesync.adapters.credentials import credentials_from_env
+from imagesync.adapters.cvm import TencentImages
+from imagesync.adapters.tencent import TencentCloud
 from imagesync.domain.errors import CloudError
-from imagesync.platform.deadline import deadline_in
+from imagesync.runtime.deadline import deadline_in
 
 
 @pytest.fixture

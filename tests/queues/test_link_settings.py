@@ -14,8 +14,8 @@ from tencentcloud.eb.v20210416.eb_client import EbClient
 from imagesync.adapters.queues.eventbridge import EVENT_TYPE, MAX_EVENTS_PER_CALL, EventBridgeLink
 from imagesync.adapters.queues.scf_async import ScfAsyncLink
 from imagesync.adapters.tencent import TencentCloud
-from imagesync.platform.wiring import build_queue
 from imagesync.settings import Settings
+from imagesync.wiring import build_queue
 from tests.conftest import load_event
 
 MESSAGES = load_event("queue/scf_async_two_messages.json")["messages"]

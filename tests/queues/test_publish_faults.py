@@ -22,7 +22,7 @@ from imagesync.app.sweep import SweepReport
 from imagesync.domain.errors import CloudError
 from imagesync.domain.states import ReplicaState
 from imagesync.handlers import completion_hook, status_sweep
-from imagesync.platform.deadline import deadline_in
+from imagesync.runtime.deadline import deadline_in
 from tests.conftest import load_event
 from tests.queues.canned import error, sdk_client
 from tests.store.store_helpers import make_replication
@@ -94,7 +94,7 @@ def test_scf_link_down_leaves_the_outbox_and_the_sweep_reports_it(services: Any,
 
 
 def test_scf_link_no_retry_sleeps_past_the_deadline(services: Any, canned: Any) -> None:
-    from imagesync.platform.deadline import time_left
+    from imagesync.runtime.deadline import time_left
 
     _ended(services, 1)
     services.queue = _scf_link(canned)

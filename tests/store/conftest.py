@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from store_helpers import SERVER_URLS, create_database, drop_database, reachable
+from store_helpers import SERVER_URLS, create_database, drop_database, reachable, wipe
 
 from imagesync.adapters.sql import SqlStateStore, dispose_engines, make_engine, upgrade
 
@@ -94,7 +94,7 @@ def store_url(backend: str, databases: Databases) -> str:
         upgrade(url)
         _migrated[backend] = url
     url = _migrated[backend]
-    SqlStateStore(make_engine(url)).wipe()
+    wipe(make_engine(url))
     return url
 
 
@@ -111,7 +111,7 @@ def server_store_url(server_backend: str, databases: Databases) -> str:
         upgrade(url)
         _migrated[server_backend] = url
     url = _migrated[server_backend]
-    SqlStateStore(make_engine(url)).wipe()
+    wipe(make_engine(url))
     return url
 
 

@@ -11,17 +11,29 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import create_engine, delete, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from imagesync.adapters.sql import SqlStateStore, make_engine
+from imagesync.adapters.sql.engine import run_tx
+from imagesync.adapters.sql.schema import TABLES
 from imagesync.domain.models import Replica, Replication
 from imagesync.domain.states import ReplicaState
 
 MYSQL_URL = os.environ.get("IMAGESYNC_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 POSTGRES_URL = os.environ.get("IMAGESYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SERVER_URLS = {"mysql": MYSQL_URL, "postgres": POSTGRES_URL}
+
+
+def wipe(engine: Engine) -> None:
+    """Delete every row of every table (the schema stays): each test starts from empty tables."""
+
+    def write(conn: Connection, _attempt: int) -> None:
+        for table in TABLES:
+            conn.execute(delete(table))
+
+    run_tx(engine, write)
 
 
 def utcnow() -> datetime:

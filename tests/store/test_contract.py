@@ -413,7 +413,6 @@ def test_in_memory_sqlite_is_one_database_shared_by_threads() -> None:
     from imagesync.adapters.sql import make_engine
 
     mem = SqlStateStore(make_engine("sqlite://"), auto_create=True)
-    mem.wipe()
 
     def work(i: int) -> None:
         for j in range(20):

@@ -16,7 +16,7 @@ from imagesync.adapters.webhook import (
     check_target,
     forbidden_address,
 )
-from imagesync.platform import failpoints
+from imagesync.runtime import failpoints
 
 
 def test_failpoints_parse_and_refuse_what_would_inject_nothing() -> None:
@@ -38,7 +38,7 @@ def test_a_disabled_failpoint_does_nothing() -> None:
 
 def test_an_enabled_failpoint_ends_the_process_with_137_at_once() -> None:
     code = (
-        "from imagesync.platform.failpoints import failpoint\n"
+        "from imagesync.runtime.failpoints import failpoint\n"
         "import sys\n"
         "try:\n    failpoint('after_outbox_publish')\nfinally:\n    print('finally ran')\n"
     )

@@ -289,3 +289,16 @@ class WebhookSender:
             if errcode not in (0, "0"):
                 raise WebhookError("Webhook.Refused", f"the robot answered errcode {errcode}: {answer.get('errmsg')}")
         return response.status_code
+
+
+class HttpWebhooks:
+    """The WebhookPoster port (imagesync.ports): one WebhookSender per message, with this deployment's timeout and
+    target policy (IMAGESYNC_WEBHOOK_TIMEOUT_SECONDS, IMAGESYNC_WEBHOOK_ALLOW_PRIVATE)."""
+
+    def __init__(self, *, timeout: float = 5.0, allow_private: bool = False) -> None:
+        self.timeout = timeout
+        self.allow_private = allow_private
+
+    def post(self, url: str, event: str, payload: dict[str, Any], *, secret: str, fmt: str, delivery_id: str) -> int:
+        sender = WebhookSender(url, secret, timeout=self.timeout, fmt=fmt, allow_private=self.allow_private)
+        return sender.send(event, payload, delivery_id=delivery_id)

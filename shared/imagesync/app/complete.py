@@ -25,8 +25,8 @@ from typing import Any
 
 from ..domain.hooks import HookSpec
 from ..domain.models import CompletionMessage
-from ..platform.failpoints import failpoint
-from ..ports import Clock, HookRun, StateStore
+from ..ports import Clock, HookRun, HookRunStore, ReplicaStore
+from ..runtime.failpoints import failpoint
 from .hooks import DONE, FAILED, PENDING, SKIPPED, HookContext, HookRunner, error_code
 from .idempotency import Idempotent
 
@@ -67,7 +67,8 @@ class CompleteReplica:
     def __init__(
         self,
         idempotent: Idempotent,
-        store: StateStore,
+        replicas: ReplicaStore,
+        hook_runs: HookRunStore,
         clock: Clock,
         runners: Mapping[str, HookRunner],
         *,
@@ -75,7 +76,8 @@ class CompleteReplica:
         max_attempts: int = 5,
     ) -> None:
         self.idempotent = idempotent
-        self.store = store
+        self.replicas = replicas
+        self.runs = hook_runs
         self.clock = clock
         self.runners = dict(runners)
         self.global_hooks = list(global_hooks)
@@ -103,14 +105,14 @@ class CompleteReplica:
                 "error_code": message.error_code,
             },
         )
-        replica = self.store.get_replica(message.replica_id)
-        replication = self.store.get_replication(message.replication_id)
+        replica = self.replicas.get_replica(message.replica_id)
+        replication = self.replicas.get_replication(message.replication_id)
         specs = hooks_for(self.global_hooks, replication.hooks if replication is not None else [])
         ctx = HookContext(
             message=message, replica=replica, replication=replication, hooks=[s for _, s in specs],
             now=self.clock.now(),
         )
-        records = {r.hook_key: r for r in self.store.hook_runs([message.replica_id])[message.replica_id]}
+        records = {r.hook_key: r for r in self.runs.hook_runs([message.replica_id])[message.replica_id]}
         outcomes: dict[str, Any] = {"log": "done"}
         failures: dict[str, str] = {}
         for key, spec in specs:
@@ -156,7 +158,7 @@ class CompleteReplica:
         result: dict[str, Any] | None = None,
         error: tuple[str, str] | None = None,
     ) -> None:
-        self.store.save_hook_run(
+        self.runs.save_hook_run(
             HookRun(
                 replica_id=message.replica_id,
                 hook_key=key,

@@ -26,7 +26,7 @@ from typing import Any
 from ..domain.hooks import HookSpec
 from ..domain.models import CompletionMessage
 from ..domain.safeparse import loads_json
-from ..ports import Clock, Delivery, HookRun, StateStore
+from ..ports import Clock, Delivery, HookRun, HookRunStore, OutboxStore, ReplicaStore
 from .complete import hooks_for
 from .hooks import DONE, FAILED, SKIPPED
 
@@ -42,25 +42,35 @@ SETTLED = (DONE, SKIPPED, FAILED)
 
 
 class GiveUpHooks:
-    def __init__(self, store: StateStore, clock: Clock, *, global_hooks: Sequence[HookSpec] = ()) -> None:
+    def __init__(
+        self,
+        replicas: ReplicaStore,
+        hook_runs: HookRunStore,
+        outbox: OutboxStore,
+        clock: Clock,
+        *,
+        global_hooks: Sequence[HookSpec] = (),
+    ) -> None:
         """`clock`: the real clock (the outbox's sent_at and a queue's retries are real time)."""
-        self.store = store
+        self.replicas = replicas
+        self.runs = hook_runs
+        self.outbox = outbox
         self.clock = clock
         self.global_hooks = list(global_hooks)
 
     def give_up(self, message: CompletionMessage, code: str, reason: str) -> list[str]:
         """Record every hook of this end not yet done, skipped or failed as failed with `code` and `reason`;
         a hook its end's state does not run is recorded skipped. Returns the keys recorded failed."""
-        replication = self.store.get_replication(message.replication_id)
+        replication = self.replicas.get_replication(message.replication_id)
         specs = hooks_for(self.global_hooks, replication.hooks if replication is not None else [])
-        records = {r.hook_key: r for r in self.store.hook_runs([message.replica_id])[message.replica_id]}
+        records = {r.hook_key: r for r in self.runs.hook_runs([message.replica_id])[message.replica_id]}
         now = self.clock.now()
         to_fail: list[tuple[str, str]] = []
         for key, spec in specs:
             if message.state.value in spec.on:
                 to_fail.append((key, str(spec.type)))
             elif key not in records:
-                self.store.save_hook_run(HookRun(
+                self.runs.save_hook_run(HookRun(
                     replica_id=message.replica_id, hook_key=key, replication_id=message.replication_id,
                     hook_type=str(spec.type), status=SKIPPED, attempts=0, updated_at=now,
                     result={"reason": f"not run on {message.state.value}"},
@@ -74,7 +84,7 @@ class GiveUpHooks:
         to_fail = [(k, t) for k, t in to_fail if k not in records or records[k].status not in SETTLED]
         if not to_fail:
             return []
-        failed = self.store.give_up_hooks(
+        failed = self.runs.give_up_hooks(
             message.replica_id, message.replication_id, to_fail, error_code=code, error_message=reason, at=now
         )
         if failed:
@@ -107,7 +117,7 @@ class GiveUpHooks:
         while hooks are configured) get them recorded failed (Hook.Undelivered). Returns how many ends."""
         now = self.clock.now()
         before = now - timedelta(seconds=window_seconds)
-        ends = self.store.undelivered_ends(
+        ends = self.outbox.undelivered_ends(
             sent_before=before, sent_after=before - HORIZON, hooks_everywhere=bool(self.global_hooks), limit=limit
         )
         reason = f"the completion was not delivered within {window_seconds:g} s of its publication"

@@ -10,8 +10,8 @@ from datetime import timedelta
 from typing import Any
 
 from ..domain import errors
-from ..platform.deadline import budget
-from ..ports import Clock, StateStore
+from ..ports import Clock, IdempotencyStore
+from ..runtime.deadline import budget
 
 #: the claim of a caller with no invocation deadline: SCF's longest timeout (event functions), 900 s
 NO_DEADLINE_SECONDS = 900.0
@@ -23,10 +23,10 @@ def payload_hash(payload: Any) -> str:
 
 class Idempotent:
     """Records on the REAL clock (`clock` is the wall clock in production wiring): a claim in progress says "a
-    process is at work", and it must run out when that process can no longer be (see platform.deadline)."""
+    process is at work", and it must run out when that process can no longer be (see runtime.deadline)."""
 
-    def __init__(self, store: StateStore, clock: Clock, *, expires_seconds: int = 86400 * 7) -> None:
-        self.store = store
+    def __init__(self, records: IdempotencyStore, clock: Clock, *, expires_seconds: int = 86400 * 7) -> None:
+        self.records = records
         self.clock = clock
         self.expires = timedelta(seconds=expires_seconds)
 
@@ -49,7 +49,7 @@ class Idempotent:
         now = self.clock.now()
         seconds = budget(NO_DEADLINE_SECONDS) if in_progress_seconds is None else in_progress_seconds
         claim = now + timedelta(seconds=seconds)
-        existing = self.store.idempotency_claim(
+        existing = self.records.idempotency_claim(
             key, digest, now=now, expires_at=now + self.expires, in_progress_until=claim
         )
         if existing is not None:
@@ -61,8 +61,8 @@ class Idempotent:
         try:
             result = work()
         except BaseException:
-            self.store.idempotency_release(key, claimed_until=claim)
+            self.records.idempotency_release(key, claimed_until=claim)
             raise
         # conditional on our claim: if it ran out and another invocation took the key over, its record is its own
-        self.store.idempotency_complete(key, result, expires_at=self.clock.now() + self.expires, claimed_until=claim)
+        self.records.idempotency_complete(key, result, expires_at=self.clock.now() + self.expires, claimed_until=claim)
         return result, False

@@ -10,7 +10,7 @@ from ..domain import errors
 from ..domain.models import CopyRequest, Replica, Replication, SourceImage
 from ..domain.states import ReplicaState
 from ..domain.validation import Limits, check_image, check_shape, copy_name
-from ..ports import Clock, ImageService, StateStore
+from ..ports import AuditLog, Clock, ImageService, ReplicaStore
 from .start_copies import CopyStarter
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,8 @@ class RequestResult:
 class RequestCopies:
     def __init__(
         self,
-        store: StateStore,
+        replicas: ReplicaStore,
+        audit: AuditLog,
         images: ImageService,
         clock: Clock,
         limits: Limits,
@@ -33,7 +34,8 @@ class RequestCopies:
         *,
         timeout_seconds: int,
     ) -> None:
-        self.store = store
+        self.replicas = replicas
+        self.audit = audit
         self.images = images
         self.clock = clock
         self.limits = limits
@@ -52,7 +54,7 @@ class RequestCopies:
             sources[image_id] = image
         for image_id in request.image_ids:
             for destination in request.destination_regions:
-                existing = self.store.find_active(request.source_region, image_id, destination)
+                existing = self.replicas.find_active(request.source_region, image_id, destination)
                 if existing is not None:
                     raise errors.AlreadyInFlight(
                         f"{image_id} is already being copied to {destination}",
@@ -100,8 +102,8 @@ class RequestCopies:
                     )
             return RequestResult(replication, created=False)
 
-        stored = self.store.create_replication(replication)  # intent first: nothing is started unrecorded
-        self.store.record_audit(
+        stored = self.replicas.create_replication(replication)  # intent first: nothing is started unrecorded
+        self.audit.record_audit(
             stored.id,
             "requested",
             actor=request.requested_by,
@@ -109,6 +111,6 @@ class RequestCopies:
             detail={"images": request.image_ids, "regions": request.destination_regions},
         )
         self.starter.start([r for r in stored.replicas if r.state is ReplicaState.PENDING])
-        final = self.store.get_replication(stored.id)
+        final = self.replicas.get_replication(stored.id)
         assert final is not None
         return RequestResult(final, created=True)

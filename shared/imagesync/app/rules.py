@@ -12,6 +12,9 @@
 
 Images imagesync itself copied (a replica's destination image) are never a rule's source: two rules (or one rule
 with a destination among its sources) would otherwise copy copies back and forth.
+
+Over 400 lines on purpose: the event path, the reconcile pass and the plan share one notion of "covered" (which
+copies a rule still wants) and one precheck; they are kept together so the three cannot drift apart.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from ..domain.models import CopyRequest, Origin, SourceImage
 from ..domain.rules import PlannedCopy, Rule, RuleSet, plan_copies
 from ..domain.states import ACTIVE
 from ..domain.validation import Limits, check_image, check_shape
-from ..platform.deadline import budget, time_left
-from ..ports import Clock, ImageService, StateStore
+from ..ports import Clock, IdempotencyStore, ImageService, ReplicaStore
+from ..runtime.deadline import budget, time_left
 from .idempotency import Idempotent
 from .request_copies import RequestResult
 
@@ -110,7 +113,8 @@ class RuleEngine:
     def __init__(
         self,
         rules: RuleSet,
-        store: StateStore,
+        replicas: ReplicaStore,
+        records: IdempotencyStore,
         images: ImageService,
         clock: Clock,
         request_copies: Callable[[CopyRequest], RequestResult],
@@ -124,7 +128,9 @@ class RuleEngine:
         safety_seconds: float = 5.0,
     ) -> None:
         self.rules = rules
-        self.store = store
+        self.replicas = replicas
+        #: the reconcile pass's own claim (one pass per interval across sweepers)
+        self.records = records
         self.images = images
         self.clock = clock
         self.request_copies = request_copies
@@ -192,7 +198,7 @@ class RuleEngine:
         return found[0] if found else None
 
     def _covered(self, image: SourceImage) -> set[str]:
-        states = self.store.replica_states(image.region, [image.image_id])
+        states = self.replicas.replica_states(image.region, [image.image_id])
         return {dest for (iid, dest), sts in states.items() if iid == image.image_id and _covers(sts)}
 
     # -- requests ------------------------------------------------------------------------------------------------
@@ -258,7 +264,7 @@ class RuleEngine:
         if self.interval > 0 and not force:
             window = int(self.clock.now().timestamp() // self.interval)
             key = f"reconcile:{window}"
-            taken = self.store.idempotency_claim(
+            taken = self.records.idempotency_claim(
                 key, "reconcile", now=wall, expires_at=wall + timedelta(seconds=2 * self.interval),
                 in_progress_until=wall + timedelta(seconds=budget(self.interval)),
             )
@@ -268,11 +274,11 @@ class RuleEngine:
             report = self._reconcile()
         except BaseException:
             if key is not None:
-                self.store.idempotency_release(key)  # a failed pass is tried again at the next tick
+                self.records.idempotency_release(key)  # a failed pass is tried again at the next tick
             raise
         summary = {"ran": True, **report.as_dict()}
         if key is not None:
-            self.store.idempotency_complete(
+            self.records.idempotency_complete(
                 key, {"requested": len(report.requested)}, expires_at=wall + timedelta(seconds=2 * self.interval)
             )
         if report.requested or report.refused:
@@ -354,8 +360,8 @@ class RuleEngine:
                 else:
                     eligible.append(image)
             ids = [i.image_id for i in eligible]
-            copies = self.store.destination_image_ids(region, ids)
-            states = self.store.replica_states(region, ids)
+            copies = self.replicas.destination_image_ids(region, ids)
+            states = self.replicas.replica_states(region, ids)
             for image in eligible:
                 if image.image_id in copies:
                     _count(report.skipped, "made_by_imagesync")

@@ -21,8 +21,8 @@ from datetime import timedelta
 from ..domain.errors import CloudError, QuotaExceeded
 from ..domain.models import Replica
 from ..domain.states import ReplicaState
-from ..platform.failpoints import failpoint
-from ..ports import Clock, ImageService, StateStore
+from ..ports import AuditLog, Clock, ImageService, ReplicaStore
+from ..runtime.failpoints import failpoint
 from .transitions import move
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,16 @@ ADOPT_SLACK = timedelta(minutes=2)
 class CopyStarter:
     def __init__(
         self,
-        store: StateStore,
+        replicas: ReplicaStore,
+        audit: AuditLog,
         images: ImageService,
         clock: Clock,
         *,
         first_check_seconds: int,
         retry_seconds: int,
     ) -> None:
-        self.store = store
+        self.replicas = replicas
+        self.audit = audit
         self.images = images
         self.clock = clock
         self.first_check = timedelta(seconds=first_check_seconds)
@@ -167,7 +169,7 @@ class CopyStarter:
         return won
 
     def _save(self, replica: Replica, state: ReplicaState, **changes: object) -> Replica | None:
-        return move(self.store, self.clock, replica, state, **changes)
+        return move(self.replicas, self.audit, self.clock, replica, state, **changes)
 
     def _adopt(self, group: Sequence[Replica], *, encrypted: bool = False) -> tuple[list[Replica], list[Replica]]:
         """Adopt copies a lost SyncImages answer may have started; returns (adopted, still to start)."""

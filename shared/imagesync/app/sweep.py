@@ -21,9 +21,9 @@ from ..domain.models import Replica, new_id
 from ..domain.progress import next_check
 from ..domain.states import ReplicaState
 from ..domain.validation import READY, WAITABLE
-from ..platform.deadline import deadline_in, time_left
-from ..platform.failpoints import failpoint
-from ..ports import Clock, ImageService, Queue, StateStore
+from ..ports import AuditLog, Clock, IdempotencyStore, ImageService, LeaseStore, OutboxStore, Queue, ReplicaStore
+from ..runtime.deadline import deadline_in, time_left
+from ..runtime.failpoints import failpoint
 from .start_copies import CopyStarter
 from .transitions import move
 
@@ -74,9 +74,16 @@ def is_transient(exc: BaseException) -> bool:
 
 
 class Sweep:
+    """The timer's job. Its state: `replicas` (progress and ends), `leases` (which due replicas this sweep works),
+    `outbox` (completions to publish), `audit` (each end), `idempotency` (expired records purged)."""
+
     def __init__(
         self,
-        store: StateStore,
+        replicas: ReplicaStore,
+        leases: LeaseStore,
+        outbox: OutboxStore,
+        idempotency: IdempotencyStore,
+        audit: AuditLog,
         images: ImageService,
         clock: Clock,
         starter: CopyStarter,
@@ -97,7 +104,11 @@ class Sweep:
         wall: Clock | None = None,
         backstop: Callable[[], int] | None = None,
     ) -> None:
-        self.store = store
+        self.replicas = replicas
+        self.leases = leases
+        self.outbox = outbox
+        self.idempotency = idempotency
+        self.audit = audit
         self.images = images
         self.clock = clock
         self.starter = starter
@@ -147,7 +158,7 @@ class Sweep:
             # a token per round: the store reads back "what this owner leased until this expiry", which must not
             # include an earlier round's rows
             owner = f"{report.owner}.{round_no}"
-            batch = self.store.claim_due(owner, started, lease_seconds, self.batch, lease_now=held_from)
+            batch = self.leases.claim_due(owner, started, lease_seconds, self.batch, lease_now=held_from)
             by_id.update((r.id, r) for r in batch)
             owners.update((r.id, owner) for r in batch)
             if len(batch) < self.batch:
@@ -159,12 +170,12 @@ class Sweep:
                 self._work(claimed, report)
             finally:
                 for owner in set(owners.values()):
-                    self.store.release([rid for rid, o in owners.items() if o == owner], owner)
+                    self.leases.release([rid for rid, o in owners.items() if o == owner], owner)
         if self.reconcile is not None and time_left() > self.safety:
             report.reconciled = self.reconcile()
         report.published = self.publish_outbox(report=report)
         report.undelivered = self._give_up_undelivered()
-        report.purged = self.store.purge_expired(self.wall.now())  # idempotency records are on the real clock
+        report.purged = self.idempotency.purge_expired(self.wall.now())  # idempotency records are on the real clock
         return report
 
     def _give_up_undelivered(self) -> int:
@@ -194,7 +205,7 @@ class Sweep:
         sent = 0
         skipped: set[str] = set()  # messages a permanent failure left in the outbox in this run
         while time_left() > 1.0:
-            messages = [m for m in self.store.pending_outbox(limit + len(skipped)) if m.message_id not in skipped]
+            messages = [m for m in self.outbox.pending_outbox(limit + len(skipped)) if m.message_id not in skipped]
             messages = messages[:limit]
             if not messages:
                 break
@@ -213,7 +224,7 @@ class Sweep:
                     skipped.update(messages[i].message_id for i in group)
                     continue
                 failpoint("after_outbox_publish")
-                self.store.mark_outbox_sent([messages[i].message_id for i in group])
+                self.outbox.mark_outbox_sent([messages[i].message_id for i in group])
                 sent += len(group)
             if len(messages) < limit:
                 break
@@ -253,7 +264,7 @@ class Sweep:
                 self.sleep(delay)
 
     def _save(self, replica: Replica, state: ReplicaState, report: SweepReport, **changes: object) -> None:
-        saved = move(self.store, self.clock, replica, state, **changes)
+        saved = move(self.replicas, self.audit, self.clock, replica, state, **changes)
         if saved is not None and state is not replica.state:
             report.outcomes[state.value] += 1
 
@@ -311,7 +322,7 @@ class Sweep:
                     )
                     moved = replica.moved(S.COPYING, now, sync_percent=image.sync_percent, next_check_at=due)
                     progress.append((moved, replica.version))
-            self.store.save_progress(progress)
+            self.replicas.save_progress(progress)
 
     def _check_sources(self, waiting: list[Replica], report: SweepReport) -> None:
         by_region: dict[str, list[Replica]] = defaultdict(list)

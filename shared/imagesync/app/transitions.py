@@ -6,19 +6,21 @@ import logging
 
 from ..domain.models import Replica
 from ..domain.states import ReplicaState
-from ..ports import Clock, StateStore
+from ..ports import AuditLog, Clock, ReplicaStore
 
 log = logging.getLogger(__name__)
 
 
-def move(store: StateStore, clock: Clock, replica: Replica, state: ReplicaState, **changes: object) -> Replica | None:
+def move(
+    replicas: ReplicaStore, audit: AuditLog, clock: Clock, replica: Replica, state: ReplicaState, **changes: object
+) -> Replica | None:
     """Write `replica` moved to `state`; None when another invocation changed it first (it owns the replica now)."""
     moved = replica.moved(state, clock.now(), **changes)
-    saved = store.save_replica(moved, expected_version=replica.version, expected_state=replica.state)
+    saved = replicas.save_replica(moved, expected_version=replica.version, expected_state=replica.state)
     if saved is None:
         log.info("replica %s changed meanwhile; left to its new owner", replica.id)
     elif state.terminal:
-        store.record_audit(
+        audit.record_audit(
             replica.replication_id,
             "replica_ended",
             actor="imagesync",

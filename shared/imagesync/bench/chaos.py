@@ -16,7 +16,7 @@ What runs (docs/chaos.md has the figures):
 * worker processes running the real handlers: `--event-workers` copy_request on those events (from a local
   queue: a failed or crashed delivery is redelivered, as EventBridge retries), `--sweepers` overlapping
   status_sweep loops, `--hook-workers` completion_hook delivery loops on the local completion queue;
-* failpoints (imagesync.platform.failpoints) in every worker: after SyncImages before the replica write, after
+* failpoints (imagesync.runtime.failpoints) in every worker: after SyncImages before the replica write, after
   the queue send before the outbox is marked sent, inside a hook after its effect before its record; plus a
   SIGKILL of a random worker every `--kill-every` seconds. The runner restarts every dead worker;
 * hooks on every replica end: a signed webhook to a receiver in this process (the receiver counts POSTs and
@@ -146,10 +146,10 @@ class _EmulatedClock:
 
 def worker(role: str) -> int:
     """One worker process's loop (env-configured by the runner) until the stop file exists."""
+    from .. import wiring
     from ..adapters.queues.local import LocalQueue
     from ..handlers import completion_hook, copy_request, status_sweep
     from ..local import deliver
-    from ..platform import wiring
     from ..settings import Settings
 
     stop = Path(os.environ["CHAOS_STOP_FILE"])

@@ -10,6 +10,9 @@ Why the OpenAPI document is built here from the models' JSON schemas rather than
 takes form and multipart bodies and a missing Content-Type as valid input (we answer 415), reports bad input as
 422 (our 422 means a business rule refused the request; bad input is 400), and cannot derive a schema for routes
 that return `Response` objects with per-status bodies (202/200/409), which this API needs.
+
+Over 400 lines until issue 12's item 4 splits it into routes, response models and error mapping (one schema per
+response, shared with views.py and the CLI's --json).
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ from ..platform.http import (
     to_rest_event,
 )
 from ..platform.logs import logger
-from ..platform.wiring import services
 from ..views import replication_view
+from ..wiring import services
 
 # ------------------------------------------------------------------------------------------------ request models
 

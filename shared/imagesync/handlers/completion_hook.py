@@ -16,7 +16,7 @@ from ..domain.models import CompletionMessage
 from ..platform.context import invocation
 from ..platform.envelopes import InvalidEvent, QueueEnvelope, describe_error
 from ..platform.logs import logger
-from ..platform.wiring import services
+from ..wiring import services
 
 
 class DeliveryFailed(Exception):

@@ -10,7 +10,7 @@ from ..domain.safeparse import printable
 from ..platform.context import invocation
 from ..platform.http import is_http_event, to_scf_response
 from ..platform.logs import logger
-from ..platform.wiring import services
+from ..wiring import services
 
 if TYPE_CHECKING:
     from ..app.rules import NewImage

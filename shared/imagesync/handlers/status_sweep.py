@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..platform.context import invocation
 from ..platform.envelopes import InvalidEvent, TimerEnvelope, describe_error
 from ..platform.logs import logger
-from ..platform.wiring import services
+from ..wiring import services
 
 
 class SweepOptions(BaseModel):

@@ -1,1 +1,2 @@
-"""Platform glue: SCF context, deadlines, logging, trigger envelopes, HTTP resolver, wiring."""
+"""Platform glue: SCF context, logging, auth, trigger envelopes, the HTTP resolver (the composition root is
+imagesync.wiring; deadlines and failpoints are the leaf imagesync.runtime)."""

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from .deadline import deadline_in
+from ..runtime.deadline import deadline_in
 from .logs import logger
 
 

@@ -27,6 +27,9 @@ Every text decoded here (a Message, a msgBody, a `data` or requestParameters str
 domain.safeparse, and every record (the timer event, each CloudEvent, each queue record) is checked by it before
 its fields are read: nesting, numbers, NUL and lone surrogates out of bounds make that record invalid, never a
 RecursionError or an encoding error further on.
+
+Over 400 lines on purpose: one module per trigger would be one pydantic model each, and the shapes share their
+tolerant readers (time, data, bodies) and the Parsed/InvalidEvent contract the handlers rely on.
 """
 
 from __future__ import annotations

@@ -219,16 +219,16 @@ def openapi_document(
     OpenAPI 3.1's schema dialect and not valid 3.0. Request models are rendered in validation mode, response models
     in serialization mode (what the server sends).
     """
-    from pydantic.json_schema import models_json_schema  # only when the document is built
+    from pydantic.json_schema import JsonSchemaMode, models_json_schema  # only when the document is built
 
     routes = list(routes)
-    wanted: list[tuple[type[BaseModel], str]] = []
+    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     for route in routes:
         if route.body is not None:
             wanted.append((route.body, "validation"))
         wanted.extend((a.model, "serialization") for a in route.answers.values() if a.model is not None)
     unique = list(dict.fromkeys(wanted))
-    refs, defs = models_json_schema(unique, ref_template=REF_TEMPLATE)  # type: ignore[arg-type]
+    refs, defs = models_json_schema(unique, ref_template=REF_TEMPLATE)
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     # a query model is exploded into parameters, not referenced; the types its fields refer to join the others
     query_schemas = {

@@ -10,6 +10,10 @@ front), so a claim is atomic across threads *and* processes sharing the file; WA
 one `LocalQueue` per process (a queue object that crosses a fork() notices and drops its inherited connections).
 SQLite's lock is not fair: a consumer that loops with no pause between calls can starve the others. That costs
 throughput sharing, never correctness; real consumers do work between calls.
+
+Over 400 lines on purpose: the queue is one table and one set of delivery rules (receive, ack, nack, dead letters,
+requeue), each operation a short transaction over the same columns; split, a reader would have to hold two files
+to check one rule.
 """
 
 from __future__ import annotations

@@ -6,11 +6,15 @@ Public API::
     upgrade(url_or_engine)               # alembic upgrade head (what `imagesync db upgrade` runs)
     current_revision(url_or_engine)      # the schema revision the database is at (None: no schema)
     store = SqlStateStore(engine, auto_create=False)   # raises SchemaOutOfDate unless the schema is at head
+
+SqlStateStore is every store of the package over one engine; each concern is also a class of its own (store.py
+lists them).
 """
 
 from .engine import dispose_engines, make_engine
 from .migrate import HEAD, check_schema, current_revision, downgrade, upgrade
-from .store import SqlStateStore, inflight_key
+from .rows import inflight_key
+from .store import SqlStateStore
 
 __all__ = [
     "HEAD",

@@ -170,7 +170,7 @@ def is_retryable(exc: DBAPIError) -> bool:
     deadlock or lock-wait timeout (MySQL 1213/1205), a serialization failure or deadlock (PostgreSQL 40001/40P01),
     SQLite "database is locked" after busy_timeout. The transaction was rolled back by the server in each case,
     except a connection lost during COMMIT: then it may have committed, which is why every store write is
-    written to be re-runnable (see SqlStateStore).
+    written to be re-runnable (see replicas.py).
     """
     if exc.connection_invalidated:
         return True

@@ -12,13 +12,13 @@ from datetime import timedelta
 from ...domain.hooks import EncryptHook
 from ...domain.models import Replica
 from ...domain.states import ReplicaState
-from ...ports import StateStore
+from ...ports import ReplicaStore
 from . import HookContext, HookOutcome, derived_id, done, skipped
 
 
 class EncryptRunner:
-    def __init__(self, store: StateStore, *, timeout_seconds: int) -> None:
-        self.store = store
+    def __init__(self, replicas: ReplicaStore, *, timeout_seconds: int) -> None:
+        self.replicas = replicas
         self.timeout = timedelta(seconds=timeout_seconds)
 
     def run(self, spec: EncryptHook, ctx: HookContext) -> HookOutcome:
@@ -46,5 +46,5 @@ class EncryptRunner:
             kms_key_id=key,
             parent_replica_id=replica.id,
         )
-        stored = self.store.add_replica(child)
+        stored = self.replicas.add_replica(child)
         return done(replica_id=stored.id, source_image_id=ctx.image_id, kms_key_id=key)

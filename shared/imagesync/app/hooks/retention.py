@@ -13,15 +13,15 @@ from typing import Any
 
 from ...domain.errors import CloudError
 from ...domain.hooks import RetentionHook
-from ...ports import ImageAdmin, ImageService, StateStore
+from ...ports import ImageAdmin, ImageService, ReplicaStore
 from . import HookContext, HookOutcome, done, skipped
 
 READY = "NORMAL"
 
 
 class RetentionRunner:
-    def __init__(self, store: StateStore, images: ImageService, admin: ImageAdmin) -> None:
-        self.store = store
+    def __init__(self, replicas: ReplicaStore, images: ImageService, admin: ImageAdmin) -> None:
+        self.replicas = replicas
         self.images = images
         self.admin = admin
 
@@ -29,7 +29,7 @@ class RetentionRunner:
         if not ctx.image_id:
             return skipped("no copy ended here")
         region = ctx.region
-        copies = self.store.finished_copies(region, rule=ctx.rule, image_name=ctx.message.image_name)
+        copies = self.replicas.finished_copies(region, rule=ctx.rule, image_name=ctx.message.image_name)
         ids = [c.destination_image_id for c in copies if c.destination_image_id]
         live = self.images.describe_images(region, ids) if ids else {}
         existing = [i for i in ids if i in live]

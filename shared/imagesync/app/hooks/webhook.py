@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ...adapters.webhook import WebhookSender
 from ...domain.hooks import WebhookHook
+from ...ports import WebhookPoster
 from . import HookContext, HookError, HookOutcome, derived_id, done
 
 EVENT = "replica.ended"
 
 
 class WebhookRunner:
-    """`secret_for(env_name)` resolves a spec's `secret_env` (the spec never holds the secret itself)."""
+    """`secret_for(env_name)` resolves a spec's `secret_env` (the spec never holds the secret itself); `poster`
+    sends the HTTP request (the adapter owns the timeout and which targets are allowed)."""
 
-    def __init__(
-        self, secret_for: Callable[[str], str | None], *, timeout: float = 5.0, allow_private: bool = False
-    ) -> None:
+    def __init__(self, secret_for: Callable[[str], str | None], poster: WebhookPoster) -> None:
         self.secret_for = secret_for
-        self.timeout = timeout
-        #: IMAGESYNC_WEBHOOK_ALLOW_PRIVATE: http and private/loopback targets (else refused: no SSRF)
-        self.allow_private = allow_private
+        self.poster = poster
 
     def run(self, spec: WebhookHook, ctx: HookContext) -> HookOutcome:
         secret = ""
@@ -30,10 +27,10 @@ class WebhookRunner:
                 raise HookError("Webhook.NoSecret", f"the signing secret's variable {spec.secret_env} is not set")
             secret = found
         payload = ctx.message.model_dump(mode="json", exclude={"message_id"})
-        sender = WebhookSender(
-            spec.url, secret, timeout=self.timeout, fmt=spec.format, allow_private=self.allow_private
-        )
         # At least once: a crash after the POST and before the record re-sends; the delivery id (the same for
         # every re-send of this hook for this replica end) is what receivers dedupe on.
-        status = sender.send(EVENT, payload, delivery_id=derived_id("whd", ctx.message.replica_id, spec.key))
+        status = self.poster.post(
+            spec.url, EVENT, payload, secret=secret, fmt=spec.format,
+            delivery_id=derived_id("whd", ctx.message.replica_id, spec.key),
+        )
         return done(http_status=status, format=spec.format)

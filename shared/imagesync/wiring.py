@@ -15,30 +15,32 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..adapters.tencent import TencentCloud, TencentImageAdmin, TencentImages
-from ..app.complete import CompleteReplica
-from ..app.give_up import GiveUpHooks
-from ..app.hooks import HookRunner
-from ..app.hooks.encrypt import EncryptRunner
-from ..app.hooks.launch import LaunchRunner
-from ..app.hooks.retention import RetentionRunner
-from ..app.hooks.share import ShareRunner
-from ..app.hooks.tag import TagRunner
-from ..app.hooks.webhook import WebhookRunner
-from ..app.idempotency import Idempotent
-from ..app.request_copies import RequestCopies
-from ..app.start_copies import CopyStarter
-from ..app.sweep import Sweep
-from ..domain.hooks import HookSpec, WebhookHook
-from ..domain.validation import Limits
-from ..ports import Clock, ImageAdmin, ImageService, Queue, StateStore
-from ..settings import Settings, get_settings
+from .adapters.cvm import TencentImageAdmin, TencentImages
+from .adapters.tencent import TencentCloud
+from .adapters.webhook import HttpWebhooks
+from .app.complete import CompleteReplica
+from .app.give_up import GiveUpHooks
+from .app.hooks import HookRunner
+from .app.hooks.encrypt import EncryptRunner
+from .app.hooks.launch import LaunchRunner
+from .app.hooks.retention import RetentionRunner
+from .app.hooks.share import ShareRunner
+from .app.hooks.tag import TagRunner
+from .app.hooks.webhook import WebhookRunner
+from .app.idempotency import Idempotent
+from .app.request_copies import RequestCopies
+from .app.start_copies import CopyStarter
+from .app.sweep import Sweep
+from .domain.hooks import HookSpec, WebhookHook
+from .domain.validation import Limits
+from .ports import Clock, ImageAdmin, ImageService, Queue, StateStore
+from .settings import Settings, get_settings
 
 _log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # imported where used: functions that never read rules do not pay for their models
-    from ..app.rules import RuleEngine
-    from ..domain.rules import RuleSet
+    from .app.rules import RuleEngine
+    from .domain.rules import RuleSet
 #: the name the global webhook's secret is looked up by (from settings, not the environment)
 GLOBAL_WEBHOOK_SECRET = "IMAGESYNC_WEBHOOK_SECRET"
 
@@ -73,21 +75,23 @@ class Services:
     def starter(self) -> CopyStarter:
         s = self.settings
         return CopyStarter(
-            self.store, self.images, self.clock, first_check_seconds=s.first_check_seconds,
-            retry_seconds=s.retry_seconds,
+            replicas=self.store, audit=self.store, images=self.images, clock=self.clock,
+            first_check_seconds=s.first_check_seconds, retry_seconds=s.retry_seconds,
         )
 
     def request_copies(self) -> RequestCopies:
         return RequestCopies(
-            self.store, self.images, self.clock, self.limits, self.starter(),
-            timeout_seconds=self.settings.copy_timeout_seconds,
+            replicas=self.store, audit=self.store, images=self.images, clock=self.clock, limits=self.limits,
+            starter=self.starter(), timeout_seconds=self.settings.copy_timeout_seconds,
         )
 
     def sweep(self, *, reconcile: str = "auto", batch: int | None = None) -> Sweep:
         """`reconcile`: "auto" (the rules' pass once per IMAGESYNC_RECONCILE_INTERVAL_SECONDS), "force", "skip"."""
         s = self.settings
+        st = self.store
         return Sweep(
-            self.store, self.images, self.clock, self.starter(), self.queue, lease_seconds=s.lease_seconds,
+            replicas=st, leases=st, outbox=st, idempotency=st, audit=st, images=self.images, clock=self.clock,
+            starter=self.starter(), queue=self.queue, lease_seconds=s.lease_seconds,
             batch=batch or s.sweep_batch, recheck_seconds=s.recheck_seconds, retry_seconds=s.retry_seconds,
             reconcile=self.reconcile_pass(reconcile), max_check_seconds=s.max_check_seconds, wall=self.wall,
             backstop=self.backstop(),
@@ -95,7 +99,10 @@ class Services:
 
     def give_up(self) -> GiveUpHooks:
         """Records the hooks of ends whose completion will not be delivered again as failed."""
-        return GiveUpHooks(self.store, self.wall, global_hooks=self.global_hooks())
+        return GiveUpHooks(
+            replicas=self.store, hook_runs=self.store, outbox=self.store, clock=self.wall,
+            global_hooks=self.global_hooks(),
+        )
 
     def backstop(self) -> Callable[[], int] | None:
         """The sweep's step recording Hook.Undelivered (None when IMAGESYNC_COMPLETION_DEADLINE_SECONDS is 0)."""
@@ -117,11 +124,12 @@ class Services:
         return rules
 
     def rule_engine(self) -> RuleEngine:
-        from ..app.rules import RuleEngine
+        from .app.rules import RuleEngine
 
         s = self.settings
         return RuleEngine(
-            self.rules(), self.store, self.images, self.clock, self.request_copies(), self.limits, self.idempotent(),
+            self.rules(), replicas=self.store, records=self.store, images=self.images, clock=self.clock,
+            request_copies=self.request_copies(), limits=self.limits, idempotent=self.idempotent(),
             reconcile_limit=s.reconcile_limit, reconcile_interval_seconds=s.reconcile_interval_seconds,
             image_wait_seconds=s.event_image_wait_seconds,
         )
@@ -149,7 +157,8 @@ class Services:
     def admin(self) -> ImageAdmin:
         """What hooks do to finished copies (tag, share, launch, retention); extras["admin"] overrides it."""
         if "admin" in self.extras:
-            return self.extras["admin"]  # type: ignore[no-any-return]
+            admin: ImageAdmin = self.extras["admin"]
+            return admin
         if self.cloud is None:
             raise RuntimeError("no Tencent Cloud client to act on images with")
         return TencentImageAdmin(self.cloud, uin=self.settings.uin, home_region=self.settings.region)
@@ -174,7 +183,7 @@ class Services:
         images, admin = self.images, self.admin()
         runners: dict[str, HookRunner] = {
             "webhook": WebhookRunner(
-                secret_for, timeout=s.webhook_timeout_seconds, allow_private=s.webhook_allow_private
+                secret_for, HttpWebhooks(timeout=s.webhook_timeout_seconds, allow_private=s.webhook_allow_private)
             ),
             "tag": TagRunner(images, admin),
             "share": ShareRunner(admin),
@@ -183,7 +192,8 @@ class Services:
             "retention": RetentionRunner(self.store, images, admin),
         }
         return CompleteReplica(
-            self.idempotent(), self.store, self.clock, runners, global_hooks=self.global_hooks(),
+            self.idempotent(), replicas=self.store, hook_runs=self.store, clock=self.clock, runners=runners,
+            global_hooks=self.global_hooks(),
             max_attempts=s.queue_max_attempts,
         )
 
@@ -195,7 +205,7 @@ class Services:
 
 def load_rules(settings: Settings) -> RuleSet:
     """The rules from IMAGESYNC_RULES_FILE (.json = JSON, else YAML) or IMAGESYNC_RULES_JSON; none = empty."""
-    from ..domain.rules import RuleSet, RulesInvalid, loads_rules
+    from .domain.rules import RuleSet, RulesInvalid, loads_rules
 
     if settings.rules_file and settings.rules_json:
         raise RulesInvalid("set IMAGESYNC_RULES_FILE or IMAGESYNC_RULES_JSON, not both")
@@ -214,7 +224,7 @@ def load_rules(settings: Settings) -> RuleSet:
 
 
 def build_store(settings: Settings) -> StateStore:
-    from ..adapters.sql import SqlStateStore, make_engine
+    from .adapters.sql import SqlStateStore, make_engine
 
     url = settings.database_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
@@ -226,12 +236,12 @@ def build_queue(settings: Settings, cloud: TencentCloud) -> Queue:
     """The completion link IMAGESYNC_QUEUE names. Raises ValueError when a setting it needs is missing: every
     cloud resource (the function to invoke, the bus) is named explicitly, never defaulted."""
     if settings.queue == "local":
-        from ..adapters.queues.local import LocalQueue
+        from .adapters.queues.local import LocalQueue
 
         Path(settings.queue_path).parent.mkdir(parents=True, exist_ok=True)
         return LocalQueue(settings.queue_path, max_attempts=settings.queue_max_attempts)
     if settings.queue == "scf-async":
-        from ..adapters.queues.scf_async import ScfAsyncLink
+        from .adapters.queues.scf_async import ScfAsyncLink
 
         if not settings.completion_function:
             raise ValueError("IMAGESYNC_QUEUE=scf-async needs IMAGESYNC_COMPLETION_FUNCTION (completion_hook's name)")
@@ -241,7 +251,7 @@ def build_queue(settings: Settings, cloud: TencentCloud) -> Queue:
             max_messages=settings.completion_batch_max,
         )
     if settings.queue == "eventbridge":
-        from ..adapters.queues.eventbridge import EventBridgeLink
+        from .adapters.queues.eventbridge import EventBridgeLink
 
         if not settings.event_bus_id:
             raise ValueError("IMAGESYNC_QUEUE=eventbridge needs IMAGESYNC_EVENT_BUS_ID (the custom bus's id)")

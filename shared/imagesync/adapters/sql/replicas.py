@@ -1,0 +1,244 @@
+"""SqlReplicaStore: the ReplicaStore port on SQLAlchemy Core (the writes here, the reads in replica_queries.py).
+
+How the promise (every copy finished, retried or visibly failed; none lost, none duplicated) is kept:
+
+* Every replica write is a compare-and-set: ``UPDATE replicas ... WHERE id AND version AND state``; one row
+  changed means the caller won, none means somebody else wrote first (the caller re-reads and decides again).
+* At most one ACTIVE replica per copy: the UNIQUE ``inflight_key`` column (NULL once terminal) makes the database
+  itself refuse a second in-flight copy, whatever two callers race.
+* A terminal transition and its completion message commit together: the outbox row is written in the same
+  transaction, and ``outbox.replica_id`` is UNIQUE, so there is exactly one message per finished replica.
+* Transactions are short and re-run on a deadlock, a serialization failure or a lost connection (run_tx). A
+  connection lost during COMMIT leaves the outcome unknown, so every write recognises its own earlier success
+  when re-run (create by replication id, save by the row now holding exactly what it wrote).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from ...domain.models import Replica, Replication
+from ...domain.states import ReplicaState, check_transition
+from .replica_queries import SqlReplicaQueries
+from .rows import in_flight, key_of, outbox_row, replica_row, to_replica, to_replica_like, with_end
+from .schema import outbox, replicas, replications
+from .types import UTCDateTime
+
+#: Replica fields a save may change (identity and origin of a replica never change)
+_MUTABLE = (
+    "image_name",
+    "state",
+    "destination_image_id",
+    "sync_percent",
+    "error_code",
+    "error_message",
+    "attempts",
+    "updated_at",
+    "started_at",
+    "ended_at",
+    "next_check_at",
+    "deadline_at",
+)
+
+
+class SqlReplicaStore(SqlReplicaQueries):
+    """Replications and their replicas: the queries (SqlReplicaQueries) and the compare-and-set writes."""
+
+    def create_replication(self, replication: Replication) -> Replication:
+        """Insert the replication and its replicas in one transaction (see the port).
+
+        Idempotent by replication id: when a replication with this id is already stored (a re-run after a lost
+        COMMIT, or an at-least-once redelivery), the stored one is returned and nothing is written.
+        Raises AlreadyInFlight(replication_id=existing) when an active replica of another replication has the same
+        copy; raises ValueError when the replication itself lists the same copy twice.
+        """
+        keys = [key_of(r) for r in replication.replicas if not r.state.terminal]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"replication {replication.id} lists the same copy twice")
+        for r in replication.replicas:
+            if r.replication_id != replication.id:
+                raise ValueError(f"replica {r.id} belongs to {r.replication_id}, not {replication.id}")
+
+        def conflict(conn: Connection) -> str | None:
+            if not keys:
+                return None
+            found = conn.execute(
+                select(replicas.c.replication_id)
+                .where(replicas.c.inflight_key.in_(keys), replicas.c.replication_id != replication.id)
+                .limit(1)
+            ).scalar()
+            return found
+
+        def write(conn: Connection, _attempt: int) -> str | None:
+            if conn.execute(select(replications.c.id).where(replications.c.id == replication.id)).first():
+                return "exists"
+            existing = conflict(conn)
+            if existing is not None:
+                return existing
+            conn.execute(
+                insert(replications),
+                [
+                    {
+                        "id": replication.id,
+                        "source_region": replication.source_region,
+                        "image_ids": json.dumps(replication.image_ids),
+                        "destination_regions": json.dumps(replication.destination_regions),
+                        "name": replication.name,
+                        "dry_run": replication.dry_run,
+                        "origin": replication.origin.value,
+                        "requested_by": replication.requested_by,
+                        "created_at": replication.created_at,
+                        "rule": replication.rule,
+                        "hooks": _hooks_json(replication),
+                    }
+                ],
+            )
+            if replication.replicas:
+                conn.execute(insert(replicas), [replica_row(r) for r in replication.replicas])
+            ended = [with_end(r) for r in replication.replicas if r.state.terminal]
+            if ended:
+                conn.execute(insert(outbox), [outbox_row(r) for r in ended])
+            return None
+
+        for _ in range(3):
+            try:
+                outcome = self._tx(write)
+            except IntegrityError:
+                # lost a race: another transaction inserted the same copy (or this id) first. Look again.
+                existing = self._read(conflict)
+                if existing is not None:
+                    raise in_flight(existing) from None
+                continue
+            if outcome is None:
+                return replication
+            if outcome == "exists":
+                stored = self.get_replication(replication.id)
+                assert stored is not None
+                return stored
+            raise in_flight(outcome)
+        raise RuntimeError(f"could not insert replication {replication.id}: conflicting writes kept racing")
+
+
+    def save_replica(
+        self, replica: Replica, *, expected_version: int, expected_state: ReplicaState
+    ) -> Replica | None:
+        """Compare-and-set (see the port). A terminal replica without ended_at gets ended_at = updated_at.
+
+        Raises IllegalTransition before touching the database. Returns None when the row is no longer at
+        (expected_version, expected_state), or does not exist.
+        """
+        expected_state = ReplicaState(expected_state)
+        check_transition(expected_state, replica.state)
+        if replica.state.terminal:
+            replica = with_end(replica)
+        stored = replica.model_copy(update={"version": expected_version + 1})
+        values: dict[str, Any] = {name: getattr(stored, name) for name in _MUTABLE}
+        values["state"] = stored.state.value
+        values["version"] = stored.version
+        if stored.state.terminal:
+            values["inflight_key"] = None
+
+        def write(conn: Connection, attempt: int) -> bool:
+            res = conn.execute(
+                update(replicas)
+                .where(
+                    replicas.c.id == replica.id,
+                    replicas.c.version == expected_version,
+                    replicas.c.state == expected_state.value,
+                )
+                .values(**values)
+            )
+            if res.rowcount == 1:
+                if stored.state.terminal:
+                    conn.execute(insert(outbox), [outbox_row(stored)])
+                return True
+            if attempt > 1:
+                # re-run after an error: our first try may have committed before the connection dropped. If the
+                # row holds exactly what we wrote, it was us (a writer producing the identical row is harmless).
+                row = conn.execute(select(replicas).where(replicas.c.id == replica.id)).mappings().first()
+                return row is not None and to_replica(row) == to_replica_like(stored)
+            return False
+
+        return stored if self._tx(write) else None
+
+    def save_progress(self, changes: Sequence[tuple[Replica, int]]) -> None:
+        """Progress of copies in flight, many in one transaction (see the port): each (replica, expected_version)
+        is written COPYING -> COPYING by compare-and-set on (id, version, state); a row changed meanwhile is left.
+
+        Why one executemany: the sweep records progress for every copy it checks, and a transaction (and a
+        statement build) per copy was most of its time (docs/benchmarks.md).
+        """
+        rows = []
+        for replica, expected_version in changes:
+            if replica.state is not ReplicaState.COPYING:
+                raise ValueError(f"save_progress writes COPYING replicas only, not {replica.state.value}")
+            rows.append({
+                "b_id": replica.id, "b_version": expected_version, "b_new_version": expected_version + 1,
+                "b_sync_percent": replica.sync_percent, "b_next_check_at": replica.next_check_at,
+                "b_updated_at": replica.updated_at,
+            })
+        if not rows:
+            return
+        stmt = (
+            update(replicas)
+            .where(
+                replicas.c.id == bindparam("b_id"),
+                replicas.c.version == bindparam("b_version"),
+                replicas.c.state == ReplicaState.COPYING.value,
+            )
+            .values(
+                version=bindparam("b_new_version"),
+                sync_percent=bindparam("b_sync_percent"),
+                next_check_at=bindparam("b_next_check_at", type_=UTCDateTime),
+                updated_at=bindparam("b_updated_at", type_=UTCDateTime),
+            )
+        )
+
+        def write(conn: Connection, _attempt: int) -> None:
+            # a re-run after a lost COMMIT finds its own rows at the new version: the CAS skips them, as it should
+            conn.execute(stmt, rows)
+
+        self._tx(write)
+
+
+    def add_replica(self, replica: Replica) -> Replica:
+        """Insert one more replica into its existing replication (see the port); idempotent by replica id."""
+        key = None if replica.state.terminal else key_of(replica)
+
+        def write(conn: Connection, _attempt: int) -> Replica | str | None:
+            row = conn.execute(select(replicas).where(replicas.c.id == replica.id)).mappings().first()
+            if row is not None:
+                return to_replica(row)
+            if key is not None:
+                holder = conn.execute(
+                    select(replicas.c.replication_id).where(replicas.c.inflight_key == key)
+                ).scalar()
+                if holder is not None:
+                    return str(holder)
+            conn.execute(insert(replicas), [replica_row(replica)])
+            return None
+
+        for _ in range(3):
+            try:
+                outcome = self._tx(write)
+            except IntegrityError:
+                continue  # a racing insert of the same id or copy: look again
+            if outcome is None:
+                return replica
+            if isinstance(outcome, Replica):
+                return outcome
+            raise in_flight(outcome)
+        raise RuntimeError(f"could not insert replica {replica.id}: conflicting writes kept racing")
+
+
+def _hooks_json(replication: Replication) -> str | None:
+    if not replication.hooks:
+        return None
+    return json.dumps([h.model_dump(mode="json") for h in replication.hooks], sort_keys=True)
+

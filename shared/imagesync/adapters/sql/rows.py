@@ -1,0 +1,67 @@
+"""Rows of the replicas and outbox tables <-> domain objects (shared by the replica, lease and outbox stores)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+
+from ...domain.errors import AlreadyInFlight
+from ...domain.models import CompletionMessage, Replica
+
+REPLICA_FIELDS = tuple(Replica.model_fields)
+#: hook_runs statuses that no later write may change (see SqlHookRunStore.save_hook_run)
+FINAL_HOOK_STATES = ("done", "skipped")
+#: hook_runs statuses of a hook that is over: final, or given up
+SETTLED_HOOK_STATES = (*FINAL_HOOK_STATES, "failed")
+
+
+def inflight_key(source_region: str, image_id: str, destination_region: str) -> str:
+    """The in-flight marker of one copy: "<source_region>/<image>/<destination_region>"."""
+    return f"{source_region}/{image_id}/{destination_region}"
+
+
+def key_of(r: Replica) -> str:
+    return inflight_key(r.source_region, r.source_image_id, r.destination_region)
+
+
+def replica_row(r: Replica) -> dict[str, Any]:
+    row = {name: getattr(r, name) for name in REPLICA_FIELDS}
+    row["state"] = r.state.value
+    row["inflight_key"] = None if r.state.terminal else key_of(r)
+    row["lease_owner"] = None
+    row["lease_expires_at"] = None
+    return row
+
+
+def to_replica(row: RowMapping) -> Replica:
+    return Replica.model_validate({name: row[name] for name in REPLICA_FIELDS})
+
+
+def to_replica_like(r: Replica) -> Replica:
+    """What reading `r` back yields: datetimes normalised to UTC."""
+    return Replica.model_validate(
+        {k: (v.astimezone(timezone.utc) if isinstance(v, datetime) else v) for k, v in r.model_dump().items()}
+    )
+
+
+def with_end(r: Replica) -> Replica:
+    """A terminal replica without ended_at gets ended_at = updated_at."""
+    return r if r.ended_at is not None else r.model_copy(update={"ended_at": r.updated_at})
+
+
+def outbox_row(r: Replica) -> dict[str, Any]:
+    """The outbox row of a replica's end (written in the transaction that ends it)."""
+    msg = CompletionMessage.for_replica(r)
+    return {
+        "message_id": msg.message_id,
+        "replica_id": r.id,
+        "payload": msg.model_dump_json(),
+        "created_at": r.ended_at,
+        "sent_at": None,
+    }
+
+
+def in_flight(existing: str) -> AlreadyInFlight:
+    return AlreadyInFlight(f"a copy of the same image into the same region is in flight in {existing}", existing)
