@@ -398,7 +398,7 @@ def rules_check(
             print(json.dumps({"valid": False, "error": exc.to_dict()}, indent=2))
         err.print(f"[red]error[/red] {exc.code}: {file}")
         for problem in exc.details.get("errors") or [exc.message]:
-            err.print(f"  - {problem}")
+            err.print(f"  - {escape(str(problem))}", highlight=False)  # a pattern holds [a-z]: not markup
         raise typer.Exit(2) from exc
     summary = [
         {"name": r.name, "enabled": r.enabled, "source_regions": r.selector.source_regions,
