@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .domain.hooks import ShareHook, TagHook
+from imagesync.domain.hooks import ShareHook, TagHook
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 WEBHOOK_SECRET = "demo-webhook-secret-not-real"
@@ -69,7 +69,7 @@ class WebhookReceiver:
     and its payload. Shared by the demo and the chaos runner."""
 
     def __init__(self, secret: str, path: str = "/hooks/imagesync") -> None:
-        from .adapters.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify
+        from imagesync.adapters.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 
         received: list[dict[str, Any]] = []
         lock = threading.Lock()
@@ -121,13 +121,13 @@ def _env(values: dict[str, str]) -> Iterator[None]:
 def run(keep: Path | None = None, *, console: Console | None = None, deadline_seconds: float = 90.0) -> int:
     from imagesync_emulator import Emulator
 
-    from . import wiring
-    from .handlers import completion_hook, copy_request, status_sweep
-    from .local import EmulatorClock, deliver
-    from .settings import Settings
+    from imagesync import wiring
+    from imagesync.handlers import completion_hook, copy_request, status_sweep
+    from imagesync.local import EmulatorClock, deliver
+    from imagesync.settings import Settings
 
     console = console or Console(width=max(150, Console().width))
-    from .platform.logs import logger
+    from imagesync.platform.logs import logger
 
     logger.setLevel("WARNING")  # the demo's table tells the story; the functions' JSON logs would drown it
     workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="imagesync-demo-"))
