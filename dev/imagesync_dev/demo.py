@@ -119,12 +119,11 @@ def _env(values: dict[str, str]) -> Iterator[None]:
 
 
 def run(keep: Path | None = None, *, console: Console | None = None, deadline_seconds: float = 90.0) -> int:
-    from imagesync_emulator import Emulator
-
     from imagesync import wiring
     from imagesync.handlers import completion_hook, copy_request, status_sweep
     from imagesync.local import EmulatorClock, deliver
     from imagesync.settings import Settings
+    from imagesync_emulator import Emulator
 
     console = console or Console(width=max(150, Console().width))
     from imagesync.platform.logs import logger
