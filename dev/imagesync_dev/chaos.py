@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .demo import WebhookReceiver
+from .webhook_receiver import WebhookReceiver
 
 SOURCE = "ap-guangzhou"
 INSTANCE = "ins-1a2b3c4d"  # the emulator default world's instance in ap-guangzhou (20 GB system disk)

@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from imagesync.domain.hooks import ShareHook, TagHook
+
+from .webhook_receiver import WebhookReceiver
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 WEBHOOK_SECRET = "demo-webhook-secret-not-real"
@@ -62,39 +62,6 @@ REQUESTS: list[tuple[str, dict[str, Any], int, str | None]] = [
         409, "Replication.AlreadyInFlight",
     ),
 ]
-
-
-class WebhookReceiver:
-    """A local receiver (plain http on 127.0.0.1) recording each delivery: its signature check, its delivery id
-    and its payload. Shared by the demo and the chaos runner."""
-
-    def __init__(self, secret: str, path: str = "/hooks/imagesync") -> None:
-        from imagesync.adapters.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify
-
-        received: list[dict[str, Any]] = []
-        lock = threading.Lock()
-        self.received = received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                ok = verify(secret, body, self.headers.get(SIGNATURE_HEADER, ""))
-                with lock:
-                    delivery = self.headers.get(DELIVERY_HEADER)
-                    received.append({"valid": ok, "delivery": delivery, "payload": json.loads(body or b"{}")})
-                self.send_response(204 if ok else 401)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _http_event(body: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from imagesync.app.hooks.tag import REPLICATION_ID, SOURCE_IMAGE
 from imagesync.domain.models import CopyRequest
 from imagesync.handlers import status_sweep
 from imagesync.runtime.failpoints import EXIT_CODE
-from imagesync_dev.demo import WebhookReceiver
+from imagesync_dev.webhook_receiver import WebhookReceiver
 from tests.conftest import load_event
 
 IMAGESYNC = [sys.executable, "-m", "imagesync.cli"]

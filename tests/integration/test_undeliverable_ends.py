@@ -21,7 +21,7 @@ from imagesync.domain.hooks import TagHook
 from imagesync.domain.models import CompletionMessage, CopyRequest
 from imagesync.handlers import completion_hook, copy_request, status_sweep
 from imagesync.local import deliver
-from imagesync_dev.demo import WebhookReceiver
+from imagesync_dev.webhook_receiver import WebhookReceiver
 from tests.conftest import load_event
 
 TIMER = load_event("timer/every_minute.json")
