@@ -122,6 +122,20 @@ class FakeReplicaStore:
         self.rows[replica.id] = replica
         return replica
 
+    def copied_sources(self, *, limit: int = 500) -> list[tuple[str, str]]:
+        done = sorted(
+            (r for r in self.rows.values() if r.state is ReplicaState.SUCCEEDED and r.destination_image_id),
+            key=lambda r: r.ended_at or r.updated_at, reverse=True,
+        )
+        return list(dict.fromkeys((r.source_region, r.source_image_id) for r in done))[:limit]
+
+    def copies_of(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
+        return [
+            r for r in self.rows.values()
+            if r.source_region == source_region and r.source_image_id in image_ids
+            and r.state is ReplicaState.SUCCEEDED and r.destination_image_id
+        ]
+
     def bump(self, replica_id: str, **changes: Any) -> Replica:
         """Another invocation writes the replica (its version moves on): this one's next compare-and-set loses."""
         row = self.rows[replica_id]
