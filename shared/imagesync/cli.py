@@ -317,6 +317,32 @@ def demo(
     sys.exit(run(keep))
 
 
+@app.command()
+def serve(
+    database_url: Annotated[
+        str | None, typer.Option(help="the state table to show (default: IMAGESYNC_DATABASE_URL)")
+    ] = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port (0 = any free port)")] = 8080,
+) -> None:
+    """Serve copy_request's real handler locally: the status page at / (log in with any user name and
+    IMAGESYNC_API_TOKEN as the password) and the HTTP API. Ctrl-C stops it."""
+    import os
+
+    from .serve import FunctionUrlServer
+
+    if database_url:
+        os.environ["IMAGESYNC_DATABASE_URL"] = database_url
+    server = FunctionUrlServer(host=host, port=port)
+    err.print(f"status page: {server.url}  (Ctrl-C stops)", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
 @rules_app.command("check")
 def rules_check(
     file: Annotated[Path, typer.Argument(help="rule file: YAML, or JSON when it ends in .json")],

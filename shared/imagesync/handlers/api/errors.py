@@ -18,6 +18,7 @@ from ...domain import errors
 from ...platform import auth
 from ...platform.logs import logger
 from ...wiring import services
+from . import page
 from .models import ConflictBody, ErrorBody, ErrorDetail, ReplicationOut
 
 JSON = "application/json"
@@ -121,7 +122,11 @@ def register(app: APIGatewayRestResolver, allowed: Callable[[str], list[str]]) -
 
     def unauthorized(exc: auth.Unauthorized) -> Response[str]:
         logger.info("request refused", extra={"code": exc.code})
-        return json_response(401, ErrorBody.of(exc).document(), {"WWW-Authenticate": 'Bearer realm="imagesync"'})
+        # a browser (the status page) gets Basic's login prompt: the API token is the password
+        challenge = "Basic" if page.wants_html(app.current_event.headers.get("accept")) else "Bearer"
+        return json_response(
+            401, ErrorBody.of(exc).document(), {"WWW-Authenticate": f'{challenge} realm="imagesync", charset="UTF-8"'}
+        )
 
     def domain_error(exc: errors.ImageSyncError) -> Response[str]:
         status = status_for(exc)
