@@ -61,7 +61,7 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     try:
         rest = to_rest_event(event)
     except errors.InvalidRequest as exc:
-        logger.info("request refused", extra={"code": exc.code, "error": exc.message})
+        http_errors.refused({}, 400, exc.code, exc.message)  # nothing in the event can be read safely
         return http_errors.raw_response(400, ErrorBody.of(exc).document())
     return app.resolve(rest, context)
 
@@ -305,7 +305,9 @@ def status_page() -> Response[str]:
     except (ValidationError, ValueError) as exc:  # a bad filter or a cursor this API did not issue
         problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()] if isinstance(
             exc, ValidationError) else ["cursor: not a cursor this API issued"]
-        return _html(400, page.render([], filters=filters, error="bad filter: " + "; ".join(problems)))
+        message = "bad filter: " + "; ".join(problems)
+        http_errors.refused(app.current_event.raw_event, 400, errors.InvalidRequest.code, message)
+        return _html(400, page.render([], filters=filters, error=message))
     return _html(200, page.render(items, filters=filters, next_cursor=next_cursor))
 
 
