@@ -34,7 +34,7 @@ $(NODE_SDK)/.installed: tests/emulator/node/package.json tests/emulator/node/pac
 	cd $(NODE_SDK) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# Debian's chromium, for the status page's browser test (tests/integration/test_status_page_browser.py). The
+# Debian's chromium, for the status page's browser test (tests/integration/test_status_page.py). The
 # machine's apt lists may be stale: `apt-get update` runs only when the first install fails.
 chromium: /usr/bin/chromium
 
