@@ -8,6 +8,7 @@ screenshot kept as a test artifact.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import shutil
@@ -132,6 +133,9 @@ def test_the_page_lists_replicas_with_states_progress_and_escaped_names(site: tu
     csp = headers["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "script-src 'none'" in csp and "unsafe-inline" not in csp
     assert headers["X-Content-Type-Options"] == "nosniff"
+    [style] = re.findall(r"<style>(.*?)</style>", html, re.S)  # the one style block, allowed by its hash
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert f"style-src 'sha256-{digest}'" in csp
     page = _rows(html)
     assert page.scripts == 0  # the hostile name did not become an element
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x&gt;" in html
@@ -210,6 +214,10 @@ def test_the_page_in_a_real_browser(site: tuple[Any, str], tmp_path: Path) -> No
     result = _chromium(f"--screenshot={shot}", "--window-size=1100,700", "--hide-scrollbars", authed,
                        profile=tmp_path / "profile2")
     assert result.returncode == 0 and shot.stat().st_size > 5000, result.stderr[-2000:]
-    print(f"status page screenshot: {shot}")
+    phone = tmp_path / "status-page-phone.png"  # readable on a phone: the same page at 390 px
+    result = _chromium(f"--screenshot={phone}", "--window-size=390,844", "--hide-scrollbars", authed,
+                       profile=tmp_path / "profile3")
+    assert result.returncode == 0 and phone.stat().st_size > 5000, result.stderr[-2000:]
+    print(f"status page screenshots: {shot} {phone}")
     if os.environ.get("IMAGESYNC_SCREENSHOT_TO"):  # how docs/status-page.png is made
         shutil.copy(shot, os.environ["IMAGESYNC_SCREENSHOT_TO"])
