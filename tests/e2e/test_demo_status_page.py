@@ -1,4 +1,4 @@
-"""`make demo` ends by printing where to open the status page of the run it made; that command, run as printed
+"""`make demo` (imagesync-dev demo) ends by printing where to open the status page of the run it made; that command, run as printed
 (with `--port 0`), serves the page of the demo's replications."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.integration.test_status_page import BROWSER, _rows
 
 def test_demo_prints_a_command_that_serves_its_status_page(tmp_path: Path) -> None:
     keep = tmp_path / "demo"
-    demo = subprocess.run([sys.executable, "-m", "imagesync.cli", "demo", "--keep", str(keep)], capture_output=True,
+    demo = subprocess.run([sys.executable, "-m", "imagesync_dev", "demo", "--keep", str(keep)], capture_output=True,
                           text=True, timeout=240)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     found = re.search(r"status page of this run: (IMAGESYNC_API_TOKEN=(\S+) imagesync serve .+)", demo.stdout)
