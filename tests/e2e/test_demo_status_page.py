@@ -1,5 +1,5 @@
-"""`make demo` (imagesync-dev demo) ends by printing where to open the status page of the run it made; that command, run as printed
-(with `--port 0`), serves the page of the demo's replications."""
+"""`make demo` (imagesync-dev demo) ends by printing where to open the status page of the run it made; that
+command, run as printed (with `--port 0`), serves the page of the demo's replications."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,30 +33,45 @@ LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ rpl-\w+ img-\w+ -> [\w-]+ (
                   r"SUCCEEDED|FAILED|TIMED_OUT)\b")
 
 
-def on_a_terminal(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 120.0) -> tuple[int, str]:
-    """Run the CLI with stdout and stderr on a pty (a terminal, 120 columns); returns (exit status, output)."""
-    main, child = pty.openpty()
+def drive(
+    args: list[str], env: dict[str, str], cwd: Path, *, terminal: bool, tick: Callable[[str], None] | None = None,
+    timeout: float = 120.0,
+) -> tuple[int, str]:
+    """Run the CLI with stdout on a pty (a terminal, 140 columns) or on a pipe; `tick(output so far)` is called
+    between reads. Returns (exit status, stdout)."""
+    if terminal:
+        main, child = pty.openpty()
+    else:
+        main, child = os.pipe()
     proc = subprocess.Popen(IMAGESYNC + args, env={**os.environ, **env, "COLUMNS": "140", "LINES": "40",
                                                    "TERM": "xterm-256color"},
-                            cwd=cwd, stdin=child, stdout=child, stderr=child, close_fds=True)
+                            cwd=cwd, stdin=subprocess.DEVNULL, stdout=child,
+                            stderr=child if terminal else subprocess.DEVNULL, close_fds=True)
     os.close(child)
     chunks: list[bytes] = []
     end = time.monotonic() + timeout
     while True:
-        ready, _, _ = select.select([main], [], [], 0.5)
+        ready, _, _ = select.select([main], [], [], 0.2)
+        data = b""
         if ready:
             try:
                 data = os.read(main, 65536)
             except OSError:  # the child closed the terminal
                 data = b""
-            if not data and proc.poll() is not None:
-                break
             chunks.append(data)
-        elif proc.poll() is not None:
+        if not data and proc.poll() is not None:
             break
-        assert time.monotonic() < end, "the command did not end in time"
+        if tick is not None:
+            tick(b"".join(chunks).decode("utf-8", "replace"))
+        if time.monotonic() > end:
+            proc.kill()
+            pytest.fail("the command did not end in time")
     os.close(main)
     return proc.wait(timeout=30), b"".join(chunks).decode("utf-8", "replace")
+
+
+def on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    return drive(args, env, cwd, terminal=True)
 
 
 def test_copy_wait_redraws_in_place_on_a_terminal(cli_env: dict[str, str], tmp_path: Path) -> None:
@@ -80,26 +96,31 @@ def test_copy_wait_prints_plain_lines_into_a_pipe(cli_env: dict[str, str], tmp_p
 
 
 def _watch_while_sweeping(cli_env: dict[str, str], tmp_path: Path, emulator: Any, terminal: bool) -> tuple[int, str]:
+    """`status --watch` beside a sweeper process (as the timer runs in the cloud). Emulated time stands still
+    until the watcher shows the copy in flight, then moves on: the copy cannot end before the watch has begun,
+    however slow the machine is."""
+    emulator.admin.set_time_scale(0)
     copied = run(["copy", "img-5ddkx3gh", "--from", "ap-guangzhou", "--to", "ap-shanghai", "--json"], cli_env,
                  tmp_path)
     assert copied.returncode == 0, copied.stderr
     replication = json.loads(copied.stdout)["id"]
-    # the sweep advances the copy beside the watcher, as the timer does in the cloud
     sweeper = subprocess.Popen(
         [sys.executable, "-c", (
-            "import subprocess,sys,time\n"
-            "for _ in range(600):\n"
+            "import subprocess,time\n"
+            "while True:\n"
             f"    subprocess.run({IMAGESYNC + ['sweep', '--json']!r}, capture_output=True)\n"
             "    time.sleep(0.2)\n"
         )],
         env={**os.environ, **cli_env}, cwd=tmp_path,
     )
+
+    def tick(shown: str) -> None:
+        if "COPYING" in shown:  # the watcher has shown the copy in flight: let the copy run
+            emulator.admin.advance(120)
+
     try:
-        args = ["status", "--watch", "--interval", "0.2"]
-        if terminal:
-            return on_a_terminal(args, cli_env, tmp_path)
-        result = run(args + [replication], cli_env, tmp_path)
-        return result.returncode, result.stdout
+        args = ["status", "--watch", "--interval", "0.2"] + ([] if terminal else [replication])
+        return drive(args, cli_env, tmp_path, terminal=terminal, tick=tick)
     finally:
         sweeper.kill()
         sweeper.wait()
