@@ -42,6 +42,8 @@ def test_demo_prints_a_command_that_serves_its_status_page(tmp_path: Path) -> No
         with sqlite3.connect(keep / "state.db") as db:  # every replica the demo recorded, in its state
             recorded = Counter(state for (state,) in db.execute("SELECT state FROM replicas"))
         assert states == recorded and states["SUCCEEDED"] >= 5, (states, recorded)
+        if states["FAILED"]:  # the demo's retried copy: the failed attempt names its retry, which is try 2
+            assert "retried by rpl-" in html and "try 2" in html
     finally:
         server.terminate()
         server.wait(timeout=30)

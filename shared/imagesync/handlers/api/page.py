@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from ...domain.attempts import attempt_numbers, successors
 from ...domain.models import Replica, Replication
 from ...domain.states import ReplicaState
 from ...ports import HookRun
@@ -113,7 +114,9 @@ def _timing(replica: Replica) -> str:
     return "not started"
 
 
-def _replica_view(replica: Replica, runs: Sequence[HookRun] | None) -> dict[str, Any]:
+def _replica_view(
+    replica: Replica, runs: Sequence[HookRun] | None, attempt: int = 1, retried_by: str | None = None
+) -> dict[str, Any]:
     percent = 100 if replica.state is ReplicaState.SUCCEEDED else replica.sync_percent or 0
     return {
         "id": replica.id,
@@ -132,10 +135,14 @@ def _replica_view(replica: Replica, runs: Sequence[HookRun] | None) -> dict[str,
             for run in runs or ()
         ],
         "hooks_text": "" if runs is None else "none",
+        "attempt": attempt,
+        "retried_by": retried_by or "",
     }
 
 
 def _replication_view(replication: Replication, runs: Mapping[str, Sequence[HookRun]] | None) -> dict[str, Any]:
+    numbers = attempt_numbers(replication.replicas)
+    after = successors(replication.replicas)
     return {
         "id": replication.id,
         "state": replication.state,
@@ -145,7 +152,11 @@ def _replication_view(replication: Replication, runs: Mapping[str, Sequence[Hook
         "created": _time(replication.created_at),
         "dry_run": replication.dry_run,
         "replicas": [
-            _replica_view(r, runs.get(r.id, []) if runs is not None else None) for r in replication.replicas
+            _replica_view(
+                r, runs.get(r.id, []) if runs is not None else None, numbers.get(r.id, 1),
+                after[r.id].id if r.id in after else None,
+            )
+            for r in replication.replicas
         ],
     }
 
