@@ -259,4 +259,10 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
     )
     if keep:
         console.print(f"state kept in {workdir}")
+    console.print(
+        "status page of this run: "
+        f"IMAGESYNC_API_TOKEN={API_TOKEN} imagesync serve --database-url sqlite:///{workdir / 'state.db'}\n"
+        "  then open http://127.0.0.1:8080/ (any user name; the token above as the password)",
+        highlight=False, soft_wrap=True,
+    )
     return 0

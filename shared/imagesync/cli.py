@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from datetime import timezone
 from pathlib import Path
 from typing import Annotated, Any
@@ -118,29 +117,22 @@ def copy(
 
 
 def _wait(svc: Any, replication_id: str, interval: float = 2.0) -> Replication:
-    from rich.progress import BarColumn, Progress, TextColumn
+    """Sweep (and deliver the local queue) until every copy of the replication has ended, shown live on a terminal
+    (imagesync.watch; plain lines when stdout is not one)."""
+    from .watch import watch
 
     sweep = svc.sweep()
     # On one machine the local queue has no trigger: deliver its completion messages too, so the hooks run.
     deliver_hooks = _local_delivery(svc)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[state]}")) as progress:
-        tasks: dict[str, Any] = {}
-        while True:
-            sweep()
-            deliver_hooks()
-            replication = svc.store.get_replication(replication_id)
-            for r in replication.replicas:
-                if r.id not in tasks:
-                    tasks[r.id] = progress.add_task(
-                        f"{r.source_image_id} -> {r.destination_region}", total=100, state=r.state.value
-                    )
-                done = 100 if r.terminal else (r.sync_percent or 0)
-                progress.update(tasks[r.id], completed=done, state=r.state.value)
-            if all(r.terminal for r in replication.replicas):
-                sweep.publish_outbox()
-                deliver_hooks()
-                return replication
-            time.sleep(interval)
+
+    def step() -> None:
+        sweep()
+        deliver_hooks()
+
+    [replication] = watch(console, lambda: [svc.store.get_replication(replication_id)], interval=interval, step=step)
+    sweep.publish_outbox()
+    deliver_hooks()
+    return svc.store.get_replication(replication_id)
 
 
 def _local_delivery(svc: Any) -> Any:
@@ -193,9 +185,21 @@ def _print_replication(replication: Replication, hook_runs: dict[str, list[Any]]
 def status(
     replication_id: Annotated[str | None, typer.Argument(help="a replication id (default: the newest 20)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="follow the replication (default: every one in flight) live until everything shown has ended; "
+            "plain lines per change when stdout is not a terminal",
+        ),
+    ] = False,
+    interval: Annotated[float, typer.Option(min=0.05, help="--watch: seconds between looks")] = 2.0,
 ) -> None:
     """Show one replication with its replicas, or the newest replications."""
     svc = _services()
+    if watch:
+        _watch(svc, replication_id, interval)
+        return
     if replication_id:
         replication = svc.store.get_replication(replication_id)
         if replication is None:
@@ -220,6 +224,23 @@ def status(
             r.created_at.isoformat(timespec="seconds"),
         )
     console.print(table)
+
+
+def _watch(svc: Any, replication_id: str | None, interval: float) -> None:
+    """status --watch: reads the state table only (the sweep advances the copies: the timer, or `imagesync sweep`)."""
+    from .watch import watch
+
+    if replication_id:
+        if svc.store.get_replication(replication_id) is None:
+            err.print(f"[red]error[/red] Replication.NotFound: no replication {replication_id}")
+            raise typer.Exit(2)
+        ids = [replication_id]
+    else:
+        ids = [r.id for r in svc.store.list_replications(limit=100)[0] if not all(x.terminal for x in r.replicas)]
+        if not ids:
+            err.print("nothing in flight")
+            return
+    watch(console, lambda: [svc.store.get_replication(i) for i in ids], interval=interval)
 
 
 @app.command()
@@ -371,6 +392,32 @@ def _moved(old: str, new: str) -> None:
 def demo() -> None:
     """Moved: `imagesync-dev demo` (development tooling)."""
     _moved("demo", "demo")
+
+
+@app.command()
+def serve(
+    database_url: Annotated[
+        str | None, typer.Option(help="the state table to show (default: IMAGESYNC_DATABASE_URL)")
+    ] = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port (0 = any free port)")] = 8080,
+) -> None:
+    """Serve copy_request's real handler locally: the status page at / (log in with any user name and
+    IMAGESYNC_API_TOKEN as the password) and the HTTP API. Ctrl-C stops it."""
+    import os
+
+    from .serve import FunctionUrlServer
+
+    if database_url:
+        os.environ["IMAGESYNC_DATABASE_URL"] = database_url
+    server = FunctionUrlServer(host=host, port=port)
+    err.print(f"status page: {server.url}  (Ctrl-C stops)", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
 
 
 @rules_app.command("check")

@@ -24,6 +24,7 @@ from ..domain.validation import READY, WAITABLE
 from ..ports import AuditLog, Clock, IdempotencyStore, ImageService, LeaseStore, OutboxStore, Queue, ReplicaStore
 from ..runtime.deadline import deadline_in, time_left
 from ..runtime.failpoints import failpoint
+from ..runtime.records import emit
 from .start_copies import CopyStarter
 from .transitions import move
 
@@ -63,6 +64,20 @@ class SweepReport:
             "publish_retries": self.publish_retries,
             "publish_error": self.publish_error,
         }
+
+
+def summary(report: SweepReport, elapsed: float) -> None:
+    """The operator's record of one sweep (runtime.records: event sweep_summary). Its absence for longer than a
+    few timer periods is the "sweep stopped running" alarm (deploy/cls/)."""
+    outcomes = report.outcomes
+    emit(
+        "sweep_summary", logging.WARNING if report.publish_error else logging.INFO, "sweep done",
+        sweep=report.owner, claimed=report.claimed, started=outcomes.get("STARTED", 0),
+        succeeded=outcomes.get(ReplicaState.SUCCEEDED.value, 0), failed=outcomes.get(ReplicaState.FAILED.value, 0),
+        timed_out=outcomes.get(ReplicaState.TIMED_OUT.value, 0), published=report.published,
+        undelivered=report.undelivered, stopped_early=report.stopped_early,
+        code=(report.publish_error or {}).get("code"), duration_s=elapsed,
+    )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -137,10 +152,14 @@ class Sweep:
     def __call__(self) -> SweepReport:
         """One sweep. Its leases last until the invocation's deadline (a sweep never works past it, and SCF ends
         it there); with no deadline (the CLI), the sweep bounds itself to `lease_seconds` and leases that long."""
+        began = time.monotonic()
         if time_left() == float("inf"):
             with deadline_in(self.lease_seconds):
-                return self._sweep(self.lease_seconds)
-        return self._sweep(max(1.0, time_left()))
+                report = self._sweep(self.lease_seconds)
+        else:
+            report = self._sweep(max(1.0, time_left()))
+        summary(report, time.monotonic() - began)
+        return report
 
     def _sweep(self, lease_seconds: float) -> SweepReport:
         report = SweepReport(owner=new_id("swp"))
