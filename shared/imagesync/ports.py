@@ -81,6 +81,19 @@ class ImageAdmin(Protocol):
         ...
 
 
+class Accounts(Protocol):
+    """Other accounts (domain.accounts): sharing the source with one, and acting in it through an assumed role."""
+
+    def share(self, region: str, image_id: str, account: str) -> None:
+        """Share the own image with `account` (ModifyImageSharePermission SHARE); a share already there is kept."""
+        ...
+
+    def images(self, account: str, role: str) -> ImageService:
+        """The ImageService of `account`, signed with the keys of `role` there (sts AssumeRole, cached per
+        (account, role) until shortly before they expire). Errors surface as CloudError on first use."""
+        ...
+
+
 class WebhookPoster(Protocol):
     """Delivers webhook messages over HTTP (adapters.webhook.HttpWebhooks: signed, SSRF-guarded, no redirects)."""
 
@@ -147,7 +160,11 @@ class ReplicaStore(Protocol):
 
     def get_replica(self, replica_id: str) -> Replica | None: ...
 
-    def find_active(self, source_region: str, image_id: str, destination_region: str) -> Replica | None: ...
+    def find_active(
+        self, source_region: str, image_id: str, destination_region: str, account: str | None = None
+    ) -> Replica | None:
+        """The active replica of this copy into `account` (None: the own account), if any."""
+        ...
 
     def replica_states(self, source_region: str, image_ids: Sequence[str]) -> dict[tuple[str, str], list[str]]:
         """For the replicas of these images from `source_region`: (image id, destination region) -> their states

@@ -33,7 +33,7 @@ from .app.start_copies import CopyStarter
 from .app.sweep import Sweep
 from .domain.hooks import HookSpec, WebhookHook
 from .domain.validation import Limits
-from .ports import Clock, ImageAdmin, ImageService, Queue, StateStore
+from .ports import Accounts, Clock, ImageAdmin, ImageService, Queue, StateStore
 from .settings import Settings, get_settings
 
 _log = logging.getLogger(__name__)
@@ -76,13 +76,31 @@ class Services:
         s = self.settings
         return CopyStarter(
             replicas=self.store, audit=self.store, images=self.images, clock=self.clock,
-            first_check_seconds=s.first_check_seconds, retry_seconds=s.retry_seconds,
+            first_check_seconds=s.first_check_seconds, retry_seconds=s.retry_seconds, accounts=self.accounts(),
         )
+
+    def accounts(self) -> Accounts | None:
+        """Other accounts (sharing, sts AssumeRole), made once per container: the assumed keys are cached in it."""
+        if "accounts" not in self.extras:
+            from .adapters.accounts import TencentAccounts
+
+            self.extras["accounts"] = (
+                TencentAccounts(
+                    self.cloud,
+                    TencentImageAdmin(self.cloud, uin=self.settings.uin, home_region=self.settings.region),
+                    home_region=self.settings.region,
+                )
+                if self.cloud is not None
+                else None
+            )
+        accounts: Accounts | None = self.extras["accounts"]
+        return accounts
 
     def request_copies(self) -> RequestCopies:
         return RequestCopies(
             replicas=self.store, audit=self.store, images=self.images, clock=self.clock, limits=self.limits,
             starter=self.starter(), timeout_seconds=self.settings.copy_timeout_seconds,
+            own_uin=self.settings.uin or None,
         )
 
     def sweep(self, *, reconcile: str = "auto", batch: int | None = None) -> Sweep:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ..domain import errors
+from ..domain.accounts import check_accounts
 from ..domain.models import CopyRequest, Replica, Replication, SourceImage
 from ..domain.states import ReplicaState
 from ..domain.validation import Limits, check_image, check_shape, copy_name
@@ -33,6 +34,7 @@ class RequestCopies:
         starter: CopyStarter,
         *,
         timeout_seconds: int,
+        own_uin: str | None = None,
     ) -> None:
         self.replicas = replicas
         self.audit = audit
@@ -41,9 +43,15 @@ class RequestCopies:
         self.limits = limits
         self.starter = starter
         self.timeout = timedelta(seconds=timeout_seconds)
+        self.own_uin = own_uin
 
     def __call__(self, request: CopyRequest) -> RequestResult:
-        check_shape(request, self.limits, self.images.available_regions())
+        available = self.images.available_regions()
+        check_shape(request, self.limits, available)
+        check_accounts(
+            request.source_region, request.accounts, own_uin=self.own_uin, available=available,
+            cross_border_allowed=self.limits.cross_border_allowed, max_regions=self.limits.max_regions,
+        )
         found = self.images.describe_images(request.source_region, request.image_ids)
         ready: dict[str, bool] = {}
         sources: dict[str, SourceImage] = {}
@@ -62,6 +70,17 @@ class RequestCopies:
                         image_id=image_id,
                         region=destination,
                     )
+            for dest in request.accounts:
+                for region in {request.source_region, *dest.regions}:
+                    existing = self.replicas.find_active(request.source_region, image_id, region, dest.account)
+                    if existing is not None:
+                        raise errors.AlreadyInFlight(
+                            f"{image_id} is already being delivered to account {dest.account} in {region}",
+                            replication_id=existing.replication_id,
+                            image_id=image_id,
+                            region=region,
+                            account=dest.account,
+                        )
 
         now = self.clock.now()
         replication = Replication(
@@ -74,6 +93,7 @@ class RequestCopies:
             requested_by=request.requested_by,
             rule=request.rule,
             hooks=list(request.hooks),
+            accounts=list(request.accounts),
             created_at=now,
         )
         replicas = [
@@ -92,11 +112,13 @@ class RequestCopies:
             for image_id in request.image_ids
             for destination in request.destination_regions
         ]
+        for image_id in request.image_ids:
+            replicas.extend(self._deliveries(request, replication.id, sources[image_id], ready[image_id]))
         replication = replication.model_copy(update={"replicas": replicas})
 
         if request.dry_run:
             for image_id in request.image_ids:
-                if ready[image_id]:
+                if ready[image_id] and request.destination_regions:
                     self.images.sync_image(
                         request.source_region, image_id, request.destination_regions, name=request.name, dry_run=True
                     )
@@ -114,3 +136,46 @@ class RequestCopies:
         final = self.replicas.get_replication(stored.id)
         assert final is not None
         return RequestResult(final, created=True)
+
+    def _deliveries(self, request: CopyRequest, replication_id: str, source: SourceImage, ready: bool) -> list[Replica]:
+        """The replicas of `source`'s deliveries into other accounts: per account, its handover copy in the source
+        region (made by the account from the shared source), then one replica per other region of the account,
+        waiting for the handover copy (its parent) to end. Those wait for a copy first: twice the timeout."""
+        now = self.clock.now()
+        out: list[Replica] = []
+        for dest in request.accounts:
+            handover = Replica(
+                replication_id=replication_id,
+                source_region=request.source_region,
+                source_image_id=source.image_id,
+                destination_region=request.source_region,
+                image_name=copy_name(request.name, source),
+                state=ReplicaState.PENDING if ready else ReplicaState.WAITING_SOURCE,
+                created_at=now,
+                updated_at=now,
+                next_check_at=now,
+                deadline_at=now + self.timeout,
+                account=dest.account,
+                role=dest.role,
+            )
+            out.append(handover)
+            out.extend(
+                Replica(
+                    replication_id=replication_id,
+                    source_region=request.source_region,
+                    source_image_id=source.image_id,
+                    destination_region=region,
+                    image_name=handover.image_name,
+                    state=ReplicaState.WAITING_SOURCE,
+                    created_at=now,
+                    updated_at=now,
+                    next_check_at=now,
+                    deadline_at=now + 2 * self.timeout,
+                    account=dest.account,
+                    role=dest.role,
+                    parent_replica_id=handover.id,
+                )
+                for region in dest.regions
+                if region != request.source_region
+            )
+        return out

@@ -53,6 +53,7 @@ class SqlReplicaQueries(SqlStore):
                     requested_by=row["requested_by"],
                     rule=row["rule"],
                     hooks=json.loads(row["hooks"]) if row["hooks"] else [],
+                    accounts=json.loads(row["accounts"]) if row["accounts"] else [],
                     created_at=row["created_at"],
                     replicas=sorted(by_parent[row["id"]], key=order),
                 )
@@ -123,9 +124,12 @@ class SqlReplicaQueries(SqlStore):
 
         return self._read(read)
 
-    def find_active(self, source_region: str, image_id: str, destination_region: str) -> Replica | None:
-        """The active replica of this copy, if any (a lookup on the unique in-flight marker)."""
-        key = inflight_key(source_region, image_id, destination_region)
+    def find_active(
+        self, source_region: str, image_id: str, destination_region: str, account: str | None = None
+    ) -> Replica | None:
+        """The active replica of this copy (into `account`, else the own one), if any (a lookup on the unique
+        in-flight marker)."""
+        key = inflight_key(source_region, image_id, destination_region, account)
 
         def read(conn: Connection) -> Replica | None:
             row = conn.execute(select(replicas).where(replicas.c.inflight_key == key)).mappings().first()

@@ -34,6 +34,8 @@ metadata = MetaData(
 
 ID = 32  # "rep-" / "rpl-" / "msg-" + 12 chars, with room
 REGION = 40
+ACCOUNT = 20  # a uin
+ROLE = 128  # a CAM role name
 NAME = 200
 
 replications = Table(
@@ -50,6 +52,7 @@ replications = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("rule", String(NAME)),  # the replication rule that asked for it (revision 0002)
     Column("hooks", Text),  # JSON list of hook specs run on each replica end (revision 0002)
+    Column("accounts", Text),  # JSON list of destinations in other accounts (revision 0004)
     # newest-first keyset pagination walks (created_at, id)
     Index("ix_replications_created_at_id", "created_at", "id"),
 )
@@ -88,6 +91,9 @@ replicas = Table(
     Column("kms_key_id", String(64)),
     # the replica whose copy an encrypted copy was made from (revision 0002)
     Column("parent_replica_id", String(ID)),
+    # a copy in another account: its uin and the CAM role assumed there (revision 0004)
+    Column("account", String(ACCOUNT)),
+    Column("role", String(ROLE)),
     Index("ix_replicas_replication_id", "replication_id"),
     Index("ix_replicas_state_next_check_at", "state", "next_check_at"),
     Index("ix_replicas_source_image_id", "source_image_id"),

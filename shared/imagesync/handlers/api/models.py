@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from ...domain.accounts import AccountDestination
 from ...domain.errors import ImageSyncError
 from ...domain.models import Origin, Replica, Replication
 from ...domain.progress import estimate_end
@@ -35,9 +36,19 @@ class CopyRequestBody(BaseModel):
 
     source_region: Region
     image_ids: list[ImageId] = Field(min_length=1, description="custom images in source_region")
-    destination_regions: list[Region] = Field(min_length=1)
+    destination_regions: list[Region | AccountDestination] = Field(
+        min_length=1,
+        description="regions of this account, and/or other accounts: {account (uin), role to assume there, regions}",
+    )
     name: str | None = Field(default=None, description="name of the copies (default: the source image's name)")
     dry_run: bool = Field(default=False, description="validate and ask Tencent's DryRun; record nothing")
+
+    def request_fields(self) -> dict[str, Any]:
+        """The CopyRequest's fields: plain regions as destination_regions, account destinations as accounts."""
+        fields = self.model_dump(exclude={"destination_regions"})
+        fields["destination_regions"] = [d for d in self.destination_regions if isinstance(d, str)]
+        fields["accounts"] = [d for d in self.destination_regions if isinstance(d, AccountDestination)]
+        return fields
 
 
 class ListQuery(BaseModel):
@@ -147,6 +158,10 @@ class ReplicaOut(Document):
     deadline_at: Timestamp
     eta: Timestamp | None = Field(description="predicted end of a copy in flight (SyncPercent-based)")
     encrypted_from: EncryptedFrom | None = Field(default=None, description="an encrypted copy's source")
+    account: str | None = Field(default=None, description="a copy in another account: its uin (left out: own)")
+    copied_from: str | None = Field(
+        default=None, description="a copy in another account's other region: the replica of its handover copy"
+    )
     hooks: list[HookRunOut] | None = Field(default=None, description="hook outcomes (GET of one replication)")
 
     @classmethod
@@ -157,6 +172,10 @@ class ReplicaOut(Document):
             extra["encrypted_from"] = EncryptedFrom(
                 replica_id=replica.parent_replica_id, image_id=replica.source_image_id
             )
+        if replica.account:
+            extra["account"] = replica.account
+            if replica.parent_replica_id:
+                extra["copied_from"] = replica.parent_replica_id
         if hooks is not None:
             extra["hooks"] = [HookRunOut.of(h) for h in hooks]
         return cls(
@@ -178,6 +197,31 @@ class ReplicaOut(Document):
         )
 
 
+class AccountDelivery(Document):
+    """A delivery into another account: the account's image id per region (null until its copy is made)."""
+
+    account: str
+    role: str
+    state: ReplicationState = Field(description="as a replication's, over this account's replicas")
+    image_ids: dict[str, str | None] = Field(description="region -> the account's copy there")
+
+    @classmethod
+    def of_replication(cls, replication: Replication) -> list[AccountDelivery]:
+        out = []
+        for dest in replication.accounts:
+            mine = [r for r in replication.replicas if r.account == dest.account]
+            part = replication.model_copy(update={"replicas": mine})
+            out.append(
+                cls(
+                    account=dest.account,
+                    role=dest.role,
+                    state=cast(ReplicationState, part.state),
+                    image_ids={r.destination_region: r.destination_image_id for r in mine},
+                )
+            )
+        return out
+
+
 class ReplicationOut(Document):
     model_config = ConfigDict(title="Replication")
 
@@ -194,6 +238,9 @@ class ReplicationOut(Document):
     requested_by: str
     created_at: Timestamp
     replicas: list[ReplicaOut]
+    accounts: list[AccountDelivery] | None = Field(
+        default=None, description="deliveries into other accounts (left out when there are none)"
+    )
 
     @classmethod
     def of(
@@ -201,6 +248,9 @@ class ReplicationOut(Document):
     ) -> ReplicationOut:
         """`hook_runs`: the hook runs of its replicas by replica id (HookRunStore.hook_runs()); given, every replica
         carries its "hooks"."""
+        extra: dict[str, Any] = {}
+        if replication.accounts:
+            extra["accounts"] = AccountDelivery.of_replication(replication)
         return cls(
             id=replication.id,
             state=cast(ReplicationState, replication.state),  # checked against the Literal at run time
@@ -216,6 +266,7 @@ class ReplicationOut(Document):
                 ReplicaOut.of(r, hook_runs.get(r.id, []) if hook_runs is not None else None)
                 for r in replication.replicas
             ],
+            **extra,
         )
 
 

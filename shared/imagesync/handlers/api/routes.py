@@ -194,7 +194,7 @@ def create_replication() -> Response[str]:
         raise errors.InvalidRequest(
             "the request body is not a valid replication request", fields=_fields(exc, "body")
         ) from exc
-    request = CopyRequest(**body.model_dump(), origin=Origin.HTTP, requested_by=_caller())
+    request = CopyRequest(**body.request_fields(), origin=Origin.HTTP, requested_by=_caller())
     svc = services()
 
     def create() -> dict[str, Any]:
