@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .domain.accounts import AccountDestination
 from .domain.errors import ImageSyncError
 from .domain.models import CopyRequest, Origin, Replication
 from .handlers.api.models import ReplicationOut, replica_eta
@@ -77,7 +78,14 @@ def _services() -> Any:
 def copy(
     images: Annotated[list[str], typer.Argument(help="source image ids (img-xxxxxxxx)")],
     source: Annotated[str, typer.Option("--from", help="source region, e.g. ap-guangzhou")],
-    to: Annotated[list[str], typer.Option("--to", help="destination region (repeat for several)")],
+    to: Annotated[list[str], typer.Option("--to", help="destination region (repeat for several)")] = [],  # noqa: B006
+    to_account: Annotated[
+        list[str],
+        typer.Option(
+            "--to-account",
+            help="another account: UIN:ROLE:REGION[,REGION...] (the role imagesync assumes there; repeatable)",
+        ),
+    ] = [],  # noqa: B006
     name: Annotated[str | None, typer.Option(help="name of the copies (default: the source's name)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and ask SyncImages with DryRun")] = False,
     wait: Annotated[
@@ -85,12 +93,12 @@ def copy(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the replication as JSON")] = False,
 ) -> None:
-    """Validate and start copies of IMAGES from --from into every --to region."""
+    """Validate and start copies of IMAGES from --from into every --to region and --to-account."""
     try:
         svc = _services()
         request = CopyRequest(
             source_region=source, image_ids=images, destination_regions=to, name=name, dry_run=dry_run,
-            origin=Origin.CLI, requested_by="cli",
+            origin=Origin.CLI, requested_by="cli", accounts=[_account_destination(a) for a in to_account],
         )
         result = svc.request_copies()(request)
     except ImageSyncError as exc:
@@ -127,7 +135,7 @@ def _wait(svc: Any, replication_id: str, interval: float = 2.0) -> Replication:
             for r in replication.replicas:
                 if r.id not in tasks:
                     tasks[r.id] = progress.add_task(
-                        f"{r.source_image_id} -> {r.destination_region}", total=100, state=r.state.value
+                        f"{r.source_image_id} -> {_where(r)}", total=100, state=r.state.value
                     )
                 done = 100 if r.terminal else (r.sync_percent or 0)
                 progress.update(tasks[r.id], completed=done, state=r.state.value)
@@ -161,6 +169,20 @@ def _hooks_cell(runs: list[Any]) -> str:
     return "\n".join(lines) or "-"
 
 
+def _where(r: Any) -> str:
+    """A replica's destination: its region, prefixed "<uin>/" for a copy in another account."""
+    return f"{r.account}/{r.destination_region}" if r.account else r.destination_region
+
+
+def _account_destination(value: str) -> AccountDestination:
+    """--to-account UIN:ROLE:REGION[,REGION...]"""
+    parts = value.split(":")
+    if len(parts) != 3:
+        raise ValueError(f"--to-account {value!r}: expected UIN:ROLE:REGION[,REGION...]")
+    uin, role, regions = parts
+    return AccountDestination(account=uin, role=role, regions=[r for r in regions.split(",") if r])
+
+
 def _print_replication(replication: Replication, hook_runs: dict[str, list[Any]] | None = None) -> None:
     table = Table(title=f"{replication.id}  {replication.state}  ({replication.source_region})")
     for column in ("replica", "image", "region", "state", "copy", "progress", "eta", "hooks", "error"):
@@ -168,7 +190,7 @@ def _print_replication(replication: Replication, hook_runs: dict[str, list[Any]]
     for r in replication.replicas:
         eta = replica_eta(r)
         table.add_row(
-            r.id, r.source_image_id, r.destination_region, r.state.value, r.destination_image_id or "-",
+            r.id, r.source_image_id, _where(r), r.state.value, r.destination_image_id or "-",
             f"{r.sync_percent}%" if r.sync_percent is not None else "-",
             eta.astimezone(timezone.utc).strftime("%H:%M:%SZ") if eta else "-",
             _hooks_cell((hook_runs or {}).get(r.id, [])),
@@ -204,7 +226,8 @@ def status(
         table.add_column(column)
     for r in page:
         table.add_row(
-            r.id, r.state, r.source_region, " ".join(r.image_ids), " ".join(r.destination_regions),
+            r.id, r.state, r.source_region, " ".join(r.image_ids),
+            " ".join([*r.destination_regions, *(f"{a.account}/{','.join(a.regions)}" for a in r.accounts)]),
             r.created_at.isoformat(timespec="seconds"),
         )
     console.print(table)
