@@ -212,10 +212,16 @@ def status(
             err.print(f"[red]error[/red] Replication.NotFound: no replication {replication_id}")
             raise typer.Exit(2)
         runs = svc.store.hook_runs([r.id for r in replication.replicas])
+        cleanup = [a["detail"] for a in svc.store.audit_trail(replication.id) if a["event"] == "cleanup"]
         if as_json:
-            print(json.dumps(ReplicationOut.of(replication, runs).document(), indent=2))
+            print(json.dumps(ReplicationOut.of(replication, runs, cleanup=cleanup).document(), indent=2))
         else:
             _print_replication(replication, runs)
+            for c in cleanup:  # clean up with the source: each decision on a copy
+                console.print(
+                    f"cleanup ({c.get('trigger')}{', dry run' if c.get('dry_run') else ''}): "
+                    f"{c.get('region')} {c.get('image_id')} {c.get('decision')} {c.get('code')}"
+                )
         return
     page, _ = svc.store.list_replications(limit=20)
     if as_json:

@@ -76,8 +76,12 @@ class ImageAdmin(Protocol):
         """Ids of the account's instances in `region` made from `image_id` (DescribeInstances, every page)."""
         ...
 
-    def delete_images(self, region: str, image_ids: Sequence[str]) -> None:
-        """DeleteImages (at most 10 per call; the snapshots are kept)."""
+    def delete_images(self, region: str, image_ids: Sequence[str], *, delete_snapshots: bool = False) -> None:
+        """DeleteImages (at most 10 per call); the snapshots are kept unless `delete_snapshots` (DeleteBindedSnap)."""
+        ...
+
+    def shared_with(self, region: str, image_id: str) -> list[str]:
+        """The accounts the image is shared with (DescribeImageSharePermission)."""
         ...
 
 
@@ -204,6 +208,14 @@ class ReplicaStore(Protocol):
         ...
 
     def count_by_state(self) -> dict[str, int]: ...
+
+    def copies_of_source(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
+        """Every replica of these source images (any state, any account): what imagesync made of them."""
+        ...
+
+    def sources_copied(self, rules: Sequence[str]) -> list[tuple[str, str]]:
+        """(source region, source image id) of the SUCCEEDED replicas of replications of these rules."""
+        ...
 
 
 class LeaseStore(Protocol):

@@ -39,6 +39,7 @@ from .settings import Settings, get_settings
 _log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # imported where used: functions that never read rules do not pay for their models
+    from .app.cleanup import SourceCleanup
     from .app.rules import RuleEngine
     from .domain.rules import RuleSet
 #: the name the global webhook's secret is looked up by (from settings, not the environment)
@@ -161,13 +162,24 @@ class Services:
 
         def run() -> dict[str, Any]:
             try:
-                return self.rule_engine().reconcile(force=mode == "force")
+                result = self.rule_engine().reconcile(force=mode == "force")
+                if result.get("ran"):  # in the same window: copies whose source is gone (app.cleanup)
+                    result["cleanup"] = self.cleanup().reconcile()
+                return result
             except Exception as exc:  # the sweep's own work must go on
                 _log.exception("reconcile pass failed")
                 code = getattr(exc, "cloud_code", None) or getattr(exc, "code", None) or type(exc).__name__
                 return {"ran": False, "error": {"code": str(code), "message": str(exc)[:500]}}
 
         return run
+
+    def cleanup(self) -> SourceCleanup:
+        """Clean up with the source: the rules' `cleanup` on copies whose source was deleted."""
+        from .app.cleanup import SourceCleanup
+
+        return SourceCleanup(
+            self.rules(), replicas=self.store, audit=self.store, images=self.images, admin=self.admin()
+        )
 
     def idempotent(self) -> Idempotent:
         return Idempotent(self.store, self.wall)

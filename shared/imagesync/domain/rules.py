@@ -18,7 +18,7 @@ import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -137,6 +137,18 @@ class CopyOptions(BaseModel):
         return "{destination}" in self.name_template.replace("{{", "")
 
 
+class CleanupPolicy(BaseModel):
+    """What happens to a rule's copies when their source image is deleted (app.cleanup)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: delete: the copies imagesync made of it are deleted (with their snapshots) unless one is in use, syncing or
+    #: shared out; keep: left alone
+    on_source_deleted: Literal["delete", "keep"] = "keep"
+    #: decide and record, delete nothing (the default: turn it off on purpose)
+    dry_run: bool = True
+
+
 class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -151,6 +163,8 @@ class Rule(BaseModel):
     reconcile: bool = True
     #: images created before this are left alone (so a new rule does not back-fill years of images)
     since: datetime | None = None
+    #: clean up with the source: see CleanupPolicy
+    cleanup: CleanupPolicy = Field(default_factory=CleanupPolicy)
 
     @field_validator("destinations")
     @classmethod

@@ -197,6 +197,20 @@ class ReplicaOut(Document):
         )
 
 
+class CleanupDecision(Document):
+    """One decision on a copy whose source was deleted (app.cleanup)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    replica_id: str
+    region: str
+    image_id: str | None
+    decision: Literal["deleted", "would_delete", "kept", "gone"]
+    code: str = Field(description="Cleanup.Deleted, Cleanup.DryRun, Cleanup.InUse, Cleanup.SharedOut, ...")
+    dry_run: bool
+    trigger: Literal["event", "reconcile"]
+
+
 class AccountDelivery(Document):
     """A delivery into another account: the account's image id per region (null until its copy is made)."""
 
@@ -241,16 +255,25 @@ class ReplicationOut(Document):
     accounts: list[AccountDelivery] | None = Field(
         default=None, description="deliveries into other accounts (left out when there are none)"
     )
+    cleanup: list[CleanupDecision] | None = Field(
+        default=None, description="clean-up decisions on its copies after their source was deleted (GET of one)"
+    )
 
     @classmethod
     def of(
-        cls, replication: Replication, hook_runs: Mapping[str, Sequence[HookRun]] | None = None
+        cls,
+        replication: Replication,
+        hook_runs: Mapping[str, Sequence[HookRun]] | None = None,
+        *,
+        cleanup: Sequence[Mapping[str, Any]] | None = None,
     ) -> ReplicationOut:
         """`hook_runs`: the hook runs of its replicas by replica id (HookRunStore.hook_runs()); given, every replica
-        carries its "hooks"."""
+        carries its "hooks". `cleanup`: the audit trail's clean-up decisions (sent when there are any)."""
         extra: dict[str, Any] = {}
         if replication.accounts:
             extra["accounts"] = AccountDelivery.of_replication(replication)
+        if cleanup:
+            extra["cleanup"] = [CleanupDecision.model_validate(dict(c)) for c in cleanup]
         return cls(
             id=replication.id,
             state=cast(ReplicationState, replication.state),  # checked against the Literal at run time

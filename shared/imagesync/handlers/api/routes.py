@@ -272,7 +272,8 @@ def get_replication(replication_id: str) -> Response[str]:
     if replication is None:
         raise errors.ReplicationNotFound(f"no replication {replication_id}")
     hook_runs = store.hook_runs([r.id for r in replication.replicas])
-    return json_response(200, ReplicationOut.of(replication, hook_runs).document())
+    cleanup = [a["detail"] for a in store.audit_trail(replication.id) if a["event"] == "cleanup"]
+    return json_response(200, ReplicationOut.of(replication, hook_runs, cleanup=cleanup).document())
 
 
 @route(
