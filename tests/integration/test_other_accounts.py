@@ -130,3 +130,26 @@ def test_account_destinations_are_checked(services: Any, emulator: Any) -> None:
     response = _post({"destination_regions": [{**twice, "regions": ["ap-singapore"]}]})
     assert response["statusCode"] == 422
     assert json.loads(response["body"])["error"]["code"] == "Region.CrossBorderNotAllowed"
+
+
+def test_a_rule_delivers_new_images_into_another_account(services: Any, emulator: Any) -> None:
+    from tests.integration.test_events import audit_event, create_image, use_rules
+
+    emulator.admin.set_time_scale(0)
+    use_rules(services, [{
+        "name": "releases", "selector": {"source_regions": ["ap-guangzhou"], "name_glob": "release-*"},
+        "destinations": ["ap-shanghai"],
+        "accounts": [{"account": PARTNER, "role": "imagesync-delivery", "regions": ["ap-guangzhou", "ap-beijing"]}],
+    }])
+    image_id = create_image(services, "release-partner")
+    [outcome] = copy_request.main_handler(audit_event(emulator, "release-partner"), {})["events"]
+    assert outcome["status"] == "handled" and outcome["image_id"] == image_id
+    replication = services.store.get_replication(outcome["requests"][0]["replication_id"])
+    assert {(r.account, r.destination_region) for r in replication.replicas} == {
+        (None, "ap-shanghai"), (PARTNER, "ap-guangzhou"), (PARTNER, "ap-beijing"),
+    }
+    for _ in range(4):  # the source turns NORMAL, then own copy -> handover -> the partner's other region
+        emulator.admin.advance(45 * 60)
+        _sweep()
+    replication = services.store.get_replication(replication.id)
+    assert {r.state.value for r in replication.replicas} == {"SUCCEEDED"}

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import safeparse
+from .accounts import AccountDestination
 from .errors import ImageSyncError
 from .hooks import EncryptHook, HookSpec
 from .models import SourceImage
@@ -165,6 +166,9 @@ class Rule(BaseModel):
     since: datetime | None = None
     #: clean up with the source: see CleanupPolicy
     cleanup: CleanupPolicy = Field(default_factory=CleanupPolicy)
+    #: deliveries into other accounts (domain.accounts) of each new image (CreateImage events; not the reconcile
+    #: pass), made with the rule's first request for the image
+    accounts: list[AccountDestination] = Field(default_factory=list)
 
     @field_validator("destinations")
     @classmethod
