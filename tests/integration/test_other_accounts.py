@@ -148,8 +148,8 @@ def test_a_rule_delivers_new_images_into_another_account(services: Any, emulator
     assert {(r.account, r.destination_region) for r in replication.replicas} == {
         (None, "ap-shanghai"), (PARTNER, "ap-guangzhou"), (PARTNER, "ap-beijing"),
     }
-    for _ in range(4):  # the source turns NORMAL, then own copy -> handover -> the partner's other region
-        emulator.admin.advance(45 * 60)
+    for _ in range(8):  # the source turns NORMAL, then own copy -> handover -> the partner's other region
+        emulator.admin.advance(31 * 60)
         _sweep()
     replication = services.store.get_replication(replication.id)
     assert {r.state.value for r in replication.replicas} == {"SUCCEEDED"}

@@ -140,7 +140,8 @@ class RequestCopies:
     def _deliveries(self, request: CopyRequest, replication_id: str, source: SourceImage, ready: bool) -> list[Replica]:
         """The replicas of `source`'s deliveries into other accounts: per account, its handover copy in the source
         region (made by the account from the shared source), then one replica per other region of the account,
-        waiting for the handover copy (its parent) to end. Those wait for a copy first: twice the timeout."""
+        waiting for the handover copy (its parent) to end. The handover may wait for the source's own copies (an
+        image is shared only while NORMAL): twice the timeout; the others wait for it too: three times."""
         now = self.clock.now()
         out: list[Replica] = []
         for dest in request.accounts:
@@ -154,7 +155,7 @@ class RequestCopies:
                 created_at=now,
                 updated_at=now,
                 next_check_at=now,
-                deadline_at=now + self.timeout,
+                deadline_at=now + 2 * self.timeout,
                 account=dest.account,
                 role=dest.role,
             )
@@ -170,7 +171,7 @@ class RequestCopies:
                     created_at=now,
                     updated_at=now,
                     next_check_at=now,
-                    deadline_at=now + 2 * self.timeout,
+                    deadline_at=now + 3 * self.timeout,
                     account=dest.account,
                     role=dest.role,
                     parent_replica_id=handover.id,
