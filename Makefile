@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TCCLI_VENV ?= .venv-tccli
 NODE_SDK ?= .node-sdk
 
-.PHONY: check test demo lint venv tccli node-sdk bench-emulator clean package
+.PHONY: check test demo demo-cloud lint venv tccli node-sdk bench-emulator clean package
 
 venv: $(VENV)/.installed
 
@@ -52,6 +52,11 @@ test: venv tccli node-sdk
 
 demo: venv
 	$(VENV)/bin/imagesync demo
+
+# The deploy package on the emulated SCF, deployed from serverless.yml, state on the machine's MariaDB (a fresh
+# database imagesync_demo_cloud; DEMO_DATABASE_URL=... for another).
+demo-cloud: venv package
+	$(VENV)/bin/imagesync demo --cloud $(if $(DEMO_DATABASE_URL),--database-url '$(DEMO_DATABASE_URL)')
 
 # ruff, the import contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md, "Layers"), mypy
 lint: venv

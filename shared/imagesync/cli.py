@@ -339,8 +339,19 @@ def emulator(
 @app.command()
 def demo(
     keep: Annotated[Path | None, typer.Option(help="keep the demo's state in this folder")] = None,
+    cloud: Annotated[bool, typer.Option(
+        "--cloud", help="deploy dist/ (make package) from serverless.yml onto the emulated SCF and drive only the "
+        "deployed functions (make demo-cloud)")] = False,
+    database_url: Annotated[str | None, typer.Option(
+        help="--cloud: the state table, recreated empty (default "
+        "mysql+pymysql://root@127.0.0.1:3306/imagesync_demo_cloud)")] = None,
 ) -> None:
     """Replicate the emulator's demo images through the three real functions and print the outcome."""
+    if cloud:
+        from .demo_cloud import DEFAULT_DATABASE_URL
+        from .demo_cloud import run as run_cloud
+
+        sys.exit(run_cloud(database_url or DEFAULT_DATABASE_URL))
     from .demo import run
 
     sys.exit(run(keep))
