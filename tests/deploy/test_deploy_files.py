@@ -260,7 +260,8 @@ def test_eventbridge_rule_routes_successful_create_image_calls() -> None:
     pattern = json.loads((DEPLOY / "eventbridge-pattern.json").read_text())
     assert pattern["source"] == ["cvm.cloud.tencent"]
     assert "cvm:CloudEvent:ApiCall" in pattern["type"]
-    assert pattern["data"]["eventName"] == ["CreateImage"] and pattern["data"]["errorCode"] == [0]
+    # CreateImage: copies of new images; DeleteImages: clean up with the source (app.cleanup)
+    assert pattern["data"]["eventName"] == ["CreateImage", "DeleteImages"] and pattern["data"]["errorCode"] == [0]
 
 
 def test_eventbridge_target_is_copy_request() -> None:

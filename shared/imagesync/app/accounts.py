@@ -63,7 +63,7 @@ class AccountStarter:
                 return []
             replica = go[0]
             try:
-                self.s.accounts.share(region, replica.source_image_id, replica.account)
+                self.s.accounts.share(region, replica.source_image_id, replica.account or "")
             except CloudError as exc:
                 if exc.cloud_code != SHARE_NOT_NORMAL:
                     raise
