@@ -45,7 +45,10 @@ def test_demo_outcome() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "demo outcome as expected" in out
-    assert out.count("│ SUCCEEDED │") == 5
+    assert out.count("│ SUCCEEDED │") == 7
+    # a cross-account delivery: the partner's own copy in the source region, then its other region
+    assert "100000000002/ap-guangzhou" in out and "100000000002/ap-chengdu" in out
+    assert out.count("owned by") == 2
     assert "Region.CrossBorderNotAllowed" in out and "Image.TooLarge" in out and "Image.NotCustom" in out
 
 
