@@ -1,5 +1,5 @@
 """The deploy package (scripts/package.py, what `make package` builds) deployed from the project's serverless.yml
-onto the emulated SCF (imagesync.demo_cloud.deploy_stack), a SQLite file as the state table, and a webhook receiver
+onto the emulated SCF (imagesync_dev.demo_cloud.deploy_stack), a SQLite file as the state table, and a webhook receiver
 the test steers: every test here drives the deployed functions only, never a handler."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from imagesync.adapters.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify
-from imagesync.demo_cloud import Stack, deploy_stack, migrate
+from imagesync_dev.demo_cloud import Stack, deploy_stack, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "cloud-test-webhook-secret"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from imagesync.demo_cloud import DemoError, fresh_database, serverless_env
+from imagesync_dev.demo_cloud import DemoError, fresh_database, serverless_env
 
 
 def test_an_unreachable_mariadb_is_said_plainly() -> None:

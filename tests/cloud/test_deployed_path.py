@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from imagesync.demo_cloud import (
+from imagesync_dev.demo_cloud import (
     DEAD_LETTER_QUEUE,
     HOOKS,
     RULE_IMAGE_NAME,

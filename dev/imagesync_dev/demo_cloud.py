@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from .demo import API_TOKEN, PARTNER_UIN, REQUESTS, SOURCE, WEBHOOK_SECRET, WebhookReceiver
+from .demo import API_TOKEN, PARTNER_UIN, REQUESTS, SOURCE, WEBHOOK_SECRET
+from .webhook_receiver import WebhookReceiver
 
 if TYPE_CHECKING:
     from imagesync_emulator import Emulator
