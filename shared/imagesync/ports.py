@@ -84,6 +84,12 @@ class ImageAdmin(Protocol):
         """The accounts the image is shared with (DescribeImageSharePermission)."""
         ...
 
+    def modify_image(
+        self, region: str, image_id: str, *, family: str | None = None, deprecated: bool | None = None
+    ) -> None:
+        """ModifyImageAttribute: set ImageFamily and/or ImageDeprecated on the image (None: left as it is)."""
+        ...
+
 
 class Accounts(Protocol):
     """Other accounts (domain.accounts): sharing the source with one, and acting in it through an assumed role."""
@@ -215,6 +221,12 @@ class ReplicaStore(Protocol):
 
     def sources_copied(self, rules: Sequence[str]) -> list[tuple[str, str]]:
         """(source region, source image id) of the SUCCEEDED replicas of replications of these rules."""
+    def copied_sources(self, *, limit: int = 500) -> list[tuple[str, str]]:
+        """(source region, source image id) of the images with a SUCCEEDED copy, the newest copy's first."""
+        ...
+
+    def copies_of(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
+        """The SUCCEEDED replicas, with a destination image, of these images from `source_region`."""
         ...
 
 

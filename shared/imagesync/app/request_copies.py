@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from ..domain import errors
 from ..domain.accounts import check_accounts
+from ..domain.destinations import has_keyword, resolve
 from ..domain.models import CopyRequest, Replica, Replication, SourceImage
 from ..domain.states import ReplicaState
 from ..domain.validation import Limits, check_image, check_shape, copy_name
@@ -47,6 +48,9 @@ class RequestCopies:
 
     def __call__(self, request: CopyRequest) -> RequestResult:
         available = self.images.available_regions()
+        excluded: dict[str, str] = {}
+        if has_keyword(request.destination_regions):
+            request, excluded = self._resolve(request, available)
         check_shape(request, self.limits, available)
         check_accounts(
             request.source_region, request.accounts, own_uin=self.own_uin, available=available,
@@ -95,6 +99,7 @@ class RequestCopies:
             hooks=list(request.hooks),
             accounts=list(request.accounts),
             created_at=now,
+            requested_destinations=request.requested_destinations,
         )
         replicas = [
             Replica(
@@ -130,7 +135,12 @@ class RequestCopies:
             "requested",
             actor=request.requested_by,
             origin=request.origin.value,
-            detail={"images": request.image_ids, "regions": request.destination_regions},
+            detail={
+                "images": request.image_ids,
+                "regions": request.destination_regions,
+                **({"asked": request.requested_destinations, "left_out": excluded} if excluded or
+                   request.requested_destinations else {}),
+            },
         )
         self.starter.start([r for r in stored.replicas if r.state is ReplicaState.PENDING])
         final = self.replicas.get_replication(stored.id)
@@ -180,3 +190,27 @@ class RequestCopies:
                 if region != request.source_region
             )
         return out
+    def _resolve(self, request: CopyRequest, available: frozenset[str]) -> tuple[CopyRequest, dict[str, str]]:
+        """The request with its destination keywords resolved (domain.destinations), and the regions left out."""
+        resolution = resolve(
+            request.source_region,
+            request.destination_regions,
+            available=available,
+            cross_border_allowed=self.limits.cross_border_allowed,
+        )
+        if not resolution.regions:
+            raise errors.NoDestinationLeft(
+                f"{', '.join(request.destination_regions)} leaves no region {request.source_region} can copy to",
+                left_out=resolution.excluded,
+            )
+        log.info(
+            "destinations %s resolved to %s", request.destination_regions, resolution.regions,
+            extra={"left_out": resolution.excluded},
+        )
+        resolved = request.model_copy(
+            update={
+                "destination_regions": resolution.regions,
+                "requested_destinations": list(request.requested_destinations or request.destination_regions),
+            }
+        )
+        return resolved, resolution.excluded

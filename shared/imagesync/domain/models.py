@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .accounts import AccountDestination
 from .hooks import HookSpec
 from .states import ReplicaState, check_transition
-from .types import ImageId, Region
+from .types import Destination, ImageId, Region
 
 
 def utcnow() -> datetime:
@@ -38,7 +38,9 @@ class CopyRequest(BaseModel):
 
     source_region: Region
     image_ids: list[ImageId] = Field(min_length=1)
-    destination_regions: list[Region] = Field(default_factory=list)
+    #: regions, or keywords (all, all-mainland, all-overseas) that RequestCopies resolves before anything else;
+    #: may be empty when `accounts` names a destination
+    destination_regions: list[Destination] = Field(default_factory=list)
     name: str | None = Field(default=None, description="name of the copies (default: the source image's name)")
     dry_run: bool = False
     origin: Origin = Origin.CLI
@@ -53,6 +55,9 @@ class CopyRequest(BaseModel):
         if not self.destination_regions and not self.accounts:
             raise ValueError("at least one destination: a region, or an account with its regions")
         return self
+    #: the destinations as asked when they held a keyword (all, all-mainland, all-overseas) resolved at request
+    #: time into destination_regions (app.destinations)
+    requested_destinations: list[str] | None = None
 
 
 class SourceImage(BaseModel):
@@ -69,7 +74,8 @@ class SourceImage(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     created_time: str | None = None
     sync_percent: int | None = None
-    family: str | None = None  # ImageFamily (rule selectors)
+    family: str | None = None  # ImageFamily (rule selectors, the family hook)
+    deprecated: bool = False  # ImageDeprecated (followed by the copies: app.follow_source)
 
     @property
     def created_at(self) -> datetime | None:
@@ -120,6 +126,8 @@ class Replica(BaseModel):
     def handover(self) -> bool:
         """The first step of a delivery into another account: its own copy of the shared source, same region."""
         return self.account is not None and self.parent_replica_id is None
+    #: the FAILED or TIMED_OUT replica this one is a new attempt of (POST /replications/{id}/retry), if any
+    retry_of: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -153,11 +161,19 @@ class Replication(BaseModel):
     replicas: list[Replica] = Field(default_factory=list)
     #: destinations in other accounts (domain.accounts)
     accounts: list[AccountDestination] = Field(default_factory=list)
+    #: the destinations as asked (e.g. ["all-mainland"]) when a keyword was resolved into destination_regions
+    requested_destinations: list[str] | None = None
+
+    @property
+    def current_replicas(self) -> list[Replica]:
+        """The latest attempt of every copy: the replicas no retry replaced (domain.attempts)."""
+        replaced = {r.retry_of for r in self.replicas if r.retry_of}
+        return [r for r in self.replicas if r.id not in replaced]
 
     @property
     def state(self) -> str:
-        """Summary state: the least advanced replica's state, or the terminal mix."""
-        states = {r.state for r in self.replicas}
+        """Summary state over the latest attempts: the least advanced one's state, or the terminal mix."""
+        states = {r.state for r in self.current_replicas}
         if not states:
             return "EMPTY"
         active = [s for s in states if not s.terminal]

@@ -100,6 +100,11 @@ class SqlReplicaStore(SqlReplicaQueries):
                             json.dumps([a.model_dump(mode="json") for a in replication.accounts])
                             if replication.accounts else None
                         ),
+                        "requested_destinations": (
+                            json.dumps(replication.requested_destinations)
+                            if replication.requested_destinations is not None
+                            else None
+                        ),
                     }
                 ],
             )

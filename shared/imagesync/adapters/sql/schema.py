@@ -53,6 +53,8 @@ replications = Table(
     Column("rule", String(NAME)),  # the replication rule that asked for it (revision 0002)
     Column("hooks", Text),  # JSON list of hook specs run on each replica end (revision 0002)
     Column("accounts", Text),  # JSON list of destinations in other accounts (revision 0004)
+    # JSON list: the destinations as asked when a keyword (all, all-mainland, ...) was resolved (revision 0003)
+    Column("requested_destinations", Text),
     # newest-first keyset pagination walks (created_at, id)
     Index("ix_replications_created_at_id", "created_at", "id"),
 )
@@ -94,6 +96,8 @@ replicas = Table(
     # a copy in another account: its uin and the CAM role assumed there (revision 0004)
     Column("account", String(ACCOUNT)),
     Column("role", String(ROLE)),
+    # the FAILED or TIMED_OUT replica this one is a new attempt of (revision 0003)
+    Column("retry_of", String(ID)),
     Index("ix_replicas_replication_id", "replication_id"),
     Index("ix_replicas_state_next_check_at", "state", "next_check_at"),
     Index("ix_replicas_source_image_id", "source_image_id"),

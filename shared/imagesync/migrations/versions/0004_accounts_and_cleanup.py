@@ -1,7 +1,7 @@
 """Destinations in other accounts: replications.accounts, replicas.account/role.
 
 Revision ID: 0004
-Revises: 0002 (H12's "0003" is not on this branch yet: re-point at "0003" when both are merged)
+Revises: 0003
 Create Date: 2026-11-29
 
 Written out by hand (see 0001). Every added column is nullable: existing rows stay valid, no data step.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
