@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .domain.accounts import AccountDestination
 from .domain.errors import ImageSyncError
 from .domain.models import CopyRequest, Origin, Replication
 from .handlers.api.models import ReplicationOut, replica_eta
@@ -81,7 +82,14 @@ def _services() -> Any:
 def copy(
     images: Annotated[list[str], typer.Argument(help="source image ids (img-xxxxxxxx)")],
     source: Annotated[str, typer.Option("--from", help="source region, e.g. ap-guangzhou")],
-    to: Annotated[list[str], typer.Option("--to", help="destination region (repeat for several)")],
+    to: Annotated[list[str], typer.Option("--to", help="destination region (repeat for several)")] = [],  # noqa: B006
+    to_account: Annotated[
+        list[str],
+        typer.Option(
+            "--to-account",
+            help="another account: UIN:ROLE:REGION[,REGION...] (the role imagesync assumes there; repeatable)",
+        ),
+    ] = [],  # noqa: B006
     name: Annotated[str | None, typer.Option(help="name of the copies (default: the source's name)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and ask SyncImages with DryRun")] = False,
     wait: Annotated[
@@ -89,12 +97,12 @@ def copy(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the replication as JSON")] = False,
 ) -> None:
-    """Validate and start copies of IMAGES from --from into every --to region."""
+    """Validate and start copies of IMAGES from --from into every --to region and --to-account."""
     try:
         svc = _services()
         request = CopyRequest(
             source_region=source, image_ids=images, destination_regions=to, name=name, dry_run=dry_run,
-            origin=Origin.CLI, requested_by="cli",
+            origin=Origin.CLI, requested_by="cli", accounts=[_account_destination(a) for a in to_account],
         )
         result = svc.request_copies()(request)
     except ImageSyncError as exc:
@@ -158,6 +166,15 @@ def _hooks_cell(runs: list[Any]) -> str:
     return "\n".join(lines) or "-"
 
 
+def _account_destination(value: str) -> AccountDestination:
+    """--to-account UIN:ROLE:REGION[,REGION...]"""
+    parts = value.split(":")
+    if len(parts) != 3:
+        raise ValueError(f"--to-account {value!r}: expected UIN:ROLE:REGION[,REGION...]")
+    uin, role, regions = parts
+    return AccountDestination(account=uin, role=role, regions=[r for r in regions.split(",") if r])
+
+
 def _print_replication(replication: Replication, hook_runs: dict[str, list[Any]] | None = None) -> None:
     from .domain.attempts import attempt_numbers, successors
 
@@ -172,7 +189,7 @@ def _print_replication(replication: Replication, hook_runs: dict[str, list[Any]]
         eta = replica_eta(r)
         attempt = str(numbers[r.id]) + (f" (retried by {after[r.id].id})" if r.id in after else "")
         table.add_row(
-            r.id, r.source_image_id, r.destination_region, attempt, r.state.value, r.destination_image_id or "-",
+            r.id, r.source_image_id, r.where, attempt, r.state.value, r.destination_image_id or "-",
             f"{r.sync_percent}%" if r.sync_percent is not None else "-",
             eta.astimezone(timezone.utc).strftime("%H:%M:%SZ") if eta else "-",
             _hooks_cell((hook_runs or {}).get(r.id, [])),
@@ -206,10 +223,16 @@ def status(
             err.print(f"[red]error[/red] Replication.NotFound: no replication {replication_id}")
             raise typer.Exit(2)
         runs = svc.store.hook_runs([r.id for r in replication.replicas])
+        cleanup = [a["detail"] for a in svc.store.audit_trail(replication.id) if a["event"] == "cleanup"]
         if as_json:
-            print(json.dumps(ReplicationOut.of(replication, runs).document(), indent=2))
+            print(json.dumps(ReplicationOut.of(replication, runs, cleanup=cleanup).document(), indent=2))
         else:
             _print_replication(replication, runs)
+            for c in cleanup:  # clean up with the source: each decision on a copy
+                console.print(
+                    f"cleanup ({c.get('trigger')}{', dry run' if c.get('dry_run') else ''}): "
+                    f"{c.get('region')} {c.get('image_id')} {c.get('decision')} {c.get('code')}"
+                )
         return
     page, _ = svc.store.list_replications(limit=20)
     if as_json:
@@ -220,7 +243,8 @@ def status(
         table.add_column(column)
     for r in page:
         table.add_row(
-            r.id, r.state, r.source_region, " ".join(r.image_ids), " ".join(r.destination_regions),
+            r.id, r.state, r.source_region, " ".join(r.image_ids),
+            " ".join([*r.destination_regions, *(f"{a.account}/{','.join(a.regions)}" for a in r.accounts)]),
             r.created_at.isoformat(timespec="seconds"),
         )
     console.print(table)

@@ -86,7 +86,7 @@ class Watch:
     def line(replica: Replica) -> str:
         """The plain line of one replica's change."""
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        parts = [now, replica.id, replica.source_image_id, "->", replica.destination_region, replica.state.value]
+        parts = [now, replica.id, replica.source_image_id, "->", replica.where, replica.state.value]
         if replica.sync_percent is not None and not replica.state.terminal:
             parts.append(f"{replica.sync_percent}%")
         if timing(replica):
@@ -106,7 +106,7 @@ class Watch:
                 state = Text(r.state.value, style={"SUCCEEDED": "green", "FAILED": "red", "TIMED_OUT": "red"}.get(
                     r.state.value, "cyan"))
                 table.add_row(
-                    r.id, r.source_image_id, r.destination_region, state,
+                    r.id, r.source_image_id, r.where, state,
                     ProgressBar(total=100, completed=_percent(r), width=24),
                     f"{r.sync_percent}%" if r.sync_percent is not None else "",
                     timing(r), Text(f"{r.error_code}: {r.error_message}" if r.error_code else ""),

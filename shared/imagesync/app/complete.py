@@ -127,6 +127,13 @@ class CompleteReplica:
                 self._record(message, key, spec, SKIPPED, attempts, result=reason)
                 outcomes[key] = {"status": SKIPPED}
                 continue
+            if message.account and str(spec.type) != "webhook":
+                # the copy belongs to another account: hooks acting on images act with imagesync's own keys, on
+                # its own images; the webhook still reports the copy (with its account)
+                reason = {"reason": f"the copy is in account {message.account}"}
+                self._record(message, key, spec, SKIPPED, attempts, result=reason)
+                outcomes[key] = {"status": SKIPPED}
+                continue
             runner = self.runners.get(str(spec.type))
             try:
                 if runner is None:

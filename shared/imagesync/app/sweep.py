@@ -25,6 +25,7 @@ from ..ports import AuditLog, Clock, IdempotencyStore, ImageService, LeaseStore,
 from ..runtime.deadline import deadline_in, time_left
 from ..runtime.failpoints import failpoint
 from ..runtime.records import emit
+from .accounts import waiting_on_parent
 from .start_copies import CopyStarter
 from .transitions import move
 
@@ -301,16 +302,24 @@ class Sweep:
         self._check_copies([r for r in live if r.state is S.COPYING], report)
         self._check_sources([r for r in live if r.state in (S.PENDING, S.WAITING_SOURCE)], report)
 
+    def _images_of(self, account: str | None, role: str | None) -> ImageService:
+        """Where a copy is checked: the own account, or another one through the role assumed there."""
+        if account and role and self.starter.accounts is not None:
+            return self.starter.accounts.images(account, role)
+        return self.images
+
     def _check_copies(self, copying: list[Replica], report: SweepReport) -> None:
-        by_region: dict[str, list[Replica]] = defaultdict(list)
+        by_region: dict[tuple[str | None, str | None, str], list[Replica]] = defaultdict(list)
         for replica in copying:
-            by_region[replica.destination_region].append(replica)
-        for region, replicas in by_region.items():
+            by_region[(replica.account, replica.role, replica.destination_region)].append(replica)
+        for (account, role, region), replicas in by_region.items():
             if time_left() < self.safety:
                 report.stopped_early = True
                 return
             try:
-                found = self.images.describe_images(region, [r.destination_image_id or "" for r in replicas])
+                found = self._images_of(account, role).describe_images(
+                    region, [r.destination_image_id or "" for r in replicas]
+                )
             except CloudError as exc:
                 log.warning("DescribeImages in %s failed (%s); retried next tick", region, exc.cloud_code)
                 continue
@@ -345,9 +354,19 @@ class Sweep:
 
     def _check_sources(self, waiting: list[Replica], report: SweepReport) -> None:
         by_region: dict[str, list[Replica]] = defaultdict(list)
-        for replica in waiting:
-            by_region[replica.source_region].append(replica)
         ready: list[Replica] = []
+        for replica in waiting:
+            if replica.account and replica.parent_replica_id:
+                # a copy in an account's other region: its source is the account's handover copy
+                verdict, changes = waiting_on_parent(self.starter, replica)
+                if verdict == "start":
+                    ready.append(replica)
+                elif verdict == "fail":
+                    self._save(replica, S.FAILED, report, **changes)
+                else:
+                    self._save(replica, S.WAITING_SOURCE, report, next_check_at=self.clock.now() + self.retry)
+            else:
+                by_region[replica.source_region].append(replica)
         for region, replicas in by_region.items():
             if time_left() < self.safety:
                 report.stopped_early = True

@@ -200,7 +200,7 @@ def create_replication() -> Response[str]:
         raise errors.InvalidRequest(
             "the request body is not a valid replication request", fields=_fields(exc, "body")
         ) from exc
-    request = CopyRequest(**body.model_dump(), origin=Origin.HTTP, requested_by=_caller())
+    request = CopyRequest(**body.request_fields(), origin=Origin.HTTP, requested_by=_caller())
     svc = services()
 
     def create() -> dict[str, Any]:
@@ -280,7 +280,8 @@ def get_replication(replication_id: str) -> Response[str]:
     hook_runs = store.hook_runs([r.id for r in replication.replicas])
     if page.wants_html(app.current_event.headers.get("accept")):  # a browser: the status page of this one
         return _html(200, page.render([replication], hook_runs=hook_runs, single=True))
-    return json_response(200, ReplicationOut.of(replication, hook_runs).document())
+    cleanup = [a["detail"] for a in store.audit_trail(replication.id) if a["event"] == "cleanup"]
+    return json_response(200, ReplicationOut.of(replication, hook_runs, cleanup=cleanup).document())
 
 
 @route(
