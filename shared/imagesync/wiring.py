@@ -29,11 +29,12 @@ from .app.hooks.tag import TagRunner
 from .app.hooks.webhook import WebhookRunner
 from .app.idempotency import Idempotent
 from .app.request_copies import RequestCopies
+from .app.schedule import FollowWork
 from .app.start_copies import CopyStarter
 from .app.sweep import Sweep
 from .domain.hooks import HookSpec, WebhookHook
 from .domain.validation import Limits
-from .ports import Clock, ImageAdmin, ImageService, Queue, StateStore
+from .ports import Clock, ImageAdmin, ImageService, Queue, Scheduler, StateStore
 from .settings import Settings, get_settings
 
 _log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class Services:
     #: the real clock, for every window about a process that can die (claims in progress, leases, redelivery
     #: windows); `clock` may be the emulator's compressed one
     wall: Clock = field(default_factory=SystemClock)
+    #: wakes status_sweep (IMAGESYNC_SCHEDULER); None: nothing to arm (one machine, tests that drive the sweep)
+    scheduler: Scheduler | None = None
 
     @property
     def limits(self) -> Limits:
@@ -94,7 +97,18 @@ class Services:
             starter=self.starter(), queue=self.queue, lease_seconds=s.lease_seconds,
             batch=batch or s.sweep_batch, recheck_seconds=s.recheck_seconds, retry_seconds=s.retry_seconds,
             reconcile=self.reconcile_pass(reconcile), max_check_seconds=s.max_check_seconds, wall=self.wall,
-            backstop=self.backstop(),
+            backstop=self.backstop(), follow_work=self.follow_work(),
+        )
+
+    def follow_work(self) -> Callable[[], dict[str, Any]] | None:
+        """Arms status_sweep's timer at the earliest due check, or disarms it at rest (app.schedule); None
+        without a scheduler. Its result ({"armed": ...} or {"error": ...}) never raises."""
+        if self.scheduler is None:
+            return None
+        s = self.settings
+        return FollowWork(
+            self.store, self.scheduler, self.clock, lead_seconds=s.schedule_lead_seconds,
+            outbox_retry_seconds=s.recheck_seconds,
         )
 
     def give_up(self) -> GiveUpHooks:
@@ -259,6 +273,24 @@ def build_queue(settings: Settings, cloud: TencentCloud) -> Queue:
     raise ValueError(f"unknown IMAGESYNC_QUEUE {settings.queue!r}: local, scf-async or eventbridge")
 
 
+def build_scheduler(settings: Settings, cloud: TencentCloud) -> Scheduler | None:
+    """What IMAGESYNC_SCHEDULER names; ValueError when a trigger or function it needs is not named."""
+    if settings.scheduler == "none":
+        return None
+    from .adapters.sweep_timer import ScfSweepTimer
+
+    missing = [name for name, value in (("IMAGESYNC_SWEEP_FUNCTION", settings.sweep_function),
+                                        ("IMAGESYNC_SWEEP_TIMER", settings.sweep_timer),
+                                        ("IMAGESYNC_SWEEP_SAFETY_TIMER", settings.sweep_safety_timer)) if not value]
+    if missing:
+        raise ValueError(f"IMAGESYNC_SCHEDULER=scf-timer needs {', '.join(missing)}")
+    return ScfSweepTimer(
+        LazyClient(cloud, "scf", settings.region), function_name=settings.sweep_function,
+        next_trigger=settings.sweep_timer, safety_trigger=settings.sweep_safety_timer,
+        namespace=settings.sweep_namespace,
+    )
+
+
 class LazyClient:
     """An SDK client made on its first call (credentials are read then, not when the services are built: a
     function that never publishes, or a CLI command that only reads local state, needs no keys)."""
@@ -283,6 +315,7 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
         queue=build_queue(settings, cloud),
         clock=clock or SystemClock(),
         cloud=cloud,
+        scheduler=build_scheduler(settings, cloud),
     )
 
 

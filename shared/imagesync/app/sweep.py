@@ -49,6 +49,8 @@ class SweepReport:
     #: the last publish failure this sweep gave up on ({code, message, retryable, unsent}); its messages stay in the
     #: outbox for the next sweep
     publish_error: dict[str, Any] | None = None
+    #: what the sweep's timer was armed at after this sweep ({"armed": iso or None} or {"error": ...}; app.schedule)
+    schedule: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -62,6 +64,7 @@ class SweepReport:
             "stopped_early": self.stopped_early,
             "publish_retries": self.publish_retries,
             "publish_error": self.publish_error,
+            "schedule": self.schedule,
         }
 
 
@@ -103,6 +106,7 @@ class Sweep:
         sleep: Callable[[float], None] = time.sleep,
         wall: Clock | None = None,
         backstop: Callable[[], int] | None = None,
+        follow_work: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.replicas = replicas
         self.leases = leases
@@ -133,6 +137,8 @@ class Sweep:
         self.wall = wall or clock
         #: records the hooks of ends whose completion was never delivered (GiveUpHooks.undelivered)
         self.backstop = backstop
+        #: arms the sweep's timer at the next due check, or disarms it at rest (app.schedule.FollowWork); last step
+        self.follow_work = follow_work
 
     def __call__(self) -> SweepReport:
         """One sweep. Its leases last until the invocation's deadline (a sweep never works past it, and SCF ends
@@ -176,6 +182,8 @@ class Sweep:
         report.published = self.publish_outbox(report=report)
         report.undelivered = self._give_up_undelivered()
         report.purged = self.idempotency.purge_expired(self.wall.now())  # idempotency records are on the real clock
+        if self.follow_work is not None:
+            report.schedule = self.follow_work()
         return report
 
     def _give_up_undelivered(self) -> int:
