@@ -2,21 +2,23 @@
 flight (and sooner while a completion still waits in the outbox), and disarmed when nothing is in flight.
 
 Called by copy_request after it started copies (or recorded a copy that waits for its source) and by status_sweep at
-the end of every sweep (which covers the rules' reconcile pass). Never raises: a failed arm is returned (and
-logged) as `{"error": {"code": "Schedule.ArmFailed", "cause", "message"}}`, and the copy is still tracked -- by the
+the end of every sweep (which covers the rules' reconcile pass). Never raises: a failed arm is returned (the caller logs
+it) as `{"error": {"code": "Schedule.ArmFailed", "cause", "message"}}`, and the copy is still tracked -- by the
 hourly safety trigger when the *next* trigger alone failed or was already on, else by the next arm that succeeds
 (the next request or sweep); see docs/deploy.md, "The sweep's schedule".
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..ports import Clock, DueChecks, Scheduler
 
-log = logging.getLogger(__name__)
+
+def ceil_second(at: datetime) -> datetime:
+    """`at` rounded up to a whole second (a timer's resolution: never wake before a check is due)."""
+    return at.replace(microsecond=0) + (timedelta(seconds=1) if at.microsecond else timedelta(0))
 
 
 class FollowWork:
@@ -38,8 +40,7 @@ class FollowWork:
             earliest = retry if earliest is None else min(earliest, retry)
         if earliest is None:
             return None
-        at = max(earliest, now + self.lead)
-        return at.replace(microsecond=0) + (timedelta(seconds=1) if at.microsecond else timedelta(0))
+        return ceil_second(max(earliest, now + self.lead))
 
     def __call__(self) -> dict[str, Any]:
         try:
@@ -51,7 +52,6 @@ class FollowWork:
             return {"armed": at.isoformat()}
         except Exception as exc:  # the caller's own work is done; the copy is tracked anyway (module docstring)
             code = getattr(exc, "cloud_code", None) or getattr(exc, "code", None) or type(exc).__name__
-            log.error("could not arm the sweep's timer", extra={"code": str(code), "error": str(exc)[:500]})
             return {"error": {"code": "Schedule.ArmFailed", "cause": str(code), "message": str(exc)[:500]}}
 
 
