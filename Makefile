@@ -5,14 +5,14 @@ PY := $(VENV)/bin/python
 TCCLI_VENV ?= .venv-tccli
 NODE_SDK ?= .node-sdk
 
-.PHONY: check test demo lint venv tccli node-sdk bench-emulator clean package
+.PHONY: check test demo demo-cloud lint venv tccli node-sdk bench-emulator clean package
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml dev/pyproject.toml constraints.txt
 	@test -x $(PY) || $$(scripts/find-python) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]' -e ./dev
 	@touch $@
 
 # tccli pulls the all-products SDK (~400 MB, same import path as the per-product packages we ship), so it lives in
@@ -51,7 +51,12 @@ test: venv tccli node-sdk
 		$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: venv
-	$(VENV)/bin/imagesync demo
+	$(VENV)/bin/imagesync-dev demo
+
+# The deploy package on the emulated SCF, deployed from serverless.yml, state on the machine's MariaDB (a fresh
+# database imagesync_demo_cloud; DEMO_DATABASE_URL=... for another).
+demo-cloud: venv package
+	$(VENV)/bin/imagesync-dev demo --cloud $(if $(DEMO_DATABASE_URL),--database-url '$(DEMO_DATABASE_URL)')
 
 # ruff, the import contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md, "Layers"), mypy
 lint: venv

@@ -29,7 +29,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from bench_common import REPO, table
+from imagesync_dev.bench import REPO, table
 
 FUNCTIONS = ["copy_request", "status_sweep", "completion_hook"]
 #: a first invocation per function that needs no network: what the handler imports lazily is then imported too

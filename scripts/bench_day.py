@@ -32,7 +32,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from bench_common import MAINLAND, SOURCE_REGION, bench, floor_calls, median, percentile, table
+from imagesync_dev.bench import MAINLAND, SOURCE_REGION, bench, floor_calls, median, percentile, table
 
 TICK = 60.0  # the timer: 0 */1 * * * * *
 COPY_MIN, COPY_MAX = 600.0, 1800.0  # the emulator's default copy time range, emulated seconds

@@ -19,7 +19,7 @@ import argparse
 import time
 from typing import Any
 
-from bench_common import MAINLAND, Bench, bench, floor_calls, seed_in_flight, table
+from imagesync_dev.bench import MAINLAND, Bench, bench, floor_calls, seed_in_flight, table
 
 TIMER = {"Type": "Timer", "TriggerName": "every_minute", "Time": "2026-01-01T00:00:00Z", "Message": ""}
 CONTEXT = {"request_id": "bench", "function_name": "status_sweep", "time_limit_in_ms": 900_000}

@@ -18,7 +18,7 @@ import json
 import time
 from typing import Any
 
-from bench_common import MAINLAND, SOURCE_REGION, bench, table
+from imagesync_dev.bench import MAINLAND, SOURCE_REGION, bench, table
 
 API_LIMIT = 10.0  # SyncImages requests per second (docs/facts.md#F-COPY-6)
 PER_REQUEST = 10  # IMAGESYNC_MAX_IMAGES_PER_REQUEST's default

@@ -17,7 +17,7 @@ EVENTS = TESTS.parent / "events"
 #: Folders whose every test is slow (subprocesses, whole scenarios, generated input): `make check` leaves them out,
 #: `make test` runs them. Single slow tests elsewhere carry an explicit `@pytest.mark.slow` (or a module's
 #: `pytestmark`); tests/test_fast_loop.py fails if a test in these folders escapes the marker.
-SLOW_FOLDERS = ("chaos", "e2e", "fuzz")
+SLOW_FOLDERS = ("chaos", "cloud", "e2e", "fuzz")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

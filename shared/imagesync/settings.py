@@ -6,11 +6,12 @@ the first cloud call (see imagesync.adapters.credentials.CredentialChain).
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .domain.hooks import HookSpec
 
@@ -94,8 +95,10 @@ class Settings(BaseSettings):
     )
 
     # hooks (issue 6): global ones run on every replica end, after the webhook above and before a rule's own
-    hooks: list[HookSpec] = Field(
-        default_factory=list, description="JSON list of hook specs run on every replica end (see domain.hooks)"
+    # NoDecode: read as text, so an empty value means none (serverless.yml passes ${env:IMAGESYNC_HOOKS} as is)
+    hooks: Annotated[list[HookSpec], NoDecode] = Field(
+        default_factory=list,
+        description="JSON list of hook specs run on every replica end (see domain.hooks); empty = none",
     )
     uin: str = Field(
         default="",
@@ -161,6 +164,18 @@ class Settings(BaseSettings):
         if value not in QUEUES:
             raise ValueError(f"unknown completion link {value!r}: one of {', '.join(QUEUES)}")
         return value
+
+    @field_validator("hooks", mode="before")
+    @classmethod
+    def _hooks(cls, value: Any) -> Any:
+        if not isinstance(value, (str, bytes)):
+            return value
+        if not value.strip():
+            return []
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"IMAGESYNC_HOOKS is not JSON ({exc}): a JSON list of hook specs, or empty") from exc
 
     @field_validator("tencent_endpoint")
     @classmethod

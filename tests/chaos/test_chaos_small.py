@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imagesync.bench.chaos import ChaosConfig, render, run
+from imagesync_dev.chaos import ChaosConfig, render, run
 
 
 def test_chaos_small_ends_every_copy_once_with_one_effect_per_hook(tmp_path: Path) -> None:

@@ -154,7 +154,8 @@ def test_environment_names_real_settings_and_what_the_function_needs(function: s
     assert size < 4096
     # the literal values validate as settings (an ${env:...} value gets a stand-in of its kind)
     for key, value in env.items():
-        stand_in = "mysql+pymysql://u:p@10.0.0.2:3306/imagesync" if key == "IMAGESYNC_DATABASE_URL" else "x"
+        stand_in = {"IMAGESYNC_DATABASE_URL": "mysql+pymysql://u:p@10.0.0.2:3306/imagesync",
+                    "IMAGESYNC_HOOKS": '[{"type": "tag"}]'}.get(key, "x")
         monkeypatch.setenv(key, stand_in if ENV_REF.match(value) else value)
     settings = Settings()
     assert not settings.database_url.startswith("sqlite") and not settings.migrate_on_start
@@ -338,3 +339,20 @@ def test_deploy_doc_uses_the_same_names_handlers_and_files() -> None:
         if trigger["type"] == "timer":
             params = trigger["parameters"]
             assert f'--TriggerName {params["name"]} --TriggerDesc "{params["cronExpression"]}"' in DOC
+
+
+def test_deploy_docs_tccli_functions_get_the_variables_serverless_yml_gives_them() -> None:
+    """Each `tccli scf CreateFunction` sets the same variable names as the function's entry in serverless.yml (the
+    shell variables it uses, like $COMMON_ENV, expanded from their definitions on the page)."""
+    shell = {m.group(1): m.group(2) for m in re.finditer(r'^([A-Z_]+_ENV)="(.*?)"$', DOC, re.S | re.M)}
+
+    def keys(text: str) -> set[str]:
+        for name, value in shell.items():
+            text = text.replace(f"${name}", value)
+        return set(re.findall(r'\\"Key\\": \\"([A-Z_]+)\\"', text))
+
+    blocks = re.findall(r"tccli scf CreateFunction .*?--FunctionName (\S+)(.*?)\n\n", DOC, re.S)
+    created = {name: keys(body) for name, body in blocks}
+    assert set(created) == {f["name"] for f in FUNCTIONS.values()}
+    for key, function in FUNCTIONS.items():
+        assert created[function["name"]] == set(_env(key)), key

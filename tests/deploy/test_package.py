@@ -130,9 +130,10 @@ def test_code_zip_holds_the_entries_and_only_the_library_they_import(built: Any)
         assert entry == (ROOT / "functions" / function / "index.py").read_bytes()
     assert "imagesync/handlers/copy_request.py" in names
     assert "imagesync/migrations/env.py" in names and "imagesync/migrations/script.py.mako" in names
-    # never shipped: the emulator, tests, docs, the CLI and demo (typer/rich are not in the layer), bytecode
+    # never shipped: the emulator, the dev tooling, tests, docs, the CLI (typer/rich are not in the layer), bytecode
     for name in names:
-        assert not name.startswith(("imagesync_emulator/", "emulator/", "tests/", "docs/", "functions/")), name
+        assert not name.startswith(
+            ("imagesync_emulator/", "emulator/", "imagesync_dev/", "dev/", "tests/", "docs/", "functions/")), name
         assert "__pycache__" not in name and not name.endswith(".pyc"), name
     assert not names & {"imagesync/cli.py", "imagesync/demo.py", "imagesync/local.py"}
 

@@ -40,7 +40,7 @@ def cli_env(emulator: Any, tmp_path: Path) -> dict[str, str]:
 
 def test_demo_outcome() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "imagesync.cli", "demo"], capture_output=True, text=True, timeout=180, cwd=ROOT
+        [sys.executable, "-m", "imagesync_dev", "demo"], capture_output=True, text=True, timeout=180, cwd=ROOT
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -109,8 +109,17 @@ def test_invoke_runs_a_real_handler_on_an_event_file(cli_env: dict[str, str], tm
 
 def test_help_lists_every_command() -> None:
     result = subprocess.run(IMAGESYNC + ["--help"], capture_output=True, text=True, timeout=60)
-    for command in ("copy", "status", "sweep", "deliver", "invoke", "emulator", "demo", "db"):
+    for command in ("copy", "status", "sweep", "deliver", "invoke", "emulator", "db"):
         assert command in result.stdout
+    assert "demo" not in result.stdout and "bench" not in result.stdout  # development tooling: imagesync-dev
+
+
+@pytest.mark.parametrize(("args", "moved_to"), [(["demo", "--keep", "x"], "imagesync-dev demo"),
+                                                (["bench", "chaos", "--images", "3"], "imagesync-dev chaos")])
+def test_dev_commands_say_where_they_went(args: list[str], moved_to: str) -> None:
+    result = subprocess.run(IMAGESYNC + args, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Command.Moved" in result.stderr and moved_to in result.stderr
 
 
 def test_emulator_command_contract(tmp_path: Path) -> None:

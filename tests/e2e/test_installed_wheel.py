@@ -98,6 +98,20 @@ def test_the_wheel_declares_the_entry_points_this_test_knows(installed: Installe
     assert {"imagesync.cli", "imagesync_emulator"} <= set(installed.main_modules())
 
 
+def test_the_wheel_holds_no_dev_tooling(installed: Installed) -> None:
+    """The wheel is the library, the `imagesync` command and the emulator; dev/ (imagesync_dev: the demo, the chaos
+    runner) is never in it, nor are the modules that lived in imagesync before they moved there."""
+    with zipfile.ZipFile(installed.wheel) as whl:
+        names = whl.namelist()
+    packages = {name.split("/", 1)[0] for name in names if "/" in name and ".dist-info/" not in name}
+    assert packages == {"imagesync", "imagesync_emulator"}, packages
+    assert not [n for n in names if "imagesync_dev" in n or n.startswith("imagesync/bench/")]
+    assert not {"imagesync/demo.py", "imagesync/demo_cloud.py"} & set(names)
+    assert "imagesync-dev" not in installed.console_scripts()
+    moved = installed.run(["imagesync", "demo"])
+    assert moved.returncode == 2 and "Command.Moved" in moved.stderr, moved.stdout + moved.stderr
+
+
 def test_every_console_script_runs_its_help(installed: Installed) -> None:
     for script in installed.console_scripts():
         result = installed.run([script, "--help"])

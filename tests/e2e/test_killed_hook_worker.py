@@ -23,10 +23,10 @@ from imagesync.adapters.queues.local import TIMEOUT_ERROR
 from imagesync.adapters.sql.schema import idempotency
 from imagesync.app.give_up import DEAD_LETTERED
 from imagesync.app.hooks.tag import REPLICATION_ID, SOURCE_IMAGE
-from imagesync.demo import WebhookReceiver
 from imagesync.domain.models import CopyRequest
 from imagesync.handlers import status_sweep
 from imagesync.runtime.failpoints import EXIT_CODE
+from imagesync_dev.webhook_receiver import WebhookReceiver
 from tests.conftest import load_event
 
 IMAGESYNC = [sys.executable, "-m", "imagesync.cli"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from imagesync_emulator import Emulator
 from imagesync_emulator.scf import DeployError
@@ -135,18 +136,35 @@ def test_env_layers_and_region_resolved(tmp_path: Path) -> None:
 def _project_env() -> dict[str, str]:
     """A value for every ${env:NAME} the project's serverless.yml names."""
     names = set(re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}", (ROOT / "serverless.yml").read_text()))
-    return {n: {"REGION": "ap-guangzhou", "LAYER_VERSION": "1"}.get(n, f"test-{n.lower()}") for n in names}
+    given = {"REGION": "ap-guangzhou", "LAYER_VERSION": "1", "IMAGESYNC_RULES_JSON": "", "IMAGESYNC_HOOKS": ""}
+    return {n: given.get(n, f"test-{n.lower()}") for n in names}
 
 
-def test_the_projects_serverless_yml_with_a_cmq_trigger_is_refused(emu: Emulator) -> None:
-    """Today's serverless.yml wires completion_hook to a `cmq` trigger, which SCF no longer creates. Once that
-    trigger is gone, switch this test to deploy it for real: ``emu.deploy(ROOT / "serverless.yml",
-    env=_project_env(), layers=ROOT / "dist" / "layer.zip", code_dir=ROOT / "dist" / "code")`` after
-    ``make package``."""
+@pytest.mark.parametrize("type_", ["cmq", "apigw"])
+def test_the_projects_serverless_yml_plus_a_retired_trigger_is_refused(emu: Emulator, tmp_path: Path,
+                                                                      type_: str) -> None:
+    """The project's serverless.yml once wired completion_hook to a `cmq` trigger (and copy_request to API Gateway):
+    the file with such a trigger added back is refused with the code CreateTrigger answers, before anything is
+    created. The file as it is deploys and runs: test_scf_real_package.py, tests/cloud."""
+    doc = yaml.safe_load((ROOT / "serverless.yml").read_text())
+    doc["inputs"]["triggers"].append({"type": type_, "function": "completion_hook",
+                                      "parameters": {"name": "imagesync-completions", "enable": True}})
+    path = tmp_path / "serverless.yml"
+    path.write_text(yaml.safe_dump(doc))
+    code = tmp_path / "code"  # the entries only (the handlers must resolve; nothing is imported)
+    code.mkdir()
+    for name in ("copy_request", "status_sweep", "completion_hook"):
+        (code / f"{name}.py").write_text((ROOT / "functions" / name / "index.py").read_text())
+    layer = tmp_path / "layer.zip"
+    zipfile.ZipFile(layer, "w").close()
     with pytest.raises(DeployError) as err:
-        emu.deploy(ROOT / "serverless.yml", env=_project_env(), layers=ROOT / "dist" / "layer.zip",
-                   code_dir=ROOT / "dist" / "code")
-    assert err.value.code == "InvalidParameterValue.Type" and "`cmq`" in err.value.message
+        emu.deploy(path, env=_project_env(), layers=layer, code_dir=code)
+    assert err.value.code == "InvalidParameterValue.Type" and f"`{type_}`" in err.value.message
+    assert emu.admin.scf_functions() == []
+    with Emulator(time_scale=0.0) as fresh:  # the file as it is: deployed (a fresh emulator: names stay free here)
+        fresh.deploy(ROOT / "serverless.yml", env=_project_env(), layers=layer, code_dir=code)
+        assert sorted(f["name"] for f in fresh.admin.scf_functions()) == [
+            "imagesync-completion_hook", "imagesync-copy_request", "imagesync-status_sweep"]
 
 
 def test_command_line_deploy_names_function_urls(tmp_path: Path) -> None:

@@ -319,3 +319,13 @@ def test_a_function_invokes_another_with_its_role_keys(emu: Emulator, tmp_path: 
     assert runs[1]["request_id"] == out["queued"] and runs[1]["result"] == {"got": {"n": 2}}
     invokes = emu.admin.calls("Invoke")
     assert len(invokes) == 3 and all(c["outcome"] == "ok" for c in invokes)  # the test's own, and the two
+
+
+def test_a_scaled_timeout_is_the_deadline_the_function_sees(tmp_path: Path) -> None:
+    """scf_timeout_scale shortens the real time an instance may run; the context's time_limit_in_ms says the same,
+    so a function that stops itself before its deadline (imagesync's sweep, its claims) stops before the kill."""
+    with Emulator(time_scale=0.0, scf_timeout_scale=0.5) as emu:
+        deploy_toy(emu, tmp_path, ECHO)  # timeout 10 s declared
+        ctx = json.loads(invoke(emu, "toy-fn", {}).RetMsg)["context"]
+        assert ctx["time_limit_in_ms"] == 5000
+        assert call(emu, "GetFunction", {"FunctionName": "toy-fn"})["Timeout"] == 10  # the declared value

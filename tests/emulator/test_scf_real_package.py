@@ -1,9 +1,8 @@
 """The project's REAL deploy package (`make package`: dist/code + dist/layer.zip) deployed from its serverless.yml
 onto the emulated SCF, and driven only as the cloud would drive it: HTTP to the Function URL, the timer.
 
-Today's serverless.yml still carries a `cmq` trigger, which SCF refuses (test_scf_deploy.py proves the refusal);
-this test deploys a copy without that one trigger, changing nothing else. Once the trigger is gone from the file,
-deploy the file itself.
+The file itself is deployed, as `scf deploy` reads it (with a retired trigger type added, test_scf_deploy.py shows
+the refusal). tests/cloud drives the same deployment through whole scenarios (make demo-cloud's among them).
 """
 
 from __future__ import annotations
@@ -19,10 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from tencentcloud.cvm.v20170312.cvm_client import CvmClient
 from tencentcloud.eb.v20210416.eb_client import EbClient
-from tencentcloud.tdmq.v20200217.tdmq_client import TdmqClient
 
 from imagesync_emulator import Emulator
 
@@ -50,18 +47,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return _package_script().build(tmp_path_factory.mktemp("dist"), ROOT / "dist" / "wheels")
 
 
-def _without_retired_triggers(tmp_path: Path) -> Path:
-    doc = yaml.safe_load((ROOT / "serverless.yml").read_text())
-    doc["inputs"]["triggers"] = [t for t in doc["inputs"]["triggers"] if t["type"] in ("timer", "http")]
-    path = tmp_path / "serverless.yml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
-
-
 def _env(state: Path) -> dict[str, str]:
     names = set(re.findall(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}", (ROOT / "serverless.yml").read_text()))
     values = {"REGION": "ap-guangzhou", "LAYER_VERSION": "1", "IMAGESYNC_DATABASE_URL": f"sqlite:///{state}",
-              "IMAGESYNC_API_TOKEN": TOKEN, "IMAGESYNC_WEBHOOK_URL": "", "IMAGESYNC_WEBHOOK_SECRET": ""}
+              "IMAGESYNC_API_TOKEN": TOKEN, "IMAGESYNC_WEBHOOK_URL": "", "IMAGESYNC_WEBHOOK_SECRET": "",
+              "IMAGESYNC_RULES_JSON": "", "IMAGESYNC_HOOKS": ""}
     return {n: values.get(n, f"test-{n.lower()}") for n in names}
 
 
@@ -82,9 +72,7 @@ def test_real_package_runs_on_the_emulated_scf(built: Any, tmp_path: Path) -> No
                    env={"IMAGESYNC_DATABASE_URL": env["IMAGESYNC_DATABASE_URL"], "PATH": "/usr/bin:/bin"},
                    capture_output=True, timeout=120)
     with Emulator(time_scale=0.0) as emu:
-        client(emu, TdmqClient).call_json("CreateCmqTopic", {"TopicName": "imagesync-completions"})
-        deployment = emu.deploy(_without_retired_triggers(tmp_path), env=env, layers=built.layer_zip,
-                                code_dir=built.code_dir)
+        deployment = emu.deploy(ROOT / "serverless.yml", env=env, layers=built.layer_zip, code_dir=built.code_dir)
         assert sorted(deployment.functions.values()) == ["imagesync-completion_hook", "imagesync-copy_request",
                                                          "imagesync-status_sweep"]
         assert "inputs.functions.copy_request.vpc" in deployment.ignored  # read, not emulated: said so

@@ -238,3 +238,39 @@ def test_eventbridge_put_events_to_a_custom_bus(emu: Emulator, tmp_path: Path) -
     with pytest.raises(TencentCloudSDKException) as err:
         eb.call_json("CreateRule", {"EventBusId": bus, "RuleName": "bad", "EventPattern": '{"source": "x"}'})
     assert err.value.code == "InvalidParameterValue.EventPattern"
+
+
+def test_eventbridge_list_rules_and_targets_read_back_what_was_created(emu: Emulator, tmp_path: Path) -> None:
+    """ListRules / ListTargets (what `imagesync deploy-steps` reads before creating), parsed by the SDK's models."""
+    from tencentcloud.eb.v20210416 import models
+
+    deploy_toy(emu, tmp_path, RECORD)
+    eb = client(emu, EbClient)
+    bus = eb.call_json("CreateEventBus", {"EventBusName": "listed"})["Response"]["EventBusId"]
+    rule_id = eb.call_json("CreateRule", {"EventBusId": bus, "RuleName": "one", "Description": "d",
+                                          "EventPattern": '{"source": ["x"]}'})["Response"]["RuleId"]
+    resource = "qcs::scf:ap-guangzhou:uin/1:namespace/default/function/toy-fn/$DEFAULT"
+    target_id = eb.call_json("CreateTarget", {"EventBusId": bus, "RuleId": rule_id, "Type": "scf",
+                                              "TargetDescription": {"ResourceDescription": resource}}
+                             )["Response"]["TargetId"]
+    rules = models.ListRulesResponse()
+    rules._deserialize(eb.call_json("ListRules", {"EventBusId": bus, "Limit": 100})["Response"])
+    [rule] = rules.Rules
+    assert (rules.TotalCount, rule.RuleId, rule.RuleName, rule.Enable, rule.Description) == (1, rule_id, "one",
+                                                                                            True, "d")
+    assert [(t.TargetId, t.Type) for t in rule.Targets] == [(target_id, "scf")]
+    targets = models.ListTargetsResponse()
+    targets._deserialize(eb.call_json("ListTargets", {"EventBusId": bus, "RuleId": rule_id})["Response"])
+    [target] = targets.Targets
+    assert (target.TargetId, target.RuleId, target.TargetDescription.ResourceDescription) == (target_id, rule_id,
+                                                                                             resource)
+    default = eb.call_json("ListRules", {"EventBusId": "eb-default"})["Response"]
+    assert default == {"Rules": [], "TotalCount": 0, "RequestId": default["RequestId"]}
+    for params, code in (({"EventBusId": bus, "Limit": 101}, "InvalidParameterValue"),
+                         ({"EventBusId": "eb-nope"}, "ResourceNotFound.EventBus")):
+        with pytest.raises(TencentCloudSDKException) as err:
+            eb.call_json("ListRules", params)
+        assert err.value.code.startswith(code)
+    with pytest.raises(TencentCloudSDKException) as err:
+        eb.call_json("ListTargets", {"EventBusId": bus, "RuleId": "rule-nope"})
+    assert err.value.code == "ResourceNotFound.Rule"

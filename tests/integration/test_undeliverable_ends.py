@@ -17,11 +17,11 @@ import pytest
 from imagesync.adapters.queues.local import TIMEOUT_ERROR
 from imagesync.app.give_up import DEAD_LETTERED, UNDELIVERED
 from imagesync.app.idempotency import payload_hash
-from imagesync.demo import WebhookReceiver
 from imagesync.domain.hooks import TagHook
 from imagesync.domain.models import CompletionMessage, CopyRequest
 from imagesync.handlers import completion_hook, copy_request, status_sweep
 from imagesync.local import deliver
+from imagesync_dev.webhook_receiver import WebhookReceiver
 from tests.conftest import load_event
 
 TIMER = load_event("timer/every_minute.json")

@@ -6,8 +6,10 @@ Kept importable (not in conftest) so that worker processes can use them.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -194,18 +196,22 @@ def sweep(
     tolerate_errors: bool = False,
     skip_locked: bool | None = None,
     pause: float = 0.0,
+    on_step: Callable[[], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> SweepLog:
     """One sweeper: claim, advance each replica one step with CAS, release; until no work is left.
 
     `publisher`: also relays the outbox (the one publisher, so each message is published exactly once).
     `tolerate_errors`: an exception ends the current "invocation" (logged) and a new one starts, as SCF would
-    retry; its leases are left to expire. `pause`: seconds of "cloud work" per replica step.
+    retry; its leases are left to expire. `pause`: seconds of "cloud work" per replica step. `on_step`: called
+    after each step this sweeper won (tests place faults by progress, not by time); `stop`: once set, the sweeper
+    stops stepping, releases what it claimed and ends (an invocation that ended there).
     """
     log = SweepLog()
     store = SqlStateStore(make_engine(url), skip_locked=skip_locked)
     deadline = time.monotonic() + time_limit
     idle = 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
         owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             now = utcnow()
@@ -216,6 +222,10 @@ def sweep(
                     time.sleep(pause)
                 saved = store.save_replica(step(r, utcnow()), expected_version=r.version, expected_state=r.state)
                 (log.won if saved is not None else log.lost).append((r.id, r.version))
+                if saved is not None and on_step is not None:
+                    on_step()
+                if stop is not None and stop.is_set():
+                    break
             held_until = time.time()
             log.claims.extend((r.id, owner, held_from, held_until) for r in got)
             if got:

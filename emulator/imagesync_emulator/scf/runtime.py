@@ -208,7 +208,9 @@ class ScfRuntime:
         visible = {**spec.environment, **self._platform_env(spec)}
         return {"request_id": request_id, "function_name": spec.name, "function_version": "$LATEST",
                 "namespace": spec.namespace, "memory_limit_in_mb": spec.memory_mb,
-                "time_limit_in_ms": spec.timeout_s * 1000, "environment": json.dumps(visible),
+                # when the instance is killed (real time): the function's own deadline must match it
+                "time_limit_in_ms": round(spec.timeout_s * self.timeout_scale * 1000),
+                "environment": json.dumps(visible),
                 "environ": ";".join(f"{k}={v}" for k, v in visible.items()),
                 "tencentcloud_region": spec.region, "tencentcloud_appid": str(acct.app_id),
                 "tencentcloud_uin": acct.uin}

@@ -1,5 +1,6 @@
 """EventBridge 2021-04-16: PutEvents (recorded, drained by the admin handle), CreateEventBus, ListEventBuses, and
-rules (CreateRule with an event pattern, CreateTarget of type scf) that route events to the emulated SCF.
+rules (CreateRule with an event pattern, CreateTarget of type scf; ListRules, ListTargets) that route events to the
+emulated SCF.
 
 Routing: every event recorded on a bus (a PutEvents event, or a CloudAudit event, which goes to the account's
 ``default`` bus, id ``eb-default``) that matches an enabled rule's pattern becomes one asynchronous invocation of
@@ -162,3 +163,35 @@ def create_target(ctx: CallContext, p: Params) -> dict:
     target_id = ctx.world.new_id("target-")
     rule["targets"].append({"TargetId": target_id, "Type": kind, "ResourceDescription": resource})
     return {"TargetId": target_id}
+
+
+def _page(p: Params, items: list) -> list:
+    """Limit (default 20, at most 100) and Offset, as the SDK documents them; oldest first."""
+    limit = p.integer("Limit", default=20, minimum=1, maximum=100) or 20
+    offset = p.integer("Offset", default=0, minimum=0) or 0
+    return items[offset:offset + limit]
+
+
+@SERVICE.action("ListRules", {"EventBusId", "OrderBy", "Limit", "Offset", "Order"})
+def list_rules(ctx: CallContext, p: Params) -> dict:
+    """The caller's rules on a bus (what `imagesync deploy-steps` looks at before creating one). OrderBy and Order
+    are accepted, not applied: rules come oldest first."""
+    bus = _bus(ctx, p)
+    rules = [{"RuleId": rule_id, "RuleName": r["name"], "EventBusId": bus, "Enable": r["enabled"],
+              "Description": r["description"],
+              "Targets": [{"TargetId": t["TargetId"], "Type": t["Type"]} for t in r["targets"]]}
+             for rule_id, r in ctx.world.eb_rules.items() if r["uin"] == ctx.account.uin and r["bus_id"] == bus]
+    return {"Rules": _page(p, rules), "TotalCount": len(rules)}
+
+
+@SERVICE.action("ListTargets", {"EventBusId", "RuleId", "OrderBy", "Limit", "Offset", "Order"})
+def list_targets(ctx: CallContext, p: Params) -> dict:
+    bus = _bus(ctx, p)
+    rule_id = p.text("RuleId", required=True) or ""
+    rule = ctx.world.eb_rules.get(rule_id)
+    if rule is None or rule["uin"] != ctx.account.uin or rule["bus_id"] != bus:
+        raise ApiError("ResourceNotFound.Rule", f"The rule `{rule_id}` does not exist on bus `{bus}`.")
+    targets = [{"TargetId": t["TargetId"], "Type": t["Type"], "EventBusId": bus, "RuleId": rule_id,
+                "TargetDescription": {"ResourceDescription": t["ResourceDescription"]},
+                "EnableBatchDelivery": False} for t in rule["targets"]]
+    return {"Targets": _page(p, targets), "TotalCount": len(targets)}

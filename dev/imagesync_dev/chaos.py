@@ -1,8 +1,8 @@
 """The chaos scenario: many images into several regions through the real handlers, with faults everywhere and the
 workers crashed at the worst points and restarted, until every copy ended. Then it counts what landed.
 
-    imagesync bench chaos --images 1000 --regions ap-shanghai,ap-beijing,ap-chengdu
-    imagesync bench chaos --images 1000 --database-url mysql+pymysql://root@127.0.0.1:3306/chaos_1
+    imagesync-dev chaos --images 1000 --regions ap-shanghai,ap-beijing,ap-chengdu
+    imagesync-dev chaos --images 1000 --database-url mysql+pymysql://root@127.0.0.1:3306/chaos_1
 
 What runs (docs/chaos.md has the figures):
 
@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..demo import WebhookReceiver
+from .webhook_receiver import WebhookReceiver
 
 SOURCE = "ap-guangzhou"
 INSTANCE = "ins-1a2b3c4d"  # the emulator default world's instance in ap-guangzhou (20 GB system disk)
@@ -146,11 +146,11 @@ class _EmulatedClock:
 
 def worker(role: str) -> int:
     """One worker process's loop (env-configured by the runner) until the stop file exists."""
-    from .. import wiring
-    from ..adapters.queues.local import LocalQueue
-    from ..handlers import completion_hook, copy_request, status_sweep
-    from ..local import deliver
-    from ..settings import Settings
+    from imagesync import wiring
+    from imagesync.adapters.queues.local import LocalQueue
+    from imagesync.handlers import completion_hook, copy_request, status_sweep
+    from imagesync.local import deliver
+    from imagesync.settings import Settings
 
     stop = Path(os.environ["CHAOS_STOP_FILE"])
     clock = _EmulatedClock(os.environ["CHAOS_CLOCK_ANCHOR"], float(os.environ["CHAOS_TIME_SCALE"]))
@@ -214,7 +214,7 @@ def _prepare_database(url: str) -> None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from ..adapters.sql import upgrade
+    from imagesync.adapters.sql import upgrade
 
     parsed = make_url(url)
     if parsed.get_backend_name() == "mysql" and parsed.database:
@@ -257,9 +257,9 @@ def _worker_env(cfg: ChaosConfig, emu: dict[str, Any], workdir: Path, db_url: st
 
 def run(cfg: ChaosConfig, *, out: Any = None) -> dict[str, Any]:
     """Run the scenario; returns the report (see the module docstring). `out`: a text stream for progress."""
-    from ..adapters.queues.local import LocalQueue
-    from ..adapters.sql import SqlStateStore, make_engine
-    from ..domain.hooks import ShareHook, TagHook
+    from imagesync.adapters.queues.local import LocalQueue
+    from imagesync.adapters.sql import SqlStateStore, make_engine
+    from imagesync.domain.hooks import ShareHook, TagHook
 
     out = out or sys.stderr
     rng = random.Random(cfg.seed)
@@ -297,7 +297,7 @@ def run(cfg: ChaosConfig, *, out: Any = None) -> dict[str, Any]:
                               anchor)
             stem = workdir / "logs" / f"{role}-{index}"
             return subprocess.Popen(
-                [sys.executable, "-m", "imagesync.bench.chaos", "worker", role], env=env,
+                [sys.executable, "-m", "imagesync_dev.chaos", "worker", role], env=env,
                 stdout=open(f"{stem}.out", "ab"), stderr=open(f"{stem}.err", "ab"),  # noqa: SIM115
             )
 
@@ -410,7 +410,7 @@ def _create_image(cvm: Any, name: str) -> None:
 def _progress(store: Any, events: Any, completions: Any) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from ..adapters.sql.schema import hook_runs, outbox, replicas
+    from imagesync.adapters.sql.schema import hook_runs, outbox, replicas
 
     with store.engine.connect() as conn:
         states = dict(conn.execute(select(replicas.c.state, func.count()).group_by(replicas.c.state)).all())
@@ -449,7 +449,7 @@ def _report(cfg: ChaosConfig, admin: Admin, store: Any, receiver: WebhookReceive
             database_url: str) -> dict[str, Any]:
     from sqlalchemy import select
 
-    from ..adapters.sql.schema import hook_runs, replicas
+    from imagesync.adapters.sql.schema import hook_runs, replicas
 
     with store.engine.connect() as conn:
         reps = [dict(r._mapping) for r in conn.execute(select(
@@ -589,7 +589,7 @@ def _images(world: dict[str, Any], region: str) -> list[dict[str, Any]]:
 
 
 def render(report: dict[str, Any]) -> str:
-    """The report as the lines `imagesync bench chaos` prints."""
+    """The report as the lines `imagesync-dev chaos` prints."""
     r, s, h, c = report["replicas"], report["sync_images"], report["hooks"], report["crashes"]
     lines = [
         f"chaos: {report['images']} images x {len(report['regions'])} regions on {report['database']}, "
@@ -618,7 +618,7 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-USAGE = "usage: python -m imagesync.bench.chaos worker ROLE   (the runner: imagesync bench chaos)"
+USAGE = "usage: python -m imagesync_dev.chaos worker ROLE   (the runner: imagesync-dev chaos)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

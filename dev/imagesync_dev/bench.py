@@ -1,5 +1,5 @@
-"""Shared by the scripts/bench_*.py benchmarks: the emulator and imagesync's real services on it, seeding copies in
-flight, call counting and table printing. Not a benchmark itself.
+"""Shared by the scripts/bench_*.py benchmarks (`from imagesync_dev.bench import ...`): the emulator and imagesync's
+real services on it, seeding copies in flight, call counting and table printing. Not a benchmark itself.
 
 Every benchmark runs the project's real code (handlers, use cases, the SQL store on SQLite, the official SDK) against
 the in-process emulator; only seeding (images and replicas that are already copying) goes around the API, because
@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 import statistics
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,10 +19,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-for _p in (REPO / "shared", REPO / "emulator"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+#: the checkout (dev/imagesync_dev/bench.py -> the repository root): imagesync-dev is installed editable from it
+REPO = Path(__file__).resolve().parents[2]
 os.environ.setdefault("IMAGESYNC_LOG_LEVEL", "ERROR")  # before imagesync's logger is made: keep tables readable
 
 from imagesync import wiring  # noqa: E402

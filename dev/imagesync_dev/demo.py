@@ -7,19 +7,19 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from .domain.hooks import ShareHook, TagHook
+from imagesync.domain.hooks import ShareHook, TagHook
+
+from .webhook_receiver import WebhookReceiver
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 WEBHOOK_SECRET = "demo-webhook-secret-not-real"
@@ -64,39 +64,6 @@ REQUESTS: list[tuple[str, dict[str, Any], int, str | None]] = [
 ]
 
 
-class WebhookReceiver:
-    """A local receiver (plain http on 127.0.0.1) recording each delivery: its signature check, its delivery id
-    and its payload. Shared by the demo and the chaos runner."""
-
-    def __init__(self, secret: str, path: str = "/hooks/imagesync") -> None:
-        from .adapters.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify
-
-        received: list[dict[str, Any]] = []
-        lock = threading.Lock()
-        self.received = received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                ok = verify(secret, body, self.headers.get(SIGNATURE_HEADER, ""))
-                with lock:
-                    delivery = self.headers.get(DELIVERY_HEADER)
-                    received.append({"valid": ok, "delivery": delivery, "payload": json.loads(body or b"{}")})
-                self.send_response(204 if ok else 401)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def _http_event(body: dict[str, Any]) -> dict[str, Any]:
     event = json.loads((EVENTS / "http" / "function_url_create_replication.json").read_text())
     event["body"] = json.dumps(body)
@@ -119,15 +86,14 @@ def _env(values: dict[str, str]) -> Iterator[None]:
 
 
 def run(keep: Path | None = None, *, console: Console | None = None, deadline_seconds: float = 90.0) -> int:
+    from imagesync import wiring
+    from imagesync.handlers import completion_hook, copy_request, status_sweep
+    from imagesync.local import EmulatorClock, deliver
+    from imagesync.settings import Settings
     from imagesync_emulator import Emulator
 
-    from . import wiring
-    from .handlers import completion_hook, copy_request, status_sweep
-    from .local import EmulatorClock, deliver
-    from .settings import Settings
-
     console = console or Console(width=max(150, Console().width))
-    from .platform.logs import logger
+    from imagesync.platform.logs import logger
 
     logger.setLevel("WARNING")  # the demo's table tells the story; the functions' JSON logs would drown it
     workdir = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="imagesync-demo-"))
