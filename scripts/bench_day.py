@@ -15,7 +15,7 @@ Printed:
 - the time from a copy's end (the emulator's own end time) to its completion_hook, median and p95, emulated s.
 
     .venv/bin/python scripts/bench_day.py [--copies 1000] [--hours 24] [--seed 7] [--schedule tick|armed]
-        [--curve linear|...] [--recheck 60] [--max-check 600] [--first-check 60]
+        [--curve linear|...] [--recheck 60] [--max-check 600] [--first-check 60] [--settle 0] [--ride-along 0]
 
 --schedule armed (issue 15): no fixed tick; status_sweep runs when the timer the functions arm would fire (the
 earliest due check, app.schedule.FollowWork through a recording Scheduler in place of the SCF adapter) or, while
@@ -187,10 +187,13 @@ def main() -> None:
     parser.add_argument("--first-check", type=int, default=60, help="IMAGESYNC_FIRST_CHECK_SECONDS")
     parser.add_argument("--recheck", type=int, default=60, help="IMAGESYNC_RECHECK_SECONDS")
     parser.add_argument("--max-check", type=int, default=600, help="IMAGESYNC_MAX_CHECK_SECONDS")
+    parser.add_argument("--settle", type=int, default=0, help="IMAGESYNC_SETTLE_SECONDS")
+    parser.add_argument("--ride-along", type=int, default=0, help="IMAGESYNC_RIDE_ALONG_SECONDS")
     args = parser.parse_args()
 
     checks = {"first_check_seconds": args.first_check, "recheck_seconds": args.recheck,
-              "max_check_seconds": args.max_check}
+              "max_check_seconds": args.max_check, "settle_seconds": args.settle,
+              "ride_along_seconds": args.ride_along}
     r = simulate(args.copies, args.hours, args.seed, schedule=args.schedule, curve=args.curve, checks=checks)
     copies = r["copies"]
     finished = sum(r["states"].get(s, 0) for s in ("SUCCEEDED", "FAILED", "TIMED_OUT"))

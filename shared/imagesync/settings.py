@@ -129,6 +129,14 @@ class Settings(BaseSettings):
         default=5, ge=1, le=300, description="the sweep's timer is never armed closer to now than this"
     )
 
+    settle_seconds: int = Field(
+        default=0, ge=0, description="a copy whose end the SyncPercent pins to a window this narrow is looked at once, "
+        "at its latest point; 0 = off (a look every IMAGESYNC_RECHECK_SECONDS near the end)"
+    )
+    ride_along_seconds: int = Field(
+        default=0, ge=0, description="a sweep also checks the copies due within this many seconds (shared pages)"
+    )
+
     # replication rules (issue 6): a file, or inline JSON for SCF (env vars are the easy way to ship it there)
     rules_file: str = Field(default="", description="YAML or JSON rule file; empty = none")
     rules_json: str = Field(default="", description="the rules as inline JSON (SCF); not together with rules_file")

@@ -98,6 +98,7 @@ class Services:
             batch=batch or s.sweep_batch, recheck_seconds=s.recheck_seconds, retry_seconds=s.retry_seconds,
             reconcile=self.reconcile_pass(reconcile), max_check_seconds=s.max_check_seconds, wall=self.wall,
             backstop=self.backstop(), follow_work=self.follow_work(),
+            settle_seconds=s.settle_seconds or None, ride_along_seconds=s.ride_along_seconds,
         )
 
     def follow_work(self) -> Callable[[], dict[str, Any]] | None:

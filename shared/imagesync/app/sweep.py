@@ -107,6 +107,8 @@ class Sweep:
         wall: Clock | None = None,
         backstop: Callable[[], int] | None = None,
         follow_work: Callable[[], dict[str, Any]] | None = None,
+        settle_seconds: int | None = None,
+        ride_along_seconds: int = 0,
     ) -> None:
         self.replicas = replicas
         self.leases = leases
@@ -139,6 +141,10 @@ class Sweep:
         self.backstop = backstop
         #: arms the sweep's timer at the next due check, or disarms it at rest (app.schedule.FollowWork); last step
         self.follow_work = follow_work
+        #: a check pinned to a window this narrow goes to its latest point (domain.progress.next_check)
+        self.settle = timedelta(seconds=settle_seconds) if settle_seconds else None
+        #: replicas due within this many seconds are claimed with those due now (their pages are usually shared)
+        self.ride_along = timedelta(seconds=ride_along_seconds)
 
     def __call__(self) -> SweepReport:
         """One sweep. Its leases last until the invocation's deadline (a sweep never works past it, and SCF ends
@@ -164,7 +170,9 @@ class Sweep:
             # a token per round: the store reads back "what this owner leased until this expiry", which must not
             # include an earlier round's rows
             owner = f"{report.owner}.{round_no}"
-            batch = self.leases.claim_due(owner, started, lease_seconds, self.batch, lease_now=held_from)
+            batch = self.leases.claim_due(
+                owner, started + self.ride_along, lease_seconds, self.batch, lease_now=held_from
+            )
             by_id.update((r.id, r) for r in batch)
             owners.update((r.id, owner) for r in batch)
             if len(batch) < self.batch:
@@ -326,7 +334,8 @@ class Sweep:
                 else:
                     # look again when the SyncPercent-based ETA says so, not on every tick
                     due = next_check(
-                        now, replica.started_at, image.sync_percent, interval=self.recheck, cap=self.max_check
+                        now, replica.started_at, image.sync_percent, interval=self.recheck, cap=self.max_check,
+                        settle=self.settle,
                     )
                     moved = replica.moved(S.COPYING, now, sync_percent=image.sync_percent, next_check_at=due)
                     progress.append((moved, replica.version))

@@ -31,6 +31,7 @@ def next_check(
     interval: timedelta,
     cap: timedelta,
     margin: float = 0.1,
+    settle: timedelta | None = None,
 ) -> datetime:
     """When to look at a copy in flight next (see the module docstring).
 
@@ -43,6 +44,12 @@ def next_check(
         return now + interval
     elapsed = now - started_at
     earliest_end = started_at + elapsed * (100 / min(100, percent + 1))
+    if settle is not None and percent < 100:
+        # issue 15: once the integer percent pins the end to a window no wider than `settle`, look once at its
+        # latest point (the copy has ended by then if its pace held) instead of every interval up to it
+        latest_end = started_at + elapsed * (100 / percent)
+        if latest_end - earliest_end <= settle:
+            return now + min(cap, max(interval, latest_end - now + timedelta(seconds=1)))
     remaining = earliest_end - now
     wait = remaining * (1 - margin) - interval
     return now + min(cap, max(interval, wait))
