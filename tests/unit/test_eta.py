@@ -76,3 +76,14 @@ def test_with_settle_a_linear_copy_costs_three_looks_and_is_seen_within_the_wind
             now = next_check(now, T0, percent, interval=10 * sec, cap=30 * MIN, settle=30 * sec)
         assert now - (T0 + total) <= 31 * sec, total_s
         assert looks <= 3, (total_s, looks)
+
+
+def test_settle_backs_off_while_the_percent_does_not_move_and_halves_the_age_without_one() -> None:
+    sec = timedelta(seconds=1)
+    kw = {"interval": 10 * sec, "cap": 10 * MIN, "settle": 30 * sec}
+    now = T0 + 21 * MIN  # stalled at 99 since the look 20 s ago
+    assert next_check(now, T0, 99, previous=(now - 20 * sec, 99), **kw) == now + 30 * sec
+    assert next_check(now, T0, 99, previous=(now - 10 * MIN, 99), **kw) == now + 10 * MIN  # capped
+    for percent in (None, 0):  # nothing shown yet: half the copy's age, within [interval, cap]
+        assert next_check(T0 + 4 * MIN, T0, percent, previous=(T0, None), **kw) == T0 + 6 * MIN
+        assert next_check(T0 + 10 * sec, T0, percent, **kw) == T0 + 20 * sec

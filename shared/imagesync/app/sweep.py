@@ -335,7 +335,7 @@ class Sweep:
                     # look again when the SyncPercent-based ETA says so, not on every tick
                     due = next_check(
                         now, replica.started_at, image.sync_percent, interval=self.recheck, cap=self.max_check,
-                        settle=self.settle,
+                        settle=self.settle, previous=(replica.updated_at, replica.sync_percent),
                     )
                     moved = replica.moved(S.COPYING, now, sync_percent=image.sync_percent, next_check_at=due)
                     progress.append((moved, replica.version))
