@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from imagesync.domain.attempts import attempt_numbers, successors
 from imagesync.domain.hooks import ShareHook, TagHook
 
 from .webhook_receiver import WebhookReceiver
@@ -64,10 +65,17 @@ REQUESTS: list[tuple[str, dict[str, Any], int, str | None]] = [
 ]
 
 
-def _http_event(body: dict[str, Any]) -> dict[str, Any]:
+#: the copy the demo makes fail in the emulator, then retries (POST /replications/{id}/retry)
+RETRIED = {"source_region": SOURCE, "image_ids": ["img-8c2rq9tw"], "destination_regions": ["ap-chengdu"]}
+
+
+def _http_event(body: dict[str, Any] | None, path: str = "/replications") -> dict[str, Any]:
     event = json.loads((EVENTS / "http" / "function_url_create_replication.json").read_text())
-    event["body"] = json.dumps(body)
+    event["body"] = json.dumps(body) if body is not None else ""
+    event["path"] = path
     event["headers"]["authorization"] = f"Bearer {API_TOKEN}"
+    if body is None:
+        event["headers"].pop("content-type", None)
     return event
 
 
@@ -143,17 +151,48 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
             on_dead = svc.give_up().dead_lettered  # a dead-lettered end shows as failed hooks
             started = time.monotonic()
             ticks = 0
-            while time.monotonic() - started < deadline_seconds:
-                status_sweep.main_handler(timer, {"time_limit_in_ms": 30000})
-                deliver(svc.queue, completion_hook.main_handler, on_dead=on_dead)
-                ticks += 1
-                replicas = [r for rid in replication_ids for r in svc.store.get_replication(rid).replicas]
-                if all(r.terminal for r in replicas) and not svc.store.pending_outbox(1):
+
+            def settle() -> None:
+                """Sweep and deliver until every copy of the demo's replications ended and its end was handled."""
+                nonlocal ticks
+                while time.monotonic() - started < deadline_seconds:
+                    status_sweep.main_handler(timer, {"time_limit_in_ms": 30000})
                     deliver(svc.queue, completion_hook.main_handler, on_dead=on_dead)
-                    break
-                time.sleep(0.2)
-            else:
+                    ticks += 1
+                    replicas = [r for rid in replication_ids for r in svc.store.get_replication(rid).replicas]
+                    if all(r.terminal for r in replicas) and not svc.store.pending_outbox(1):
+                        deliver(svc.queue, completion_hook.main_handler, on_dead=on_dead)
+                        return
+                    time.sleep(0.2)
                 problems.append(f"copies still in flight after {deadline_seconds:.0f} s")
+
+            settle()
+            # one more copy, made to fail by the emulator (its copy ends CREATEFAILED), then retried
+            response = copy_request.main_handler(_http_event(RETRIED), {"request_id": "demo-retried"})
+            retried = json.loads(response["body"])
+            if response["statusCode"] != 202:
+                problems.append(f"the copy to retry: got {response['statusCode']}, expected 202")
+            else:
+                replication_ids.append(retried["id"])
+                for replica in retried["replicas"]:
+                    emu.admin.set_image_state(replica["destination_image_id"], "CREATEFAILED")
+            settle()
+            if response["statusCode"] == 202:
+                rid = retried["id"]
+                before = [r.state.value for r in svc.store.get_replication(rid).replicas]
+                response = copy_request.main_handler(
+                    _http_event(None, f"/replications/{rid}/retry"), {"request_id": "demo-retry"}
+                )
+                answer = json.loads(response["body"])
+                ok = before == ["FAILED"] and response["statusCode"] == 202 and len(answer.get("started", [])) == 1
+                mark = "[green]ok[/green]" if ok else "[red]??"
+                console.print(
+                    f"  POST /replications/{rid}/retry after the copy to ap-chengdu ended {' '.join(before)}: "
+                    f"{response['statusCode']} started {' '.join(answer.get('started', []))} {mark}"
+                )
+                if not ok:
+                    problems.append(f"retry: the copy ended {before}, retry answered {response['statusCode']}")
+                settle()
             elapsed = time.monotonic() - started
             # what the hooks did where it lands: the copies' tags and sharing, as the cloud shows them
             effects: dict[str, str] = {}
@@ -164,6 +203,8 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
                     tagged = tags.get("imagesync:source-image") == r.source_image_id
                     shared = PARTNER_UIN in (image or {}).get("SharedWith", [])
                     effects[r.id] = f"{'tagged' if tagged else 'NOT tagged'}, {'shared' if shared else 'NOT shared'}"
+                    if r.state.value == "FAILED":  # the failed attempt of the retried copy: no hook touches it
+                        continue
                     if not (tagged and shared):
                         problems.append(f"{r.id}: the copy is {effects[r.id]}")
         finally:
@@ -174,26 +215,37 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
     if any(not h["valid"] for h in receiver.received):
         problems.append("a webhook arrived with a bad signature")
     table = Table(title=f"replicas ({ticks} sweeps, {elapsed:.1f} s real)")
-    for column in ("image", "region", "destination id", "state", "emulated duration", "hook delivered", "hooks",
-                   "on the copy"):
+    for column in ("image", "region", "try", "destination id", "state", "emulated duration", "hook delivered",
+                   "hooks", "on the copy"):
         table.add_column(column)
     for rid in replication_ids:
-        replicas = svc.store.get_replication(rid).replicas
+        replication = svc.store.get_replication(rid)
+        replicas = replication.replicas
+        numbers, after = attempt_numbers(replicas), successors(replicas)
         runs = svc.store.hook_runs([r.id for r in replicas])
         for r in replicas:
             outcome = {run.hook_key: run.status for run in runs[r.id]}
-            if outcome != {"webhook": "done", "tag": "done", "share": "done"}:
-                problems.append(f"{r.id}: hooks {outcome}, expected webhook, tag and share done")
+            if r.id in after:  # an earlier attempt, retried: it failed, and only the webhook told of it
+                expected_end, expected_hooks = "FAILED", {"webhook": "done"}
+            else:
+                expected_end, expected_hooks = "SUCCEEDED", {"webhook": "done", "tag": "done", "share": "done"}
+            if {k: v for k, v in outcome.items() if v != "skipped"} != expected_hooks:
+                problems.append(f"{r.id}: hooks {outcome}, expected {expected_hooks}")
             duration = (r.ended_at - r.started_at).total_seconds() / 60 if r.ended_at and r.started_at else None
+            if r.id in after:
+                effects[r.id] = "-"
             table.add_row(
-                r.source_image_id, r.destination_region, r.destination_image_id or "-", r.state.value,
+                r.source_image_id, r.destination_region,
+                f"{numbers[r.id]}" + (f" (retried by {after[r.id].id})" if r.id in after else ""),
+                r.destination_image_id or "-", r.state.value,
                 f"{duration:.1f} min" if duration is not None else "-",
                 {0: "no", 1: "yes"}.get(hooks[r.id], f"{hooks[r.id]} times"),
                 " ".join(f"{k}:{v}" for k, v in sorted(outcome.items())),
                 effects.get(r.id, "-"),
             )
-            if r.state.value != "SUCCEEDED":
+            if r.state.value != expected_end:
                 problems.append(f"{r.source_image_id} -> {r.destination_region} ended {r.state.value}")
+
             if hooks[r.id] != 1:
                 problems.append(f"{r.id}: webhook delivered {hooks[r.id]} times, expected once")
     console.print(table)
@@ -201,7 +253,10 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
         for problem in problems:
             console.print(f"[red]unexpected:[/red] {problem}")
         return 1
-    console.print("[green]demo outcome as expected[/green]: every copy SUCCEEDED, each hook delivered once")
+    console.print(
+        "[green]demo outcome as expected[/green]: every copy SUCCEEDED (the one that failed, on its retry), each hook"
+        " delivered once"
+    )
     if keep:
         console.print(f"state kept in {workdir}")
     return 0

@@ -167,13 +167,20 @@ def _hooks_cell(runs: list[Any]) -> str:
 
 
 def _print_replication(replication: Replication, hook_runs: dict[str, list[Any]] | None = None) -> None:
-    table = Table(title=f"{replication.id}  {replication.state}  ({replication.source_region})")
-    for column in ("replica", "image", "region", "state", "copy", "progress", "eta", "hooks", "error"):
+    from .domain.attempts import attempt_numbers, successors
+
+    title = f"{replication.id}  {replication.state}  ({replication.source_region})"
+    if replication.requested_destinations is not None:
+        title += f"  to {' '.join(replication.requested_destinations)}: {' '.join(replication.destination_regions)}"
+    table = Table(title=title)
+    for column in ("replica", "image", "region", "try", "state", "copy", "progress", "eta", "hooks", "error"):
         table.add_column(column)
+    numbers, after = attempt_numbers(replication.replicas), successors(replication.replicas)
     for r in replication.replicas:
         eta = replica_eta(r)
+        attempt = str(numbers[r.id]) + (f" (retried by {after[r.id].id})" if r.id in after else "")
         table.add_row(
-            r.id, r.source_image_id, r.destination_region, r.state.value, r.destination_image_id or "-",
+            r.id, r.source_image_id, r.destination_region, attempt, r.state.value, r.destination_image_id or "-",
             f"{r.sync_percent}%" if r.sync_percent is not None else "-",
             eta.astimezone(timezone.utc).strftime("%H:%M:%SZ") if eta else "-",
             _hooks_cell((hook_runs or {}).get(r.id, [])),
@@ -213,6 +220,47 @@ def status(
             r.created_at.isoformat(timespec="seconds"),
         )
     console.print(table)
+
+
+@app.command()
+def retry(
+    replication_id: Annotated[str, typer.Argument(help="the replication whose failed copies to retry")],
+    region: Annotated[
+        list[str] | None, typer.Option("--region", help="retry only the copies into this region (repeat)")
+    ] = None,
+    replica: Annotated[list[str] | None, typer.Option("--replica", help="retry only this copy (repeat)")] = None,
+    wait: Annotated[
+        bool, typer.Option(help="sweep (and, with the local queue, run the hooks) until every copy ends")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the answer of POST /replications/{id}/retry")] = False,
+) -> None:
+    """Start new attempts for the copies of REPLICATION_ID that ended FAILED or TIMED_OUT (or only those named).
+
+    A SUCCEEDED copy is never touched (naming one is refused: Retry.AlreadySucceeded); the earlier attempts stay
+    in `imagesync status`. Repeating it while the retries run starts nothing new and shows them."""
+    from .handlers.api.models import RetryOut
+
+    svc = _services()
+    try:
+        result = svc.retry_failed()(
+            replication_id, regions=region or [], replica_ids=replica or [], requested_by="cli", origin="cli"
+        )
+    except ImageSyncError as exc:
+        _fail(exc)
+        return
+    replication = result.replication
+    if result.started:
+        err.print(f"started {len(result.started)} new attempt(s): {' '.join(r.id for r in result.started)}")
+    if result.running:
+        err.print(f"already running: {' '.join(r.id for r in result.running)}")
+    if wait:
+        replication = _wait(svc, replication.id)
+    if as_json:
+        print(json.dumps(RetryOut.of(replication, result.started, result.running).document(), indent=2))
+    else:
+        _print_replication(replication)
+    if wait and replication.state != "SUCCEEDED":
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -347,7 +395,7 @@ def rules_check(
             print(json.dumps({"valid": False, "error": exc.to_dict()}, indent=2))
         err.print(f"[red]error[/red] {exc.code}: {file}")
         for problem in exc.details.get("errors") or [exc.message]:
-            err.print(f"  - {problem}")
+            err.print(f"  - {escape(str(problem))}", highlight=False)  # a pattern holds [a-z]: not markup
         raise typer.Exit(2) from exc
     summary = [
         {"name": r.name, "enabled": r.enabled, "source_regions": r.selector.source_regions,

@@ -80,6 +80,12 @@ class ImageAdmin(Protocol):
         """DeleteImages (at most 10 per call; the snapshots are kept)."""
         ...
 
+    def modify_image(
+        self, region: str, image_id: str, *, family: str | None = None, deprecated: bool | None = None
+    ) -> None:
+        """ModifyImageAttribute: set ImageFamily and/or ImageDeprecated on the image (None: left as it is)."""
+        ...
+
 
 class WebhookPoster(Protocol):
     """Delivers webhook messages over HTTP (adapters.webhook.HttpWebhooks: signed, SSRF-guarded, no redirects)."""
@@ -187,6 +193,14 @@ class ReplicaStore(Protocol):
         ...
 
     def count_by_state(self) -> dict[str, int]: ...
+
+    def copied_sources(self, *, limit: int = 500) -> list[tuple[str, str]]:
+        """(source region, source image id) of the images with a SUCCEEDED copy, the newest copy's first."""
+        ...
+
+    def copies_of(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
+        """The SUCCEEDED replicas, with a destination image, of these images from `source_region`."""
+        ...
 
 
 class LeaseStore(Protocol):

@@ -19,9 +19,11 @@ from .adapters.cvm import TencentImageAdmin, TencentImages
 from .adapters.tencent import TencentCloud
 from .adapters.webhook import HttpWebhooks
 from .app.complete import CompleteReplica
+from .app.follow_source import FollowSource
 from .app.give_up import GiveUpHooks
 from .app.hooks import HookRunner
 from .app.hooks.encrypt import EncryptRunner
+from .app.hooks.family import FamilyRunner
 from .app.hooks.launch import LaunchRunner
 from .app.hooks.retention import RetentionRunner
 from .app.hooks.share import ShareRunner
@@ -29,6 +31,7 @@ from .app.hooks.tag import TagRunner
 from .app.hooks.webhook import WebhookRunner
 from .app.idempotency import Idempotent
 from .app.request_copies import RequestCopies
+from .app.retry import RetryFailed
 from .app.schedule import FollowWork
 from .app.start_copies import CopyStarter
 from .app.sweep import Sweep
@@ -84,6 +87,13 @@ class Services:
 
     def request_copies(self) -> RequestCopies:
         return RequestCopies(
+            replicas=self.store, audit=self.store, images=self.images, clock=self.clock, limits=self.limits,
+            starter=self.starter(), timeout_seconds=self.settings.copy_timeout_seconds,
+        )
+
+    def retry_failed(self) -> RetryFailed:
+        """POST /replications/{id}/retry and `imagesync retry`: new attempts for the copies that failed."""
+        return RetryFailed(
             replicas=self.store, audit=self.store, images=self.images, clock=self.clock, limits=self.limits,
             starter=self.starter(), timeout_seconds=self.settings.copy_timeout_seconds,
         )
@@ -147,6 +157,7 @@ class Services:
             request_copies=self.request_copies(), limits=self.limits, idempotent=self.idempotent(),
             reconcile_limit=s.reconcile_limit, reconcile_interval_seconds=s.reconcile_interval_seconds,
             image_wait_seconds=s.event_image_wait_seconds,
+            follow=FollowSource(self.store, self.images, self.admin(), self.store, limit=max(1, s.reconcile_limit)),
         )
 
     def reconcile_pass(self, mode: str = "auto") -> Callable[[], dict[str, Any]] | None:
@@ -205,6 +216,7 @@ class Services:
             "encrypt": EncryptRunner(self.store, timeout_seconds=s.copy_timeout_seconds),
             "launch": LaunchRunner(admin),
             "retention": RetentionRunner(self.store, images, admin),
+            "family": FamilyRunner(images, admin),
         }
         return CompleteReplica(
             self.idempotent(), replicas=self.store, hook_runs=self.store, clock=self.clock, runners=runners,

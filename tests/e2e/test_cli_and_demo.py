@@ -45,7 +45,9 @@ def test_demo_outcome() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "demo outcome as expected" in out
-    assert out.count("│ SUCCEEDED │") == 5
+    assert out.count("│ SUCCEEDED │") == 6  # five copies, and the one that failed on its retry
+    assert out.count("│ FAILED    │") == 1 and "retried by" in out
+    assert "/retry after the copy to ap-chengdu ended FAILED: 202 started" in out
     assert "Region.CrossBorderNotAllowed" in out and "Image.TooLarge" in out and "Image.NotCustom" in out
 
 
@@ -75,6 +77,40 @@ def test_copy_status_sweep_deliver(cli_env: dict[str, str], tmp_path: Path, emul
 
     delivered = run(["deliver"], cli_env, tmp_path)
     assert json.loads(delivered.stdout) == {"delivered": 1, "failed": 0}
+
+
+def test_retry_a_failed_copy(cli_env: dict[str, str], tmp_path: Path, emulator: Any) -> None:
+    copied = run(
+        ["copy", "img-5ddkx3gh", "--from", "ap-guangzhou", "--to", "ap-shanghai", "--to", "ap-beijing", "--json"],
+        cli_env, tmp_path,
+    )
+    replication = json.loads(copied.stdout)
+    rid = replication["id"]
+    failed = next(r for r in replication["replicas"] if r["destination_region"] == "ap-beijing")
+    emulator.admin.set_image_state(failed["destination_image_id"], "CREATEFAILED")
+    emulator.admin.advance(45 * 60)
+    due = datetime.fromisoformat(failed["started_at"]) + timedelta(seconds=1)  # the CLI's first look: real clock
+    while datetime.now(timezone.utc) < due:
+        time.sleep(0.05)
+    assert json.loads(run(["sweep", "--json"], cli_env, tmp_path).stdout)["outcomes"] == {
+        "SUCCEEDED": 1, "FAILED": 1
+    }
+
+    refused = run(["retry", rid, "--region", "ap-shanghai"], cli_env, tmp_path)
+    assert refused.returncode == 2 and "Retry.AlreadySucceeded" in refused.stderr
+    retried = run(["retry", rid, "--json"], cli_env, tmp_path)
+    assert retried.returncode == 0, retried.stderr
+    answer = json.loads(retried.stdout)
+    [new_id] = answer["started"]
+    again = json.loads(run(["retry", rid, "--region", "ap-beijing", "--json"], cli_env, tmp_path).stdout)
+    assert again["started"] == [] and again["running"] == [new_id]
+
+    shown = run(["status", rid], {**cli_env, "COLUMNS": "250"}, tmp_path)  # every attempt, the earlier marked
+    assert "retried by" in shown.stdout and "FAILED" in shown.stdout and "Copy.Failed" in shown.stdout
+    replicas = json.loads(run(["status", rid, "--json"], cli_env, tmp_path).stdout)["replicas"]
+    assert sorted((r["destination_region"], r["attempt"], r["state"]) for r in replicas) == [
+        ("ap-beijing", 1, "FAILED"), ("ap-beijing", 2, "COPYING"), ("ap-shanghai", 1, "SUCCEEDED")
+    ]
 
 
 def test_copy_wait_shows_progress_until_the_end_and_runs_the_hooks(
@@ -109,7 +145,7 @@ def test_invoke_runs_a_real_handler_on_an_event_file(cli_env: dict[str, str], tm
 
 def test_help_lists_every_command() -> None:
     result = subprocess.run(IMAGESYNC + ["--help"], capture_output=True, text=True, timeout=60)
-    for command in ("copy", "status", "sweep", "deliver", "invoke", "emulator", "db"):
+    for command in ("copy", "retry", "status", "sweep", "deliver", "invoke", "emulator", "db"):
         assert command in result.stdout
     assert "demo" not in result.stdout and "bench" not in result.stdout  # development tooling: imagesync-dev
 

@@ -47,7 +47,7 @@ CHECKS = [
 #: the default world's images in ap-guangzhou: custom NORMAL, CREATING, CREATEFAILED, another account's, public
 IMAGES = ["img-5ddkx3gh", "img-8c2rq9tw", "img-2hxv7lqe", "img-9fjm4wza", "img-0ldcr7ya", "img-sh4red01",
           "img-487zeit5"]
-#: examples per operation and generation mode: 5 operations x 2 modes x this, in well under a minute
+#: examples per operation and generation mode: 6 operations x 2 modes x this, in well under a minute
 MAX_EXAMPLES = 60
 
 

@@ -156,3 +156,17 @@ def test_bad_rules_never_stop_the_sweep(svc: Any, emulator: Any, tmp_path: Any) 
     assert report["reconciled"]["ran"] is False and report["reconciled"]["error"]["code"] == "Rules.Invalid"
     assert "selector: Field required" in report["reconciled"]["error"]["message"]
     assert report["published"] == 0  # the rest of the sweep ran
+
+
+def test_a_rule_to_all_mainland_copies_into_every_live_mainland_region(svc: Any, emulator: Any) -> None:
+    """Destination keywords in rules (issue 14, item 2): resolved per request from DescribeRegions."""
+    use_rules(svc, [{"name": "everywhere", "selector": {"source_regions": [GZ], "name_regex": "^release-"},
+                     "destinations": ["all-mainland"]}])
+    image_id = create_image(svc, "release-all")
+    report = sweep()["reconciled"]
+    live = svc.images.available_regions()
+    expected = [r for r in ["ap-beijing", "ap-chengdu", "ap-chongqing", "ap-nanjing", "ap-shanghai"] if r in live]
+    assert [(r["image_id"], r["destinations"]) for r in report["requested"]] == [(image_id, expected)]
+    [replication] = replications(svc)
+    assert replication.requested_destinations == ["all-mainland"] and replication.destination_regions == expected
+    assert sweep()["reconciled"]["requested"] == []  # every resolved region is in flight: nothing new

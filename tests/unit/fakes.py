@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from imagesync.domain.errors import CloudError
+from imagesync.domain.errors import AlreadyInFlight, CloudError
 from imagesync.domain.models import CompletionMessage, Replica, Replication, SourceImage
 from imagesync.domain.states import ACTIVE, ReplicaState, check_transition
 from imagesync.ports import HookRun, IdempotencyRecord
@@ -107,6 +107,34 @@ class FakeReplicaStore:
             row = self.rows.get(replica.id)
             if row is not None and row.version == expected_version and row.state is ReplicaState.COPYING:
                 self.rows[replica.id] = replica.model_copy(update={"version": expected_version + 1})
+
+    def add_replica(self, replica: Replica) -> Replica:
+        """Idempotent by id; refuses a second active replica of the same copy (as the inflight_key column does)."""
+        if replica.id in self.rows:
+            return self.rows[replica.id]
+        for row in self.rows.values():
+            same = (row.source_region, row.source_image_id, row.destination_region) == (
+                replica.source_region, replica.source_image_id, replica.destination_region
+            )
+            if same and not row.terminal and not replica.terminal:
+                raise AlreadyInFlight(f"in flight in {row.replication_id}", row.replication_id)
+        self.log.append(("add_replica", replica))
+        self.rows[replica.id] = replica
+        return replica
+
+    def copied_sources(self, *, limit: int = 500) -> list[tuple[str, str]]:
+        done = sorted(
+            (r for r in self.rows.values() if r.state is ReplicaState.SUCCEEDED and r.destination_image_id),
+            key=lambda r: r.ended_at or r.updated_at, reverse=True,
+        )
+        return list(dict.fromkeys((r.source_region, r.source_image_id) for r in done))[:limit]
+
+    def copies_of(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
+        return [
+            r for r in self.rows.values()
+            if r.source_region == source_region and r.source_image_id in image_ids
+            and r.state is ReplicaState.SUCCEEDED and r.destination_image_id
+        ]
 
     def bump(self, replica_id: str, **changes: Any) -> Replica:
         """Another invocation writes the replica (its version moves on): this one's next compare-and-set loses."""

@@ -48,6 +48,8 @@ def test_a_listed_replication() -> None:
             "started_at": "2026-01-02T03:05:00+00:00", "ended_at": None, "deadline_at": "2026-01-02T05:00:00+00:00",
             # 5 minutes for 25%: 20 minutes in all
             "eta": "2026-01-02T03:25:00+00:00",
+            # within its replication: a first attempt, not retried
+            "retry_of": None, "attempt": 1, "retried_by": None,
         }],
     }
 

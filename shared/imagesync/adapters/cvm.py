@@ -23,6 +23,7 @@ def _to_source_image(region: str, raw: dict[str, Any]) -> SourceImage:
         created_time=raw.get("CreatedTime"),
         sync_percent=raw.get("SyncPercent"),
         family=raw.get("ImageFamily") or None,
+        deprecated=bool(raw.get("ImageDeprecated")),
     )
 
 
@@ -230,6 +231,17 @@ class TencentImageAdmin:
             offset += len(page)
             if not page or offset >= int(resp.get("TotalCount") or 0):
                 return found
+
+    def modify_image(
+        self, region: str, image_id: str, *, family: str | None = None, deprecated: bool | None = None
+    ) -> None:
+        """ModifyImageAttribute with ImageFamily and/or ImageDeprecated (docs/facts.md#F-IMG-6)."""
+        params: dict[str, Any] = {"ImageId": image_id}
+        if family is not None:
+            params["ImageFamily"] = family
+        if deprecated is not None:
+            params["ImageDeprecated"] = deprecated
+        self.cloud.call("cvm", region, "ModifyImageAttribute", params, safe=True)  # setting a value again is a no-op
 
     def delete_images(self, region: str, image_ids: Sequence[str]) -> None:
         ids = list(dict.fromkeys(image_ids))

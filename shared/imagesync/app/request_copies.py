@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ..domain import errors
+from ..domain.destinations import has_keyword, resolve
 from ..domain.models import CopyRequest, Replica, Replication, SourceImage
 from ..domain.states import ReplicaState
 from ..domain.validation import Limits, check_image, check_shape, copy_name
@@ -43,7 +44,11 @@ class RequestCopies:
         self.timeout = timedelta(seconds=timeout_seconds)
 
     def __call__(self, request: CopyRequest) -> RequestResult:
-        check_shape(request, self.limits, self.images.available_regions())
+        available = self.images.available_regions()
+        excluded: dict[str, str] = {}
+        if has_keyword(request.destination_regions):
+            request, excluded = self._resolve(request, available)
+        check_shape(request, self.limits, available)
         found = self.images.describe_images(request.source_region, request.image_ids)
         ready: dict[str, bool] = {}
         sources: dict[str, SourceImage] = {}
@@ -75,6 +80,7 @@ class RequestCopies:
             rule=request.rule,
             hooks=list(request.hooks),
             created_at=now,
+            requested_destinations=request.requested_destinations,
         )
         replicas = [
             Replica(
@@ -108,9 +114,39 @@ class RequestCopies:
             "requested",
             actor=request.requested_by,
             origin=request.origin.value,
-            detail={"images": request.image_ids, "regions": request.destination_regions},
+            detail={
+                "images": request.image_ids,
+                "regions": request.destination_regions,
+                **({"asked": request.requested_destinations, "left_out": excluded} if excluded or
+                   request.requested_destinations else {}),
+            },
         )
         self.starter.start([r for r in stored.replicas if r.state is ReplicaState.PENDING])
         final = self.replicas.get_replication(stored.id)
         assert final is not None
         return RequestResult(final, created=True)
+
+    def _resolve(self, request: CopyRequest, available: frozenset[str]) -> tuple[CopyRequest, dict[str, str]]:
+        """The request with its destination keywords resolved (domain.destinations), and the regions left out."""
+        resolution = resolve(
+            request.source_region,
+            request.destination_regions,
+            available=available,
+            cross_border_allowed=self.limits.cross_border_allowed,
+        )
+        if not resolution.regions:
+            raise errors.NoDestinationLeft(
+                f"{', '.join(request.destination_regions)} leaves no region {request.source_region} can copy to",
+                left_out=resolution.excluded,
+            )
+        log.info(
+            "destinations %s resolved to %s", request.destination_regions, resolution.regions,
+            extra={"left_out": resolution.excluded},
+        )
+        resolved = request.model_copy(
+            update={
+                "destination_regions": resolution.regions,
+                "requested_destinations": list(request.requested_destinations or request.destination_regions),
+            }
+        )
+        return resolved, resolution.excluded

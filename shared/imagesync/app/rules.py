@@ -20,14 +20,15 @@ copies a rule still wants) and one precheck; they are kept together so the three
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain import errors
+from ..domain.destinations import has_keyword, resolve
 from ..domain.models import CopyRequest, Origin, SourceImage
-from ..domain.rules import PlannedCopy, Rule, RuleSet, plan_copies
+from ..domain.rules import PlannedCopy, Resolver, Rule, RuleSet, plan_copies
 from ..domain.states import ACTIVE
 from ..domain.validation import Limits, check_image, check_shape
 from ..ports import Clock, IdempotencyStore, ImageService, ReplicaStore
@@ -126,6 +127,7 @@ class RuleEngine:
         image_wait_seconds: int = 600,
         list_limit: int = 5000,
         safety_seconds: float = 5.0,
+        follow: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.rules = rules
         self.replicas = replicas
@@ -141,6 +143,19 @@ class RuleEngine:
         self.image_wait = timedelta(seconds=image_wait_seconds)
         self.list_limit = list_limit
         self.safety = safety_seconds
+        #: run with each pass: the copies follow their source's deprecation (app.follow_source)
+        self.follow = follow
+
+    def resolver(self) -> Resolver:
+        """The rules' destination keywords resolved on the region service's live list (domain.destinations)."""
+        available = self.images.available_regions()
+
+        def resolver(source: str, destinations: Sequence[str]) -> list[str]:
+            return resolve(
+                source, destinations, available=available, cross_border_allowed=self.limits.cross_border_allowed
+            ).regions
+
+        return resolver
 
     # -- CreateImage events --------------------------------------------------------------------------------------
 
@@ -181,7 +196,9 @@ class RuleEngine:
             return {**base, "status": "no_rule", "rules": []}
         outcomes = [
             self._request(Candidate(p, retry=False), origin=Origin.EVENT, requested_by=new.requested_by, strict=True)
-            for p in plan_copies(self.rules, image, now=self.clock.now(), covered=self._covered(image))
+            for p in plan_copies(
+                self.rules, image, now=self.clock.now(), covered=self._covered(image), resolver=self.resolver()
+            )
         ]
         return {**base, "status": "handled", "rules": matched, "requests": outcomes}
 
@@ -224,6 +241,7 @@ class RuleEngine:
             requested_by=requested_by,
             rule=rule.name,
             hooks=_hooks_for(rule, planned.destinations),
+            requested_destinations=list(rule.destinations) if has_keyword(rule.destinations) else None,
         )
         try:
             result = self.request_copies(request)
@@ -277,6 +295,12 @@ class RuleEngine:
                 self.records.idempotency_release(key)  # a failed pass is tried again at the next tick
             raise
         summary = {"ran": True, **report.as_dict()}
+        if self.follow is not None:
+            try:
+                summary["deprecations"] = self.follow()
+            except errors.CloudError as exc:  # the copies requested above stand; the next pass tries again
+                log.warning("following deprecations failed: %s", exc.cloud_code)
+                summary["deprecations"] = {"error": {"code": exc.cloud_code, "message": exc.message[:500]}}
         if key is not None:
             self.records.idempotency_complete(
                 key, {"requested": len(report.requested)}, expires_at=wall + timedelta(seconds=2 * self.interval)
@@ -346,6 +370,7 @@ class RuleEngine:
         rules = self._reconcile_rules()
         now = self.clock.now()
         available = self.images.available_regions()
+        resolver = self.resolver()
         wanted: list[Candidate] = []
         for region in rules.source_regions():
             if time_left() < self.safety:
@@ -368,7 +393,7 @@ class RuleEngine:
                     continue
                 covered = {d for (iid, d), sts in states.items() if iid == image.image_id and _covers(sts)}
                 failed = {d for (iid, d), sts in states.items() if iid == image.image_id and not _covers(sts)}
-                for planned in plan_copies(rules, image, now=now, covered=covered):
+                for planned in plan_copies(rules, image, now=now, covered=covered, resolver=resolver):
                     candidate = Candidate(planned, retry=bool(failed & set(planned.destinations)))
                     candidate.refusal = self._precheck(planned, available)
                     wanted.append(candidate)

@@ -125,6 +125,41 @@ class ReplicationNotFound(ImageSyncError):
     kind = "not_found"
 
 
+class NothingToRetry(ImageSyncError):
+    """POST /replications/{id}/retry found no FAILED or TIMED_OUT copy to retry and no retry running."""
+
+    code = "Retry.NothingToRetry"
+    kind = "conflict"
+
+
+class RetrySucceeded(ImageSyncError):
+    """A retry named a copy whose latest attempt SUCCEEDED: a finished copy is never touched."""
+
+    code = "Retry.AlreadySucceeded"
+    kind = "conflict"
+
+
+class RetryStillActive(ImageSyncError):
+    """A retry named a copy whose first attempt is still in flight (not failed yet: nothing to retry)."""
+
+    code = "Retry.StillActive"
+    kind = "conflict"
+
+
+class RetryNotInReplication(ImageSyncError):
+    """A retry named a region or replica id that is not part of the replication."""
+
+    code = "Retry.NotInReplication"
+    kind = "invalid"
+
+
+class NoDestinationLeft(ImageSyncError):
+    """A destination keyword (all, all-mainland, all-overseas) resolved to no region the source can copy to."""
+
+    code = "Region.NoneLeft"
+    kind = "rule"
+
+
 class IdempotencyConflict(ImageSyncError):
     """The same idempotency key was reused with another payload."""
 

@@ -74,10 +74,20 @@ class LaunchHook(_Hook):
 
 class RetentionHook(_Hook):
     type: Literal["retention"] = "retention"
-    keep: int = Field(ge=1, description="newest copies kept per rule and region")
+    keep: int = Field(ge=1, description="newest copies kept per rule (or per family) and region")
     dry_run: bool = True
+    #: "rule": copies of the same rule (or, without one, of the same name); "family": imagesync's copies in the
+    #: region with the source's ImageFamily
+    per: Literal["rule", "family"] = "rule"
+
+
+class FamilyHook(_Hook):
+    """The source's ImageFamily (and ImageDeprecated, when the source is deprecated) set on the copy."""
+
+    type: Literal["family"] = "family"
 
 
 HookSpec = Annotated[
-    WebhookHook | TagHook | ShareHook | EncryptHook | LaunchHook | RetentionHook, Field(discriminator="type")
+    WebhookHook | TagHook | ShareHook | EncryptHook | LaunchHook | RetentionHook | FamilyHook,
+    Field(discriminator="type"),
 ]

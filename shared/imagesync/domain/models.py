@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .hooks import HookSpec
 from .states import ReplicaState, check_transition
-from .types import ImageId, Region
+from .types import Destination, ImageId, Region
 
 
 def utcnow() -> datetime:
@@ -37,13 +37,17 @@ class CopyRequest(BaseModel):
 
     source_region: Region
     image_ids: list[ImageId] = Field(min_length=1)
-    destination_regions: list[Region] = Field(min_length=1)
+    #: regions, or keywords (all, all-mainland, all-overseas) that RequestCopies resolves before anything else
+    destination_regions: list[Destination] = Field(min_length=1)
     name: str | None = Field(default=None, description="name of the copies (default: the source image's name)")
     dry_run: bool = False
     origin: Origin = Origin.CLI
     requested_by: str = "unknown"
     rule: str | None = Field(default=None, description="the replication rule that asked for it, if any")
     hooks: list[HookSpec] = Field(default_factory=list, description="run on each replica end")
+    #: the destinations as asked when they held a keyword (all, all-mainland, all-overseas) resolved at request
+    #: time into destination_regions (app.destinations)
+    requested_destinations: list[str] | None = None
 
 
 class SourceImage(BaseModel):
@@ -60,7 +64,8 @@ class SourceImage(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     created_time: str | None = None
     sync_percent: int | None = None
-    family: str | None = None  # ImageFamily (rule selectors)
+    family: str | None = None  # ImageFamily (rule selectors, the family hook)
+    deprecated: bool = False  # ImageDeprecated (followed by the copies: app.follow_source)
 
     @property
     def created_at(self) -> datetime | None:
@@ -102,6 +107,8 @@ class Replica(BaseModel):
     kms_key_id: str | None = None
     #: the replica whose copy this one was made from (the encrypted copy of a finished copy), if any
     parent_replica_id: str | None = None
+    #: the FAILED or TIMED_OUT replica this one is a new attempt of (POST /replications/{id}/retry), if any
+    retry_of: str | None = None
 
     @property
     def terminal(self) -> bool:
@@ -133,11 +140,19 @@ class Replication(BaseModel):
     hooks: list[HookSpec] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     replicas: list[Replica] = Field(default_factory=list)
+    #: the destinations as asked (e.g. ["all-mainland"]) when a keyword was resolved into destination_regions
+    requested_destinations: list[str] | None = None
+
+    @property
+    def current_replicas(self) -> list[Replica]:
+        """The latest attempt of every copy: the replicas no retry replaced (domain.attempts)."""
+        replaced = {r.retry_of for r in self.replicas if r.retry_of}
+        return [r for r in self.replicas if r.id not in replaced]
 
     @property
     def state(self) -> str:
-        """Summary state: the least advanced replica's state, or the terminal mix."""
-        states = {r.state for r in self.replicas}
+        """Summary state over the latest attempts: the least advanced one's state, or the terminal mix."""
+        states = {r.state for r in self.current_replicas}
         if not states:
             return "EMPTY"
         active = [s for s in states if not s.terminal]

@@ -16,20 +16,23 @@ import contextlib
 import fnmatch
 import re
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import safeparse
+from .destinations import has_keyword, resolve
 from .errors import ImageSyncError
 from .hooks import EncryptHook, HookSpec
 from .models import SourceImage
-from .types import Region
+from .types import Destination, Region
 from .validation import MAX_NAME
 
 #: Placeholders a name template may use.
+#: resolves a rule's destination keywords: (source region, destinations) -> regions
+Resolver = Callable[[str, Sequence[str]], list[str]]
 PLACEHOLDERS = frozenset({"name", "region", "destination", "image_id", "rule", "date"})
 #: The longest region id Tencent has (for the load-time length check of the fixed part of a template).
 _LONGEST_REGION = 16  # "na-siliconvalley"
@@ -144,7 +147,8 @@ class Rule(BaseModel):
     description: str = ""
     enabled: bool = True
     selector: Selector
-    destinations: list[Region] = Field(min_length=1)
+    #: regions, or keywords (all, all-mainland, all-overseas) resolved per request (domain.destinations)
+    destinations: list[Destination] = Field(min_length=1)
     copy_options: CopyOptions = Field(default_factory=CopyOptions, alias="copy")
     hooks: list[HookSpec] = Field(default_factory=list)
     #: the sweep's reconcile pass also requests this rule's missing copies (not only new-image events)
@@ -171,7 +175,7 @@ class Rule(BaseModel):
         if not set(self.destinations) - set(self.selector.source_regions) and len(self.selector.source_regions) == 1:
             raise ValueError("every destination is the source region: a custom image cannot be copied into its own")
         stray = sorted(set(self.copy_options.encrypt) - set(self.destinations))
-        if stray:
+        if stray and not has_keyword(self.destinations):  # with a keyword, a region it covers may be encrypted
             raise ValueError(f"copy.encrypt names region(s) {stray} that are not destinations")
         keys = [h.key for h in self.all_hooks]
         duplicated = sorted({k for k in keys if keys.count(k) > 1})
@@ -187,9 +191,16 @@ class Rule(BaseModel):
             hooks.append(EncryptHook(kms_key_ids=dict(self.copy_options.encrypt)))
         return hooks
 
-    def destinations_for(self, image: SourceImage) -> list[str]:
-        """Where this rule copies `image`: its destinations but the image's own region."""
-        return [d for d in self.destinations if d != image.region]
+    def destinations_for(self, image: SourceImage, resolver: Resolver | None = None) -> list[str]:
+        """Where this rule copies `image`: its destinations but the image's own region, keywords resolved by
+        `resolver` (source region, destinations -> regions; default: the static region lists, no cross-border)."""
+        destinations = list(self.destinations)
+        if has_keyword(destinations):
+            if resolver is None:
+                destinations = resolve(image.region, destinations, available=None, cross_border_allowed=False).regions
+            else:
+                destinations = resolver(image.region, destinations)
+        return [d for d in destinations if d != image.region]
 
     def render_name(self, image: SourceImage, *, destination: str | None, now: datetime) -> str:
         """The copy name for `image` (at most 60 characters, else NameTooLong from the request's validation)."""
@@ -246,6 +257,7 @@ def plan_copies(
     now: datetime,
     covered: Iterable[str] = (),
     respect_since: bool = True,
+    resolver: Resolver | None = None,
 ) -> list[PlannedCopy]:
     """The requests the rules make for `image`, skipping destinations in `covered` (copied or in flight).
 
@@ -258,7 +270,7 @@ def plan_copies(
     for rule in rules.matching(image):
         if respect_since and rule.since is not None and created is not None and created < rule.since:
             continue
-        destinations = [d for d in rule.destinations_for(image) if d not in taken]
+        destinations = [d for d in rule.destinations_for(image, resolver) if d not in taken]
         if not destinations:
             continue
         taken.update(destinations)

@@ -35,11 +35,13 @@ class SqlReplicaQueries(SqlStore):
             images: list[str] = json.loads(row["image_ids"])
             dests: list[str] = json.loads(row["destination_regions"])
 
-            def order(r: Replica, images: list[str] = images, dests: list[str] = dests) -> tuple[int, int, str]:
-                # request order: image by image, region by region (the ids are random)
+            def order(
+                r: Replica, images: list[str] = images, dests: list[str] = dests
+            ) -> tuple[int, int, datetime, str]:
+                # request order: image by image, region by region (the ids are random), attempts oldest first
                 i = images.index(r.source_image_id) if r.source_image_id in images else len(images)
                 d = dests.index(r.destination_region) if r.destination_region in dests else len(dests)
-                return (i, d, r.id)
+                return (i, d, r.created_at, r.id)
 
             out.append(
                 Replication(
@@ -53,6 +55,9 @@ class SqlReplicaQueries(SqlStore):
                     requested_by=row["requested_by"],
                     rule=row["rule"],
                     hooks=json.loads(row["hooks"]) if row["hooks"] else [],
+                    requested_destinations=(
+                        json.loads(row["requested_destinations"]) if row["requested_destinations"] else None
+                    ),
                     created_at=row["created_at"],
                     replicas=sorted(by_parent[row["id"]], key=order),
                 )
@@ -202,6 +207,39 @@ class SqlReplicaQueries(SqlStore):
 
         return self._read(read)
 
+    def copied_sources(self, *, limit: int = 500) -> list[tuple[str, str]]:
+        """(source region, source image) of the images imagesync copied successfully, newest copy first."""
+        last = func.max(replicas.c.ended_at)
+        q = (
+            select(replicas.c.source_region, replicas.c.source_image_id, last)
+            .where(replicas.c.state == ReplicaState.SUCCEEDED.value, replicas.c.destination_image_id.is_not(None))
+            .group_by(replicas.c.source_region, replicas.c.source_image_id)
+            .order_by(last.desc(), replicas.c.source_image_id)
+            .limit(limit)
+        )
+
+        def read(conn: Connection) -> list[tuple[str, str]]:
+            return [(str(region), str(image)) for region, image, _ in conn.execute(q)]
+
+        return self._read(read)
+
+    def copies_of(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
+        """The SUCCEEDED replicas (with their copy) of these images from `source_region`."""
+        ids = list(dict.fromkeys(image_ids))
+
+        def read(conn: Connection) -> list[Replica]:
+            out: list[Replica] = []
+            for start in range(0, len(ids), 500):
+                q = select(replicas).where(
+                    replicas.c.source_region == source_region,
+                    replicas.c.source_image_id.in_(ids[start : start + 500]),
+                    replicas.c.state == ReplicaState.SUCCEEDED.value,
+                    replicas.c.destination_image_id.is_not(None),
+                )
+                out.extend(to_replica(row) for row in conn.execute(q).mappings())
+            return out
+
+        return self._read(read) if ids else []
 
 
 def _encode_cursor(at: datetime, last_id: str) -> str:

@@ -96,6 +96,11 @@ class SqlReplicaStore(SqlReplicaQueries):
                         "created_at": replication.created_at,
                         "rule": replication.rule,
                         "hooks": _hooks_json(replication),
+                        "requested_destinations": (
+                            json.dumps(replication.requested_destinations)
+                            if replication.requested_destinations is not None
+                            else None
+                        ),
                     }
                 ],
             )

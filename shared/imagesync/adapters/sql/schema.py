@@ -50,6 +50,8 @@ replications = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("rule", String(NAME)),  # the replication rule that asked for it (revision 0002)
     Column("hooks", Text),  # JSON list of hook specs run on each replica end (revision 0002)
+    # JSON list: the destinations as asked when a keyword (all, all-mainland, ...) was resolved (revision 0003)
+    Column("requested_destinations", Text),
     # newest-first keyset pagination walks (created_at, id)
     Index("ix_replications_created_at_id", "created_at", "id"),
 )
@@ -88,6 +90,8 @@ replicas = Table(
     Column("kms_key_id", String(64)),
     # the replica whose copy an encrypted copy was made from (revision 0002)
     Column("parent_replica_id", String(ID)),
+    # the FAILED or TIMED_OUT replica this one is a new attempt of (revision 0003)
+    Column("retry_of", String(ID)),
     Index("ix_replicas_replication_id", "replication_id"),
     Index("ix_replicas_state_next_check_at", "state", "next_check_at"),
     Index("ix_replicas_source_image_id", "source_image_id"),

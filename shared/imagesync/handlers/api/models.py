@@ -18,11 +18,12 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from ...domain.attempts import attempt_numbers, successors
 from ...domain.errors import ImageSyncError
 from ...domain.models import Origin, Replica, Replication
 from ...domain.progress import estimate_end
 from ...domain.states import ReplicaState
-from ...domain.types import ImageId, Region
+from ...domain.types import Destination, ImageId, Region
 from ...ports import HookRun
 
 # ------------------------------------------------------------------------------------------------ request models
@@ -35,9 +36,27 @@ class CopyRequestBody(BaseModel):
 
     source_region: Region
     image_ids: list[ImageId] = Field(min_length=1, description="custom images in source_region")
-    destination_regions: list[Region] = Field(min_length=1)
+    destination_regions: list[Destination] = Field(
+        min_length=1,
+        description="regions, or `all`, `all-mainland`, `all-overseas`: every region of that kind the account can "
+        "use, resolved now minus the source and the regions the copy rules refuse from it (the answer's "
+        "destination_regions is the resolved list; requested_destinations what was asked)",
+    )
     name: str | None = Field(default=None, description="name of the copies (default: the source image's name)")
     dry_run: bool = Field(default=False, description="validate and ask Tencent's DryRun; record nothing")
+
+
+class RetryBody(BaseModel):
+    """POST /replications/{id}/retry: which copies to retry (none named: every one whose latest attempt failed)."""
+
+    model_config = ConfigDict(extra="forbid", title="RetryBody")
+
+    regions: list[Region] = Field(
+        default_factory=list, max_length=100, description="retry the copies into these destination regions"
+    )
+    replica_ids: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        default_factory=list, max_length=100, description="retry these copies (any attempt's replica id)"
+    )
 
 
 class ListQuery(BaseModel):
@@ -148,11 +167,31 @@ class ReplicaOut(Document):
     eta: Timestamp | None = Field(description="predicted end of a copy in flight (SyncPercent-based)")
     encrypted_from: EncryptedFrom | None = Field(default=None, description="an encrypted copy's source")
     hooks: list[HookRunOut] | None = Field(default=None, description="hook outcomes (GET of one replication)")
+    retry_of: str | None = Field(default=None, description="the failed attempt this replica retries (a retry)")
+    attempt: int | None = Field(
+        default=None, description="which attempt of its copy this is: 1, then 2 for its first retry, ..."
+    )
+    retried_by: str | None = Field(
+        default=None, description="the attempt that retried this one (an earlier attempt, kept as history)"
+    )
 
     @classmethod
-    def of(cls, replica: Replica, hooks: Sequence[HookRun] | None = None) -> ReplicaOut:
-        """`hooks`: the replica's hook records, sent as "hooks" (left out when not given)."""
+    def of(
+        cls,
+        replica: Replica,
+        hooks: Sequence[HookRun] | None = None,
+        *,
+        attempt: int | None = None,
+        retried_by: str | None = None,
+    ) -> ReplicaOut:
+        """`hooks`: the replica's hook records, sent as "hooks" (left out when not given). `attempt` and
+        `retried_by` are known within its replication (ReplicationOut.of gives them); `retry_of` is sent when set."""
         extra: dict[str, Any] = {}
+        if replica.retry_of or attempt is not None:
+            extra["retry_of"] = replica.retry_of
+        if attempt is not None:
+            extra["attempt"] = attempt
+            extra["retried_by"] = retried_by
         if replica.kms_key_id:
             extra["encrypted_from"] = EncryptedFrom(
                 replica_id=replica.parent_replica_id, image_id=replica.source_image_id
@@ -193,7 +232,12 @@ class ReplicationOut(Document):
     origin: Origin
     requested_by: str
     created_at: Timestamp
-    replicas: list[ReplicaOut]
+    replicas: list[ReplicaOut] = Field(description="every attempt of every copy, earlier attempts included")
+    requested_destinations: list[str] | None = Field(
+        default=None,
+        description="the destinations as asked when they held a keyword (all, all-mainland, all-overseas); "
+        "destination_regions is what it resolved to at request time",
+    )
 
     @classmethod
     def of(
@@ -201,6 +245,11 @@ class ReplicationOut(Document):
     ) -> ReplicationOut:
         """`hook_runs`: the hook runs of its replicas by replica id (HookRunStore.hook_runs()); given, every replica
         carries its "hooks"."""
+        numbers = attempt_numbers(replication.replicas)
+        after = successors(replication.replicas)
+        extra: dict[str, Any] = {}
+        if replication.requested_destinations is not None:
+            extra["requested_destinations"] = replication.requested_destinations
         return cls(
             id=replication.id,
             state=cast(ReplicationState, replication.state),  # checked against the Literal at run time
@@ -213,9 +262,35 @@ class ReplicationOut(Document):
             requested_by=replication.requested_by,
             created_at=replication.created_at,
             replicas=[
-                ReplicaOut.of(r, hook_runs.get(r.id, []) if hook_runs is not None else None)
+                ReplicaOut.of(
+                    r,
+                    hook_runs.get(r.id, []) if hook_runs is not None else None,
+                    attempt=numbers[r.id],
+                    retried_by=after[r.id].id if r.id in after else None,
+                )
                 for r in replication.replicas
             ],
+            **extra,
+        )
+
+
+class RetryOut(Document):
+    """POST /replications/{id}/retry: the attempts started now, the retries already running, the replication."""
+
+    model_config = ConfigDict(title="RetryResult")
+
+    replication_id: str
+    started: list[str] = Field(description="replica ids of the attempts this call started")
+    running: list[str] = Field(description="replica ids of retries already running (a repeated call)")
+    replication: ReplicationOut
+
+    @classmethod
+    def of(cls, replication: Replication, started: Sequence[Replica], running: Sequence[Replica]) -> RetryOut:
+        return cls(
+            replication_id=replication.id,
+            started=[r.id for r in started],
+            running=[r.id for r in running],
+            replication=ReplicationOut.of(replication),
         )
 
 

@@ -69,6 +69,8 @@ class RouteSpec:
     path_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)  # optional request header -> description
     auth: bool = True
+    #: False: the body may be left out (no Content-Type needed then); the route reads an empty body as {}
+    body_required: bool = True
 
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -125,7 +127,7 @@ def openapi_document(routes: Iterable[RouteSpec]) -> dict[str, Any]:
             operation["parameters"] = parameters
         if route.body is not None:
             operation["requestBody"] = {
-                "required": True,
+                "required": route.body_required,
                 "content": {"application/json": {"schema": refs[(route.body, "validation")]}},
             }
         responses: dict[str, Any] = {}

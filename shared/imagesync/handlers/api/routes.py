@@ -36,6 +36,8 @@ from .models import (
     OpenApiDocument,
     ReplicationOut,
     ReplicationPage,
+    RetryBody,
+    RetryOut,
 )
 from .openapi import Answer, RouteSpec, openapi_document
 
@@ -132,6 +134,9 @@ def _check(spec: RouteSpec) -> None:
     if len(raw) > limit:
         raise BodyTooLarge(f"the body is {len(raw)} bytes; at most {limit} are accepted", limit=limit)
     media_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if not raw and not spec.body_required and not media_type:
+        app.context["body"] = raw  # an optional body left out
+        return
     if media_type != JSON:
         raise UnsupportedMediaType(f"Content-Type must be {JSON}, not {media_type or 'missing'!r}")
     app.context["body"] = raw  # for the route (what append_context does)
@@ -273,6 +278,78 @@ def get_replication(replication_id: str) -> Response[str]:
         raise errors.ReplicationNotFound(f"no replication {replication_id}")
     hook_runs = store.hook_runs([r.id for r in replication.replicas])
     return json_response(200, ReplicationOut.of(replication, hook_runs).document())
+
+
+@route(
+    RouteSpec(
+        method="POST",
+        path="/replications/{replication_id}/retry",
+        operation_id="retryReplication",
+        summary="Start new attempts for the copies that ended FAILED or TIMED_OUT (or the ones named)",
+        path_params={"replication_id": {"type": "string", "maxLength": 64}},
+        body=RetryBody,
+        body_required=False,
+        headers={"Idempotency-Key": "a retried request with the same key and body gets the first answer again"},
+        answers={
+            200: Answer("nothing new to start: the retries named (or all) are already running", RetryOut),
+            202: Answer("new attempts recorded and started; earlier attempts kept (retried_by)", RetryOut),
+            400: Answer(
+                "malformed JSON or fields (details.fields), or a region or replica not in the replication "
+                "(Retry.NotInReplication)",
+                ErrorBody,
+            ),
+            401: UNAUTHORIZED,
+            404: Answer("no such replication (Replication.NotFound)", ErrorBody),
+            409: Answer(
+                "Retry.NothingToRetry (no failed copy), Retry.AlreadySucceeded (a named copy succeeded), "
+                "Retry.StillActive (a named copy's first attempt is in flight), Replication.AlreadyInFlight "
+                "(another replication copies it now), or the Idempotency-Key was used with another body",
+                ConflictBody,
+            ),
+            413: Answer("the body exceeds IMAGESYNC_API_MAX_BODY_BYTES", ErrorBody),
+            415: Answer("Content-Type is not application/json", ErrorBody),
+            422: Answer("the source or the region policy refuses the copy now (its code says which)", ErrorBody),
+            500: INTERNAL,
+            503: Answer("the same Idempotency-Key is being processed; retry", ErrorBody),
+        },
+    )
+)
+def retry_replication(replication_id: str) -> Response[str]:
+    raw: bytes = app.context["body"]
+    try:
+        data = loads_json(raw, max_bytes=services().settings.api_max_body_bytes) if raw else {}
+    except Unparseable as exc:
+        raise errors.InvalidRequest(f"the body is not valid JSON: {exc.reason}") from exc
+    try:
+        body = RetryBody.model_validate(data)
+    except ValidationError as exc:
+        raise errors.InvalidRequest(
+            "the request body is not a valid retry request", fields=_fields(exc, "body")
+        ) from exc
+    svc = services()
+    caller = _caller()
+
+    def retry() -> dict[str, Any]:
+        result = svc.retry_failed()(
+            replication_id, regions=body.regions, replica_ids=body.replica_ids, requested_by=caller,
+            origin=Origin.HTTP.value,
+        )
+        logger.append_keys(replication_id=replication_id)
+        answer = RetryOut.of(result.replication, result.started, result.running)
+        return {"status": 202 if result.started else 200, "body": answer.document()}
+
+    key = app.current_event.headers.get("idempotency-key")
+    if key and not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise errors.InvalidRequest(
+            "bad Idempotency-Key header",
+            fields=[{"field": "headers.idempotency-key", "message": "1-200 printable ASCII characters"}],
+        )
+    if not key:
+        answer = retry()
+    else:
+        payload = {"replication_id": replication_id, **body.model_dump(mode="json")}
+        answer, _ = svc.idempotent().run(f"http:retry:{key}", payload, retry)
+    return json_response(answer["status"], answer["body"])
 
 
 @route(
