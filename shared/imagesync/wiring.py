@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,8 +119,32 @@ class Services:
         s = self.settings
         return FollowWork(
             self.store, self.scheduler, self.clock, lead_seconds=s.schedule_lead_seconds,
-            outbox_retry_seconds=s.recheck_seconds,
+            outbox_retry_seconds=s.recheck_seconds, backstop_due=self.backstop_due(),
         )
+
+    def backstop_due(self) -> Callable[[datetime], datetime | None] | None:
+        """When the sweep's backstop has an end to look at (None when IMAGESYNC_COMPLETION_DEADLINE_SECONDS is 0):
+        ends published within the last window whose hooks are still open keep the sweep armed -- a look one recheck
+        later while they are fresh (their hooks usually settle within seconds), else one window later (when the
+        backstop records them Hook.Undelivered)."""
+        window = timedelta(seconds=self.settings.completion_deadline_seconds)
+        if window <= timedelta(0):
+            return None
+        recheck = timedelta(seconds=self.settings.recheck_seconds)
+        everywhere = bool(self.global_hooks())
+
+        def due(now: datetime) -> datetime | None:
+            wall = self.wall.now()
+
+            def unsettled(since: timedelta) -> bool:
+                return bool(self.store.undelivered_ends(
+                    sent_before=wall, sent_after=wall - since, hooks_everywhere=everywhere, limit=1))
+
+            if unsettled(2 * recheck):
+                return now + recheck
+            return now + window if unsettled(window) else None
+
+        return due
 
     def give_up(self) -> GiveUpHooks:
         """Records the hooks of ends whose completion will not be delivered again as failed."""

@@ -1,5 +1,6 @@
 """The sweep's schedule follows the work: status_sweep's timer is armed at the earliest due check of the copies in
-flight (and sooner while a completion still waits in the outbox), and disarmed when nothing is in flight.
+flight (and sooner while a completion still waits in the outbox; and while an end's hooks are still open, when the
+sweep's backstop must look at it), and disarmed when nothing is in flight.
 
 Called by copy_request after it started copies (or recorded a copy that waits for its source) and by status_sweep at
 the end of every sweep (which covers the rules' reconcile pass). Never raises: a failed arm is returned (the caller logs
@@ -10,6 +11,7 @@ hourly safety trigger when the *next* trigger alone failed or was already on, el
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +25,10 @@ def ceil_second(at: datetime) -> datetime:
 
 class FollowWork:
     def __init__(self, due: DueChecks, scheduler: Scheduler, clock: Clock, *, lead_seconds: float,
-                 outbox_retry_seconds: float) -> None:
+                 outbox_retry_seconds: float, backstop_due: Callable[[datetime], datetime | None] | None = None,
+                 ) -> None:
+        #: when the sweep's backstop (Hook.Undelivered) has an end to look at next, from now; None: none
+        self.backstop_due = backstop_due
         #: never arm closer than this to now (the trigger change must land before the moment it names)
         self.lead = timedelta(seconds=lead_seconds)
         self.outbox_retry = timedelta(seconds=outbox_retry_seconds)
@@ -38,6 +43,10 @@ class FollowWork:
         if self.due.has_pending_outbox():
             retry = now + self.outbox_retry
             earliest = retry if earliest is None else min(earliest, retry)
+        if self.backstop_due is not None:
+            backstop = self.backstop_due(now)
+            if backstop is not None:
+                earliest = backstop if earliest is None else min(earliest, backstop)
         if earliest is None:
             return None
         return ceil_second(max(earliest, now + self.lead))
