@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TCCLI_VENV ?= .venv-tccli
 NODE_SDK ?= .node-sdk
 
-.PHONY: check test demo demo-cloud lint venv tccli node-sdk bench-emulator clean package
+.PHONY: check test demo demo-cloud lint venv tccli node-sdk chromium bench-emulator clean package
 
 venv: $(VENV)/.installed
 
@@ -34,6 +34,13 @@ $(NODE_SDK)/.installed: tests/emulator/node/package.json tests/emulator/node/pac
 	cd $(NODE_SDK) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# Debian's chromium, for the status page's browser test (tests/integration/test_status_page.py). The
+# machine's apt lists may be stale: `apt-get update` runs only when the first install fails.
+chromium: /usr/bin/chromium
+
+/usr/bin/chromium:
+	apt-get install -y -q chromium >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)
+
 # The fast loop while changing code: lint, import contracts, type check and the tests not marked slow (no tccli
 # venv; about a minute).
 check: venv
@@ -43,7 +50,7 @@ check: venv
 	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
 
 # Everything, slow tests included (what CI runs: .ci/run).
-test: venv tccli node-sdk
+test: venv tccli node-sdk chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/mypy

@@ -69,8 +69,9 @@ EXTRAS = ("mysql",)
 #: Required by a dependency's metadata but never imported on our code paths. greenlet: SQLAlchemy imports it only
 #: for its asyncio extension (sqlalchemy.util.concurrency guards the import); imagesync is synchronous.
 DROPPED = {"greenlet": "only SQLAlchemy's asyncio extension imports it"}
-#: imagesync modules that are data for Alembic (loaded by path, never imported by name): shipped whole.
-DATA_PACKAGES = ("migrations",)
+#: imagesync folders that are data (loaded by path, never imported by name): shipped whole. Alembic's migrations,
+#: the status page's templates.
+DATA_PACKAGES = ("migrations", "handlers/api/templates")
 #: Files never shipped: bytecode of the build machine's interpreter, and type stubs (never imported).
 PRUNED_SUFFIXES = (".pyc", ".pyo", ".pyi")
 

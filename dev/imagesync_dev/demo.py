@@ -27,7 +27,7 @@ WEBHOOK_SECRET = "demo-webhook-secret-not-real"
 API_TOKEN = "demo-api-token-not-real"
 SOURCE = "ap-guangzhou"
 DEMO_UIN = "100000000001"  # the emulator's default account (the tag service names images by uin)
-PARTNER_UIN = "100000000002"  # the emulator's second account: every copy is shared with it
+PARTNER_UIN = "100000000002"  # the emulator's second account: every copy is shared with it; one image delivered into it
 
 #: (label, body, expected HTTP status, expected error code)
 REQUESTS: list[tuple[str, dict[str, Any], int, str | None]] = [
@@ -40,6 +40,12 @@ REQUESTS: list[tuple[str, dict[str, Any], int, str | None]] = [
     (
         "an image still CREATING (waits for its source)",
         {"source_region": SOURCE, "image_ids": ["img-9fjm4wza"], "destination_regions": ["ap-shanghai"]},
+        202, None,
+    ),
+    (
+        "into the partner account (its role imagesync-delivery), Guangzhou and Chengdu",
+        {"source_region": SOURCE, "image_ids": ["img-8c2rq9tw"], "destination_regions": [
+            {"account": PARTNER_UIN, "role": "imagesync-delivery", "regions": ["ap-guangzhou", "ap-chengdu"]}]},
         202, None,
     ),
     (
@@ -199,6 +205,12 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
             for rid in replication_ids:
                 for r in svc.store.get_replication(rid).replicas:
                     image = emu.admin.image(r.destination_image_id) if r.destination_image_id else None
+                    if r.account:  # a delivery into another account: the copy is that account's own image
+                        owner = (image or {}).get("OwnerUin")
+                        effects[r.id] = f"owned by {owner}" if owner else "missing"
+                        if owner != r.account:
+                            problems.append(f"{r.id}: the copy is {effects[r.id]}, expected {r.account}")
+                        continue
                     tags = {t["Key"]: t["Value"] for t in (image or {}).get("Tags") or []}
                     tagged = tags.get("imagesync:source-image") == r.source_image_id
                     shared = PARTNER_UIN in (image or {}).get("SharedWith", [])
@@ -217,7 +229,7 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
     table = Table(title=f"replicas ({ticks} sweeps, {elapsed:.1f} s real)")
     for column in ("image", "region", "try", "destination id", "state", "emulated duration", "hook delivered",
                    "hooks", "on the copy"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "region")  # "<account uin>/<region>" for a delivery
     for rid in replication_ids:
         replication = svc.store.get_replication(rid)
         replicas = replication.replicas
@@ -227,6 +239,10 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
             outcome = {run.hook_key: run.status for run in runs[r.id]}
             if r.id in after:  # an earlier attempt, retried: it failed, and only the webhook told of it
                 expected_end, expected_hooks = "FAILED", {"webhook": "done"}
+            elif r.account:  # a copy in another account: tag and share act on imagesync's own images: skipped
+                expected_end, expected_hooks = "SUCCEEDED", {"webhook": "done"}
+                if outcome != {"webhook": "done", "tag": "skipped", "share": "skipped"}:
+                    problems.append(f"{r.id}: hooks {outcome}, expected tag and share skipped (another account)")
             else:
                 expected_end, expected_hooks = "SUCCEEDED", {"webhook": "done", "tag": "done", "share": "done"}
             if {k: v for k, v in outcome.items() if v != "skipped"} != expected_hooks:
@@ -235,7 +251,7 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
             if r.id in after:
                 effects[r.id] = "-"
             table.add_row(
-                r.source_image_id, r.destination_region,
+                r.source_image_id, f"{r.account}/{r.destination_region}" if r.account else r.destination_region,
                 f"{numbers[r.id]}" + (f" (retried by {after[r.id].id})" if r.id in after else ""),
                 r.destination_image_id or "-", r.state.value,
                 f"{duration:.1f} min" if duration is not None else "-",
@@ -259,4 +275,10 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
     )
     if keep:
         console.print(f"state kept in {workdir}")
+    console.print(
+        "status page of this run: "
+        f"IMAGESYNC_API_TOKEN={API_TOKEN} imagesync serve --database-url sqlite:///{workdir / 'state.db'}\n"
+        "  then open http://127.0.0.1:8080/ (any user name; the token above as the password)",
+        highlight=False, soft_wrap=True,
+    )
     return 0

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from datetime import timezone
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .domain.accounts import AccountDestination
 from .domain.errors import ImageSyncError
 from .domain.models import CopyRequest, Origin, Replication
 from .handlers.api.models import ReplicationOut, replica_eta
@@ -82,7 +82,14 @@ def _services() -> Any:
 def copy(
     images: Annotated[list[str], typer.Argument(help="source image ids (img-xxxxxxxx)")],
     source: Annotated[str, typer.Option("--from", help="source region, e.g. ap-guangzhou")],
-    to: Annotated[list[str], typer.Option("--to", help="destination region (repeat for several)")],
+    to: Annotated[list[str], typer.Option("--to", help="destination region (repeat for several)")] = [],  # noqa: B006
+    to_account: Annotated[
+        list[str],
+        typer.Option(
+            "--to-account",
+            help="another account: UIN:ROLE:REGION[,REGION...] (the role imagesync assumes there; repeatable)",
+        ),
+    ] = [],  # noqa: B006
     name: Annotated[str | None, typer.Option(help="name of the copies (default: the source's name)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and ask SyncImages with DryRun")] = False,
     wait: Annotated[
@@ -90,12 +97,12 @@ def copy(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the replication as JSON")] = False,
 ) -> None:
-    """Validate and start copies of IMAGES from --from into every --to region."""
+    """Validate and start copies of IMAGES from --from into every --to region and --to-account."""
     try:
         svc = _services()
         request = CopyRequest(
             source_region=source, image_ids=images, destination_regions=to, name=name, dry_run=dry_run,
-            origin=Origin.CLI, requested_by="cli",
+            origin=Origin.CLI, requested_by="cli", accounts=[_account_destination(a) for a in to_account],
         )
         result = svc.request_copies()(request)
     except ImageSyncError as exc:
@@ -118,29 +125,22 @@ def copy(
 
 
 def _wait(svc: Any, replication_id: str, interval: float = 2.0) -> Replication:
-    from rich.progress import BarColumn, Progress, TextColumn
+    """Sweep (and deliver the local queue) until every copy of the replication has ended, shown live on a terminal
+    (imagesync.watch; plain lines when stdout is not one)."""
+    from .watch import watch
 
     sweep = svc.sweep()
     # On one machine the local queue has no trigger: deliver its completion messages too, so the hooks run.
     deliver_hooks = _local_delivery(svc)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[state]}")) as progress:
-        tasks: dict[str, Any] = {}
-        while True:
-            sweep()
-            deliver_hooks()
-            replication = svc.store.get_replication(replication_id)
-            for r in replication.replicas:
-                if r.id not in tasks:
-                    tasks[r.id] = progress.add_task(
-                        f"{r.source_image_id} -> {r.destination_region}", total=100, state=r.state.value
-                    )
-                done = 100 if r.terminal else (r.sync_percent or 0)
-                progress.update(tasks[r.id], completed=done, state=r.state.value)
-            if all(r.terminal for r in replication.replicas):
-                sweep.publish_outbox()
-                deliver_hooks()
-                return replication
-            time.sleep(interval)
+
+    def step() -> None:
+        sweep()
+        deliver_hooks()
+
+    [replication] = watch(console, lambda: [svc.store.get_replication(replication_id)], interval=interval, step=step)
+    sweep.publish_outbox()
+    deliver_hooks()
+    return svc.store.get_replication(replication_id)
 
 
 def _local_delivery(svc: Any) -> Any:
@@ -166,6 +166,15 @@ def _hooks_cell(runs: list[Any]) -> str:
     return "\n".join(lines) or "-"
 
 
+def _account_destination(value: str) -> AccountDestination:
+    """--to-account UIN:ROLE:REGION[,REGION...]"""
+    parts = value.split(":")
+    if len(parts) != 3:
+        raise ValueError(f"--to-account {value!r}: expected UIN:ROLE:REGION[,REGION...]")
+    uin, role, regions = parts
+    return AccountDestination(account=uin, role=role, regions=[r for r in regions.split(",") if r])
+
+
 def _print_replication(replication: Replication, hook_runs: dict[str, list[Any]] | None = None) -> None:
     from .domain.attempts import attempt_numbers, successors
 
@@ -180,7 +189,7 @@ def _print_replication(replication: Replication, hook_runs: dict[str, list[Any]]
         eta = replica_eta(r)
         attempt = str(numbers[r.id]) + (f" (retried by {after[r.id].id})" if r.id in after else "")
         table.add_row(
-            r.id, r.source_image_id, r.destination_region, attempt, r.state.value, r.destination_image_id or "-",
+            r.id, r.source_image_id, r.where, attempt, r.state.value, r.destination_image_id or "-",
             f"{r.sync_percent}%" if r.sync_percent is not None else "-",
             eta.astimezone(timezone.utc).strftime("%H:%M:%SZ") if eta else "-",
             _hooks_cell((hook_runs or {}).get(r.id, [])),
@@ -193,19 +202,37 @@ def _print_replication(replication: Replication, hook_runs: dict[str, list[Any]]
 def status(
     replication_id: Annotated[str | None, typer.Argument(help="a replication id (default: the newest 20)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="follow the replication (default: every one in flight) live until everything shown has ended; "
+            "plain lines per change when stdout is not a terminal",
+        ),
+    ] = False,
+    interval: Annotated[float, typer.Option(min=0.05, help="--watch: seconds between looks")] = 2.0,
 ) -> None:
     """Show one replication with its replicas, or the newest replications."""
     svc = _services()
+    if watch:
+        _watch(svc, replication_id, interval)
+        return
     if replication_id:
         replication = svc.store.get_replication(replication_id)
         if replication is None:
             err.print(f"[red]error[/red] Replication.NotFound: no replication {replication_id}")
             raise typer.Exit(2)
         runs = svc.store.hook_runs([r.id for r in replication.replicas])
+        cleanup = [a["detail"] for a in svc.store.audit_trail(replication.id) if a["event"] == "cleanup"]
         if as_json:
-            print(json.dumps(ReplicationOut.of(replication, runs).document(), indent=2))
+            print(json.dumps(ReplicationOut.of(replication, runs, cleanup=cleanup).document(), indent=2))
         else:
             _print_replication(replication, runs)
+            for c in cleanup:  # clean up with the source: each decision on a copy
+                console.print(
+                    f"cleanup ({c.get('trigger')}{', dry run' if c.get('dry_run') else ''}): "
+                    f"{c.get('region')} {c.get('image_id')} {c.get('decision')} {c.get('code')}"
+                )
         return
     page, _ = svc.store.list_replications(limit=20)
     if as_json:
@@ -216,10 +243,28 @@ def status(
         table.add_column(column)
     for r in page:
         table.add_row(
-            r.id, r.state, r.source_region, " ".join(r.image_ids), " ".join(r.destination_regions),
+            r.id, r.state, r.source_region, " ".join(r.image_ids),
+            " ".join([*r.destination_regions, *(f"{a.account}/{','.join(a.regions)}" for a in r.accounts)]),
             r.created_at.isoformat(timespec="seconds"),
         )
     console.print(table)
+
+
+def _watch(svc: Any, replication_id: str | None, interval: float) -> None:
+    """status --watch: reads the state table only (the sweep advances the copies: the timer, or `imagesync sweep`)."""
+    from .watch import watch
+
+    if replication_id:
+        if svc.store.get_replication(replication_id) is None:
+            err.print(f"[red]error[/red] Replication.NotFound: no replication {replication_id}")
+            raise typer.Exit(2)
+        ids = [replication_id]
+    else:
+        ids = [r.id for r in svc.store.list_replications(limit=100)[0] if not all(x.terminal for x in r.replicas)]
+        if not ids:
+            err.print("nothing in flight")
+            return
+    watch(console, lambda: [svc.store.get_replication(i) for i in ids], interval=interval)
 
 
 @app.command()
@@ -371,6 +416,32 @@ def _moved(old: str, new: str) -> None:
 def demo() -> None:
     """Moved: `imagesync-dev demo` (development tooling)."""
     _moved("demo", "demo")
+
+
+@app.command()
+def serve(
+    database_url: Annotated[
+        str | None, typer.Option(help="the state table to show (default: IMAGESYNC_DATABASE_URL)")
+    ] = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port (0 = any free port)")] = 8080,
+) -> None:
+    """Serve copy_request's real handler locally: the status page at / (log in with any user name and
+    IMAGESYNC_API_TOKEN as the password) and the HTTP API. Ctrl-C stops it."""
+    import os
+
+    from .serve import FunctionUrlServer
+
+    if database_url:
+        os.environ["IMAGESYNC_DATABASE_URL"] = database_url
+    server = FunctionUrlServer(host=host, port=port)
+    err.print(f"status page: {server.url}  (Ctrl-C stops)", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
 
 
 @rules_app.command("check")

@@ -76,14 +76,31 @@ class ImageAdmin(Protocol):
         """Ids of the account's instances in `region` made from `image_id` (DescribeInstances, every page)."""
         ...
 
-    def delete_images(self, region: str, image_ids: Sequence[str]) -> None:
-        """DeleteImages (at most 10 per call; the snapshots are kept)."""
+    def delete_images(self, region: str, image_ids: Sequence[str], *, delete_snapshots: bool = False) -> None:
+        """DeleteImages (at most 10 per call); the snapshots are kept unless `delete_snapshots` (DeleteBindedSnap)."""
+        ...
+
+    def shared_with(self, region: str, image_id: str) -> list[str]:
+        """The accounts the image is shared with (DescribeImageSharePermission)."""
         ...
 
     def modify_image(
         self, region: str, image_id: str, *, family: str | None = None, deprecated: bool | None = None
     ) -> None:
         """ModifyImageAttribute: set ImageFamily and/or ImageDeprecated on the image (None: left as it is)."""
+        ...
+
+
+class Accounts(Protocol):
+    """Other accounts (domain.accounts): sharing the source with one, and acting in it through an assumed role."""
+
+    def share(self, region: str, image_id: str, account: str) -> None:
+        """Share the own image with `account` (ModifyImageSharePermission SHARE); a share already there is kept."""
+        ...
+
+    def images(self, account: str, role: str) -> ImageService:
+        """The ImageService of `account`, signed with the keys of `role` there (sts AssumeRole, cached per
+        (account, role) until shortly before they expire). Errors surface as CloudError on first use."""
         ...
 
 
@@ -153,7 +170,11 @@ class ReplicaStore(Protocol):
 
     def get_replica(self, replica_id: str) -> Replica | None: ...
 
-    def find_active(self, source_region: str, image_id: str, destination_region: str) -> Replica | None: ...
+    def find_active(
+        self, source_region: str, image_id: str, destination_region: str, account: str | None = None
+    ) -> Replica | None:
+        """The active replica of this copy into `account` (None: the own account), if any."""
+        ...
 
     def replica_states(self, source_region: str, image_ids: Sequence[str]) -> dict[tuple[str, str], list[str]]:
         """For the replicas of these images from `source_region`: (image id, destination region) -> their states
@@ -194,6 +215,12 @@ class ReplicaStore(Protocol):
 
     def count_by_state(self) -> dict[str, int]: ...
 
+    def copies_of_source(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
+        """Every replica of these source images (any state, any account): what imagesync made of them."""
+        ...
+
+    def sources_copied(self, rules: Sequence[str]) -> list[tuple[str, str]]:
+        """(source region, source image id) of the SUCCEEDED replicas of replications of these rules."""
     def copied_sources(self, *, limit: int = 500) -> list[tuple[str, str]]:
         """(source region, source image id) of the images with a SUCCEEDED copy, the newest copy's first."""
         ...

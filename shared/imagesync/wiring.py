@@ -37,12 +37,13 @@ from .app.start_copies import CopyStarter
 from .app.sweep import Sweep
 from .domain.hooks import HookSpec, WebhookHook
 from .domain.validation import Limits
-from .ports import Clock, ImageAdmin, ImageService, Queue, Scheduler, StateStore
+from .ports import Accounts, Clock, ImageAdmin, ImageService, Queue, Scheduler, StateStore
 from .settings import Settings, get_settings
 
 _log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # imported where used: functions that never read rules do not pay for their models
+    from .app.cleanup import SourceCleanup
     from .app.rules import RuleEngine
     from .domain.rules import RuleSet
 #: the name the global webhook's secret is looked up by (from settings, not the environment)
@@ -82,13 +83,31 @@ class Services:
         s = self.settings
         return CopyStarter(
             replicas=self.store, audit=self.store, images=self.images, clock=self.clock,
-            first_check_seconds=s.first_check_seconds, retry_seconds=s.retry_seconds,
+            first_check_seconds=s.first_check_seconds, retry_seconds=s.retry_seconds, accounts=self.accounts(),
         )
+
+    def accounts(self) -> Accounts | None:
+        """Other accounts (sharing, sts AssumeRole), made once per container: the assumed keys are cached in it."""
+        if "accounts" not in self.extras:
+            from .adapters.accounts import TencentAccounts
+
+            self.extras["accounts"] = (
+                TencentAccounts(
+                    self.cloud,
+                    TencentImageAdmin(self.cloud, uin=self.settings.uin, home_region=self.settings.region),
+                    home_region=self.settings.region,
+                )
+                if self.cloud is not None
+                else None
+            )
+        accounts: Accounts | None = self.extras["accounts"]
+        return accounts
 
     def request_copies(self) -> RequestCopies:
         return RequestCopies(
             replicas=self.store, audit=self.store, images=self.images, clock=self.clock, limits=self.limits,
             starter=self.starter(), timeout_seconds=self.settings.copy_timeout_seconds,
+            own_uin=self.settings.uin or None,
         )
 
     def retry_failed(self) -> RetryFailed:
@@ -193,13 +212,24 @@ class Services:
 
         def run() -> dict[str, Any]:
             try:
-                return self.rule_engine().reconcile(force=mode == "force")
+                result = self.rule_engine().reconcile(force=mode == "force")
+                if result.get("ran"):  # in the same window: copies whose source is gone (app.cleanup)
+                    result["cleanup"] = self.cleanup().reconcile()
+                return result
             except Exception as exc:  # the sweep's own work must go on
                 _log.exception("reconcile pass failed")
                 code = getattr(exc, "cloud_code", None) or getattr(exc, "code", None) or type(exc).__name__
                 return {"ran": False, "error": {"code": str(code), "message": str(exc)[:500]}}
 
         return run
+
+    def cleanup(self) -> SourceCleanup:
+        """Clean up with the source: the rules' `cleanup` on copies whose source was deleted."""
+        from .app.cleanup import SourceCleanup
+
+        return SourceCleanup(
+            self.rules(), replicas=self.store, audit=self.store, images=self.images, admin=self.admin()
+        )
 
     def idempotent(self) -> Idempotent:
         return Idempotent(self.store, self.wall)

@@ -128,7 +128,9 @@ def test_a_killed_instance_and_a_timed_out_invocation_are_retried_with_nothing_l
         assert set(hooks) == {"webhook", "tag"} and hooks["webhook"]["attempts"] == hooks["tag"]["attempts"] == 1
         deliveries = receiver.of(replica_id)
         assert len(deliveries) == 2 and len({d["delivery"] for d in deliveries}) == 1  # one delivery, sent twice
-        tries = _hook_attempts(stack, before)
+        # the retry's hooks are recorded before its invocation returns and is logged finished: wait for the log
+        tries = wait_for(lambda: (lambda t: t if len(t) >= 2 else None)(_hook_attempts(stack, before)),  # noqa: B023
+                         what=f"{case}: the retry's outcome")
         assert [(t["attempt"], t["outcome"]) for t in tries] == [(1, case), (2, "ok")]
         assert len({t["request_id"] for t in tries}) == 1  # SCF's retry of the same async event
         tags = stack.emu.admin.image(replica["destination_image_id"])["Tags"]

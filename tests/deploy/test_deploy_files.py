@@ -42,6 +42,7 @@ CLIENTS = {
     "tag": ("tencentcloud.tag.v20180813.tag_client", "TagClient"),
     "scf": ("tencentcloud.scf.v20180416.scf_client", "ScfClient"),
     "eb": ("tencentcloud.eb.v20210416.eb_client", "EbClient"),
+    "sts": ("tencentcloud.sts.v20180813.sts_client", "StsClient"),
 }
 #: CAM names an action by its API name, with one exception here: the scf API `Invoke` (sync or async) is authorised
 #: as `scf:InvokeFunction` (SCF's CAM page, cloud.tencent.com/document/product/583/47934: "InvokeFunction: trigger
@@ -229,8 +230,10 @@ def test_cam_policy_grants_exactly_the_actions_the_code_calls() -> None:
     hook, sweep = FUNCTIONS["completion_hook"]["name"], FUNCTIONS["status_sweep"]["name"]
     assert COMPLETION_RESOURCE.endswith(f":namespace/{INPUTS['namespace']}/function/{hook}")
     assert SWEEP_RESOURCE.endswith(f":namespace/{INPUTS['namespace']}/function/{sweep}")
+    # deliveries into other accounts: AssumeRole only on the role imagesync is told to assume there (any uin)
+    assert base["sts:AssumeRole"] == ["qcs::cam::uin/*:roleName/imagesync-delivery"]
     for action, resources in {**base, **eventbridge}.items():
-        if action not in SCOPED:
+        if action not in (*SCOPED, "sts:AssumeRole"):
             assert resources == ["*"], action
     api = {v: k for k, v in CAM_NAMES.items()}
     for action in granted:  # and each is a real API of that product
@@ -270,7 +273,8 @@ def test_eventbridge_rule_routes_successful_create_image_calls() -> None:
     pattern = json.loads((DEPLOY / "eventbridge-pattern.json").read_text())
     assert pattern["source"] == ["cvm.cloud.tencent"]
     assert "cvm:CloudEvent:ApiCall" in pattern["type"]
-    assert pattern["data"]["eventName"] == ["CreateImage"] and pattern["data"]["errorCode"] == [0]
+    # CreateImage: copies of new images; DeleteImages: clean up with the source (app.cleanup)
+    assert pattern["data"]["eventName"] == ["CreateImage", "DeleteImages"] and pattern["data"]["errorCode"] == [0]
 
 
 def test_eventbridge_target_is_copy_request() -> None:

@@ -74,7 +74,7 @@ def test_scf_async_link_steps(capsys: pytest.CaptureFixture[str]) -> None:
     assert dead["FunctionName"] == "imagesync-completion_hook" and dead["DeadLetterConfig"]["Type"] == "queue"
     [rule] = cloud.rules
     assert rule["EventBusId"] == "eb-cloudsvc" and json.loads(rule["EventPattern"])["data"]["eventName"] == [
-        "CreateImage"]
+        "CreateImage", "DeleteImages"]
     [target] = cloud.targets
     assert target["TargetDescription"]["ResourceDescription"] == (
         "qcs::scf:ap-shanghai:uin/100000000001:namespace/default/function/imagesync-copy_request/$DEFAULT")

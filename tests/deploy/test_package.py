@@ -130,6 +130,8 @@ def test_code_zip_holds_the_entries_and_only_the_library_they_import(built: Any)
         assert entry == (ROOT / "functions" / function / "index.py").read_bytes()
     assert "imagesync/handlers/copy_request.py" in names
     assert "imagesync/migrations/env.py" in names and "imagesync/migrations/script.py.mako" in names
+    # the status page's templates: data, loaded by path
+    assert {"imagesync/handlers/api/templates/status.html", "imagesync/handlers/api/templates/status.css"} <= names
     # never shipped: the emulator, the dev tooling, tests, docs, the CLI (typer/rich are not in the layer), bytecode
     for name in names:
         assert not name.startswith(
@@ -141,7 +143,8 @@ def test_code_zip_holds_the_entries_and_only_the_library_they_import(built: Any)
 def test_layer_holds_pinned_cp310_manylinux_dependencies_and_nothing_unused(built: Any) -> None:
     dists = built.distributions
     for required in ("tencentcloud-sdk-python-cvm", "pydantic-core", "sqlalchemy", "aws-lambda-powertools", "pymysql",
-                     "tencentcloud-sdk-python-scf", "tencentcloud-sdk-python-eb"):  # the two completion links
+                     "tencentcloud-sdk-python-scf", "tencentcloud-sdk-python-eb",  # the two completion links
+                     "jinja2", "markupsafe"):  # the status page
         assert required in dists
     for unwanted in ("boto3", "botocore", "typer", "rich", "pytest", "tccli", "psycopg", "psycopg-binary",
                      "greenlet", "tencentcloud-sdk-python-tdmq", "tencentcloud-sdk-python"):
@@ -188,12 +191,18 @@ def test_each_function_runs_from_the_unpacked_package_against_the_emulator(
         "IMAGESYNC_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1 over http
     }
 
+    page_event = _http_event("function_url_health.json")
+    page_event["path"] = "/"
+    page_event["headers"] = {**page_event["headers"], "accept": "text/html"}
     copy = _run(code, layer, "copy_request", [
-        _http_event("function_url_health.json"), _http_event("function_url_create_replication.json"),
+        _http_event("function_url_health.json"), _http_event("function_url_create_replication.json"), page_event,
     ], env, work)
-    health, created = (r.get("ok") or r for r in copy["results"])
+    health, created, page = (r.get("ok") or r for r in copy["results"])
     assert health["statusCode"] == 200, health
     assert created["statusCode"] == 202, created
+    # the status page renders from the package alone (jinja2 from the layer, the templates from the code)
+    assert page["statusCode"] == 200 and page["headers"]["Content-Type"].startswith("text/html"), page
+    assert page["body"].count('class="replica"') == 4
     replication = json.loads(created["body"])
     assert len(replication["replicas"]) == 4
     assert len(emulator.admin.calls(action="SyncImages")) == 2

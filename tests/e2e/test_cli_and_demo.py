@@ -45,9 +45,13 @@ def test_demo_outcome() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "demo outcome as expected" in out
-    assert out.count("│ SUCCEEDED │") == 6  # five copies, and the one that failed on its retry
+    # five copies, the partner account's two, and the one that failed on its retry
+    assert out.count("│ SUCCEEDED │") == 8
     assert out.count("│ FAILED    │") == 1 and "retried by" in out
     assert "/retry after the copy to ap-chengdu ended FAILED: 202 started" in out
+    # a cross-account delivery: the partner's own copy in the source region, then its other region
+    assert "100000000002/ap-guangzhou" in out and "100000000002/ap-chengdu" in out
+    assert out.count("owned by") == 2
     assert "Region.CrossBorderNotAllowed" in out and "Image.TooLarge" in out and "Image.NotCustom" in out
 
 
@@ -194,3 +198,19 @@ def test_db_upgrade_and_the_schema_check_on_start(tmp_path: Path) -> None:
     assert upgraded.returncode == 0, upgraded.stderr
     assert "schema at revision" in upgraded.stdout
     assert run(["status", "--json"], env, tmp_path).stdout.strip() == "[]"
+
+
+def test_copy_into_another_account(cli_env: dict[str, str], tmp_path: Path, emulator: Any) -> None:
+    copied = run(["copy", "img-5ddkx3gh", "--from", "ap-guangzhou", "--to-account",
+                  "100000000002:imagesync-delivery:ap-guangzhou,ap-beijing", "--json"], cli_env, tmp_path)
+    assert copied.returncode == 0, copied.stderr
+    replication = json.loads(copied.stdout)
+    assert {(r["account"], r["destination_region"], r["state"]) for r in replication["replicas"]} == {
+        ("100000000002", "ap-guangzhou", "COPYING"), ("100000000002", "ap-beijing", "WAITING_SOURCE"),
+    }
+    assert replication["accounts"][0]["account"] == "100000000002"
+    shown = run(["status", replication["id"]], {**cli_env, "COLUMNS": "250"}, tmp_path)
+    assert "100000000002/ap-beijing" in shown.stdout and "100000000002/ap-guangzhou" in shown.stdout
+    bad = run(["copy", "img-5ddkx3gh", "--from", "ap-guangzhou", "--to-account", "100000000002:ap-beijing"],
+              cli_env, tmp_path)
+    assert bad.returncode == 2 and "InvalidRequest" in bad.stderr

@@ -107,6 +107,9 @@ def test_the_wheel_holds_no_dev_tooling(installed: Installed) -> None:
     assert packages == {"imagesync", "imagesync_emulator"}, packages
     assert not [n for n in names if "imagesync_dev" in n or n.startswith("imagesync/bench/")]
     assert not {"imagesync/demo.py", "imagesync/demo_cloud.py"} & set(names)
+    # the status page's templates are package data (`imagesync serve` renders them from the installed wheel)
+    assert {"imagesync/handlers/api/templates/status.html", "imagesync/handlers/api/templates/status.css"} <= set(
+        names)
     assert "imagesync-dev" not in installed.console_scripts()
     moved = installed.run(["imagesync", "demo"])
     assert moved.returncode == 2 and "Command.Moved" in moved.stderr, moved.stdout + moved.stderr

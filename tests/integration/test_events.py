@@ -193,7 +193,8 @@ def test_copy_request_with_every_eventbridge_file(frozen: Any, emulator: Any, na
     """Each file as delivered (its names match no image in the world): acknowledged, nothing copied."""
     use_rules(frozen, RULES, event_image_wait_seconds=0)
     result = copy_request.main_handler(load_event(f"eventbridge/{name}"), {})
-    assert {e["status"] for e in result["events"]} <= {"ignored", "image_not_found"}
+    assert {e["status"] for e in result["events"]} <= {"ignored", "image_not_found", "cleanup"}
+    assert all(not e.get("decisions") for e in result["events"])  # no copy of a deleted source: nothing decided
     assert replications(frozen) == []
 
 

@@ -452,7 +452,8 @@ def test_every_served_route_is_documented_and_vice_versa() -> None:
     documented = {(m.upper(), p) for p, ops in routes.openapi_spec()["paths"].items() for m in ops}
     assert served == documented == {("POST", "/replications"), ("GET", "/replications"),
                                     ("GET", "/replications/{replication_id}"), ("GET", "/health"),
-                                    ("GET", "/openapi.json"), ("POST", "/replications/{replication_id}/retry")}
+                                    ("GET", "/openapi.json"), ("POST", "/replications/{replication_id}/retry"),
+                                    ("GET", "/")}
 
 
 def test_base64_request_round_trip_helper() -> None:

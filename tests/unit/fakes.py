@@ -108,6 +108,16 @@ class FakeReplicaStore:
             if row is not None and row.version == expected_version and row.state is ReplicaState.COPYING:
                 self.rows[replica.id] = replica.model_copy(update={"version": expected_version + 1})
 
+    def copies_of_source(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
+        return [r for r in self.rows.values() if r.source_region == source_region and r.source_image_id in image_ids]
+
+    def sources_copied(self, rules: Sequence[str]) -> list[tuple[str, str]]:
+        found = {
+            (r.source_region, r.source_image_id) for r in self.rows.values()
+            if r.state is ReplicaState.SUCCEEDED
+            and getattr(self.replications.get(r.replication_id), "rule", None) in rules
+        }
+        return sorted(found)
     def add_replica(self, replica: Replica) -> Replica:
         """Idempotent by id; refuses a second active replica of the same copy (as the inflight_key column does)."""
         if replica.id in self.rows:
@@ -335,6 +345,27 @@ class FakeImages:
     def image_quota(self, region: str) -> tuple[int, int]:
         self.log.append(("image_quota", region))
         return self.quotas.get(region, (500, 0))
+
+
+@dataclass
+class FakeAccounts:
+    """Accounts: each other account's images are a FakeImages of its own; sharing is recorded in `shares`.
+
+    `share_fail` holds CloudErrors the next shares raise, in order."""
+
+    accounts: dict[str, FakeImages] = field(default_factory=dict)
+    shares: list[tuple[str, str, str]] = field(default_factory=list)
+    share_fail: list[CloudError] = field(default_factory=list)
+    roles: list[tuple[str, str]] = field(default_factory=list)
+
+    def share(self, region: str, image_id: str, account: str) -> None:
+        if self.share_fail:
+            raise self.share_fail.pop(0)
+        self.shares.append((region, image_id, account))
+
+    def images(self, account: str, role: str) -> FakeImages:
+        self.roles.append((account, role))
+        return self.accounts.setdefault(account, FakeImages())
 
 
 @dataclass

@@ -243,9 +243,14 @@ class TencentImageAdmin:
             params["ImageDeprecated"] = deprecated
         self.cloud.call("cvm", region, "ModifyImageAttribute", params, safe=True)  # setting a value again is a no-op
 
-    def delete_images(self, region: str, image_ids: Sequence[str]) -> None:
+    def delete_images(self, region: str, image_ids: Sequence[str], *, delete_snapshots: bool = False) -> None:
         ids = list(dict.fromkeys(image_ids))
         for start in range(0, len(ids), self.DELETE_PER_CALL):
-            self.cloud.call(
-                "cvm", region, "DeleteImages", {"ImageIds": ids[start : start + self.DELETE_PER_CALL]}, safe=False
-            )
+            params: dict[str, Any] = {"ImageIds": ids[start : start + self.DELETE_PER_CALL]}
+            if delete_snapshots:  # else the snapshots stay behind, still billed (docs/facts.md#F-IMG-3)
+                params["DeleteBindedSnap"] = True
+            self.cloud.call("cvm", region, "DeleteImages", params, safe=False)
+
+    def shared_with(self, region: str, image_id: str) -> list[str]:
+        resp = self.cloud.call("cvm", region, "DescribeImageSharePermission", {"ImageId": image_id}, safe=True)
+        return [str(p.get("AccountId")) for p in resp.get("SharePermissionSet") or []]

@@ -238,6 +238,18 @@ def _eb_client(cred: Any, region: str, profile: ClientProfile) -> Any:
     return EbClient(cred, region, profile)
 
 
+def _sts_client(cred: Any, region: str, profile: ClientProfile) -> Any:
+    from tencentcloud.sts.v20180813.sts_client import StsClient
+
+    return StsClient(cred, region, profile)
+
+
+def _sts_models() -> Any:
+    from tencentcloud.sts.v20180813 import models
+
+    return models
+
+
 def _cvm_models() -> Any:
     from tencentcloud.cvm.v20170312 import models
 
@@ -275,6 +287,7 @@ _CLIENT_FACTORIES: dict[str, Callable[[Any, str, ClientProfile], Any]] = {
     "tag": _tag_client,
     "scf": _scf_client,
     "eb": _eb_client,
+    "sts": _sts_client,
 }
 _MODELS: dict[str, Callable[[], Any]] = {
     "cvm": _cvm_models,
@@ -282,6 +295,7 @@ _MODELS: dict[str, Callable[[], Any]] = {
     "tag": _tag_models,
     "scf": _scf_models,
     "eb": _eb_models,
+    "sts": _sts_models,
 }
 
 

@@ -27,6 +27,7 @@ from ..domain.hooks import HookSpec
 from ..domain.models import CompletionMessage
 from ..ports import Clock, HookRun, HookRunStore, ReplicaStore
 from ..runtime.failpoints import failpoint
+from ..runtime.records import emit
 from .hooks import DONE, FAILED, PENDING, SKIPPED, HookContext, HookRunner, error_code
 from .idempotency import Idempotent
 
@@ -126,6 +127,13 @@ class CompleteReplica:
                 self._record(message, key, spec, SKIPPED, attempts, result=reason)
                 outcomes[key] = {"status": SKIPPED}
                 continue
+            if message.account and str(spec.type) != "webhook":
+                # the copy belongs to another account: hooks acting on images act with imagesync's own keys, on
+                # its own images; the webhook still reports the copy (with its account)
+                reason = {"reason": f"the copy is in account {message.account}"}
+                self._record(message, key, spec, SKIPPED, attempts, result=reason)
+                outcomes[key] = {"status": SKIPPED}
+                continue
             runner = self.runners.get(str(spec.type))
             try:
                 if runner is None:
@@ -136,6 +144,12 @@ class CompleteReplica:
                 attempts += 1
                 status = FAILED if attempts >= self.max_attempts else PENDING
                 log.warning("hook %s failed for %s (attempt %d): %s", key, message.replica_id, attempts, exc)
+                emit(
+                    "hook_failed", logging.ERROR if status == FAILED else logging.WARNING, f"hook {key} failed",
+                    replication=message.replication_id, replica=message.replica_id,
+                    region=message.destination_region, state=message.state.value, hook=key, code=code,
+                    error=str(exc), attempts=attempts, final=status == FAILED,
+                )
                 self._record(message, key, spec, status, attempts, error=(code, str(exc)))
                 outcomes[key] = {"status": status, "error_code": code}
                 failures[key] = code

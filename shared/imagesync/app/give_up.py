@@ -27,6 +27,7 @@ from ..domain.hooks import HookSpec
 from ..domain.models import CompletionMessage
 from ..domain.safeparse import loads_json
 from ..ports import Clock, Delivery, HookRun, HookRunStore, OutboxStore, ReplicaStore
+from ..runtime.records import emit
 from .complete import hooks_for
 from .hooks import DONE, FAILED, SKIPPED
 
@@ -92,6 +93,12 @@ class GiveUpHooks:
                 "hooks given up",
                 extra={"replica_id": message.replica_id, "hooks": failed, "error_code": code, "reason": reason},
             )
+            for key in failed:  # the operator's record of each (runtime.records: event hook_given_up)
+                emit(
+                    "hook_given_up", logging.ERROR, f"hook {key} given up",
+                    replication=message.replication_id, replica=message.replica_id,
+                    region=message.destination_region, state=message.state.value, hook=key, code=code, error=reason,
+                )
         return failed
 
     def dead_lettered(self, dead: Sequence[Delivery]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from ..domain import errors
+from ..domain.accounts import check_accounts
 from ..domain.destinations import has_keyword, resolve
 from ..domain.models import CopyRequest, Replica, Replication, SourceImage
 from ..domain.states import ReplicaState
@@ -34,6 +35,7 @@ class RequestCopies:
         starter: CopyStarter,
         *,
         timeout_seconds: int,
+        own_uin: str | None = None,
     ) -> None:
         self.replicas = replicas
         self.audit = audit
@@ -42,6 +44,7 @@ class RequestCopies:
         self.limits = limits
         self.starter = starter
         self.timeout = timedelta(seconds=timeout_seconds)
+        self.own_uin = own_uin
 
     def __call__(self, request: CopyRequest) -> RequestResult:
         available = self.images.available_regions()
@@ -49,6 +52,10 @@ class RequestCopies:
         if has_keyword(request.destination_regions):
             request, excluded = self._resolve(request, available)
         check_shape(request, self.limits, available)
+        check_accounts(
+            request.source_region, request.accounts, own_uin=self.own_uin, available=available,
+            cross_border_allowed=self.limits.cross_border_allowed, max_regions=self.limits.max_regions,
+        )
         found = self.images.describe_images(request.source_region, request.image_ids)
         ready: dict[str, bool] = {}
         sources: dict[str, SourceImage] = {}
@@ -67,6 +74,17 @@ class RequestCopies:
                         image_id=image_id,
                         region=destination,
                     )
+            for dest in request.accounts:
+                for region in {request.source_region, *dest.regions}:
+                    existing = self.replicas.find_active(request.source_region, image_id, region, dest.account)
+                    if existing is not None:
+                        raise errors.AlreadyInFlight(
+                            f"{image_id} is already being delivered to account {dest.account} in {region}",
+                            replication_id=existing.replication_id,
+                            image_id=image_id,
+                            region=region,
+                            account=dest.account,
+                        )
 
         now = self.clock.now()
         replication = Replication(
@@ -79,6 +97,7 @@ class RequestCopies:
             requested_by=request.requested_by,
             rule=request.rule,
             hooks=list(request.hooks),
+            accounts=list(request.accounts),
             created_at=now,
             requested_destinations=request.requested_destinations,
         )
@@ -98,11 +117,13 @@ class RequestCopies:
             for image_id in request.image_ids
             for destination in request.destination_regions
         ]
+        for image_id in request.image_ids:
+            replicas.extend(self._deliveries(request, replication.id, sources[image_id], ready[image_id]))
         replication = replication.model_copy(update={"replicas": replicas})
 
         if request.dry_run:
             for image_id in request.image_ids:
-                if ready[image_id]:
+                if ready[image_id] and request.destination_regions:
                     self.images.sync_image(
                         request.source_region, image_id, request.destination_regions, name=request.name, dry_run=True
                     )
@@ -126,6 +147,49 @@ class RequestCopies:
         assert final is not None
         return RequestResult(final, created=True)
 
+    def _deliveries(self, request: CopyRequest, replication_id: str, source: SourceImage, ready: bool) -> list[Replica]:
+        """The replicas of `source`'s deliveries into other accounts: per account, its handover copy in the source
+        region (made by the account from the shared source), then one replica per other region of the account,
+        waiting for the handover copy (its parent) to end. The handover may wait for the source's own copies (an
+        image is shared only while NORMAL): twice the timeout; the others wait for it too: three times."""
+        now = self.clock.now()
+        out: list[Replica] = []
+        for dest in request.accounts:
+            handover = Replica(
+                replication_id=replication_id,
+                source_region=request.source_region,
+                source_image_id=source.image_id,
+                destination_region=request.source_region,
+                image_name=copy_name(request.name, source),
+                state=ReplicaState.PENDING if ready else ReplicaState.WAITING_SOURCE,
+                created_at=now,
+                updated_at=now,
+                next_check_at=now,
+                deadline_at=now + 2 * self.timeout,
+                account=dest.account,
+                role=dest.role,
+            )
+            out.append(handover)
+            out.extend(
+                Replica(
+                    replication_id=replication_id,
+                    source_region=request.source_region,
+                    source_image_id=source.image_id,
+                    destination_region=region,
+                    image_name=handover.image_name,
+                    state=ReplicaState.WAITING_SOURCE,
+                    created_at=now,
+                    updated_at=now,
+                    next_check_at=now,
+                    deadline_at=now + 3 * self.timeout,
+                    account=dest.account,
+                    role=dest.role,
+                    parent_replica_id=handover.id,
+                )
+                for region in dest.regions
+                if region != request.source_region
+            )
+        return out
     def _resolve(self, request: CopyRequest, available: frozenset[str]) -> tuple[CopyRequest, dict[str, str]]:
         """The request with its destination keywords resolved (domain.destinations), and the regions left out."""
         resolution = resolve(

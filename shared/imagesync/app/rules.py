@@ -241,6 +241,7 @@ class RuleEngine:
             requested_by=requested_by,
             rule=rule.name,
             hooks=_hooks_for(rule, planned.destinations),
+            accounts=_accounts_for(rule, planned, origin),
             requested_destinations=list(rule.destinations) if has_keyword(rule.destinations) else None,
         )
         try:
@@ -444,6 +445,14 @@ def _covers(states: list[str]) -> bool:
 def _count(counter: dict[str, int], key: str) -> None:
     counter[key] = counter.get(key, 0) + 1
 
+
+
+def _accounts_for(rule: Rule, planned: PlannedCopy, origin: Origin) -> list[Any]:
+    """A new image's deliveries into other accounts ride on the rule's first request for it (an event's)."""
+    if not rule.accounts or origin is not Origin.EVENT:
+        return []
+    first = rule.destinations_for(planned.image)[:1]
+    return list(rule.accounts) if first and first[0] in planned.destinations else []
 
 
 def _hooks_for(rule: Rule, destinations: list[str]) -> list[Any]:

@@ -8,7 +8,8 @@ one SyncImages per started copy, never two.
 Before copying into a region the account's image quota there is checked (DescribeImageQuota against the number of
 custom images, once per region per starter, i.e. per invocation): a full region fails its replicas with
 Region.QuotaExceeded instead of a SyncImages that would fail the whole call. An encrypted copy (replica.kms_key_id)
-is a same-region SyncImages with Encrypt, started on its own.
+is a same-region SyncImages with Encrypt, started on its own. A copy in another account (replica.account) is made
+with the keys of the role assumed there (app.accounts.AccountStarter).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import timedelta
 from ..domain.errors import CloudError, QuotaExceeded
 from ..domain.models import Replica
 from ..domain.states import ReplicaState
-from ..ports import AuditLog, Clock, ImageService, ReplicaStore
+from ..ports import Accounts, AuditLog, Clock, ImageService, ReplicaStore
 from ..runtime.failpoints import failpoint
 from .transitions import move
 
@@ -46,6 +47,7 @@ class CopyStarter:
         *,
         first_check_seconds: int,
         retry_seconds: int,
+        accounts: Accounts | None = None,
     ) -> None:
         self.replicas = replicas
         self.audit = audit
@@ -55,13 +57,18 @@ class CopyStarter:
         self.retry = timedelta(seconds=retry_seconds)
         #: region -> [quota, used], read once per starter (per invocation) and counted up as copies start
         self._quota: dict[str, list[int]] = {}
+        #: other accounts (None: not configured; their replicas fail with Account.NotConfigured)
+        self.accounts = accounts
 
     def start(self, replicas: Iterable[Replica]) -> list[Replica]:
         """Start every given replica whose source is known to be NORMAL; returns the stored results."""
         groups: dict[tuple[str, str, str], list[Replica]] = defaultdict(list)
         encrypted: list[Replica] = []
+        in_accounts: list[Replica] = []
         for replica in replicas:
-            if replica.kms_key_id:
+            if replica.account:
+                in_accounts.append(replica)
+            elif replica.kms_key_id:
                 encrypted.append(replica)
             else:
                 groups[(replica.source_region, replica.source_image_id, replica.image_name)].append(replica)
@@ -73,6 +80,10 @@ class CopyStarter:
                 done.extend(self._start_group(region, image_id, name, group))
         for replica in encrypted:
             done.extend(self._start_encrypted(replica))
+        if in_accounts:
+            from .accounts import AccountStarter
+
+            done.extend(AccountStarter(self).start(in_accounts))
         return done
 
     def _region_quota(self, region: str) -> list[int] | None:
@@ -171,8 +182,12 @@ class CopyStarter:
     def _save(self, replica: Replica, state: ReplicaState, **changes: object) -> Replica | None:
         return move(self.replicas, self.audit, self.clock, replica, state, **changes)
 
-    def _adopt(self, group: Sequence[Replica], *, encrypted: bool = False) -> tuple[list[Replica], list[Replica]]:
-        """Adopt copies a lost SyncImages answer may have started; returns (adopted, still to start)."""
+    def _adopt(
+        self, group: Sequence[Replica], *, encrypted: bool = False, images: ImageService | None = None
+    ) -> tuple[list[Replica], list[Replica]]:
+        """Adopt copies a lost SyncImages answer may have started; returns (adopted, still to start). `images`:
+        where to look (another account's, for its copies)."""
+        images = images or self.images
         adopted: list[Replica] = []
         rest: list[Replica] = []
         for replica in group:
@@ -180,7 +195,7 @@ class CopyStarter:
                 rest.append(replica)
                 continue
             match = None
-            for image in self.images.find_by_name(replica.destination_region, replica.image_name):
+            for image in images.find_by_name(replica.destination_region, replica.image_name):
                 created = image.created_at
                 if encrypted and image.image_id == replica.source_image_id:
                     continue  # the encrypted copy's source has the same name in the same region

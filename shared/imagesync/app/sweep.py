@@ -24,6 +24,8 @@ from ..domain.validation import READY, WAITABLE
 from ..ports import AuditLog, Clock, IdempotencyStore, ImageService, LeaseStore, OutboxStore, Queue, ReplicaStore
 from ..runtime.deadline import deadline_in, time_left
 from ..runtime.failpoints import failpoint
+from ..runtime.records import emit
+from .accounts import waiting_on_parent
 from .start_copies import CopyStarter
 from .transitions import move
 
@@ -66,6 +68,20 @@ class SweepReport:
             "publish_error": self.publish_error,
             "schedule": self.schedule,
         }
+
+
+def summary(report: SweepReport, elapsed: float) -> None:
+    """The operator's record of one sweep (runtime.records: event sweep_summary). Its absence for longer than a
+    few timer periods is the "sweep stopped running" alarm (deploy/cls/)."""
+    outcomes = report.outcomes
+    emit(
+        "sweep_summary", logging.WARNING if report.publish_error else logging.INFO, "sweep done",
+        sweep=report.owner, claimed=report.claimed, started=outcomes.get("STARTED", 0),
+        succeeded=outcomes.get(ReplicaState.SUCCEEDED.value, 0), failed=outcomes.get(ReplicaState.FAILED.value, 0),
+        timed_out=outcomes.get(ReplicaState.TIMED_OUT.value, 0), published=report.published,
+        undelivered=report.undelivered, stopped_early=report.stopped_early,
+        code=(report.publish_error or {}).get("code"), duration_s=elapsed,
+    )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -149,10 +165,14 @@ class Sweep:
     def __call__(self) -> SweepReport:
         """One sweep. Its leases last until the invocation's deadline (a sweep never works past it, and SCF ends
         it there); with no deadline (the CLI), the sweep bounds itself to `lease_seconds` and leases that long."""
+        began = time.monotonic()
         if time_left() == float("inf"):
             with deadline_in(self.lease_seconds):
-                return self._sweep(self.lease_seconds)
-        return self._sweep(max(1.0, time_left()))
+                report = self._sweep(self.lease_seconds)
+        else:
+            report = self._sweep(max(1.0, time_left()))
+        summary(report, time.monotonic() - began)
+        return report
 
     def _sweep(self, lease_seconds: float) -> SweepReport:
         report = SweepReport(owner=new_id("swp"))
@@ -298,16 +318,24 @@ class Sweep:
         self._check_copies([r for r in live if r.state is S.COPYING], report)
         self._check_sources([r for r in live if r.state in (S.PENDING, S.WAITING_SOURCE)], report)
 
+    def _images_of(self, account: str | None, role: str | None) -> ImageService:
+        """Where a copy is checked: the own account, or another one through the role assumed there."""
+        if account and role and self.starter.accounts is not None:
+            return self.starter.accounts.images(account, role)
+        return self.images
+
     def _check_copies(self, copying: list[Replica], report: SweepReport) -> None:
-        by_region: dict[str, list[Replica]] = defaultdict(list)
+        by_region: dict[tuple[str | None, str | None, str], list[Replica]] = defaultdict(list)
         for replica in copying:
-            by_region[replica.destination_region].append(replica)
-        for region, replicas in by_region.items():
+            by_region[(replica.account, replica.role, replica.destination_region)].append(replica)
+        for (account, role, region), replicas in by_region.items():
             if time_left() < self.safety:
                 report.stopped_early = True
                 return
             try:
-                found = self.images.describe_images(region, [r.destination_image_id or "" for r in replicas])
+                found = self._images_of(account, role).describe_images(
+                    region, [r.destination_image_id or "" for r in replicas]
+                )
             except CloudError as exc:
                 log.warning("DescribeImages in %s failed (%s); retried next tick", region, exc.cloud_code)
                 continue
@@ -343,9 +371,19 @@ class Sweep:
 
     def _check_sources(self, waiting: list[Replica], report: SweepReport) -> None:
         by_region: dict[str, list[Replica]] = defaultdict(list)
-        for replica in waiting:
-            by_region[replica.source_region].append(replica)
         ready: list[Replica] = []
+        for replica in waiting:
+            if replica.account and replica.parent_replica_id:
+                # a copy in an account's other region: its source is the account's handover copy
+                verdict, changes = waiting_on_parent(self.starter, replica)
+                if verdict == "start":
+                    ready.append(replica)
+                elif verdict == "fail":
+                    self._save(replica, S.FAILED, report, **changes)
+                else:
+                    self._save(replica, S.WAITING_SOURCE, report, next_check_at=self.clock.now() + self.retry)
+            else:
+                by_region[replica.source_region].append(replica)
         for region, replicas in by_region.items():
             if time_left() < self.safety:
                 report.stopped_early = True

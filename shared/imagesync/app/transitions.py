@@ -7,6 +7,7 @@ import logging
 from ..domain.models import Replica
 from ..domain.states import ReplicaState
 from ..ports import AuditLog, Clock, ReplicaStore
+from ..runtime.records import emit, seconds
 
 log = logging.getLogger(__name__)
 
@@ -33,4 +34,29 @@ def move(
                 "error_code": saved.error_code,
             },
         )
+        ended(saved)
     return saved
+
+
+def ended(replica: Replica) -> None:
+    """The operator's record of a replica's end (runtime.records: event replica_ended; an error unless it
+    SUCCEEDED)."""
+    end = replica.ended_at or replica.updated_at
+    ok = replica.state is ReplicaState.SUCCEEDED
+    emit(
+        "replica_ended",
+        logging.INFO if ok else logging.ERROR,
+        f"replica {replica.state.value}",
+        replication=replica.replication_id,
+        replica=replica.id,
+        source_region=replica.source_region,
+        image=replica.source_image_id,
+        region=replica.destination_region,
+        state=replica.state.value,
+        code=replica.error_code,
+        error=replica.error_message,
+        attempts=replica.attempts,
+        duration_s=seconds(replica.started_at or replica.created_at, end),
+        total_s=seconds(replica.created_at, end),
+        overdue=end > replica.deadline_at,
+    )

@@ -216,3 +216,20 @@ class CredentialsInvalid(ImageSyncError):
 class SchemaOutOfDate(ImageSyncError):
     code = "State.SchemaOutOfDate"
     kind = "internal"
+
+
+# -- other accounts (issue 14 item 5) ------------------------------------------------------------------------------
+
+
+class DuplicateAccount(ImageSyncError):
+    """The same account is named twice among a request's destinations."""
+
+    code = "Account.Duplicate"
+    kind = "invalid"
+
+
+class OwnAccount(ImageSyncError):
+    """An account destination names the account imagesync runs as: name its regions as plain destinations."""
+
+    code = "Account.IsOwn"
+    kind = "invalid"

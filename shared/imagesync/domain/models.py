@@ -6,8 +6,9 @@ import secrets
 from datetime import datetime, timezone
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .accounts import AccountDestination
 from .hooks import HookSpec
 from .states import ReplicaState, check_transition
 from .types import Destination, ImageId, Region
@@ -37,14 +38,23 @@ class CopyRequest(BaseModel):
 
     source_region: Region
     image_ids: list[ImageId] = Field(min_length=1)
-    #: regions, or keywords (all, all-mainland, all-overseas) that RequestCopies resolves before anything else
-    destination_regions: list[Destination] = Field(min_length=1)
+    #: regions, or keywords (all, all-mainland, all-overseas) that RequestCopies resolves before anything else;
+    #: may be empty when `accounts` names a destination
+    destination_regions: list[Destination] = Field(default_factory=list)
     name: str | None = Field(default=None, description="name of the copies (default: the source image's name)")
     dry_run: bool = False
     origin: Origin = Origin.CLI
     requested_by: str = "unknown"
     rule: str | None = Field(default=None, description="the replication rule that asked for it, if any")
     hooks: list[HookSpec] = Field(default_factory=list, description="run on each replica end")
+    #: destinations in other accounts (domain.accounts)
+    accounts: list[AccountDestination] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some_destination(self) -> CopyRequest:
+        if not self.destination_regions and not self.accounts:
+            raise ValueError("at least one destination: a region, or an account with its regions")
+        return self
     #: the destinations as asked when they held a keyword (all, all-mainland, all-overseas) resolved at request
     #: time into destination_regions (app.destinations)
     requested_destinations: list[str] | None = None
@@ -105,14 +115,28 @@ class Replica(BaseModel):
     version: int = 0
     #: an encrypted copy (EncryptHook): a same-region SyncImages of `source_image_id` with Encrypt and this key
     kms_key_id: str | None = None
-    #: the replica whose copy this one was made from (the encrypted copy of a finished copy), if any
+    #: the replica whose copy this one was made from (the encrypted copy of a finished copy, or an account's copy
+    #: in its other regions: made from its handover copy), if any
     parent_replica_id: str | None = None
+    #: a copy in another account (domain.accounts): its uin, and the role assumed there to make and check it
+    account: str | None = None
+    role: str | None = None
+
+    @property
+    def handover(self) -> bool:
+        """The first step of a delivery into another account: its own copy of the shared source, same region."""
+        return self.account is not None and self.parent_replica_id is None
     #: the FAILED or TIMED_OUT replica this one is a new attempt of (POST /replications/{id}/retry), if any
     retry_of: str | None = None
 
     @property
     def terminal(self) -> bool:
         return self.state.terminal
+
+    @property
+    def where(self) -> str:
+        """The destination as people read it: the region, prefixed "<uin>/" for a copy in another account."""
+        return f"{self.account}/{self.destination_region}" if self.account else self.destination_region
 
     def moved(self, state: ReplicaState, now: datetime, **changes: object) -> Replica:
         """A copy in `state` with `changes`, checked against the transition table; version bumped by the store."""
@@ -140,6 +164,8 @@ class Replication(BaseModel):
     hooks: list[HookSpec] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     replicas: list[Replica] = Field(default_factory=list)
+    #: destinations in other accounts (domain.accounts)
+    accounts: list[AccountDestination] = Field(default_factory=list)
     #: the destinations as asked (e.g. ["all-mainland"]) when a keyword was resolved into destination_regions
     requested_destinations: list[str] | None = None
 
@@ -183,6 +209,8 @@ class CompletionMessage(BaseModel):
     error_message: str | None = None
     started_at: datetime | None = None
     ended_at: datetime
+    #: the account the copy is in, when not imagesync's own (domain.accounts)
+    account: str | None = None
 
     @classmethod
     def for_replica(cls, replica: Replica, message_id: str | None = None) -> CompletionMessage:
@@ -201,4 +229,5 @@ class CompletionMessage(BaseModel):
             error_message=replica.error_message,
             started_at=replica.started_at,
             ended_at=replica.ended_at,
+            account=replica.account,
         )

@@ -18,11 +18,12 @@ import re
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import safeparse
+from .accounts import AccountDestination
 from .destinations import has_keyword, resolve
 from .errors import ImageSyncError
 from .hooks import EncryptHook, HookSpec
@@ -140,6 +141,18 @@ class CopyOptions(BaseModel):
         return "{destination}" in self.name_template.replace("{{", "")
 
 
+class CleanupPolicy(BaseModel):
+    """What happens to a rule's copies when their source image is deleted (app.cleanup)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: delete: the copies imagesync made of it are deleted (with their snapshots) unless one is in use, syncing or
+    #: shared out; keep: left alone
+    on_source_deleted: Literal["delete", "keep"] = "keep"
+    #: decide and record, delete nothing (the default: turn it off on purpose)
+    dry_run: bool = True
+
+
 class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -155,6 +168,11 @@ class Rule(BaseModel):
     reconcile: bool = True
     #: images created before this are left alone (so a new rule does not back-fill years of images)
     since: datetime | None = None
+    #: clean up with the source: see CleanupPolicy
+    cleanup: CleanupPolicy = Field(default_factory=CleanupPolicy)
+    #: deliveries into other accounts (domain.accounts) of each new image (CreateImage events; not the reconcile
+    #: pass), made with the rule's first request for the image
+    accounts: list[AccountDestination] = Field(default_factory=list)
 
     @field_validator("destinations")
     @classmethod

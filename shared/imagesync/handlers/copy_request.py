@@ -78,10 +78,22 @@ def _events(event: dict[str, Any]) -> dict[str, Any]:
         try:
             if item.value is None:
                 raise InvalidEvent(item.error or "invalid event")
-            new, why = _new_image(item.value)
+            deleted = _deleted_images(item.value)
+            new, why = (None, "") if deleted else _new_image(item.value)
         except InvalidEvent as exc:
             logger.error("invalid EventBridge event ignored", extra={"event_id": item.id, "error": exc.message})
             outcomes.append({"id": item.id, "status": "invalid", "code": InvalidEvent.code, "error": exc.message})
+            continue
+        if deleted is not None:
+            try:
+                decisions = services().cleanup().on_deleted(deleted[0], deleted[1], trigger="event")
+            except Exception as exc:  # a transient cloud error, or bad rules: EventBridge redelivers
+                error = f"{getattr(exc, 'code', type(exc).__name__)}: {exc}"
+                logger.warning("DeleteImages event to retry", extra={"event_id": item.id, "error": error})
+                pending.append({"id": item.id, "error": error})
+                continue
+            logger.info("DeleteImages event handled", extra={"event_id": item.id, "decisions": len(decisions)})
+            outcomes.append({"id": item.id, "status": "cleanup", "images": deleted[1], "decisions": decisions})
             continue
         if new is None:
             logger.info("event ignored: " + why, extra={"event_id": item.id, "event_type": item.value.type[:100]})
@@ -106,6 +118,29 @@ def _events(event: dict[str, Any]) -> dict[str, Any]:
     if pending:
         raise EventsNotDone(pending)
     return {"events": outcomes}
+
+
+def _deleted_images(ce: CloudEvent) -> tuple[str, list[str]] | None:
+    """(region, image ids) a successful DeleteImages audit event tells of (the sources whose copies a rule may
+    clean up: app.cleanup), else None. Ids from requestParameters.ImageIds and the record's resources."""
+    from ..platform.envelopes import CloudAuditRecord, InvalidEvent, describe_error
+
+    if not ce.type.endswith(AUDIT_TYPES) or not isinstance(ce.data, dict):
+        return None
+    try:
+        record = CloudAuditRecord.model_validate(ce.data)
+        if record.event_name != "DeleteImages" or not record.succeeded:
+            return None
+        named = record.request_parameters.get("ImageIds")
+        ids = [i for i in (named if isinstance(named, list) else []) if isinstance(i, str)]
+        ids = list(dict.fromkeys([*ids, *record.image_ids]))
+    except Exception as exc:  # parsing only: the record is unreadable, whatever the error
+        raise InvalidEvent(f"unreadable audit record ({describe_error(exc)})") from exc
+    region = record.event_region or ce.region
+    valid = [i for i in ids if len(i) == 12 and i.startswith("img-") and i[4:].isalnum()]
+    if not region or not valid:
+        return None
+    return region, valid[:100]
 
 
 def _new_image(ce: CloudEvent) -> tuple[NewImage | None, str]:

@@ -3,6 +3,8 @@
 Contract:
 
 - `Authorization: Bearer <token>` is accepted when it equals the configured token (IMAGESYNC_API_TOKEN).
+- `Authorization: Basic <base64 user:password>` is accepted when the password equals that token, whatever the user
+  name: what a browser sends for the status page after its login prompt.
 - `X-Imagesync-Signature: sha256=<hex>` with `X-Imagesync-Timestamp: <unix seconds>` is accepted when the hex is
   HMAC-SHA256(IMAGESYNC_API_HMAC_SECRET, "<timestamp>\\n<METHOD>\\n<path>\\n" + body bytes) and the timestamp is
   within `MAX_SKEW_SECONDS` of now (either way). The query string is not signed (it only selects what a GET reads).
@@ -14,6 +16,8 @@ Pure: no settings, clock or event is read here; the caller passes them in, so un
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -68,7 +72,7 @@ def sign(secret: str, timestamp: str, method: str, path: str, body: bytes) -> st
 def authenticate(
     config: AuthConfig, headers: Mapping[str, str], method: str, path: str, body: bytes, now: float
 ) -> str:
-    """The principal ("bearer", "hmac" or "anonymous" when open) of a request, or raises an `Unauthorized`.
+    """The principal ("bearer", "basic", "hmac" or "anonymous" when open) of a request, or raises an `Unauthorized`.
 
     `headers` must have lower-case names (the HTTP normaliser's output).
     """
@@ -88,6 +92,16 @@ def authenticate(
         if not hmac.compare_digest(token.strip().encode(), config.token.encode()):
             raise CredentialsInvalid("the bearer token is not valid")
         return "bearer"
+    if scheme.lower() == "basic":
+        if not config.token:
+            raise CredentialsInvalid("HTTP Basic (the API token as the password) is not accepted by this deployment")
+        try:
+            _, _, password = base64.b64decode(token.strip(), validate=True).partition(b":")
+        except (binascii.Error, ValueError):
+            raise CredentialsInvalid("the Basic credentials are not base64 of user:password") from None
+        if not hmac.compare_digest(password, config.token.encode()):
+            raise CredentialsInvalid("the Basic password is not the API token")
+        return "basic"
     if signature:
         if not config.hmac_secret:
             raise CredentialsInvalid("request signatures are not accepted by this deployment")
@@ -103,5 +117,5 @@ def authenticate(
             raise CredentialsInvalid("the request signature does not match")
         return "hmac"
     if authorization:
-        raise CredentialsInvalid("the Authorization header is not a bearer token")
+        raise CredentialsInvalid("the Authorization header is neither a bearer token nor HTTP Basic")
     raise Unauthorized("credentials required: Authorization: Bearer <token> or X-Imagesync-Signature")

@@ -55,6 +55,7 @@ class SqlReplicaQueries(SqlStore):
                     requested_by=row["requested_by"],
                     rule=row["rule"],
                     hooks=json.loads(row["hooks"]) if row["hooks"] else [],
+                    accounts=json.loads(row["accounts"]) if row["accounts"] else [],
                     requested_destinations=(
                         json.loads(row["requested_destinations"]) if row["requested_destinations"] else None
                     ),
@@ -128,9 +129,12 @@ class SqlReplicaQueries(SqlStore):
 
         return self._read(read)
 
-    def find_active(self, source_region: str, image_id: str, destination_region: str) -> Replica | None:
-        """The active replica of this copy, if any (a lookup on the unique in-flight marker)."""
-        key = inflight_key(source_region, image_id, destination_region)
+    def find_active(
+        self, source_region: str, image_id: str, destination_region: str, account: str | None = None
+    ) -> Replica | None:
+        """The active replica of this copy (into `account`, else the own one), if any (a lookup on the unique
+        in-flight marker)."""
+        key = inflight_key(source_region, image_id, destination_region, account)
 
         def read(conn: Connection) -> Replica | None:
             row = conn.execute(select(replicas).where(replicas.c.inflight_key == key)).mappings().first()
@@ -182,6 +186,40 @@ class SqlReplicaQueries(SqlStore):
 
         return self._read(read)
 
+
+    def copies_of_source(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
+        """Every replica of these source images (see the port)."""
+        ids = list(dict.fromkeys(image_ids))
+
+        def read(conn: Connection) -> list[Replica]:
+            if not ids:
+                return []
+            rows = conn.execute(
+                select(replicas)
+                .where(replicas.c.source_image_id.in_(ids), replicas.c.source_region == source_region)
+                .order_by(replicas.c.created_at, replicas.c.id)
+            ).mappings()
+            return [to_replica(r) for r in rows]
+
+        return self._read(read)
+
+    def sources_copied(self, rules: Sequence[str]) -> list[tuple[str, str]]:
+        """(source region, image) of SUCCEEDED replicas of these rules' replications (see the port)."""
+        names = list(dict.fromkeys(rules))
+
+        def read(conn: Connection) -> list[tuple[str, str]]:
+            if not names:
+                return []
+            rows = conn.execute(
+                select(replicas.c.source_region, replicas.c.source_image_id)
+                .join(replications, replications.c.id == replicas.c.replication_id)
+                .where(replications.c.rule.in_(names), replicas.c.state == ReplicaState.SUCCEEDED.value)
+                .distinct()
+                .order_by(replicas.c.source_region, replicas.c.source_image_id)
+            )
+            return [(str(r[0]), str(r[1])) for r in rows]
+
+        return self._read(read)
 
     def finished_copies(self, destination_region: str, *, rule: str | None, image_name: str) -> list[Replica]:
         """SUCCEEDED replicas with an image in `destination_region` for `rule`, or (no rule) named `image_name`

@@ -96,6 +96,10 @@ class SqlReplicaStore(SqlReplicaQueries):
                         "created_at": replication.created_at,
                         "rule": replication.rule,
                         "hooks": _hooks_json(replication),
+                        "accounts": (
+                            json.dumps([a.model_dump(mode="json") for a in replication.accounts])
+                            if replication.accounts else None
+                        ),
                         "requested_destinations": (
                             json.dumps(replication.requested_destinations)
                             if replication.requested_destinations is not None

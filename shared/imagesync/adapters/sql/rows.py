@@ -17,13 +17,15 @@ FINAL_HOOK_STATES = ("done", "skipped")
 SETTLED_HOOK_STATES = (*FINAL_HOOK_STATES, "failed")
 
 
-def inflight_key(source_region: str, image_id: str, destination_region: str) -> str:
-    """The in-flight marker of one copy: "<source_region>/<image>/<destination_region>"."""
-    return f"{source_region}/{image_id}/{destination_region}"
+def inflight_key(source_region: str, image_id: str, destination_region: str, account: str | None = None) -> str:
+    """The in-flight marker of one copy: "<source_region>/<image>/<destination_region>", prefixed "<uin>:" for a
+    copy in another account (a copy of the same image into the same region of each account may run at once)."""
+    key = f"{source_region}/{image_id}/{destination_region}"
+    return f"{account}:{key}" if account else key
 
 
 def key_of(r: Replica) -> str:
-    return inflight_key(r.source_region, r.source_image_id, r.destination_region)
+    return inflight_key(r.source_region, r.source_image_id, r.destination_region, r.account)
 
 
 def replica_row(r: Replica) -> dict[str, Any]:

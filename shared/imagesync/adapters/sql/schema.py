@@ -34,6 +34,8 @@ metadata = MetaData(
 
 ID = 32  # "rep-" / "rpl-" / "msg-" + 12 chars, with room
 REGION = 40
+ACCOUNT = 20  # a uin
+ROLE = 128  # a CAM role name
 NAME = 200
 
 replications = Table(
@@ -50,6 +52,7 @@ replications = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("rule", String(NAME)),  # the replication rule that asked for it (revision 0002)
     Column("hooks", Text),  # JSON list of hook specs run on each replica end (revision 0002)
+    Column("accounts", Text),  # JSON list of destinations in other accounts (revision 0004)
     # JSON list: the destinations as asked when a keyword (all, all-mainland, ...) was resolved (revision 0003)
     Column("requested_destinations", Text),
     # newest-first keyset pagination walks (created_at, id)
@@ -90,6 +93,9 @@ replicas = Table(
     Column("kms_key_id", String(64)),
     # the replica whose copy an encrypted copy was made from (revision 0002)
     Column("parent_replica_id", String(ID)),
+    # a copy in another account: its uin and the CAM role assumed there (revision 0004)
+    Column("account", String(ACCOUNT)),
+    Column("role", String(ROLE)),
     # the FAILED or TIMED_OUT replica this one is a new attempt of (revision 0003)
     Column("retry_of", String(ID)),
     Index("ix_replicas_replication_id", "replication_id"),

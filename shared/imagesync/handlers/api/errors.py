@@ -7,6 +7,7 @@ A 500 never carries the error: a fixed message and the request id under which th
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -17,7 +18,9 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from ...domain import errors
 from ...platform import auth
 from ...platform.logs import logger
+from ...runtime.records import emit
 from ...wiring import services
+from . import page
 from .models import ConflictBody, ErrorBody, ErrorDetail, ReplicationOut
 
 JSON = "application/json"
@@ -98,6 +101,17 @@ def internal_error(event: Mapping[str, Any], context: Any, exc: BaseException, m
     return ErrorBody.internal(rid).document()
 
 
+def refused(event: Mapping[str, Any], status: int, code: str, error: str) -> None:
+    """The operator's record of a refused request (runtime.records: event request_refused)."""
+    ctx = event.get("requestContext") if isinstance(event, Mapping) else None
+    identity = (ctx or {}).get("identity") or {}
+    emit(
+        "request_refused", logging.WARNING if status in (401, 413) else logging.INFO, "request refused",
+        status=status, code=code, error=error, method=event.get("httpMethod"), path=str(event.get("path") or "")[:200],
+        source_ip=identity.get("sourceIp"),
+    )
+
+
 def register(app: APIGatewayRestResolver, allowed: Callable[[str], list[str]]) -> None:
     """Install the error handlers on `app`; `allowed(path)` is the methods served on a path (for 404 vs 405)."""
 
@@ -109,10 +123,14 @@ def register(app: APIGatewayRestResolver, allowed: Callable[[str], list[str]]) -
         # "405, Allow: GET" to a GET would be a lie. No resource can have such a name: 404.
         if allow and app.current_event.http_method not in allow:
             exc = MethodNotAllowed(f"{app.current_event.http_method} is not served on {path}", allow)
+            refused(app.current_event.raw_event, 405, exc.code, exc.message)
             return json_response(405, ErrorBody.of(exc).document(), {"Allow": ", ".join(exc.allow)})
-        return json_response(404, ErrorBody.of(RouteNotFound(f"no route {path}")).document())
+        missing = RouteNotFound(f"no route {path}")
+        refused(app.current_event.raw_event, 404, missing.code, missing.message)
+        return json_response(404, ErrorBody.of(missing).document())
 
     def in_flight(exc: errors.AlreadyInFlight) -> Response[str]:
+        refused(app.current_event.raw_event, 409, exc.code, exc.message)
         existing = services().store.get_replication(exc.replication_id)
         body = ConflictBody(
             error=ErrorDetail(**exc.to_dict()), replication=ReplicationOut.of(existing) if existing else None
@@ -120,13 +138,18 @@ def register(app: APIGatewayRestResolver, allowed: Callable[[str], list[str]]) -
         return json_response(409, body.document())
 
     def unauthorized(exc: auth.Unauthorized) -> Response[str]:
-        logger.info("request refused", extra={"code": exc.code})
-        return json_response(401, ErrorBody.of(exc).document(), {"WWW-Authenticate": 'Bearer realm="imagesync"'})
+        refused(app.current_event.raw_event, 401, exc.code, exc.message)
+        # a browser (the status page) gets Basic's login prompt: the API token is the password
+        challenge = "Basic" if page.wants_html(app.current_event.headers.get("accept")) else "Bearer"
+        return json_response(
+            401, ErrorBody.of(exc).document(), {"WWW-Authenticate": f'{challenge} realm="imagesync", charset="UTF-8"'}
+        )
 
     def domain_error(exc: errors.ImageSyncError) -> Response[str]:
         status = status_for(exc)
         if status >= 500 and status != 503:
             return unexpected(exc)
+        refused(app.current_event.raw_event, status, exc.code, exc.message)
         return json_response(status, ErrorBody.of(exc).document())
 
     def unexpected(exc: Exception) -> Response[str]:

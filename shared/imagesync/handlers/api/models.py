@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from ...domain.accounts import AccountDestination
 from ...domain.attempts import attempt_numbers, successors
 from ...domain.errors import ImageSyncError
 from ...domain.models import Origin, Replica, Replication
@@ -36,14 +37,22 @@ class CopyRequestBody(BaseModel):
 
     source_region: Region
     image_ids: list[ImageId] = Field(min_length=1, description="custom images in source_region")
-    destination_regions: list[Destination] = Field(
+    destination_regions: list[Destination | AccountDestination] = Field(
         min_length=1,
         description="regions, or `all`, `all-mainland`, `all-overseas`: every region of that kind the account can "
         "use, resolved now minus the source and the regions the copy rules refuse from it (the answer's "
-        "destination_regions is the resolved list; requested_destinations what was asked)",
+        "destination_regions is the resolved list; requested_destinations what was asked); and/or other "
+        "accounts: {account (uin), role to assume there, regions}",
     )
     name: str | None = Field(default=None, description="name of the copies (default: the source image's name)")
     dry_run: bool = Field(default=False, description="validate and ask Tencent's DryRun; record nothing")
+
+    def request_fields(self) -> dict[str, Any]:
+        """The CopyRequest's fields: plain regions as destination_regions, account destinations as accounts."""
+        fields = self.model_dump(exclude={"destination_regions"})
+        fields["destination_regions"] = [d for d in self.destination_regions if isinstance(d, str)]
+        fields["accounts"] = [d for d in self.destination_regions if isinstance(d, AccountDestination)]
+        return fields
 
 
 class RetryBody(BaseModel):
@@ -166,6 +175,10 @@ class ReplicaOut(Document):
     deadline_at: Timestamp
     eta: Timestamp | None = Field(description="predicted end of a copy in flight (SyncPercent-based)")
     encrypted_from: EncryptedFrom | None = Field(default=None, description="an encrypted copy's source")
+    account: str | None = Field(default=None, description="a copy in another account: its uin (left out: own)")
+    copied_from: str | None = Field(
+        default=None, description="a copy in another account's other region: the replica of its handover copy"
+    )
     hooks: list[HookRunOut] | None = Field(default=None, description="hook outcomes (GET of one replication)")
     retry_of: str | None = Field(default=None, description="the failed attempt this replica retries (a retry)")
     attempt: int | None = Field(
@@ -196,6 +209,10 @@ class ReplicaOut(Document):
             extra["encrypted_from"] = EncryptedFrom(
                 replica_id=replica.parent_replica_id, image_id=replica.source_image_id
             )
+        if replica.account:
+            extra["account"] = replica.account
+            if replica.parent_replica_id:
+                extra["copied_from"] = replica.parent_replica_id
         if hooks is not None:
             extra["hooks"] = [HookRunOut.of(h) for h in hooks]
         return cls(
@@ -217,6 +234,45 @@ class ReplicaOut(Document):
         )
 
 
+class CleanupDecision(Document):
+    """One decision on a copy whose source was deleted (app.cleanup)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    replica_id: str
+    region: str
+    image_id: str | None
+    decision: Literal["deleted", "would_delete", "kept", "gone"]
+    code: str = Field(description="Cleanup.Deleted, Cleanup.DryRun, Cleanup.InUse, Cleanup.SharedOut, ...")
+    dry_run: bool
+    trigger: Literal["event", "reconcile"]
+
+
+class AccountDelivery(Document):
+    """A delivery into another account: the account's image id per region (null until its copy is made)."""
+
+    account: str
+    role: str
+    state: ReplicationState = Field(description="as a replication's, over this account's replicas")
+    image_ids: dict[str, str | None] = Field(description="region -> the account's copy there")
+
+    @classmethod
+    def of_replication(cls, replication: Replication) -> list[AccountDelivery]:
+        out = []
+        for dest in replication.accounts:
+            mine = [r for r in replication.replicas if r.account == dest.account]
+            part = replication.model_copy(update={"replicas": mine})
+            out.append(
+                cls(
+                    account=dest.account,
+                    role=dest.role,
+                    state=cast(ReplicationState, part.state),
+                    image_ids={r.destination_region: r.destination_image_id for r in mine},
+                )
+            )
+        return out
+
+
 class ReplicationOut(Document):
     model_config = ConfigDict(title="Replication")
 
@@ -233,6 +289,12 @@ class ReplicationOut(Document):
     requested_by: str
     created_at: Timestamp
     replicas: list[ReplicaOut] = Field(description="every attempt of every copy, earlier attempts included")
+    accounts: list[AccountDelivery] | None = Field(
+        default=None, description="deliveries into other accounts (left out when there are none)"
+    )
+    cleanup: list[CleanupDecision] | None = Field(
+        default=None, description="clean-up decisions on its copies after their source was deleted (GET of one)"
+    )
     requested_destinations: list[str] | None = Field(
         default=None,
         description="the destinations as asked when they held a keyword (all, all-mainland, all-overseas); "
@@ -241,15 +303,23 @@ class ReplicationOut(Document):
 
     @classmethod
     def of(
-        cls, replication: Replication, hook_runs: Mapping[str, Sequence[HookRun]] | None = None
+        cls,
+        replication: Replication,
+        hook_runs: Mapping[str, Sequence[HookRun]] | None = None,
+        *,
+        cleanup: Sequence[Mapping[str, Any]] | None = None,
     ) -> ReplicationOut:
         """`hook_runs`: the hook runs of its replicas by replica id (HookRunStore.hook_runs()); given, every replica
-        carries its "hooks"."""
+        carries its "hooks". `cleanup`: the audit trail's clean-up decisions (sent when there are any)."""
         numbers = attempt_numbers(replication.replicas)
         after = successors(replication.replicas)
         extra: dict[str, Any] = {}
         if replication.requested_destinations is not None:
             extra["requested_destinations"] = replication.requested_destinations
+        if replication.accounts:
+            extra["accounts"] = AccountDelivery.of_replication(replication)
+        if cleanup:
+            extra["cleanup"] = [CleanupDecision.model_validate(dict(c)) for c in cleanup]
         return cls(
             id=replication.id,
             state=cast(ReplicationState, replication.state),  # checked against the Literal at run time

@@ -22,14 +22,17 @@ TITLE = "imagesync copy_request"
 VERSION = "1"
 DESCRIPTION = (
     "Copies Tencent Cloud CVM custom images across regions. Every route but /health needs a bearer token "
-    "or an HMAC request signature. A path served with another method answers 405 (Method.NotAllowed, with "
-    "an Allow header); an unknown path answers 404 (Route.NotFound). Errors are "
+    "(or HTTP Basic with the token as the password) or an HMAC request signature. GET / is the status page "
+    "(HTML). A path served with another method answers 405 (Method.NotAllowed, with an Allow header); an "
+    "unknown path answers 404 (Route.NotFound). Errors are "
     '{"error": {"code", "message", "details"?, "request_id"?}}.'
 )
 BEARER = "bearerAuth"
+BASIC = "basicAuth"
 SIGNATURE = "hmacSignature"
 SECURITY_SCHEMES = {
     BEARER: {"type": "http", "scheme": "bearer", "description": "IMAGESYNC_API_TOKEN"},
+    BASIC: {"type": "http", "scheme": "basic", "description": "any user name, IMAGESYNC_API_TOKEN as the password"},
     SIGNATURE: {
         "type": "apiKey",
         "in": "header",

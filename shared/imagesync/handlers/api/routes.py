@@ -26,6 +26,7 @@ from ...platform.http import body_bytes, to_rest_event
 from ...platform.logs import logger
 from ...wiring import services
 from . import errors as http_errors
+from . import page
 from .errors import JSON, BodyTooLarge, UnsupportedMediaType, json_response
 from .models import (
     ConflictBody,
@@ -62,7 +63,7 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     try:
         rest = to_rest_event(event)
     except errors.InvalidRequest as exc:
-        logger.info("request refused", extra={"code": exc.code, "error": exc.message})
+        http_errors.refused({}, 400, exc.code, exc.message)  # nothing in the event can be read safely
         return http_errors.raw_response(400, ErrorBody.of(exc).document())
     return app.resolve(rest, context)
 
@@ -199,7 +200,7 @@ def create_replication() -> Response[str]:
         raise errors.InvalidRequest(
             "the request body is not a valid replication request", fields=_fields(exc, "body")
         ) from exc
-    request = CopyRequest(**body.model_dump(), origin=Origin.HTTP, requested_by=_caller())
+    request = CopyRequest(**body.request_fields(), origin=Origin.HTTP, requested_by=_caller())
     svc = services()
 
     def create() -> dict[str, Any]:
@@ -277,7 +278,10 @@ def get_replication(replication_id: str) -> Response[str]:
     if replication is None:
         raise errors.ReplicationNotFound(f"no replication {replication_id}")
     hook_runs = store.hook_runs([r.id for r in replication.replicas])
-    return json_response(200, ReplicationOut.of(replication, hook_runs).document())
+    if page.wants_html(app.current_event.headers.get("accept")):  # a browser: the status page of this one
+        return _html(200, page.render([replication], hook_runs=hook_runs, single=True))
+    cleanup = [a["detail"] for a in store.audit_trail(replication.id) if a["event"] == "cleanup"]
+    return json_response(200, ReplicationOut.of(replication, hook_runs, cleanup=cleanup).document())
 
 
 @route(
@@ -350,6 +354,47 @@ def retry_replication(replication_id: str) -> Response[str]:
         payload = {"replication_id": replication_id, **body.model_dump(mode="json")}
         answer, _ = svc.idempotent().run(f"http:retry:{key}", payload, retry)
     return json_response(answer["status"], answer["body"])
+
+
+@route(
+    RouteSpec(
+        method="GET",
+        path="/",
+        operation_id="statusPage",
+        summary="The status page (text/html): replications newest first, filtered and paginated as GET /replications",
+        query=ListQuery,
+        answers={
+            200: Answer("the page (text/html; ETag, Content-Security-Policy)"),
+            304: Answer("If-None-Match named the page's current ETag"),
+            400: Answer("a bad query parameter: the page with the error and no rows (text/html)"),
+            401: UNAUTHORIZED,
+            500: INTERNAL,
+        },
+    )
+)
+def status_page() -> Response[str]:
+    params = dict(app.current_event.query_string_parameters or {})
+    filters = {k: v for k, v in params.items() if v}  # the filter form sends empty fields for "any"
+    try:
+        query = ListQuery.model_validate(filters)
+        items, next_cursor = services().store.list_replications(
+            state=query.state, image_id=query.image_id, region=query.region, limit=query.limit, cursor=query.cursor
+        )
+    except (ValidationError, ValueError) as exc:  # a bad filter or a cursor this API did not issue
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()] if isinstance(
+            exc, ValidationError) else ["cursor: not a cursor this API issued"]
+        message = "bad filter: " + "; ".join(problems)
+        http_errors.refused(app.current_event.raw_event, 400, errors.InvalidRequest.code, message)
+        return _html(400, page.render([], filters=filters, error=message))
+    return _html(200, page.render(items, filters=filters, next_cursor=next_cursor))
+
+
+def _html(status: int, body: str) -> Response[str]:
+    """A page answer: 304 without a body when the browser already has this one (If-None-Match)."""
+    headers = page.headers(body)
+    if status == 200 and page.not_modified(app.current_event.headers.get("if-none-match"), body):
+        return Response(status_code=304, body="", headers=headers)
+    return Response(status_code=status, content_type=page.HTML, body=body, headers=headers)
 
 
 @route(
