@@ -14,7 +14,12 @@ Printed:
   and against a batched check of every copy in flight every minute (the per-sweep floor, summed over the day);
 - the time from a copy's end (the emulator's own end time) to its completion_hook, median and p95, emulated s.
 
-    .venv/bin/python scripts/bench_day.py [--copies 1000] [--hours 24] [--seed 7]
+    .venv/bin/python scripts/bench_day.py [--copies 1000] [--hours 24] [--seed 7] [--schedule tick|armed]
+        [--curve linear|...] [--recheck 60] [--max-check 600] [--first-check 60] [--settle 0] [--ride-along 0]
+
+--schedule armed (issue 15): no fixed tick; status_sweep runs when the timer the functions arm would fire (the
+earliest due check, app.schedule.FollowWork through a recording Scheduler in place of the SCF adapter) or, while
+anything is in flight, at the hourly safety timer; its sweeps per hour and the idle hours are printed too.
 """
 
 from __future__ import annotations
@@ -46,15 +51,43 @@ def describes(b: Any) -> int:
     return sum(b.admin.counters().get("DescribeImages", {}).values())
 
 
-def simulate(copies: int, hours: float, seed: int) -> dict[str, Any]:
+class ArmedTimer:
+    """The Scheduler port as the SCF adapter's two timers behave, recorded in-process: `at` is the armed one-shot
+    (epoch s; None when off), `safety` whether the hourly timer is on."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+        self.safety = False
+        self.arms = 0
+
+    def arm(self, at: Any) -> None:
+        self.at, self.safety, self.arms = at.timestamp(), True, self.arms + 1
+
+    def disarm(self) -> None:
+        self.at, self.safety = None, False
+
+    def next_fire(self, now: float) -> float | None:
+        """When a timer fires next after `now` (the one-shot, or the safety timer's next hour)."""
+        times = [t for t in (self.at,) if t is not None and t > now]
+        if self.safety:
+            times.append(math.floor(now / 3600.0) * 3600.0 + 3600.0)
+        return min(times) if times else None
+
+
+def simulate(copies: int, hours: float, seed: int, *, schedule: str = "tick", curve: str = "linear",
+             checks: dict[str, int] | None = None) -> dict[str, Any]:
     from imagesync.handlers import completion_hook, copy_request, status_sweep
     from imagesync.local import deliver
 
     rng = random.Random(seed)
     day = hours * 3600.0
     # Rate limits are per REAL second: a day compressed into minutes would meet them only through compression.
-    with bench(rate_limits=False) as b:
+    with bench(rate_limits=False, **(checks or {})) as b:
         b.admin.set_copy_duration(COPY_MIN, COPY_MAX)
+        b.admin.set_progress_curve(curve)
+        timer = ArmedTimer()
+        if schedule == "armed":
+            b.services.scheduler = timer
         t0 = math.ceil(b.admin.now() / TICK) * TICK + 1.0  # one second after a tick: ticks are t0 - 1 + k * 60
         b.admin.advance(t0 - b.admin.now())
         images = [b.admin.add_image(SOURCE_REGION, name=f"day-{i:05d}", size=20) for i in range(copies)]
@@ -65,8 +98,9 @@ def simulate(copies: int, hours: float, seed: int) -> dict[str, Any]:
 
         def hook(event: dict[str, Any], context: dict[str, Any] | None) -> Any:
             result = completion_hook.main_handler(event, context)
-            for message in event["messages"]:
-                hook_at.setdefault(message["destination_image_id"], b.admin.now())
+            for message in event["messages"]:  # the stored JSON text (imagesync.local.async_event) or an object
+                body = json.loads(message) if isinstance(message, str) else message
+                hook_at.setdefault(body["destination_image_id"], b.admin.now())
             return result
 
         b.admin.clear_calls()
@@ -75,8 +109,26 @@ def simulate(copies: int, hours: float, seed: int) -> dict[str, Any]:
         refused: list[Any] = []
         next_arrival = 0
         tick = t0 - 1.0 + TICK
+        sweep_times: list[float] = []
         real_start = time.perf_counter()
-        while tick <= t0 + day or next_arrival < len(arrivals):
+        while True:
+            if schedule == "armed":
+                arrival = t0 + arrivals[next_arrival][0] if next_arrival < len(arrivals) else None
+                fire = timer.next_fire(b.admin.now())
+                if fire is None and arrival is None:
+                    break
+                if fire is None or (arrival is not None and arrival < fire):
+                    tick = arrival + 1e-3  # the arrival is handled below, then the loop looks again
+                    b.admin.advance(arrival - b.admin.now())
+                    _, image, region = arrivals[next_arrival]
+                    answer = copy_request.main_handler(http_event(image, region), {"request_id": f"r{next_arrival}"})
+                    if answer["statusCode"] != 202:
+                        refused.append(answer)
+                    next_arrival += 1
+                    continue
+                tick = fire
+            elif not (tick <= t0 + day or next_arrival < len(arrivals)):
+                break
             while next_arrival < len(arrivals) and t0 + arrivals[next_arrival][0] < tick:
                 at, image, region = arrivals[next_arrival]
                 b.admin.advance(t0 + at - b.admin.now())
@@ -84,13 +136,16 @@ def simulate(copies: int, hours: float, seed: int) -> dict[str, Any]:
                 if answer["statusCode"] != 202:
                     refused.append(answer)
                 next_arrival += 1
-            b.admin.advance(tick - b.admin.now())
+            b.admin.advance(max(0.0, tick - b.admin.now()))
+            sweep_times.append(b.admin.now())
             before = describes(b)
             status_sweep.main_handler({"Type": "Timer", "TriggerName": "every_minute", "Message": ""},
                                       {"request_id": f"s{sweeps}", "time_limit_in_ms": 60_000})
             sweep_calls += describes(b) - before
             sweeps += 1
             deliver(b.services.queue, hook, max_messages=10_000)
+            if schedule == "armed":
+                continue
             tick += TICK
             if tick > t0 + day and not b.services.store.count_by_state().get("COPYING"):
                 break
@@ -100,7 +155,8 @@ def simulate(copies: int, hours: float, seed: int) -> dict[str, Any]:
         states = b.services.store.count_by_state()
         sync_calls = b.admin.counters().get("SyncImages", {})
         return {"copies": copies_started, "hook_at": hook_at, "sweep_calls": sweep_calls, "sweeps": sweeps,
-                "refused": refused, "states": states, "real_seconds": real, "t0": t0, "sync": sync_calls}
+                "refused": refused, "states": states, "real_seconds": real, "t0": t0, "sync": sync_calls,
+                "sweep_times": sweep_times, "arms": timer.arms}
 
 
 def baselines(copies: list[dict[str, Any]], t0: float) -> dict[str, int]:
@@ -125,9 +181,20 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=1000)
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--schedule", choices=["tick", "armed"], default="tick",
+                        help="tick: the sweep every minute; armed: when the armed timers fire (issue 15)")
+    parser.add_argument("--curve", default="linear", help="the emulator's SyncPercent curve (admin.set_progress_curve)")
+    parser.add_argument("--first-check", type=int, default=60, help="IMAGESYNC_FIRST_CHECK_SECONDS")
+    parser.add_argument("--recheck", type=int, default=60, help="IMAGESYNC_RECHECK_SECONDS")
+    parser.add_argument("--max-check", type=int, default=600, help="IMAGESYNC_MAX_CHECK_SECONDS")
+    parser.add_argument("--settle", type=int, default=0, help="IMAGESYNC_SETTLE_SECONDS")
+    parser.add_argument("--ride-along", type=int, default=0, help="IMAGESYNC_RIDE_ALONG_SECONDS")
     args = parser.parse_args()
 
-    r = simulate(args.copies, args.hours, args.seed)
+    checks = {"first_check_seconds": args.first_check, "recheck_seconds": args.recheck,
+              "max_check_seconds": args.max_check, "settle_seconds": args.settle,
+              "ride_along_seconds": args.ride_along}
+    r = simulate(args.copies, args.hours, args.seed, schedule=args.schedule, curve=args.curve, checks=checks)
     copies = r["copies"]
     finished = sum(r["states"].get(s, 0) for s in ("SUCCEEDED", "FAILED", "TIMED_OUT"))
     base = baselines(copies, r["t0"])
@@ -151,6 +218,15 @@ def main() -> None:
           f"{TICK:.0f} s)\n")
     print(table(["median", "p95", "max", "min"],
                 [[median(lags), percentile(lags, 95), max(lags), min(lags)]] if lags else [["-"] * 4]))
+    if args.schedule == "armed":
+        start_h = math.floor(r["t0"] / 3600.0)
+        per_hour = defaultdict(int)
+        for t in r["sweep_times"]:
+            per_hour[math.floor(t / 3600.0) - start_h] += 1
+        span = max(per_hour) + 1 if per_hour else 0
+        idle = [h for h in range(span) if per_hour[h] == 0]
+        print(f"\nSweeps: {len(r['sweep_times']):,} (arms {r['arms']:,}) over {span} hours; hours with no sweep: "
+              f"{len(idle)} {idle[:24]}; most in one hour: {max(per_hour.values()) if per_hour else 0}")
 
 
 if __name__ == "__main__":

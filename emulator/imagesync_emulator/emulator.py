@@ -36,8 +36,9 @@ class Emulator:
 
     def __init__(self, world: None | str | Path | dict[str, Any] = None, time_scale: float = 600.0,
                  seed: int = 0, rate_limits: bool = True, host: str = "127.0.0.1", port: int = 0,
-                 scf_concurrency: int = 4, scf_timeout_scale: float = 1.0) -> None:
-        self.clock = Clock(time_scale)
+                 scf_concurrency: int = 4, scf_timeout_scale: float = 1.0, start: float | None = None) -> None:
+        # start: the emulated clock's first reading (epoch seconds); default the real time
+        self.clock = Clock(time_scale, start)
         self.world = build_world(load_world_data(world), self.clock, seed)
         self.calllog = CallLog()
         self.faults = FaultInjector(seed)

@@ -249,6 +249,31 @@ class LeaseStore(Protocol):
         ...
 
 
+class DueChecks(Protocol):
+    """When the sweep has work next: what status_sweep's timer is armed at (app.schedule)."""
+
+    def earliest_check(self) -> datetime | None:
+        """The earliest next_check_at of the replicas in flight (copying or waiting for a source); None: none."""
+        ...
+
+    def has_pending_outbox(self) -> bool:
+        """Whether a completion message still waits to be published."""
+        ...
+
+
+class Scheduler(Protocol):
+    """Wakes status_sweep: in the cloud its timer trigger, armed at one moment or switched off (SCF adapter);
+    on one machine nothing (the CLI's loop or a cron runs the sweep)."""
+
+    def arm(self, at: datetime) -> None:
+        """Have the sweep run at `at` (UTC, second precision), and at least once an hour until disarmed."""
+        ...
+
+    def disarm(self) -> None:
+        """Nothing in flight: no sweep until the next arm."""
+        ...
+
+
 class OutboxStore(Protocol):
     """Completion messages, one per replica end (written by ReplicaStore with the end), published at least once."""
 
@@ -334,7 +359,9 @@ class AuditLog(Protocol):
     def audit_trail(self, replication_id: str) -> list[dict[str, Any]]: ...
 
 
-class StateStore(ReplicaStore, LeaseStore, OutboxStore, IdempotencyStore, HookRunStore, AuditLog, Protocol):
+class StateStore(
+    ReplicaStore, LeaseStore, OutboxStore, IdempotencyStore, HookRunStore, AuditLog, DueChecks, Protocol
+):
     """All of the state table's stores over one database (adapters.sql.SqlStateStore): what the composition root
     holds and hands each use case the parts of. Use cases depend on the small ports above, never on this."""
 

@@ -109,6 +109,34 @@ class Settings(BaseSettings):
         default=600, ge=1, description="longest wait between two looks at a copy in flight (SyncPercent-based ETA)"
     )
 
+    # the sweep's schedule (issue 15): status_sweep's timers follow the work (app.schedule, adapters.sweep_timer)
+    scheduler: Literal["none", "scf-timer"] = Field(
+        default="none",
+        description="none: nothing arms the sweep (one machine: `imagesync sweep`); scf-timer: copy_request and "
+        "status_sweep arm status_sweep's timer trigger at the earliest due check and disarm it at rest",
+    )
+    sweep_function: str = Field(
+        default="", description="scheduler=scf-timer: status_sweep's function name (no default)"
+    )
+    sweep_namespace: str = Field(default="default", description="scheduler=scf-timer: its SCF namespace")
+    sweep_timer: str = Field(
+        default="", description="scheduler=scf-timer: the timer trigger re-pointed at each next check (no default)"
+    )
+    sweep_safety_timer: str = Field(
+        default="", description="scheduler=scf-timer: the hourly timer trigger on while anything is in flight"
+    )
+    schedule_lead_seconds: int = Field(
+        default=5, ge=1, le=300, description="the sweep's timer is never armed closer to now than this"
+    )
+
+    settle_seconds: int = Field(
+        default=0, ge=0, description="a copy whose end the SyncPercent pins to a window this narrow is looked at once, "
+        "at its latest point; 0 = off (a look every IMAGESYNC_RECHECK_SECONDS near the end)"
+    )
+    ride_along_seconds: int = Field(
+        default=0, ge=0, description="a sweep also checks the copies due within this many seconds (shared pages)"
+    )
+
     # replication rules (issue 6): a file, or inline JSON for SCF (env vars are the easy way to ship it there)
     rules_file: str = Field(default="", description="YAML or JSON rule file; empty = none")
     rules_json: str = Field(default="", description="the rules as inline JSON (SCF); not together with rules_file")

@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +32,12 @@ from .app.hooks.webhook import WebhookRunner
 from .app.idempotency import Idempotent
 from .app.request_copies import RequestCopies
 from .app.retry import RetryFailed
+from .app.schedule import FollowWork
 from .app.start_copies import CopyStarter
 from .app.sweep import Sweep
 from .domain.hooks import HookSpec, WebhookHook
 from .domain.validation import Limits
-from .ports import Accounts, Clock, ImageAdmin, ImageService, Queue, StateStore
+from .ports import Accounts, Clock, ImageAdmin, ImageService, Queue, Scheduler, StateStore
 from .settings import Settings, get_settings
 
 _log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class Services:
     #: the real clock, for every window about a process that can die (claims in progress, leases, redelivery
     #: windows); `clock` may be the emulator's compressed one
     wall: Clock = field(default_factory=SystemClock)
+    #: wakes status_sweep (IMAGESYNC_SCHEDULER); None: nothing to arm (one machine, tests that drive the sweep)
+    scheduler: Scheduler | None = None
 
     @property
     def limits(self) -> Limits:
@@ -123,8 +126,44 @@ class Services:
             starter=self.starter(), queue=self.queue, lease_seconds=s.lease_seconds,
             batch=batch or s.sweep_batch, recheck_seconds=s.recheck_seconds, retry_seconds=s.retry_seconds,
             reconcile=self.reconcile_pass(reconcile), max_check_seconds=s.max_check_seconds, wall=self.wall,
-            backstop=self.backstop(),
+            backstop=self.backstop(), follow_work=self.follow_work(),
+            settle_seconds=s.settle_seconds or None, ride_along_seconds=s.ride_along_seconds,
         )
+
+    def follow_work(self) -> Callable[[], dict[str, Any]] | None:
+        """Arms status_sweep's timer at the earliest due check, or disarms it at rest (app.schedule); None
+        without a scheduler. Its result ({"armed": ...} or {"error": ...}) never raises."""
+        if self.scheduler is None:
+            return None
+        s = self.settings
+        return FollowWork(
+            self.store, self.scheduler, self.clock, lead_seconds=s.schedule_lead_seconds,
+            outbox_retry_seconds=s.recheck_seconds, backstop_due=self.backstop_due(),
+        )
+
+    def backstop_due(self) -> Callable[[datetime], datetime | None] | None:
+        """When the sweep's backstop has an end to look at (None when IMAGESYNC_COMPLETION_DEADLINE_SECONDS is 0):
+        ends published within the last window whose hooks are still open keep the sweep armed -- a look one recheck
+        later while they are fresh (their hooks usually settle within seconds), else one window later (when the
+        backstop records them Hook.Undelivered)."""
+        window = timedelta(seconds=self.settings.completion_deadline_seconds)
+        if window <= timedelta(0):
+            return None
+        recheck = timedelta(seconds=self.settings.recheck_seconds)
+        everywhere = bool(self.global_hooks())
+
+        def due(now: datetime) -> datetime | None:
+            wall = self.wall.now()
+
+            def unsettled(since: timedelta) -> bool:
+                return bool(self.store.undelivered_ends(
+                    sent_before=wall, sent_after=wall - since, hooks_everywhere=everywhere, limit=1))
+
+            if unsettled(2 * recheck):
+                return now + recheck
+            return now + window if unsettled(window) else None
+
+        return due
 
     def give_up(self) -> GiveUpHooks:
         """Records the hooks of ends whose completion will not be delivered again as failed."""
@@ -301,6 +340,24 @@ def build_queue(settings: Settings, cloud: TencentCloud) -> Queue:
     raise ValueError(f"unknown IMAGESYNC_QUEUE {settings.queue!r}: local, scf-async or eventbridge")
 
 
+def build_scheduler(settings: Settings, cloud: TencentCloud) -> Scheduler | None:
+    """What IMAGESYNC_SCHEDULER names; ValueError when a trigger or function it needs is not named."""
+    if settings.scheduler == "none":
+        return None
+    from .adapters.sweep_timer import ScfSweepTimer
+
+    missing = [name for name, value in (("IMAGESYNC_SWEEP_FUNCTION", settings.sweep_function),
+                                        ("IMAGESYNC_SWEEP_TIMER", settings.sweep_timer),
+                                        ("IMAGESYNC_SWEEP_SAFETY_TIMER", settings.sweep_safety_timer)) if not value]
+    if missing:
+        raise ValueError(f"IMAGESYNC_SCHEDULER=scf-timer needs {', '.join(missing)}")
+    return ScfSweepTimer(
+        LazyClient(cloud, "scf", settings.region), function_name=settings.sweep_function,
+        next_trigger=settings.sweep_timer, safety_trigger=settings.sweep_safety_timer,
+        namespace=settings.sweep_namespace,
+    )
+
+
 class LazyClient:
     """An SDK client made on its first call (credentials are read then, not when the services are built: a
     function that never publishes, or a CLI command that only reads local state, needs no keys)."""
@@ -325,6 +382,7 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
         queue=build_queue(settings, cloud),
         clock=clock or SystemClock(),
         cloud=cloud,
+        scheduler=build_scheduler(settings, cloud),
     )
 
 

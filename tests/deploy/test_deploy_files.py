@@ -50,6 +50,10 @@ CLIENTS = {
 CAM_NAMES = {"scf:Invoke": "scf:InvokeFunction"}
 #: the one function the functions' role may invoke
 COMPLETION_RESOURCE = "qcs::scf:${REGION}:uin/${TENCENTCLOUD_UIN}:namespace/default/function/imagesync-completion_hook"
+#: the one function whose triggers the role may change (the sweep's schedule)
+SWEEP_RESOURCE = "qcs::scf:${REGION}:uin/${TENCENTCLOUD_UIN}:namespace/default/function/imagesync-status_sweep"
+#: actions granted on one function only, not on "*"
+SCOPED = {"scf:InvokeFunction": [COMPLETION_RESOURCE], "scf:UpdateTrigger": [SWEEP_RESOURCE]}
 
 
 def _env(function: str) -> dict[str, str]:
@@ -161,15 +165,22 @@ def test_environment_names_real_settings_and_what_the_function_needs(function: s
 def test_triggers_point_at_declared_functions_with_valid_parameters() -> None:
     triggers = INPUTS["triggers"]
     assert {t["function"] for t in triggers} <= set(FUNCTIONS)
-    by_type = {t["type"]: t for t in triggers}
-    assert set(by_type) == {"timer", "http"} and len(triggers) == 2  # no cmq: SCF no longer creates one
-    timer = by_type["timer"]
-    assert timer["function"] == "status_sweep" and timer["parameters"]["enable"] is True
-    cron = timer["parameters"]["cronExpression"].split()
-    assert len(cron) == 7, "SCF's cron has 7 fields: second minute hour day month week year"
-    assert cron[0] == "0" and cron[1] == "*/1"  # every minute: the sweep's timeout must fit in it
+    assert sorted(t["type"] for t in triggers) == ["http", "timer", "timer"]  # no cmq: SCF no longer creates one
+    timers = {t["parameters"]["name"]: t for t in triggers if t["type"] == "timer"}
+    # the sweep's two timers (docs/deploy.md, "The sweep's schedule"): deployed off, armed by the functions
+    for function in ("copy_request", "status_sweep"):
+        env = _env(function)
+        assert env["IMAGESYNC_SCHEDULER"] == "scf-timer"
+        assert env["IMAGESYNC_SWEEP_FUNCTION"] == FUNCTIONS["status_sweep"]["name"]
+        assert set(timers) == {env["IMAGESYNC_SWEEP_TIMER"], env["IMAGESYNC_SWEEP_SAFETY_TIMER"]}
+    for timer in timers.values():
+        assert timer["function"] == "status_sweep" and timer["parameters"]["enable"] is False  # nothing at rest
+        cron = timer["parameters"]["cronExpression"].split()
+        assert len(cron) == 7, "SCF's cron has 7 fields: second minute hour day month week year"
+    safety = timers[_env("status_sweep")["IMAGESYNC_SWEEP_SAFETY_TIMER"]]["parameters"]["cronExpression"].split()
+    assert safety[:3] == ["0", "0", "*"]  # once an hour at most
     assert FUNCTIONS["status_sweep"]["timeout"] <= 60
-    http = by_type["http"]
+    http = next(t for t in triggers if t["type"] == "http")
     assert http["function"] == "copy_request" and http["parameters"]["netConfig"]["enableExtranet"] is True
     assert http["parameters"]["authType"] in ("NONE", "CAM")
     # completion_hook has no trigger of its own: status_sweep invokes it (IMAGESYNC_QUEUE=scf-async)
@@ -214,13 +225,15 @@ def test_cam_policy_grants_exactly_the_actions_the_code_calls() -> None:
     assert granted - called == set(), "granted but never called"
     assert called - granted == set(), "called but not granted"
     assert not any(a.startswith("tdmq:") for a in granted)
-    assert base["scf:InvokeFunction"] == [COMPLETION_RESOURCE]
-    hook = FUNCTIONS["completion_hook"]["name"]
+    for action, resources in SCOPED.items():
+        assert base[action] == resources, action
+    hook, sweep = FUNCTIONS["completion_hook"]["name"], FUNCTIONS["status_sweep"]["name"]
     assert COMPLETION_RESOURCE.endswith(f":namespace/{INPUTS['namespace']}/function/{hook}")
+    assert SWEEP_RESOURCE.endswith(f":namespace/{INPUTS['namespace']}/function/{sweep}")
     # deliveries into other accounts: AssumeRole only on the role imagesync is told to assume there (any uin)
     assert base["sts:AssumeRole"] == ["qcs::cam::uin/*:roleName/imagesync-delivery"]
     for action, resources in {**base, **eventbridge}.items():
-        if action not in ("scf:InvokeFunction", "sts:AssumeRole"):
+        if action not in (*SCOPED, "sts:AssumeRole"):
             assert resources == ["*"], action
     api = {v: k for k, v in CAM_NAMES.items()}
     for action in granted:  # and each is a real API of that product
@@ -326,7 +339,10 @@ def test_deploy_doc_uses_the_same_names_handlers_and_files() -> None:
         assert f"--Handler {function['handler']}" in DOC, f"the tccli path does not create {key}"
         assert f"--Timeout {function['timeout']}" in DOC and f"--MemorySize {function['memorySize']}" in DOC
     assert "--Runtime Python3.10" in DOC
-    assert SERVERLESS["inputs"]["triggers"][0]["parameters"]["cronExpression"] in DOC
+    for trigger in SERVERLESS["inputs"]["triggers"]:
+        if trigger["type"] == "timer":
+            params = trigger["parameters"]
+            assert f'--TriggerName {params["name"]} --TriggerDesc "{params["cronExpression"]}"' in DOC
 
 
 def test_deploy_docs_tccli_functions_get_the_variables_serverless_yml_gives_them() -> None:

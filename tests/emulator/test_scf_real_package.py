@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from imagesync_emulator import Emulator
 
 from .conftest import client
 from .scf_toys import attempts, wait_for
+from .scf_toys import call as scf_call
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +89,14 @@ def test_real_package_runs_on_the_emulated_scf(built: Any, tmp_path: Path) -> No
         status, got = _http(url + f"/replications/{body['id']}")
         assert status == 200 and got["id"] == body["id"]
 
-        emu.admin.advance(60)  # the timer: "0 */1 * * * * *"
+        # copy_request armed status_sweep's one-shot timer at the copy's first check (docs/deploy.md, "The sweep's
+        # schedule"): step the emulated clock to that second
+        [armed] = [t for t in scf_call(emu, "ListTriggers", {"FunctionName": "imagesync-status_sweep"})["Triggers"]
+                   if t["TriggerName"] == "status-sweep-next"]
+        assert armed["Enable"] == 1
+        sec, minute, hour, day, month, _, year = (int(x) if x != "*" else 0 for x in armed["TriggerDesc"].split())
+        at = datetime(year, month, day, hour, minute, sec, tzinfo=timezone.utc).timestamp()
+        emu.admin.advance(max(0.0, at - emu.admin.now()) + 1)
         wait_for(lambda: attempts(emu, "imagesync-status_sweep"), timeout=120, what="the timer's sweep")
         [sweep] = attempts(emu, "imagesync-status_sweep")
         assert sweep["outcome"] == "ok", sweep["log"] or sweep["error"]

@@ -48,3 +48,42 @@ def test_a_simulated_linear_copy_costs_a_handful_of_checks_and_is_seen_within_on
             now = next_check(now, T0, percent, interval=MIN, cap=10 * MIN)
         assert now - (T0 + total) <= MIN, total_min
         assert checks <= 4 + total_min // 10, (total_min, checks)
+
+
+def test_settle_looks_once_at_the_latest_point_of_a_narrow_window() -> None:
+    sec = timedelta(seconds=1)
+    # 95% at 19 min: the end lies in [19 * 100 / 96, 19 * 100 / 95] min = [19.79, 20.0] min, 12.5 s wide
+    now = T0 + 19 * MIN
+    latest = T0 + 20 * MIN
+    assert next_check(now, T0, 95, interval=10 * sec, cap=10 * MIN, settle=30 * sec) == latest + sec
+    # a wider window (5% at 1 min: [16.7, 20] min) still gets a look before its earliest end
+    early = next_check(T0 + MIN, T0, 5, interval=10 * sec, cap=60 * MIN, settle=30 * sec)
+    assert early < T0 + MIN * (100 / 6)
+    # never past the cap
+    assert next_check(T0 + 10 * MIN, T0, 50, interval=MIN, cap=MIN, settle=60 * MIN) == T0 + 11 * MIN
+
+
+def test_with_settle_a_linear_copy_costs_three_looks_and_is_seen_within_the_window() -> None:
+    sec = timedelta(seconds=1)
+    for total_s in (600, 1000, 1234, 1800):
+        total = total_s * sec
+        now, looks = T0 + MIN, 0
+        while True:
+            looks += 1
+            percent = min(99, int(100 * (now - T0) / total))
+            if now >= T0 + total:
+                break
+            now = next_check(now, T0, percent, interval=10 * sec, cap=30 * MIN, settle=30 * sec)
+        assert now - (T0 + total) <= 31 * sec, total_s
+        assert looks <= 3, (total_s, looks)
+
+
+def test_settle_backs_off_while_the_percent_does_not_move_and_halves_the_age_without_one() -> None:
+    sec = timedelta(seconds=1)
+    kw = {"interval": 10 * sec, "cap": 10 * MIN, "settle": 30 * sec}
+    now = T0 + 21 * MIN  # stalled at 99 since the look 20 s ago
+    assert next_check(now, T0, 99, previous=(now - 20 * sec, 99), **kw) == now + 30 * sec
+    assert next_check(now, T0, 99, previous=(now - 10 * MIN, 99), **kw) == now + 10 * MIN  # capped
+    for percent in (None, 0):  # nothing shown yet: half the copy's age, within [interval, cap]
+        assert next_check(T0 + 4 * MIN, T0, percent, previous=(T0, None), **kw) == T0 + 6 * MIN
+        assert next_check(T0 + 10 * sec, T0, percent, **kw) == T0 + 20 * sec

@@ -51,6 +51,8 @@ class SweepReport:
     #: the last publish failure this sweep gave up on ({code, message, retryable, unsent}); its messages stay in the
     #: outbox for the next sweep
     publish_error: dict[str, Any] | None = None
+    #: what the sweep's timer was armed at after this sweep ({"armed": iso or None} or {"error": ...}; app.schedule)
+    schedule: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -64,6 +66,7 @@ class SweepReport:
             "stopped_early": self.stopped_early,
             "publish_retries": self.publish_retries,
             "publish_error": self.publish_error,
+            "schedule": self.schedule,
         }
 
 
@@ -119,6 +122,9 @@ class Sweep:
         sleep: Callable[[float], None] = time.sleep,
         wall: Clock | None = None,
         backstop: Callable[[], int] | None = None,
+        follow_work: Callable[[], dict[str, Any]] | None = None,
+        settle_seconds: int | None = None,
+        ride_along_seconds: int = 0,
     ) -> None:
         self.replicas = replicas
         self.leases = leases
@@ -149,6 +155,12 @@ class Sweep:
         self.wall = wall or clock
         #: records the hooks of ends whose completion was never delivered (GiveUpHooks.undelivered)
         self.backstop = backstop
+        #: arms the sweep's timer at the next due check, or disarms it at rest (app.schedule.FollowWork); last step
+        self.follow_work = follow_work
+        #: a check pinned to a window this narrow goes to its latest point (domain.progress.next_check)
+        self.settle = timedelta(seconds=settle_seconds) if settle_seconds else None
+        #: replicas due within this many seconds are claimed with those due now (their pages are usually shared)
+        self.ride_along = timedelta(seconds=ride_along_seconds)
 
     def __call__(self) -> SweepReport:
         """One sweep. Its leases last until the invocation's deadline (a sweep never works past it, and SCF ends
@@ -178,7 +190,9 @@ class Sweep:
             # a token per round: the store reads back "what this owner leased until this expiry", which must not
             # include an earlier round's rows
             owner = f"{report.owner}.{round_no}"
-            batch = self.leases.claim_due(owner, started, lease_seconds, self.batch, lease_now=held_from)
+            batch = self.leases.claim_due(
+                owner, started + self.ride_along, lease_seconds, self.batch, lease_now=held_from
+            )
             by_id.update((r.id, r) for r in batch)
             owners.update((r.id, owner) for r in batch)
             if len(batch) < self.batch:
@@ -196,6 +210,8 @@ class Sweep:
         report.published = self.publish_outbox(report=report)
         report.undelivered = self._give_up_undelivered()
         report.purged = self.idempotency.purge_expired(self.wall.now())  # idempotency records are on the real clock
+        if self.follow_work is not None:
+            report.schedule = self.follow_work()
         return report
 
     def _give_up_undelivered(self) -> int:
@@ -346,7 +362,8 @@ class Sweep:
                 else:
                     # look again when the SyncPercent-based ETA says so, not on every tick
                     due = next_check(
-                        now, replica.started_at, image.sync_percent, interval=self.recheck, cap=self.max_check
+                        now, replica.started_at, image.sync_percent, interval=self.recheck, cap=self.max_check,
+                        settle=self.settle, previous=(replica.updated_at, replica.sync_percent),
                     )
                     moved = replica.moved(S.COPYING, now, sync_percent=image.sync_percent, next_check_at=due)
                     progress.append((moved, replica.version))

@@ -37,12 +37,28 @@ def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[
         if is_http_event(event):
             from .api.routes import handle
 
-            return to_scf_response(handle(event, ctx))
+            response = to_scf_response(handle(event, ctx))
+            if response.get("statusCode") == 202:  # copies recorded (started, or waiting for their source)
+                _arm_sweep()
+            return response
         if _is_eventbridge(event):
-            return _events(event)
+            try:
+                return _events(event)
+            finally:  # what was handled before a retried event is recorded and must be tracked
+                _arm_sweep()
         keys = sorted(event)[:10] if isinstance(event, dict) else type(event).__name__
         logger.warning("ignored an event copy_request does not handle", extra={"keys": keys})
         return {"ignored": True, "reason": "neither an HTTP nor an EventBridge event"}
+
+
+def _arm_sweep() -> None:
+    """Have status_sweep's timer armed at the earliest due check (app.schedule; a no-op without a scheduler). A
+    failure is logged, never answered: the copies are recorded and tracked anyway (docs/deploy.md)."""
+    follow = services().follow_work()
+    if follow is not None:
+        result = follow()
+        if "error" in result:
+            logger.error("the sweep's timer was not armed", extra=result)
 
 
 def _is_eventbridge(event: dict[str, Any]) -> bool:

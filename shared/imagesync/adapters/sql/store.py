@@ -12,6 +12,7 @@ outbox.py                     SqlOutboxStore        OutboxStore: completion mess
 idempotency.py                SqlIdempotencyStore   IdempotencyStore: claims and stored results per key
 hook_runs.py                  SqlHookRunStore       HookRunStore: each hook's outcome per replica end
 audit.py                      SqlAuditLog           AuditLog: who asked for what, each replica's end
+due.py                        SqlDueChecks          DueChecks: the earliest due check (the sweep's timer)
 ============================  ====================  =====================================================
 
 They share base.SqlStore (engine, clock, schema check) and engine.py's transaction helpers (run_tx, run_read).
@@ -20,6 +21,7 @@ They share base.SqlStore (engine, clock, schema check) and engine.py's transacti
 from __future__ import annotations
 
 from .audit import SqlAuditLog
+from .due import SqlDueChecks
 from .hook_runs import SqlHookRunStore
 from .idempotency import SqlIdempotencyStore
 from .leases import SqlLeaseStore
@@ -28,6 +30,6 @@ from .replicas import SqlReplicaStore
 
 
 class SqlStateStore(
-    SqlReplicaStore, SqlLeaseStore, SqlOutboxStore, SqlIdempotencyStore, SqlHookRunStore, SqlAuditLog
+    SqlReplicaStore, SqlLeaseStore, SqlOutboxStore, SqlIdempotencyStore, SqlHookRunStore, SqlAuditLog, SqlDueChecks
 ):
     """All the stores over one engine (constructor: base.SqlStore)."""
