@@ -45,6 +45,7 @@ chromium: /usr/bin/chromium
 # venv; about a minute).
 check: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
@@ -52,6 +53,7 @@ check: venv
 # Everything, slow tests included (what CI runs: .ci/run).
 test: venv tccli node-sdk chromium
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/mypy
 	IMAGESYNC_TCCLI=$(CURDIR)/$(TCCLI_VENV)/bin/tccli IMAGESYNC_NODE_SDK=$(CURDIR)/$(NODE_SDK) \
@@ -68,6 +70,7 @@ demo-cloud: venv package
 # ruff, the import contracts of pyproject.toml's [tool.importlinter] (docs/architecture.md, "Layers"), mypy
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/mypy
 

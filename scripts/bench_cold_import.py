@@ -40,8 +40,13 @@ FIRST_EVENTS = {
 }
 FLOOR = "import tencentcloud.cvm.v20170312.cvm_client, pydantic, sqlalchemy"
 #: settings for a first invocation that calls no cloud API (the endpoint is never reached: nothing is in flight)
-OFFLINE_ENV = {"IMAGESYNC_TENCENT_ENDPOINT": "http://127.0.0.1:9", "TENCENTCLOUD_SECRET_ID": "AKIDbench",
-               "TENCENTCLOUD_SECRET_KEY": "bench", "IMAGESYNC_LOG_LEVEL": "ERROR", "IMAGESYNC_API_AUTH": "none"}
+OFFLINE_ENV = {
+    "IMAGESYNC_TENCENT_ENDPOINT": "http://127.0.0.1:9",
+    "TENCENTCLOUD_SECRET_ID": "AKIDbench",
+    "TENCENTCLOUD_SECRET_KEY": "bench",
+    "IMAGESYNC_LOG_LEVEL": "ERROR",
+    "IMAGESYNC_API_AUTH": "none",
+}
 #: SCF's limits (docs/facts.md#F-SCF-2): a zip uploaded through the API, and code plus layers unzipped
 ZIP_LIMIT_MB, UNZIPPED_LIMIT_MB = 50, 500
 
@@ -56,12 +61,22 @@ def sample(path: list[str], statement: str, pycache: str, *, no_site: bool, migr
         "print(time.perf_counter() - t)\n"
     )
     flags = ["-I", "-X", f"pycache_prefix={pycache}"] + (["-S"] if no_site else [])
-    env = {**os.environ, **OFFLINE_ENV, "IMAGESYNC_DATABASE_URL": f"sqlite:///{pycache}/state.db",
-           "IMAGESYNC_QUEUE_PATH": f"{pycache}/queue.db",
-           # the schema is made by the warm-up run; timed runs skip the migration check, as the cloud's do
-           "IMAGESYNC_AUTO_MIGRATE": "true" if migrate else "false"}
-    out = subprocess.run([sys.executable, *flags, "-c", code], check=True, capture_output=True, text=True,
-                         cwd=tempfile.gettempdir(), env=env)
+    env = {
+        **os.environ,
+        **OFFLINE_ENV,
+        "IMAGESYNC_DATABASE_URL": f"sqlite:///{pycache}/state.db",
+        "IMAGESYNC_QUEUE_PATH": f"{pycache}/queue.db",
+        # the schema is made by the warm-up run; timed runs skip the migration check, as the cloud's do
+        "IMAGESYNC_AUTO_MIGRATE": "true" if migrate else "false",
+    }
+    out = subprocess.run(
+        [sys.executable, *flags, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        env=env,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -85,9 +100,15 @@ def measure(rows: dict[str, tuple[list[str], str]], runs: int, *, no_site: bool)
 def report(title: str, medians: dict[str, float]) -> None:
     floor = medians["floor"]
     print(title + "\n")
-    print(table(["import", "median ms", "vs floor"],
-                [[name if name == "floor" or "first" in name else f"{name} (index.py)", 1000 * value, value / floor]
-                 for name, value in medians.items()]))
+    print(
+        table(
+            ["import", "median ms", "vs floor"],
+            [
+                [name if name == "floor" or "first" in name else f"{name} (index.py)", 1000 * value, value / floor]
+                for name, value in medians.items()
+            ],
+        )
+    )
 
 
 def unzipped_mb(path: Path) -> float:
@@ -103,10 +124,16 @@ def main() -> None:
     shared = str(REPO / "shared")
     rows = {"floor": ([shared], FLOOR)}
     rows.update({name: ([str(REPO / "functions" / name), shared], "import index") for name in FUNCTIONS})
-    rows.update({f"{name} + first call": ([str(REPO / "functions" / name), shared], first_call("index", name))
-                 for name in FUNCTIONS})
-    report(f"Cold import in the venv ({sys.executable}; median of {args.runs} fresh interpreters)",
-           measure(rows, args.runs, no_site=False))
+    rows.update(
+        {
+            f"{name} + first call": ([str(REPO / "functions" / name), shared], first_call("index", name))
+            for name in FUNCTIONS
+        }
+    )
+    report(
+        f"Cold import in the venv ({sys.executable}; median of {args.runs} fresh interpreters)",
+        measure(rows, args.runs, no_site=False),
+    )
 
     dist = REPO / "dist"
     code, layer = dist / "code", dist / "layer"
@@ -119,8 +146,10 @@ def main() -> None:
     rows.update({name: (path, f"import {name}") for name in present})
     rows.update({f"{name} + first call": (path, first_call(name, name)) for name in present})
     print()
-    report(f"Cold import from the deploy package (dist/code then dist/layer, no site-packages; median of "
-           f"{args.runs})", measure(rows, args.runs, no_site=True))
+    report(
+        f"Cold import from the deploy package (dist/code then dist/layer, no site-packages; median of {args.runs})",
+        measure(rows, args.runs, no_site=True),
+    )
     print()
     sizes = []
     for name in ("code.zip", "layer.zip"):
@@ -128,8 +157,12 @@ def main() -> None:
         if z.exists():
             sizes.append([name, z.stat().st_size / 1e6, unzipped_mb(z)])
     total = [sum(s[1] for s in sizes), sum(s[2] for s in sizes)]
-    print(table(["package", "zip MB", "unzipped MB"],
-                [*sizes, ["total", *total], ["SCF limit", f"{ZIP_LIMIT_MB} per zip", UNZIPPED_LIMIT_MB]]))
+    print(
+        table(
+            ["package", "zip MB", "unzipped MB"],
+            [*sizes, ["total", *total], ["SCF limit", f"{ZIP_LIMIT_MB} per zip", UNZIPPED_LIMIT_MB]],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -41,9 +41,15 @@ PACKER_POLL = 5.0
 
 def http_event(image_id: str, region: str) -> dict[str, Any]:
     body = {"source_region": SOURCE_REGION, "image_ids": [image_id], "destination_regions": [region]}
-    return {"httpMethod": "POST", "path": "/replications", "headers": {"content-type": "application/json"},
-            "queryString": {}, "body": json.dumps(body), "isBase64Encoded": False,
-            "requestContext": {"sourceIp": "198.51.100.7"}}
+    return {
+        "httpMethod": "POST",
+        "path": "/replications",
+        "headers": {"content-type": "application/json"},
+        "queryString": {},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+        "requestContext": {"sourceIp": "198.51.100.7"},
+    }
 
 
 def describes(b: Any) -> int:
@@ -74,8 +80,15 @@ class ArmedTimer:
         return min(times) if times else None
 
 
-def simulate(copies: int, hours: float, seed: int, *, schedule: str = "tick", curve: str = "linear",
-             checks: dict[str, int] | None = None) -> dict[str, Any]:
+def simulate(
+    copies: int,
+    hours: float,
+    seed: int,
+    *,
+    schedule: str = "tick",
+    curve: str = "linear",
+    checks: dict[str, int] | None = None,
+) -> dict[str, Any]:
     from imagesync.handlers import completion_hook, copy_request, status_sweep
     from imagesync.local import deliver
 
@@ -92,8 +105,9 @@ def simulate(copies: int, hours: float, seed: int, *, schedule: str = "tick", cu
         b.admin.advance(t0 - b.admin.now())
         images = [b.admin.add_image(SOURCE_REGION, name=f"day-{i:05d}", size=20) for i in range(copies)]
         # arrivals spread over the day, leaving room for the last copy to end inside it
-        arrivals = sorted((rng.uniform(0, day - COPY_MAX - 2 * TICK), images[i], rng.choice(MAINLAND))
-                          for i in range(copies))
+        arrivals = sorted(
+            (rng.uniform(0, day - COPY_MAX - 2 * TICK), images[i], rng.choice(MAINLAND)) for i in range(copies)
+        )
         hook_at: dict[str, float] = {}
 
         def hook(event: dict[str, Any], context: dict[str, Any] | None) -> Any:
@@ -139,8 +153,10 @@ def simulate(copies: int, hours: float, seed: int, *, schedule: str = "tick", cu
             b.admin.advance(max(0.0, tick - b.admin.now()))
             sweep_times.append(b.admin.now())
             before = describes(b)
-            status_sweep.main_handler({"Type": "Timer", "TriggerName": "every_minute", "Message": ""},
-                                      {"request_id": f"s{sweeps}", "time_limit_in_ms": 60_000})
+            status_sweep.main_handler(
+                {"Type": "Timer", "TriggerName": "every_minute", "Message": ""},
+                {"request_id": f"s{sweeps}", "time_limit_in_ms": 60_000},
+            )
             sweep_calls += describes(b) - before
             sweeps += 1
             deliver(b.services.queue, hook, max_messages=10_000)
@@ -154,9 +170,19 @@ def simulate(copies: int, hours: float, seed: int, *, schedule: str = "tick", cu
         copies_started = [h for h in b.admin.dump()["history"] if h["event"] == "copy_started"]
         states = b.services.store.count_by_state()
         sync_calls = b.admin.counters().get("SyncImages", {})
-        return {"copies": copies_started, "hook_at": hook_at, "sweep_calls": sweep_calls, "sweeps": sweeps,
-                "refused": refused, "states": states, "real_seconds": real, "t0": t0, "sync": sync_calls,
-                "sweep_times": sweep_times, "arms": timer.arms}
+        return {
+            "copies": copies_started,
+            "hook_at": hook_at,
+            "sweep_calls": sweep_calls,
+            "sweeps": sweeps,
+            "refused": refused,
+            "states": states,
+            "real_seconds": real,
+            "t0": t0,
+            "sync": sync_calls,
+            "sweep_times": sweep_times,
+            "arms": timer.arms,
+        }
 
 
 def baselines(copies: list[dict[str, Any]], t0: float) -> dict[str, int]:
@@ -181,8 +207,12 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=1000)
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--schedule", choices=["tick", "armed"], default="tick",
-                        help="tick: the sweep every minute; armed: when the armed timers fire (issue 15)")
+    parser.add_argument(
+        "--schedule",
+        choices=["tick", "armed"],
+        default="tick",
+        help="tick: the sweep every minute; armed: when the armed timers fire (issue 15)",
+    )
     parser.add_argument("--curve", default="linear", help="the emulator's SyncPercent curve (admin.set_progress_curve)")
     parser.add_argument("--first-check", type=int, default=60, help="IMAGESYNC_FIRST_CHECK_SECONDS")
     parser.add_argument("--recheck", type=int, default=60, help="IMAGESYNC_RECHECK_SECONDS")
@@ -191,33 +221,60 @@ def main() -> None:
     parser.add_argument("--ride-along", type=int, default=0, help="IMAGESYNC_RIDE_ALONG_SECONDS")
     args = parser.parse_args()
 
-    checks = {"first_check_seconds": args.first_check, "recheck_seconds": args.recheck,
-              "max_check_seconds": args.max_check, "settle_seconds": args.settle,
-              "ride_along_seconds": args.ride_along}
+    checks = {
+        "first_check_seconds": args.first_check,
+        "recheck_seconds": args.recheck,
+        "max_check_seconds": args.max_check,
+        "settle_seconds": args.settle,
+        "ride_along_seconds": args.ride_along,
+    }
     r = simulate(args.copies, args.hours, args.seed, schedule=args.schedule, curve=args.curve, checks=checks)
     copies = r["copies"]
     finished = sum(r["states"].get(s, 0) for s in ("SUCCEEDED", "FAILED", "TIMED_OUT"))
     base = baselines(copies, r["t0"])
     per = finished or 1
-    print(f"A simulated day: {args.copies:,} requests, {len(copies):,} copies started, {finished:,} finished "
-          f"({dict(r['states'])}), {r['sweeps']:,} sweeps, {r['real_seconds']:.0f} s real time; "
-          f"SyncImages {r['sync']}; refused requests: {len(r['refused'])}\n")
-    print(table(
-        ["way of waiting", "DescribeImages", "per finished copy", "vs imagesync"],
-        [["imagesync status_sweep (batched, SyncPercent ETA)", r["sweep_calls"], r["sweep_calls"] / per, 1.0],
-         ["batched check of every copy every minute (floor per tick)", base["batched"], base["batched"] / per,
-          base["batched"] / max(1, r["sweep_calls"])],
-         ["each copy every minute", base["per_minute"], base["per_minute"] / per,
-          base["per_minute"] / max(1, r["sweep_calls"])],
-         ["each copy every 5 s (Packer)", base["packer"], base["packer"] / per,
-          base["packer"] / max(1, r["sweep_calls"])]],
-    ))
+    print(
+        f"A simulated day: {args.copies:,} requests, {len(copies):,} copies started, {finished:,} finished "
+        f"({dict(r['states'])}), {r['sweeps']:,} sweeps, {r['real_seconds']:.0f} s real time; "
+        f"SyncImages {r['sync']}; refused requests: {len(r['refused'])}\n"
+    )
+    print(
+        table(
+            ["way of waiting", "DescribeImages", "per finished copy", "vs imagesync"],
+            [
+                ["imagesync status_sweep (batched, SyncPercent ETA)", r["sweep_calls"], r["sweep_calls"] / per, 1.0],
+                [
+                    "batched check of every copy every minute (floor per tick)",
+                    base["batched"],
+                    base["batched"] / per,
+                    base["batched"] / max(1, r["sweep_calls"]),
+                ],
+                [
+                    "each copy every minute",
+                    base["per_minute"],
+                    base["per_minute"] / per,
+                    base["per_minute"] / max(1, r["sweep_calls"]),
+                ],
+                [
+                    "each copy every 5 s (Packer)",
+                    base["packer"],
+                    base["packer"] / per,
+                    base["packer"] / max(1, r["sweep_calls"]),
+                ],
+            ],
+        )
+    )
     ends = {c["image_id"]: c["ready_at"] for c in copies}
     lags = [r["hook_at"][image] - end for image, end in ends.items() if image in r["hook_at"]]
-    print(f"\nCopy end -> completion_hook, emulated seconds ({len(lags):,} hooks; the timer ticks every "
-          f"{TICK:.0f} s)\n")
-    print(table(["median", "p95", "max", "min"],
-                [[median(lags), percentile(lags, 95), max(lags), min(lags)]] if lags else [["-"] * 4]))
+    print(
+        f"\nCopy end -> completion_hook, emulated seconds ({len(lags):,} hooks; the timer ticks every {TICK:.0f} s)\n"
+    )
+    print(
+        table(
+            ["median", "p95", "max", "min"],
+            [[median(lags), percentile(lags, 95), max(lags), min(lags)]] if lags else [["-"] * 4],
+        )
+    )
     if args.schedule == "armed":
         start_h = math.floor(r["t0"] / 3600.0)
         per_hour = defaultdict(int)
@@ -225,8 +282,10 @@ def main() -> None:
             per_hour[math.floor(t / 3600.0) - start_h] += 1
         span = max(per_hour) + 1 if per_hour else 0
         idle = [h for h in range(span) if per_hour[h] == 0]
-        print(f"\nSweeps: {len(r['sweep_times']):,} (arms {r['arms']:,}) over {span} hours; hours with no sweep: "
-              f"{len(idle)} {idle[:24]}; most in one hour: {max(per_hour.values()) if per_hour else 0}")
+        print(
+            f"\nSweeps: {len(r['sweep_times']):,} (arms {r['arms']:,}) over {span} hours; hours with no sweep: "
+            f"{len(idle)} {idle[:24]}; most in one hour: {max(per_hour.values()) if per_hour else 0}"
+        )
 
 
 if __name__ == "__main__":

@@ -37,9 +37,16 @@ def raw_worker(ready: dict, stop: threading.Event, counts: list[int], errors: li
     body = b""
     while not stop.is_set():
         if time.time() - signed_at > 60:  # a signature is good for 5 minutes; re-sign every minute
-            headers, body = sign_request(secret_id=ready["secret_id"], secret_key=ready["secret_key"],
-                                         service="cvm", action="DescribeImages", version="2017-03-12",
-                                         host=ready["host_port"], region="ap-guangzhou", params=PARAMS)
+            headers, body = sign_request(
+                secret_id=ready["secret_id"],
+                secret_key=ready["secret_key"],
+                service="cvm",
+                action="DescribeImages",
+                version="2017-03-12",
+                host=ready["host_port"],
+                region="ap-guangzhou",
+                params=PARAMS,
+            )
             signed_at = time.time()
         conn.request("POST", "/", body=body, headers=headers)
         resp = conn.getresponse()
@@ -58,8 +65,9 @@ def sdk_worker(ready: dict, stop: threading.Event, counts: list[int], errors: li
     from tencentcloud.cvm.v20170312 import cvm_client, models
 
     profile = ClientProfile(httpProfile=HttpProfile(protocol="http", endpoint=ready["host_port"], keepAlive=True))
-    client = cvm_client.CvmClient(credential.Credential(ready["secret_id"], ready["secret_key"]), "ap-guangzhou",
-                                  profile)
+    client = cvm_client.CvmClient(
+        credential.Credential(ready["secret_id"], ready["secret_key"]), "ap-guangzhou", profile
+    )
     req = models.DescribeImagesRequest()
     req.from_json_string(json.dumps(PARAMS))
     while not stop.is_set():
@@ -79,16 +87,22 @@ def main() -> int:
     args = ap.parse_args()
 
     env = {**os.environ, "PYTHONPATH": str(REPO / "emulator") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-m", "imagesync_emulator", "--no-rate-limits", "--port", "0"],
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imagesync_emulator", "--no-rate-limits", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         ready = json.loads(proc.stdout.readline())
         worker = raw_worker if args.mode == "raw" else sdk_worker
         stop = threading.Event()
         counts, errors = [0] * args.threads, [0] * args.threads
-        threads = [threading.Thread(target=worker, args=(ready, stop, counts, errors, i), daemon=True)
-                   for i in range(args.threads)]
+        threads = [
+            threading.Thread(target=worker, args=(ready, stop, counts, errors, i), daemon=True)
+            for i in range(args.threads)
+        ]
         for t in threads:
             t.start()
         time.sleep(args.warmup)
@@ -99,11 +113,23 @@ def main() -> int:
         for t in threads:
             t.join(timeout=15)
         rate = (c1 - c0) / (t1 - t0)
-        print(json.dumps({"mode": args.mode, "threads": args.threads, "seconds": round(t1 - t0, 2),
-                          "requests": c1 - c0, "errors": sum(errors), "requests_per_second": round(rate, 1),
-                          "cpus": os.cpu_count()}))
-        print(f"{rate:.0f} signed DescribeImages requests/s ({args.mode}, {args.threads} client threads, "
-              f"{os.cpu_count()} CPUs, rate limits off)")
+        print(
+            json.dumps(
+                {
+                    "mode": args.mode,
+                    "threads": args.threads,
+                    "seconds": round(t1 - t0, 2),
+                    "requests": c1 - c0,
+                    "errors": sum(errors),
+                    "requests_per_second": round(rate, 1),
+                    "cpus": os.cpu_count(),
+                }
+            )
+        )
+        print(
+            f"{rate:.0f} signed DescribeImages requests/s ({args.mode}, {args.threads} client threads, "
+            f"{os.cpu_count()} CPUs, rate limits off)"
+        )
         return 0 if sum(errors) == 0 else 1
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -53,8 +53,7 @@ def calls_per_sweep() -> list[list[Any]]:
             report, _ = run_sweep(b)
             calls = b.describe_calls() - before
             floor = floor_calls(per_region)
-            rows.append([sum(per_region.values()), len(per_region), report["claimed"], calls, floor,
-                         calls / floor])
+            rows.append([sum(per_region.values()), len(per_region), report["claimed"], calls, floor, calls / floor])
     return rows
 
 
@@ -87,8 +86,17 @@ def sweep_time(copies: int, repeat: int) -> list[list[Any]]:
             bares.append(min(bare(b, calls) for _ in range(2)))
             n_calls, claimed = len(calls), report["claimed"]
     best_sweep, best_bare = min(sweeps), min(bares)
-    return [[claimed, n_calls, floor_calls(per_region), best_sweep, best_bare, best_sweep / best_bare,
-             1000 * best_sweep / claimed]]
+    return [
+        [
+            claimed,
+            n_calls,
+            floor_calls(per_region),
+            best_sweep,
+            best_bare,
+            best_sweep / best_bare,
+            1000 * best_sweep / claimed,
+        ]
+    ]
 
 
 def main() -> None:
@@ -99,10 +107,16 @@ def main() -> None:
 
     print("DescribeImages calls per sweep (every copy due; emulator rate limits on)\n")
     print(table(["in flight", "regions", "claimed", "DescribeImages", "floor", "calls / floor"], calls_per_sweep()))
-    print(f"\nOne sweep of {args.copies:,} copies in flight vs the same DescribeImages made bare (rate limits off, "
-          f"best of {args.repeat})\n")
-    print(table(["claimed", "DescribeImages", "floor", "sweep s", "bare calls s", "sweep / bare", "ms per copy"],
-                sweep_time(args.copies, args.repeat)))
+    print(
+        f"\nOne sweep of {args.copies:,} copies in flight vs the same DescribeImages made bare (rate limits off, "
+        f"best of {args.repeat})\n"
+    )
+    print(
+        table(
+            ["claimed", "DescribeImages", "floor", "sweep s", "bare calls s", "sweep / bare", "ms per copy"],
+            sweep_time(args.copies, args.repeat),
+        )
+    )
 
 
 if __name__ == "__main__":

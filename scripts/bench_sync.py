@@ -26,8 +26,14 @@ PER_REQUEST = 10  # IMAGESYNC_MAX_IMAGES_PER_REQUEST's default
 
 def request(images: list[str], region: str) -> dict[str, Any]:
     body = {"source_region": SOURCE_REGION, "image_ids": images, "destination_regions": [region]}
-    return {"httpMethod": "POST", "path": "/replications", "headers": {"content-type": "application/json"},
-            "queryString": {}, "body": json.dumps(body), "isBase64Encoded": False}
+    return {
+        "httpMethod": "POST",
+        "path": "/replications",
+        "headers": {"content-type": "application/json"},
+        "queryString": {},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
 
 
 def main() -> None:
@@ -60,16 +66,39 @@ def main() -> None:
             for r in rep.replicas:
                 if r.error_code:
                     failed_codes[r.error_code] = failed_codes.get(r.error_code, 0) + 1
-        print(f"SyncImages for {args.images:,} images, {sum(statuses.values()):,} HTTP requests "
-              f"of {PER_REQUEST}; client-side limit {args.rate:g}/s; emulator limit {API_LIMIT:g}/s (on)\n")
+        print(
+            f"SyncImages for {args.images:,} images, {sum(statuses.values()):,} HTTP requests "
+            f"of {PER_REQUEST}; client-side limit {args.rate:g}/s; emulator limit {API_LIMIT:g}/s (on)\n"
+        )
         rate = (len(ok) - 1) / window if len(ok) > 1 else float("nan")
-        print(table(
-            ["images", "SyncImages ok", "throttled answers", "seconds", "SyncImages/s", "vs 10/s",
-             "HTTP answers", "COPYING", "FAILED"],
-            [[args.images, len(ok), len(throttled), window, rate, rate / API_LIMIT,
-              " ".join(f"{k}x{v}" for k, v in sorted(statuses.items())), states.get("COPYING", 0),
-              states.get("FAILED", 0)]],
-        ))
+        print(
+            table(
+                [
+                    "images",
+                    "SyncImages ok",
+                    "throttled answers",
+                    "seconds",
+                    "SyncImages/s",
+                    "vs 10/s",
+                    "HTTP answers",
+                    "COPYING",
+                    "FAILED",
+                ],
+                [
+                    [
+                        args.images,
+                        len(ok),
+                        len(throttled),
+                        window,
+                        rate,
+                        rate / API_LIMIT,
+                        " ".join(f"{k}x{v}" for k, v in sorted(statuses.items())),
+                        states.get("COPYING", 0),
+                        states.get("FAILED", 0),
+                    ]
+                ],
+            )
+        )
         if failed_codes:
             print(f"\nerror codes on replicas: {failed_codes}")
 

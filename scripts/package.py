@@ -267,9 +267,24 @@ def fetch_wheels(pinned: dict[str, str], cache: Path) -> dict[str, Path]:
     missing = sorted(set(pinned) - set(cached()))
     if missing:
         command = [
-            sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
-            "--only-binary=:all:", "--platform", PLATFORM, "--python-version", PYTHON_VERSION,
-            "--implementation", "cp", "--abi", "cp310", "--dest", str(cache),
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--platform",
+            PLATFORM,
+            "--python-version",
+            PYTHON_VERSION,
+            "--implementation",
+            "cp",
+            "--abi",
+            "cp310",
+            "--dest",
+            str(cache),
             *(f"{name}=={pinned[name]}" for name in missing),
         ]
         result = subprocess.run(command, capture_output=True, text=True)
@@ -359,8 +374,12 @@ def build(dist: Path = ROOT / "dist", wheels: Path | None = None) -> Built:
         raise PackageError(f"no pin in constraints.txt for {unpinned}: pin them so the shipped versions are tested")
     pinned = {n: pinned_all[n] for n in names}
     built = Built(
-        code_zip=dist / "code.zip", layer_zip=dist / "layer.zip", code_dir=dist / "code", layer_dir=dist / "layer",
-        modules=modules, distributions=pinned,
+        code_zip=dist / "code.zip",
+        layer_zip=dist / "layer.zip",
+        code_dir=dist / "code",
+        layer_dir=dist / "layer",
+        modules=modules,
+        distributions=pinned,
     )
     stage_code(built.code_dir, modules)
     stage_layer(built.layer_dir, fetch_wheels(pinned, wheels).values())
@@ -390,13 +409,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"package: {exc}", file=sys.stderr)
         return 1
     s = built.sizes
-    print(f"{built.code_zip}: {_mb(s['code_zip'])} zipped, {_mb(s['code_unzipped'])} unzipped "
-          f"({len(built.modules)} imagesync modules)")
-    print(f"{built.layer_zip}: {_mb(s['layer_zip'])} zipped, {_mb(s['layer_unzipped'])} unzipped "
-          f"({len(built.distributions)} distributions: "
-          + ", ".join(f"{n}=={v}" for n, v in built.distributions.items()) + ")")
-    print(f"total unzipped {_mb(s['code_unzipped'] + s['layer_unzipped'])} of {_mb(MAX_UNZIPPED_BYTES)}; "
-          f"each zip at most {_mb(MAX_ZIP_BYTES)}")
+    print(
+        f"{built.code_zip}: {_mb(s['code_zip'])} zipped, {_mb(s['code_unzipped'])} unzipped "
+        f"({len(built.modules)} imagesync modules)"
+    )
+    print(
+        f"{built.layer_zip}: {_mb(s['layer_zip'])} zipped, {_mb(s['layer_unzipped'])} unzipped "
+        f"({len(built.distributions)} distributions: "
+        + ", ".join(f"{n}=={v}" for n, v in built.distributions.items())
+        + ")"
+    )
+    print(
+        f"total unzipped {_mb(s['code_unzipped'] + s['layer_unzipped'])} of {_mb(MAX_UNZIPPED_BYTES)}; "
+        f"each zip at most {_mb(MAX_ZIP_BYTES)}"
+    )
     problems = check_limits(s)
     for problem in problems:
         print(f"package: over SCF's limits: {problem}", file=sys.stderr)

@@ -60,9 +60,10 @@ def bench(*, rate_limits: bool, time_scale: float = 0.0, **settings: Any) -> Ite
 
     `rate_limits=False` turns the emulator's limits off and the client's own up, to measure our code, not a limiter.
     """
-    with tempfile.TemporaryDirectory(prefix="imagesync-bench-") as tmp, Emulator(
-        world=None, time_scale=time_scale, seed=0, rate_limits=rate_limits
-    ) as emu:
+    with (
+        tempfile.TemporaryDirectory(prefix="imagesync-bench-") as tmp,
+        Emulator(world=None, time_scale=time_scale, seed=0, rate_limits=rate_limits) as emu,
+    ):
         os.environ["TENCENTCLOUD_SECRET_ID"] = emu.secret_id
         os.environ["TENCENTCLOUD_SECRET_KEY"] = emu.secret_key
         values: dict[str, Any] = {
@@ -94,19 +95,34 @@ def seed_in_flight(b: Bench, per_region: dict[str, int], *, copy_seconds: float 
     for start in range(0, n_images, 10):
         chunk = sources[start : start + 10]
         replication = Replication(
-            source_region=SOURCE_REGION, image_ids=chunk, destination_regions=sorted(per_region),
-            origin=Origin.CLI, requested_by="bench", created_at=now,
+            source_region=SOURCE_REGION,
+            image_ids=chunk,
+            destination_regions=sorted(per_region),
+            origin=Origin.CLI,
+            requested_by="bench",
+            created_at=now,
         )
         rows = []
         for region, count in per_region.items():
             for image in chunk[: max(0, count - start)]:
                 dest = b.admin.add_image(region, name=image, state="SYNCING", ready_after=copy_seconds)
-                rows.append(Replica(
-                    replication_id=replication.id, source_region=SOURCE_REGION, source_image_id=image,
-                    destination_region=region, image_name=image, state=ReplicaState.COPYING,
-                    destination_image_id=dest, sync_percent=0, created_at=now, updated_at=now, started_at=now,
-                    next_check_at=now, deadline_at=deadline,
-                ))
+                rows.append(
+                    Replica(
+                        replication_id=replication.id,
+                        source_region=SOURCE_REGION,
+                        source_image_id=image,
+                        destination_region=region,
+                        image_name=image,
+                        state=ReplicaState.COPYING,
+                        destination_image_id=dest,
+                        sync_percent=0,
+                        created_at=now,
+                        updated_at=now,
+                        started_at=now,
+                        next_check_at=now,
+                        deadline_at=deadline,
+                    )
+                )
         if rows:
             stored = b.services.store.create_replication(
                 replication.model_copy(

@@ -55,8 +55,13 @@ WEBHOOK_SECRET = "chaos-webhook-secret-not-real"  # noqa: S105 - a fake, for the
 NAME_PREFIX = "chaos-"
 #: every action imagesync calls in this scenario gets the faults
 FAULTED_ACTIONS = (
-    "DescribeImages", "SyncImages", "DescribeImageQuota", "DescribeRegions", "TagResources",
-    "DescribeImageSharePermission", "ModifyImageSharePermission",
+    "DescribeImages",
+    "SyncImages",
+    "DescribeImageQuota",
+    "DescribeRegions",
+    "TagResources",
+    "DescribeImageSharePermission",
+    "ModifyImageSharePermission",
 )
 ROLES = ("events", "sweep", "hooks")
 
@@ -183,8 +188,9 @@ def worker(role: str) -> int:
             status_sweep.main_handler(timer, context())
             time.sleep(0.1)
         elif role == "hooks":
-            counts = deliver(svc.queue, completion_hook.main_handler, max_messages=50, visibility_timeout=3.0,
-                             retry_delay=0.2)
+            counts = deliver(
+                svc.queue, completion_hook.main_handler, max_messages=50, visibility_timeout=3.0, retry_delay=0.2
+            )
             if not counts["delivered"] and not counts["failed"]:
                 time.sleep(0.05)
         else:
@@ -198,9 +204,18 @@ def worker(role: str) -> int:
 def _start_emulator(cfg: ChaosConfig, workdir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     log = open(workdir / "emulator.log", "wb")  # noqa: SIM115 - kept open for the process's life
     proc = subprocess.Popen(
-        [sys.executable, "-m", "imagesync_emulator", "--time-scale", str(cfg.time_scale), "--seed", str(cfg.seed),
-         "--no-rate-limits"],
-        stdout=subprocess.PIPE, stderr=log,
+        [
+            sys.executable,
+            "-m",
+            "imagesync_emulator",
+            "--time-scale",
+            str(cfg.time_scale),
+            "--seed",
+            str(cfg.seed),
+            "--no-rate-limits",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=log,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -225,33 +240,57 @@ def _prepare_database(url: str) -> None:
     upgrade(url)
 
 
-def _worker_env(cfg: ChaosConfig, emu: dict[str, Any], workdir: Path, db_url: str, rules: str, hooks: str,
-                receiver_url: str, seed: int, anchor: tuple[float, float] = (0.0, 0.0)) -> dict[str, str]:
+def _worker_env(
+    cfg: ChaosConfig,
+    emu: dict[str, Any],
+    workdir: Path,
+    db_url: str,
+    rules: str,
+    hooks: str,
+    receiver_url: str,
+    seed: int,
+    anchor: tuple[float, float] = (0.0, 0.0),
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGESYNC_", "TENCENTCLOUD_"))}
-    env.update({
-        "TENCENTCLOUD_SECRET_ID": emu["secret_id"], "TENCENTCLOUD_SECRET_KEY": emu["secret_key"],
-        "IMAGESYNC_TENCENT_ENDPOINT": emu["endpoint"], "IMAGESYNC_REGION": SOURCE, "IMAGESYNC_UIN": ACCOUNT_UIN,
-        "IMAGESYNC_DATABASE_URL": db_url, "IMAGESYNC_AUTO_MIGRATE": "false",
-        "IMAGESYNC_QUEUE": "local", "IMAGESYNC_QUEUE_PATH": str(workdir / "completions.db"),
-        "IMAGESYNC_QUEUE_MAX_ATTEMPTS": "1000",  # a dead letter would be a stuck end: keep retrying
-        "IMAGESYNC_RULES_JSON": rules, "IMAGESYNC_HOOKS": hooks, "IMAGESYNC_RECONCILE_LIMIT": "0",
-        "IMAGESYNC_WEBHOOK_URL": receiver_url, "IMAGESYNC_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "IMAGESYNC_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1 over http
-        # emulated seconds, chosen for the compressed clock: checks every 0.1 real s at 3000x, no copy timed out by
-        # the runner's own length (a sweep's leases are real time: its invocation's deadline, see worker())
-        "IMAGESYNC_FIRST_CHECK_SECONDS": "300", "IMAGESYNC_RECHECK_SECONDS": "300",
-        "IMAGESYNC_MAX_CHECK_SECONDS": "600", "IMAGESYNC_RETRY_SECONDS": "300",
-        "IMAGESYNC_COPY_TIMEOUT_SECONDS": str(86400 * 60),
-        "IMAGESYNC_EVENT_IMAGE_WAIT_SECONDS": "3600",
-        # the emulator's rate limits are off (faults inject RequestLimitExceeded instead): do not wait client-side
-        "IMAGESYNC_SYNC_RATE_PER_SECOND": "200", "IMAGESYNC_DESCRIBE_RATE_PER_SECOND": "400",
-        "IMAGESYNC_LOG_LEVEL": cfg.log_level,
-        "IMAGESYNC_FAILPOINTS": cfg.failpoints, "IMAGESYNC_FAILPOINTS_SEED": str(seed),
-        "CHAOS_STOP_FILE": str(workdir / "stop"), "CHAOS_ADMIN_URL": emu["admin"],
-        "CHAOS_TIME_SCALE": str(cfg.time_scale),
-        "CHAOS_CLOCK_ANCHOR": f"{anchor[0]!r},{anchor[1]!r}",
-        "CHAOS_EVENTS_QUEUE": str(workdir / "events.db"),
-    })
+    env.update(
+        {
+            "TENCENTCLOUD_SECRET_ID": emu["secret_id"],
+            "TENCENTCLOUD_SECRET_KEY": emu["secret_key"],
+            "IMAGESYNC_TENCENT_ENDPOINT": emu["endpoint"],
+            "IMAGESYNC_REGION": SOURCE,
+            "IMAGESYNC_UIN": ACCOUNT_UIN,
+            "IMAGESYNC_DATABASE_URL": db_url,
+            "IMAGESYNC_AUTO_MIGRATE": "false",
+            "IMAGESYNC_QUEUE": "local",
+            "IMAGESYNC_QUEUE_PATH": str(workdir / "completions.db"),
+            "IMAGESYNC_QUEUE_MAX_ATTEMPTS": "1000",  # a dead letter would be a stuck end: keep retrying
+            "IMAGESYNC_RULES_JSON": rules,
+            "IMAGESYNC_HOOKS": hooks,
+            "IMAGESYNC_RECONCILE_LIMIT": "0",
+            "IMAGESYNC_WEBHOOK_URL": receiver_url,
+            "IMAGESYNC_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "IMAGESYNC_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1 over http
+            # emulated seconds, chosen for the compressed clock: checks every 0.1 real s at 3000x, no copy timed out by
+            # the runner's own length (a sweep's leases are real time: its invocation's deadline, see worker())
+            "IMAGESYNC_FIRST_CHECK_SECONDS": "300",
+            "IMAGESYNC_RECHECK_SECONDS": "300",
+            "IMAGESYNC_MAX_CHECK_SECONDS": "600",
+            "IMAGESYNC_RETRY_SECONDS": "300",
+            "IMAGESYNC_COPY_TIMEOUT_SECONDS": str(86400 * 60),
+            "IMAGESYNC_EVENT_IMAGE_WAIT_SECONDS": "3600",
+            # the emulator's rate limits are off (faults inject RequestLimitExceeded instead): do not wait client-side
+            "IMAGESYNC_SYNC_RATE_PER_SECOND": "200",
+            "IMAGESYNC_DESCRIBE_RATE_PER_SECOND": "400",
+            "IMAGESYNC_LOG_LEVEL": cfg.log_level,
+            "IMAGESYNC_FAILPOINTS": cfg.failpoints,
+            "IMAGESYNC_FAILPOINTS_SEED": str(seed),
+            "CHAOS_STOP_FILE": str(workdir / "stop"),
+            "CHAOS_ADMIN_URL": emu["admin"],
+            "CHAOS_TIME_SCALE": str(cfg.time_scale),
+            "CHAOS_CLOCK_ANCHOR": f"{anchor[0]!r},{anchor[1]!r}",
+            "CHAOS_EVENTS_QUEUE": str(workdir / "events.db"),
+        }
+    )
     return env
 
 
@@ -282,30 +321,48 @@ def run(cfg: ChaosConfig, *, out: Any = None) -> dict[str, Any]:
         anchor = clock_anchor(admin)
         admin("set_image_quota", quota=100000)
         admin("set_copy_failure_rate", p=cfg.copy_failure)
-        rules = json.dumps({"rules": [{
-            "name": "chaos", "selector": {"source_regions": [SOURCE], "name_glob": f"{NAME_PREFIX}*"},
-            "destinations": list(cfg.regions), "reconcile": False,
-        }]})
-        hooks = json.dumps([TagHook().model_dump(mode="json"),
-                            ShareHook(account_ids=[PARTNER_UIN]).model_dump(mode="json")])
+        rules = json.dumps(
+            {
+                "rules": [
+                    {
+                        "name": "chaos",
+                        "selector": {"source_regions": [SOURCE], "name_glob": f"{NAME_PREFIX}*"},
+                        "destinations": list(cfg.regions),
+                        "reconcile": False,
+                    }
+                ]
+            }
+        )
+        hooks = json.dumps(
+            [TagHook().model_dump(mode="json"), ShareHook(account_ids=[PARTNER_UIN]).model_dump(mode="json")]
+        )
         spawn_seq = 0
 
         def spawn(role: str, index: int) -> subprocess.Popen[bytes]:
             nonlocal spawn_seq
             spawn_seq += 1
-            env = _worker_env(cfg, emu, workdir, db_url, rules, hooks, receiver.url, cfg.seed * 100000 + spawn_seq,
-                              anchor)
+            env = _worker_env(
+                cfg, emu, workdir, db_url, rules, hooks, receiver.url, cfg.seed * 100000 + spawn_seq, anchor
+            )
             stem = workdir / "logs" / f"{role}-{index}"
             return subprocess.Popen(
-                [sys.executable, "-m", "imagesync_dev.chaos", "worker", role], env=env,
-                stdout=open(f"{stem}.out", "ab"), stderr=open(f"{stem}.err", "ab"),  # noqa: SIM115
+                [sys.executable, "-m", "imagesync_dev.chaos", "worker", role],
+                env=env,
+                stdout=open(f"{stem}.out", "ab"),
+                stderr=open(f"{stem}.err", "ab"),  # noqa: SIM115
             )
 
         for role, count in (("events", cfg.event_workers), ("sweep", cfg.sweepers), ("hooks", cfg.hook_workers)):
             workers.extend(Worker(role, i, spawn(role, i)) for i in range(count))
         for action in FAULTED_ACTIONS:
-            admin("set_fault", action=action, code="RequestLimitExceeded", rate=cfg.throttle,
-                  drop_rate=cfg.drop / 2, drop_after_rate=cfg.drop / 2)
+            admin(
+                "set_fault",
+                action=action,
+                code="RequestLimitExceeded",
+                rate=cfg.throttle,
+                drop_rate=cfg.drop / 2,
+                drop_after_rate=cfg.drop / 2,
+            )
 
         cvm = _cvm_client(emu)
         created = 0
@@ -370,8 +427,19 @@ def run(cfg: ChaosConfig, *, out: Any = None) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 w.proc.kill()
                 w.proc.wait()
-        report = _report(cfg, admin, store, receiver, workdir, events_seen=events_seen, elapsed=elapsed,
-                         finished=done, exits=exits, random_kills=kills, database_url=db_url)
+        report = _report(
+            cfg,
+            admin,
+            store,
+            receiver,
+            workdir,
+            events_seen=events_seen,
+            elapsed=elapsed,
+            finished=done,
+            exits=exits,
+            random_kills=kills,
+            database_url=db_url,
+        )
     finally:
         (workdir / "stop").touch()
         for w in workers:
@@ -414,19 +482,30 @@ def _progress(store: Any, events: Any, completions: Any) -> dict[str, Any]:
 
     with store.engine.connect() as conn:
         states = dict(conn.execute(select(replicas.c.state, func.count()).group_by(replicas.c.state)).all())
-        pairs = conn.execute(select(func.count()).select_from(
-            select(replicas.c.source_image_id, replicas.c.destination_region).distinct().subquery()
-        )).scalar()
-        open_pairs = conn.execute(select(func.count()).select_from(
-            select(replicas.c.source_image_id, replicas.c.destination_region).distinct()
-            .where(replicas.c.state.in_(("PENDING", "WAITING_SOURCE", "COPYING"))).subquery()
-        )).scalar()
+        pairs = conn.execute(
+            select(func.count()).select_from(
+                select(replicas.c.source_image_id, replicas.c.destination_region).distinct().subquery()
+            )
+        ).scalar()
+        open_pairs = conn.execute(
+            select(func.count()).select_from(
+                select(replicas.c.source_image_id, replicas.c.destination_region)
+                .distinct()
+                .where(replicas.c.state.in_(("PENDING", "WAITING_SOURCE", "COPYING")))
+                .subquery()
+            )
+        ).scalar()
         unsent = conn.execute(select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))).scalar()
         hooks = dict(conn.execute(select(hook_runs.c.status, func.count()).group_by(hook_runs.c.status)).all())
-    return {"replicas": {str(k): int(v) for k, v in states.items()}, "pairs": int(pairs or 0),
-            "open_pairs": int(open_pairs or 0), "outbox_unsent": int(unsent or 0),
-            "hooks": {str(k): int(v) for k, v in hooks.items()}, "events": events.depth(),
-            "completions": completions.depth()}
+    return {
+        "replicas": {str(k): int(v) for k, v in states.items()},
+        "pairs": int(pairs or 0),
+        "open_pairs": int(open_pairs or 0),
+        "outbox_unsent": int(unsent or 0),
+        "hooks": {str(k): int(v) for k, v in hooks.items()},
+        "events": events.depth(),
+        "completions": completions.depth(),
+    }
 
 
 def _finished(state: dict[str, Any], expected: int) -> bool:
@@ -440,32 +519,68 @@ def _finished(state: dict[str, Any], expected: int) -> bool:
     hooks_open = sum(v for k, v in state["hooks"].items() if k not in ("done", "skipped"))
     # three hooks (webhook, tag, share) per end
     hooks_closed = sum(v for k, v in state["hooks"].items() if k in ("done", "skipped"))
-    return (state["pairs"] == expected and state["open_pairs"] == 0 and ended == sum(reps.values())
-            and state["outbox_unsent"] == 0 and queued == 0 and hooks_open == 0 and hooks_closed == 3 * ended)
+    return (
+        state["pairs"] == expected
+        and state["open_pairs"] == 0
+        and ended == sum(reps.values())
+        and state["outbox_unsent"] == 0
+        and queued == 0
+        and hooks_open == 0
+        and hooks_closed == 3 * ended
+    )
 
 
-def _report(cfg: ChaosConfig, admin: Admin, store: Any, receiver: WebhookReceiver, workdir: Path, *, events_seen: int,
-            elapsed: float, finished: bool, exits: Counter[str], random_kills: int,
-            database_url: str) -> dict[str, Any]:
+def _report(
+    cfg: ChaosConfig,
+    admin: Admin,
+    store: Any,
+    receiver: WebhookReceiver,
+    workdir: Path,
+    *,
+    events_seen: int,
+    elapsed: float,
+    finished: bool,
+    exits: Counter[str],
+    random_kills: int,
+    database_url: str,
+) -> dict[str, Any]:
     from sqlalchemy import select
 
     from imagesync.adapters.sql.schema import hook_runs, replicas
 
     with store.engine.connect() as conn:
-        reps = [dict(r._mapping) for r in conn.execute(select(
-            replicas.c.id, replicas.c.source_image_id, replicas.c.destination_region, replicas.c.state,
-            replicas.c.destination_image_id, replicas.c.error_code,
-        ))]
-        runs = [dict(r._mapping) for r in conn.execute(select(
-            hook_runs.c.replica_id, hook_runs.c.hook_key, hook_runs.c.status,
-        ))]
+        reps = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(
+                    replicas.c.id,
+                    replicas.c.source_image_id,
+                    replicas.c.destination_region,
+                    replicas.c.state,
+                    replicas.c.destination_image_id,
+                    replicas.c.error_code,
+                )
+            )
+        ]
+        runs = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(
+                    hook_runs.c.replica_id,
+                    hook_runs.c.hook_key,
+                    hook_runs.c.status,
+                )
+            )
+        ]
     terminal = {"SUCCEEDED", "FAILED", "TIMED_OUT"}
     states = Counter(r["state"] for r in reps)
     failed = Counter(r["error_code"] or "?" for r in reps if r["state"] in ("FAILED", "TIMED_OUT"))
     ended = [r for r in reps if r["state"] in terminal]
     run_status = {(r["replica_id"], r["hook_key"]): r["status"] for r in runs}
     hooks_not_done = sum(
-        1 for r in ended for key in ("webhook", "tag", "share")
+        1
+        for r in ended
+        for key in ("webhook", "tag", "share")
         if run_status.get((r["id"], key)) not in ("done", "skipped")
     )
     expected = cfg.images * len(cfg.regions)
@@ -503,8 +618,9 @@ def _report(cfg: ChaosConfig, admin: Admin, store: Any, receiver: WebhookReceive
     per_copy = Counter(
         f"{sync_ok.get(p, 0)}/{len(started_by.get(p, ()))}" for p in pairs
     )  # "calls/started copies" -> number of pairs
-    mismatched = sorted(f"{p[0]}/{p[1]}" for p in set(sync_ok) | set(copies)
-                        if sync_ok.get(p, 0) != len(copies.get(p, [])))
+    mismatched = sorted(
+        f"{p[0]}/{p[1]}" for p in set(sync_ok) | set(copies) if sync_ok.get(p, 0) != len(copies.get(p, []))
+    )
     started_copies = sum(len(v) for v in copies.values())
     multi = sorted(f"{p[0]}/{p[1]}" for p in pairs if sync_ok.get(p, 0) > len(started_by.get(p, ())))
     per_pair_replicas = Counter((r["source_image_id"], r["destination_region"]) for r in reps)
@@ -542,9 +658,15 @@ def _report(cfg: ChaosConfig, admin: Admin, store: Any, receiver: WebhookReceive
                 failpoints[line.split()[2]] += 1
 
     ok = (
-        finished and stuck == 0 and not mismatched and not orphans and not multi
-        and set(webhook_distinct) <= {1} and invalid_signatures == 0
-        and set(tagged) <= {1} and set(shared) <= {1}
+        finished
+        and stuck == 0
+        and not mismatched
+        and not orphans
+        and not multi
+        and set(webhook_distinct) <= {1}
+        and invalid_signatures == 0
+        and set(tagged) <= {1}
+        and set(shared) <= {1}
         and all(v <= 1 for v in share_ok.values())
     )
     return {
@@ -555,14 +677,26 @@ def _report(cfg: ChaosConfig, admin: Admin, store: Any, receiver: WebhookReceive
         "images": cfg.images,
         "regions": list(cfg.regions),
         "time_scale": cfg.time_scale,
-        "replicas": {"total": len(reps), "expected": expected, "image_region_pairs": len(pairs),
-                     "pairs_retried_after_failure": retried_pairs, "succeeded": states.get("SUCCEEDED", 0),
-                     "failed": states.get("FAILED", 0) + states.get("TIMED_OUT", 0), "failed_by_reason": dict(failed),
-                     "stuck": stuck, "hooks_not_done": hooks_not_done, "by_state": dict(states)},
-        "sync_images": {"calls_by_outcome": dict(outcomes), "copies_started": started_copies,
-                        "calls_per_started_copies": dict(sorted(per_copy.items())),
-                        "pairs_with_more_calls_than_copies": multi[:20], "calls_vs_copies_mismatch": mismatched[:20],
-                        "orphan_copies": orphans[:20]},
+        "replicas": {
+            "total": len(reps),
+            "expected": expected,
+            "image_region_pairs": len(pairs),
+            "pairs_retried_after_failure": retried_pairs,
+            "succeeded": states.get("SUCCEEDED", 0),
+            "failed": states.get("FAILED", 0) + states.get("TIMED_OUT", 0),
+            "failed_by_reason": dict(failed),
+            "stuck": stuck,
+            "hooks_not_done": hooks_not_done,
+            "by_state": dict(states),
+        },
+        "sync_images": {
+            "calls_by_outcome": dict(outcomes),
+            "copies_started": started_copies,
+            "calls_per_started_copies": dict(sorted(per_copy.items())),
+            "pairs_with_more_calls_than_copies": multi[:20],
+            "calls_vs_copies_mismatch": mismatched[:20],
+            "orphan_copies": orphans[:20],
+        },
         "hooks": {
             "replica_ends": len(ended),
             "webhook_posts_raw": sum(len(v) for v in posts_by_replica.values()),
@@ -575,10 +709,15 @@ def _report(cfg: ChaosConfig, admin: Admin, store: Any, receiver: WebhookReceive
             "copies_shared_per_success": {str(k): v for k, v in sorted(shared.items())},
         },
         "events": {"cloudaudit_events": events_seen, "deliveries": 2 * events_seen},
-        "crashes": {"failpoints": dict(failpoints), "random_sigkills": random_kills,
-                    "worker_exits": dict(exits)},
-        "faults": {"throttle": cfg.throttle, "internal_error": cfg.internal_error, "drop": cfg.drop,
-                   "copy_failure": cfg.copy_failure, "failpoints": cfg.failpoints, "kill_every": cfg.kill_every},
+        "crashes": {"failpoints": dict(failpoints), "random_sigkills": random_kills, "worker_exits": dict(exits)},
+        "faults": {
+            "throttle": cfg.throttle,
+            "internal_error": cfg.internal_error,
+            "drop": cfg.drop,
+            "copy_failure": cfg.copy_failure,
+            "failpoints": cfg.failpoints,
+            "kill_every": cfg.kill_every,
+        },
         "counters": {a: c for a, c in admin("counters").items() if a in FAULTED_ACTIONS},
         "workdir": str(workdir),
     }

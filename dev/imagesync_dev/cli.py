@@ -25,12 +25,21 @@ app = typer.Typer(
 @app.command()
 def demo(
     keep: Annotated[Path | None, typer.Option(help="keep the demo's state in this folder")] = None,
-    cloud: Annotated[bool, typer.Option(
-        "--cloud", help="deploy dist/ (make package) from serverless.yml onto the emulated SCF and drive only the "
-        "deployed functions (make demo-cloud)")] = False,
-    database_url: Annotated[str | None, typer.Option(
-        help="--cloud: the state table, recreated empty (default "
-        "mysql+pymysql://root@127.0.0.1:3306/imagesync_demo_cloud)")] = None,
+    cloud: Annotated[
+        bool,
+        typer.Option(
+            "--cloud",
+            help="deploy dist/ (make package) from serverless.yml onto the emulated SCF and drive only the "
+            "deployed functions (make demo-cloud)",
+        ),
+    ] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="--cloud: the state table, recreated empty (default "
+            "mysql+pymysql://root@127.0.0.1:3306/imagesync_demo_cloud)"
+        ),
+    ] = None,
 ) -> None:
     """Replicate the emulator's demo images through the three real functions and print the outcome."""
     if cloud:
@@ -73,10 +82,20 @@ def chaos(
     from .chaos import run as run_chaos
 
     cfg = ChaosConfig(
-        images=images, regions=[r.strip() for r in regions.split(",") if r.strip()], database_url=database_url,
-        time_scale=time_scale, seed=seed, throttle=throttle, internal_error=internal_error, drop=drop,
-        copy_failure=copy_failure, failpoints=failpoints, kill_every=kill_every, sweepers=sweepers,
-        max_seconds=max_seconds, workdir=workdir,
+        images=images,
+        regions=[r.strip() for r in regions.split(",") if r.strip()],
+        database_url=database_url,
+        time_scale=time_scale,
+        seed=seed,
+        throttle=throttle,
+        internal_error=internal_error,
+        drop=drop,
+        copy_failure=copy_failure,
+        failpoints=failpoints,
+        kill_every=kill_every,
+        sweepers=sweepers,
+        max_seconds=max_seconds,
+        workdir=workdir,
     )
     report = run_chaos(cfg)
     console.print_json(json.dumps(report)) if as_json else print(render(report))

@@ -33,40 +33,55 @@ PARTNER_UIN = "100000000002"  # the emulator's second account: every copy is sha
 REQUESTS: list[tuple[str, dict[str, Any], int, str | None]] = [
     (
         "two images to Shanghai and Beijing",
-        {"source_region": SOURCE, "image_ids": ["img-5ddkx3gh", "img-8c2rq9tw"],
-         "destination_regions": ["ap-shanghai", "ap-beijing"]},
-        202, None,
+        {
+            "source_region": SOURCE,
+            "image_ids": ["img-5ddkx3gh", "img-8c2rq9tw"],
+            "destination_regions": ["ap-shanghai", "ap-beijing"],
+        },
+        202,
+        None,
     ),
     (
         "an image still CREATING (waits for its source)",
         {"source_region": SOURCE, "image_ids": ["img-9fjm4wza"], "destination_regions": ["ap-shanghai"]},
-        202, None,
+        202,
+        None,
     ),
     (
         "into the partner account (its role imagesync-delivery), Guangzhou and Chengdu",
-        {"source_region": SOURCE, "image_ids": ["img-8c2rq9tw"], "destination_regions": [
-            {"account": PARTNER_UIN, "role": "imagesync-delivery", "regions": ["ap-guangzhou", "ap-chengdu"]}]},
-        202, None,
+        {
+            "source_region": SOURCE,
+            "image_ids": ["img-8c2rq9tw"],
+            "destination_regions": [
+                {"account": PARTNER_UIN, "role": "imagesync-delivery", "regions": ["ap-guangzhou", "ap-chengdu"]}
+            ],
+        },
+        202,
+        None,
     ),
     (
         "to Singapore (mainland -> elsewhere, not approved)",
         {"source_region": SOURCE, "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-singapore"]},
-        422, "Region.CrossBorderNotAllowed",
+        422,
+        "Region.CrossBorderNotAllowed",
     ),
     (
         "an 80 GB image (over the 50 GB cap)",
         {"source_region": SOURCE, "image_ids": ["img-2hxv7lqe"], "destination_regions": ["ap-shanghai"]},
-        422, "Image.TooLarge",
+        422,
+        "Image.TooLarge",
     ),
     (
         "a public image",
         {"source_region": SOURCE, "image_ids": ["img-487zeit5"], "destination_regions": ["ap-shanghai"]},
-        422, "Image.NotCustom",
+        422,
+        "Image.NotCustom",
     ),
     (
         "the same copy again while in flight",
         {"source_region": SOURCE, "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai"]},
-        409, "Replication.AlreadyInFlight",
+        409,
+        "Replication.AlreadyInFlight",
     ),
 ]
 
@@ -114,9 +129,15 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
     workdir.mkdir(parents=True, exist_ok=True)
     receiver = WebhookReceiver(WEBHOOK_SECRET)
     problems: list[str] = []
-    with Emulator(time_scale=600.0, seed=7) as emu, _env(
-        {"TENCENTCLOUD_SECRET_ID": emu.secret_id, "TENCENTCLOUD_SECRET_KEY": emu.secret_key,
-         "IMAGESYNC_UIN": DEMO_UIN}
+    with (
+        Emulator(time_scale=600.0, seed=7) as emu,
+        _env(
+            {
+                "TENCENTCLOUD_SECRET_ID": emu.secret_id,
+                "TENCENTCLOUD_SECRET_KEY": emu.secret_key,
+                "IMAGESYNC_UIN": DEMO_UIN,
+            }
+        ),
     ):
         settings = Settings(
             tencent_endpoint=emu.endpoint,
@@ -227,8 +248,17 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
     if any(not h["valid"] for h in receiver.received):
         problems.append("a webhook arrived with a bad signature")
     table = Table(title=f"replicas ({ticks} sweeps, {elapsed:.1f} s real)")
-    for column in ("image", "region", "try", "destination id", "state", "emulated duration", "hook delivered",
-                   "hooks", "on the copy"):
+    for column in (
+        "image",
+        "region",
+        "try",
+        "destination id",
+        "state",
+        "emulated duration",
+        "hook delivered",
+        "hooks",
+        "on the copy",
+    ):
         table.add_column(column, no_wrap=column == "region")  # "<account uin>/<region>" for a delivery
     for rid in replication_ids:
         replication = svc.store.get_replication(rid)
@@ -251,9 +281,11 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
             if r.id in after:
                 effects[r.id] = "-"
             table.add_row(
-                r.source_image_id, f"{r.account}/{r.destination_region}" if r.account else r.destination_region,
+                r.source_image_id,
+                f"{r.account}/{r.destination_region}" if r.account else r.destination_region,
                 f"{numbers[r.id]}" + (f" (retried by {after[r.id].id})" if r.id in after else ""),
-                r.destination_image_id or "-", r.state.value,
+                r.destination_image_id or "-",
+                r.state.value,
                 f"{duration:.1f} min" if duration is not None else "-",
                 {0: "no", 1: "yes"}.get(hooks[r.id], f"{hooks[r.id]} times"),
                 " ".join(f"{k}:{v}" for k, v in sorted(outcome.items())),
@@ -279,6 +311,7 @@ def run(keep: Path | None = None, *, console: Console | None = None, deadline_se
         "status page of this run: "
         f"IMAGESYNC_API_TOKEN={API_TOKEN} imagesync serve --database-url sqlite:///{workdir / 'state.db'}\n"
         "  then open http://127.0.0.1:8080/ (any user name; the token above as the password)",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     return 0

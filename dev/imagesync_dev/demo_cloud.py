@@ -49,9 +49,15 @@ DEAD_LETTER_QUEUE = "imagesync-completions-dead"  # deploy/completion-hook-dead-
 TIME_SCALE = 240.0
 #: the image the demo creates; the rule below selects it
 RULE_IMAGE_NAME = "golden-web-2026"
-RULES: dict[str, Any] = {"rules": [{"name": "golden-images",
-                    "selector": {"source_regions": [SOURCE], "name_glob": "golden-*"},
-                    "destinations": ["ap-shanghai", "ap-beijing"]}]}
+RULES: dict[str, Any] = {
+    "rules": [
+        {
+            "name": "golden-images",
+            "selector": {"source_regions": [SOURCE], "name_glob": "golden-*"},
+            "destinations": ["ap-shanghai", "ap-beijing"],
+        }
+    ]
+}
 #: global hooks beside the webhook (IMAGESYNC_HOOKS): provenance tags and sharing with the partner account
 HOOKS: list[dict[str, Any]] = [{"type": "tag"}, {"type": "share", "account_ids": [PARTNER_UIN]}]
 #: Settings only the emulator needs, set on the deployed functions with UpdateFunctionConfiguration (never in
@@ -60,8 +66,11 @@ HOOKS: list[dict[str, Any]] = [{"type": "tag"}, {"type": "share", "account_ids":
 #: webhook receiver is http on 127.0.0.1, which a deployed function refuses unless allowed.
 LOCAL_SETTINGS: dict[str, dict[str, str]] = {
     "copy_request": {"IMAGESYNC_FIRST_CHECK_SECONDS": "1", "IMAGESYNC_RETRY_SECONDS": "1"},
-    "status_sweep": {"IMAGESYNC_FIRST_CHECK_SECONDS": "1", "IMAGESYNC_RECHECK_SECONDS": "1",
-                     "IMAGESYNC_RETRY_SECONDS": "1"},
+    "status_sweep": {
+        "IMAGESYNC_FIRST_CHECK_SECONDS": "1",
+        "IMAGESYNC_RECHECK_SECONDS": "1",
+        "IMAGESYNC_RETRY_SECONDS": "1",
+    },
     "completion_hook": {"IMAGESYNC_WEBHOOK_ALLOW_PRIVATE": "true"},
 }
 
@@ -108,8 +117,9 @@ class Stack:
     def name(self, key: str) -> str:
         return self.deployment.functions[key]
 
-    def http(self, method: str, path: str, body: Any = None, *, token: str | None = None,
-             timeout: float = 120.0) -> tuple[int, dict[str, Any]]:
+    def http(
+        self, method: str, path: str, body: Any = None, *, token: str | None = None, timeout: float = 120.0
+    ) -> tuple[int, dict[str, Any]]:
         """One request to the Function URL (Bearer token unless `token` is ""); (status, JSON body)."""
         token = self.token if token is None else token
         headers = {"Content-Type": "application/json"}
@@ -150,20 +160,39 @@ def serverless_env(values: Mapping[str, str], path: Path = SERVERLESS_YML) -> di
     return {n: values[n] for n in names}
 
 
-def deploy_stack(emu: Emulator, *, database_url: str, code_dir: Path, layer_zip: Path, webhook_url: str = "",
-                 webhook_secret: str = "", rules: Mapping[str, Any] | None = None,
-                 hooks: list[dict[str, Any]] | None = None, token: str = API_TOKEN,
-                 local_settings: Mapping[str, Mapping[str, str]] = LOCAL_SETTINGS,
-                 serverless_yml: Path = SERVERLESS_YML) -> Stack:
+def deploy_stack(
+    emu: Emulator,
+    *,
+    database_url: str,
+    code_dir: Path,
+    layer_zip: Path,
+    webhook_url: str = "",
+    webhook_secret: str = "",
+    rules: Mapping[str, Any] | None = None,
+    hooks: list[dict[str, Any]] | None = None,
+    token: str = API_TOKEN,
+    local_settings: Mapping[str, Mapping[str, str]] = LOCAL_SETTINGS,
+    serverless_yml: Path = SERVERLESS_YML,
+) -> Stack:
     """serverless.yml deployed onto `emu`'s SCF, `imagesync deploy-steps --dead-letter` run against it (its queue
     created first, as docs/deploy.md says), then `local_settings` applied. The schema must exist already
     (serverless.yml sets IMAGESYNC_AUTO_MIGRATE=false: see `migrate`)."""
-    env = serverless_env({
-        "STAGE": "demo", "REGION": SOURCE, "VPC_ID": "vpc-demo0000", "SUBNET_ID": "subnet-demo0000",
-        "LAYER_VERSION": "1", "IMAGESYNC_DATABASE_URL": database_url, "IMAGESYNC_API_TOKEN": token,
-        "IMAGESYNC_WEBHOOK_URL": webhook_url, "IMAGESYNC_WEBHOOK_SECRET": webhook_secret,
-        "IMAGESYNC_RULES_JSON": json.dumps(rules) if rules else "", "IMAGESYNC_HOOKS": json.dumps(hooks or []),
-    }, serverless_yml)
+    env = serverless_env(
+        {
+            "STAGE": "demo",
+            "REGION": SOURCE,
+            "VPC_ID": "vpc-demo0000",
+            "SUBNET_ID": "subnet-demo0000",
+            "LAYER_VERSION": "1",
+            "IMAGESYNC_DATABASE_URL": database_url,
+            "IMAGESYNC_API_TOKEN": token,
+            "IMAGESYNC_WEBHOOK_URL": webhook_url,
+            "IMAGESYNC_WEBHOOK_SECRET": webhook_secret,
+            "IMAGESYNC_RULES_JSON": json.dumps(rules) if rules else "",
+            "IMAGESYNC_HOOKS": json.dumps(hooks or []),
+        },
+        serverless_yml,
+    )
     deployment = emu.deploy(serverless_yml, env=env, layers=layer_zip, code_dir=code_dir)
     _call(sdk(emu, "tdmq"), "CreateCmqQueue", {"QueueName": DEAD_LETTER_QUEUE})
     stack = Stack(emu, deployment, token, deploy_steps(emu, "--dead-letter"))
@@ -177,9 +206,14 @@ def deploy_steps(emu: Emulator, *args: str) -> dict[str, Any]:
     """`imagesync deploy-steps --region ap-guangzhou --uin <the default account> ARGS` against the emulator, as a
     deployer runs it; what it printed."""
     uin = next(a["uin"] for a in emu.admin.accounts() if a["name"] == "default")
-    done = _imagesync(["deploy-steps", "--region", SOURCE, "--uin", uin, *args], {
-        "IMAGESYNC_TENCENT_ENDPOINT": emu.endpoint, "TENCENTCLOUD_SECRET_ID": emu.secret_id,
-        "TENCENTCLOUD_SECRET_KEY": emu.secret_key})
+    done = _imagesync(
+        ["deploy-steps", "--region", SOURCE, "--uin", uin, *args],
+        {
+            "IMAGESYNC_TENCENT_ENDPOINT": emu.endpoint,
+            "TENCENTCLOUD_SECRET_ID": emu.secret_id,
+            "TENCENTCLOUD_SECRET_KEY": emu.secret_key,
+        },
+    )
     printed: dict[str, Any] = json.loads(done.stdout)
     return printed
 
@@ -187,8 +221,13 @@ def deploy_steps(emu: Emulator, *args: str) -> dict[str, Any]:
 def _imagesync(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     """`imagesync ARGS` in its own process (as a deployer runs it), with only `env` beside PATH and HOME."""
     base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-    done = subprocess.run([sys.executable, "-c", "from imagesync.cli import app; app()", *args], env={**base, **env},
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", "from imagesync.cli import app; app()", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if done.returncode != 0:
         raise DemoError(f"imagesync {args[0]} failed ({done.returncode}): {(done.stderr or done.stdout).strip()}")
     return done
@@ -218,8 +257,10 @@ def fresh_database(database_url: str) -> None:
             conn.execute(text(f"CREATE DATABASE `{url.database}` CHARACTER SET utf8mb4"))
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
-        raise DemoError(f"MariaDB is not reachable at {url.host}:{url.port or 3306} as {url.username} "
-                        f"({type(cause).__name__}: {cause}); start it, or give another --database-url") from exc
+        raise DemoError(
+            f"MariaDB is not reachable at {url.host}:{url.port or 3306} as {url.username} "
+            f"({type(cause).__name__}: {cause}); start it, or give another --database-url"
+        ) from exc
     finally:
         engine.dispose()
 
@@ -272,21 +313,27 @@ def scenario(stack: Stack, receiver: WebhookReceiver, *, console: Console, deadl
         code = (answer.get("error") or {}).get("code")
         requests.append((label, status, code or answer.get("id", "")))
         ok = (status, code) == (want_status, want_code)
-        console.print(f"  POST {stack.url}/replications {label}: {status} {code or answer.get('id')} "
-                      + ("[green]ok[/green]" if ok else "[red]??[/red]"))
+        console.print(
+            f"  POST {stack.url}/replications {label}: {status} {code or answer.get('id')} "
+            + ("[green]ok[/green]" if ok else "[red]??[/red]")
+        )
         if not ok:
             problems.append(f"{label}: got {status} {code}, expected {want_status} {want_code}")
         if status == 202:
             replication_ids.append(answer["id"])
 
     # A new custom image: CloudAudit -> the EventBridge rule deploy-steps made -> copy_request -> the rule's copies.
-    image_id = _call(sdk(emu, "cvm"), "CreateImage", {"InstanceId": "ins-1a2b3c4d",
-                                                       "ImageName": RULE_IMAGE_NAME})["ImageId"]
-    routed = wait(lambda: [r for r in stack.attempts("copy_request")
-                           if r["source"] == "eventbridge" and r["outcome"] == "ok"],
-                  timeout=deadline_seconds, what="the CreateImage event handled by copy_request")
-    console.print(f"  cvm CreateImage {RULE_IMAGE_NAME} -> {image_id} -> EventBridge -> copy_request: "
-                  f"{routed[0]['outcome']}")
+    image_id = _call(sdk(emu, "cvm"), "CreateImage", {"InstanceId": "ins-1a2b3c4d", "ImageName": RULE_IMAGE_NAME})[
+        "ImageId"
+    ]
+    routed = wait(
+        lambda: [r for r in stack.attempts("copy_request") if r["source"] == "eventbridge" and r["outcome"] == "ok"],
+        timeout=deadline_seconds,
+        what="the CreateImage event handled by copy_request",
+    )
+    console.print(
+        f"  cvm CreateImage {RULE_IMAGE_NAME} -> {image_id} -> EventBridge -> copy_request: {routed[0]['outcome']}"
+    )
     status, listed = stack.http("GET", f"/replications?image_id={image_id}")
     by_rule = [item["id"] for item in listed.get("items") or [] if item.get("origin") == "event"]
     if status != 200 or len(by_rule) != 1:
@@ -320,14 +367,19 @@ def scenario(stack: Stack, receiver: WebhookReceiver, *, console: Console, deadl
             image = (emu.admin.image(r["destination_image_id"]) if r["destination_image_id"] else None) or {}
             tags = {t["Key"]: t["Value"] for t in image.get("Tags") or []}
             hooks = {h["hook"]: h["status"] for h in r.get("hooks") or []}
-            rows.append({
-                "image": r["source_image_id"], "region": r["destination_region"],
-                "destination": r["destination_image_id"], "state": r["state"],
-                "minutes": (copy["ready_at"] - copy["at"]) / 60 if copy else None,
-                "webhooks": delivered[r["id"]], "hooks": hooks,
-                "tagged": tags.get("imagesync:source-image") == r["source_image_id"],
-                "shared": PARTNER_UIN in image.get("SharedWith", []),
-            })
+            rows.append(
+                {
+                    "image": r["source_image_id"],
+                    "region": r["destination_region"],
+                    "destination": r["destination_image_id"],
+                    "state": r["state"],
+                    "minutes": (copy["ready_at"] - copy["at"]) / 60 if copy else None,
+                    "webhooks": delivered[r["id"]],
+                    "hooks": hooks,
+                    "tagged": tags.get("imagesync:source-image") == r["source_image_id"],
+                    "shared": PARTNER_UIN in image.get("SharedWith", []),
+                }
+            )
             where = f"{r['source_image_id']} -> {r['destination_region']}"
             if r["state"] != "SUCCEEDED":
                 problems.append(f"{where} ended {r['state']}")
@@ -343,15 +395,20 @@ def scenario(stack: Stack, receiver: WebhookReceiver, *, console: Console, deadl
     functions = {}
     for key in FUNCTIONS:
         runs = stack.attempts(key)
-        functions[key] = {"invocations": len(runs), "cold": sum(r["cold"] for r in runs),
-                          "warm": sum(not r["cold"] for r in runs),
-                          "errors": sum(r["outcome"] != "ok" for r in runs),
-                          "retries": sum(r["attempt"] > 1 for r in runs)}
+        functions[key] = {
+            "invocations": len(runs),
+            "cold": sum(r["cold"] for r in runs),
+            "warm": sum(not r["cold"] for r in runs),
+            "errors": sum(r["outcome"] != "ok" for r in runs),
+            "retries": sum(r["attempt"] > 1 for r in runs),
+        }
         if functions[key]["errors"]:
             failed = next(r for r in runs if r["outcome"] != "ok")
             error = failed["error"] or {}
-            problems.append(f"{key}: {functions[key]['errors']} invocation(s) not ok, first: {failed['outcome']} "
-                            f"{str(error.get('errorMessage', ''))[:200]}")
+            problems.append(
+                f"{key}: {functions[key]['errors']} invocation(s) not ok, first: {failed['outcome']} "
+                f"{str(error.get('errorMessage', ''))[:200]}"
+            )
     if not any(r["invocation_type"] == "Event" and r["source"] == "api" for r in stack.attempts("completion_hook")):
         problems.append("completion_hook was never invoked asynchronously by status_sweep")
     if emu.admin.scf_dead_letters():
@@ -359,8 +416,13 @@ def scenario(stack: Stack, receiver: WebhookReceiver, *, console: Console, deadl
     return Outcome(rows, functions, requests, problems, elapsed)
 
 
-def run(database_url: str = DEFAULT_DATABASE_URL, *, dist: Path = ROOT / "dist", console: Console | None = None,
-        deadline_seconds: float = 120.0) -> int:
+def run(
+    database_url: str = DEFAULT_DATABASE_URL,
+    *,
+    dist: Path = ROOT / "dist",
+    console: Console | None = None,
+    deadline_seconds: float = 120.0,
+) -> int:
     """The demo; 0 when the outcome is the expected one, 1 otherwise, 2 when it cannot run."""
     from imagesync_emulator import Emulator
 
@@ -374,14 +436,26 @@ def run(database_url: str = DEFAULT_DATABASE_URL, *, dist: Path = ROOT / "dist",
         migrate(database_url)
         receiver = WebhookReceiver(WEBHOOK_SECRET)
         with Emulator(time_scale=0.0, seed=7) as emu:  # frozen while deploying; runs once everything is set
-            stack = deploy_stack(emu, database_url=database_url, code_dir=code_dir, layer_zip=layer_zip,
-                                 webhook_url=receiver.url, webhook_secret=WEBHOOK_SECRET, rules=RULES, hooks=HOOKS)
+            stack = deploy_stack(
+                emu,
+                database_url=database_url,
+                code_dir=code_dir,
+                layer_zip=layer_zip,
+                webhook_url=receiver.url,
+                webhook_secret=WEBHOOK_SECRET,
+                rules=RULES,
+                hooks=HOOKS,
+            )
             from sqlalchemy.engine import make_url
 
-            console.print(f"[bold]imagesync demo-cloud[/bold]: serverless.yml + {dist}/ deployed on the emulated "
-                          f"SCF at {emu.endpoint}; state table {make_url(database_url).render_as_string()}")
-            console.print(f"  functions {', '.join(stack.deployment.functions.values())}; Function URL "
-                          f"{stack.url}; deploy-steps: {', '.join(s['action'] for s in stack.steps['done'])}")
+            console.print(
+                f"[bold]imagesync demo-cloud[/bold]: serverless.yml + {dist}/ deployed on the emulated "
+                f"SCF at {emu.endpoint}; state table {make_url(database_url).render_as_string()}"
+            )
+            console.print(
+                f"  functions {', '.join(stack.deployment.functions.values())}; Function URL "
+                f"{stack.url}; deploy-steps: {', '.join(s['action'] for s in stack.steps['done'])}"
+            )
             emu.admin.set_time_scale(TIME_SCALE)
             console.print(f"  emulated clock running: 1 real s = {TIME_SCALE / 60:.0f} emulated min")
             outcome = scenario(stack, receiver, console=console, deadline_seconds=deadline_seconds)
@@ -393,15 +467,28 @@ def run(database_url: str = DEFAULT_DATABASE_URL, *, dist: Path = ROOT / "dist",
             receiver.close()
 
     table = Table(title=f"replicas ({outcome.elapsed:.1f} s real)")
-    for column in ("image", "region", "destination id", "state", "emulated duration", "hook delivered", "hooks",
-                   "on the copy"):
+    for column in (
+        "image",
+        "region",
+        "destination id",
+        "state",
+        "emulated duration",
+        "hook delivered",
+        "hooks",
+        "on the copy",
+    ):
         table.add_column(column)
     for row in outcome.rows:
-        table.add_row(row["image"], row["region"], row["destination"] or "-", row["state"],
-                      f"{row['minutes']:.1f} min" if row["minutes"] is not None else "-",
-                      {0: "no", 1: "yes"}.get(row["webhooks"], f"{row['webhooks']} times"),
-                      " ".join(f"{k}:{v}" for k, v in sorted(row["hooks"].items())),
-                      f"{'tagged' if row['tagged'] else 'NOT tagged'}, {'shared' if row['shared'] else 'NOT shared'}")
+        table.add_row(
+            row["image"],
+            row["region"],
+            row["destination"] or "-",
+            row["state"],
+            f"{row['minutes']:.1f} min" if row["minutes"] is not None else "-",
+            {0: "no", 1: "yes"}.get(row["webhooks"], f"{row['webhooks']} times"),
+            " ".join(f"{k}:{v}" for k, v in sorted(row["hooks"].items())),
+            f"{'tagged' if row['tagged'] else 'NOT tagged'}, {'shared' if row['shared'] else 'NOT shared'}",
+        )
     console.print(table)
     functions = Table(title="invocations on the emulated SCF")
     for column in ("function", "invocations", "cold", "warm", "errors", "retries"):
@@ -413,6 +500,8 @@ def run(database_url: str = DEFAULT_DATABASE_URL, *, dist: Path = ROOT / "dist",
         for problem in outcome.problems:
             console.print(f"[red]unexpected:[/red] {problem}")
         return 1
-    console.print("[green]demo-cloud outcome as expected[/green]: every copy SUCCEEDED through the deployed functions, "
-                  "each hook done once")
+    console.print(
+        "[green]demo-cloud outcome as expected[/green]: every copy SUCCEEDED through the deployed functions, "
+        "each hook done once"
+    )
     return 0

@@ -60,8 +60,14 @@ class CredentialStore:
         with self._lock:
             return self._by_id.get(secret_id)
 
-    def issue_temporary(self, account: Account, lifetime_s: float = TEMP_KEY_LIFETIME_S, *,
-                        role_name: str | None = None, session_name: str | None = None) -> dict:
+    def issue_temporary(
+        self,
+        account: Account,
+        lifetime_s: float = TEMP_KEY_LIFETIME_S,
+        *,
+        role_name: str | None = None,
+        session_name: str | None = None,
+    ) -> dict:
         """A new temporary key for ``account``: {"secret_id", "secret_key", "token", "expires_at"}. Calls signed
         with it act as ``account`` (and, when issued by AssumeRole, name ``role_name`` in CloudAudit)."""
         sid = "AKIDEMUTMP" + secrets.token_hex(13).upper()

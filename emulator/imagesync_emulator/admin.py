@@ -18,18 +18,47 @@ from .scf.runtime import ScfRuntime
 from .world import TRANSITIONAL, Image, World
 
 PUBLIC_METHODS = (
-    "calls", "clear_calls", "counters", "dump", "image", "now", "advance", "set_time_scale", "set_fault",
-    "script_fault", "clear_faults", "set_rate_limits", "set_copy_failure_rate", "set_copy_duration",
-    "approve_cross_border", "accounts", "temporary_credentials", "drain_messages", "drain_events", "add_image",
-    "set_image_state", "drain_audit_events", "set_audit_include_image_id", "set_image_quota",
-    "set_progress_curve", "add_role", "roles", "snapshots",
-    "scf_functions", "scf_invocations", "scf_workers", "scf_kill_worker", "scf_dead_letters", "scf_pending",
+    "calls",
+    "clear_calls",
+    "counters",
+    "dump",
+    "image",
+    "now",
+    "advance",
+    "set_time_scale",
+    "set_fault",
+    "script_fault",
+    "clear_faults",
+    "set_rate_limits",
+    "set_copy_failure_rate",
+    "set_copy_duration",
+    "approve_cross_border",
+    "accounts",
+    "temporary_credentials",
+    "drain_messages",
+    "drain_events",
+    "add_image",
+    "set_image_state",
+    "drain_audit_events",
+    "set_audit_include_image_id",
+    "set_image_quota",
+    "set_progress_curve",
+    "add_role",
+    "roles",
+    "snapshots",
+    "scf_functions",
+    "scf_invocations",
+    "scf_workers",
+    "scf_kill_worker",
+    "scf_dead_letters",
+    "scf_pending",
 )
 
 
 class Admin:
-    def __init__(self, world: World, calllog: CallLog, faults: FaultInjector, limiter: RateLimiter,
-                 scf: ScfRuntime | None = None) -> None:
+    def __init__(
+        self, world: World, calllog: CallLog, faults: FaultInjector, limiter: RateLimiter, scf: ScfRuntime | None = None
+    ) -> None:
         self._scf = scf
         self._world = world
         self._log = calllog
@@ -87,9 +116,16 @@ class Admin:
             ready_after = fields.pop("ready_after", None)
             final_state = fields.pop("final_state", "NORMAL")
             now = self._clock.now()
-            img = Image(image_id=image_id, region=region, owner=owner, name=str(fields.pop("name", image_id)),
-                        image_type=image_type, size=int(fields.pop("size", 20)),
-                        created_at=float(fields.pop("created_at", now)), **fields)
+            img = Image(
+                image_id=image_id,
+                region=region,
+                owner=owner,
+                name=str(fields.pop("name", image_id)),
+                image_type=image_type,
+                size=int(fields.pop("size", 20)),
+                created_at=float(fields.pop("created_at", now)),
+                **fields,
+            )
             if not img.snapshot_ids:
                 img.snapshot_ids = [w.new_id("snap-")]
             if ready_after is not None and img.state in TRANSITIONAL:
@@ -120,8 +156,11 @@ class Admin:
     def temporary_credentials(self, uin: str | None = None) -> dict:
         """A new temporary key (needs X-TC-Token) for ``uin`` (default: the default account)."""
         with self._world.lock:
-            acct = self._world.accounts.get(uin) if uin else (
-                self._world.account_by_name("default") or next(iter(self._world.accounts.values())))
+            acct = (
+                self._world.accounts.get(uin)
+                if uin
+                else (self._world.account_by_name("default") or next(iter(self._world.accounts.values())))
+            )
             if acct is None:
                 raise KeyError(f"no account {uin}")
         return self._world.credentials.issue_temporary(acct)
@@ -171,8 +210,11 @@ class Admin:
             w = self._world
             if region is not None and not w.regions.exists(region):
                 raise ValueError(f"unknown region {region!r}")
-            acct = (w.accounts.get(str(uin)) or w.account_by_name(str(uin))) if uin else (
-                w.account_by_name("default") or next(iter(w.accounts.values())))
+            acct = (
+                (w.accounts.get(str(uin)) or w.account_by_name(str(uin)))
+                if uin
+                else (w.account_by_name("default") or next(iter(w.accounts.values())))
+            )
             if acct is None:
                 raise KeyError(f"no account {uin}")
             if region is None:
@@ -205,8 +247,13 @@ class Admin:
             owner = self._account(uin)
             trusted_uins = [self._account(t).uin for t in trusted or []]
             role = w.add_role(owner.uin, str(name), trusted_uins)
-            return {"uin": role.uin, "name": role.name, "role_id": role.role_id, "arn": role.arn,
-                    "trusted": list(role.trusted)}
+            return {
+                "uin": role.uin,
+                "name": role.name,
+                "role_id": role.role_id,
+                "arn": role.arn,
+                "trusted": list(role.trusted),
+            }
 
     def roles(self) -> list[dict]:
         """Every role: uin, name, role_id, arn, trusted (uins)."""
@@ -218,8 +265,11 @@ class Admin:
         size, created_at, disk_usage, image_ids (empty: the images are gone and the snapshot was left behind)."""
         with self._world.lock:
             owner = self._account(uin).uin if uin else None
-            return [{**vars(s), "image_ids": list(s.image_ids)} for s in self._world.snapshots.values()
-                    if (owner is None or s.owner == owner) and (region is None or s.region == region)]
+            return [
+                {**vars(s), "image_ids": list(s.image_ids)}
+                for s in self._world.snapshots.values()
+                if (owner is None or s.owner == owner) and (region is None or s.region == region)
+            ]
 
     def _account(self, ref: str) -> Any:
         acct = self._world.accounts.get(str(ref)) or self._world.account_by_name(str(ref))
@@ -238,14 +288,34 @@ class Admin:
         self._clock.set_scale(float(x))
 
     # ---- behaviour -----------------------------------------------------------------------------------------
-    def set_fault(self, action: str, *, code: str | None = None, rate: float = 0.0, latency: float = 0.0,
-                  drop_rate: float = 0.0, http_status_rate: float = 0.0, http_status: int = 502,
-                  service: str | None = None, drop_after_rate: float = 0.0) -> None:
+    def set_fault(
+        self,
+        action: str,
+        *,
+        code: str | None = None,
+        rate: float = 0.0,
+        latency: float = 0.0,
+        drop_rate: float = 0.0,
+        http_status_rate: float = 0.0,
+        http_status: int = 502,
+        service: str | None = None,
+        drop_after_rate: float = 0.0,
+    ) -> None:
         """Per-action random faults (replacing earlier ones for that action), deterministic under the seed.
         ``drop_after_rate``: the call runs to its end, then the connection closes without the answer."""
-        self._faults.set_fault(action, FaultRule(code, float(rate), float(latency), float(drop_rate),
-                                                 float(http_status_rate), int(http_status), service,
-                                                 float(drop_after_rate)))
+        self._faults.set_fault(
+            action,
+            FaultRule(
+                code,
+                float(rate),
+                float(latency),
+                float(drop_rate),
+                float(http_status_rate),
+                int(http_status),
+                service,
+                float(drop_after_rate),
+            ),
+        )
 
     def script_fault(self, action: str, count: int, *, code: str = "InternalError", kind: str = "error") -> None:
         """The next ``count`` calls of ``action`` fail: kind "error" (answer ``code``), "drop" (no answer, nothing
@@ -281,12 +351,25 @@ class Admin:
         timer's ``skipped``: slots dropped because its previous firing had not started yet)."""
         rt = self._runtime()
         with rt.lock:
-            return [{"name": s.name, "namespace": s.namespace, "handler": s.handler, "runtime": s.runtime,
-                     "memory_mb": s.memory_mb, "timeout_s": s.timeout_s, "retry_num": s.retry_num,
-                     "msg_ttl_s": s.msg_ttl_s, "dead_letter": s.dead_letter,
-                     "triggers": [{**t.info(), "skipped": t.skipped} for t in rt.triggers
-                                  if t.function == s.name and t.namespace == s.namespace]}
-                    for s in rt.functions.values()]
+            return [
+                {
+                    "name": s.name,
+                    "namespace": s.namespace,
+                    "handler": s.handler,
+                    "runtime": s.runtime,
+                    "memory_mb": s.memory_mb,
+                    "timeout_s": s.timeout_s,
+                    "retry_num": s.retry_num,
+                    "msg_ttl_s": s.msg_ttl_s,
+                    "dead_letter": s.dead_letter,
+                    "triggers": [
+                        {**t.info(), "skipped": t.skipped}
+                        for t in rt.triggers
+                        if t.function == s.name and t.namespace == s.namespace
+                    ],
+                }
+                for s in rt.functions.values()
+            ]
 
     def scf_invocations(self, function: str | None = None, namespace: str = "default") -> list[dict]:
         """Invocation attempts, oldest first: request_id, function, invocation_type, source (api, timer, http,

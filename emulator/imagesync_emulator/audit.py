@@ -67,8 +67,11 @@ def cloud_event(call: AuditedCall, event_uuid: uuid.UUID, *, include_image_id: b
     resources = [_qcs(call.region, call.uin, "instance", i) for i in call.instance_ids]
     resources += [_qcs(call.region, call.uin, "snapshot", s) for s in call.snapshot_ids]
     resources += [_qcs(call.region, call.uin, "image", i) for i in call.image_ids]
-    resource_name = f"instance/{call.instance_ids[0]}" if call.instance_ids else (
-        f"image/{call.image_ids[0]}" if call.image_ids else "")
+    resource_name = (
+        f"instance/{call.instance_ids[0]}"
+        if call.instance_ids
+        else (f"image/{call.image_ids[0]}" if call.image_ids else "")
+    )
     if include_image_id and call.created_image_id:
         resources.insert(0, _qcs(call.region, call.uin, "image", call.created_image_id))
         resource_name = f"image/{call.created_image_id}"
@@ -80,7 +83,8 @@ def cloud_event(call: AuditedCall, event_uuid: uuid.UUID, *, include_image_id: b
         "principalId": principal,
         "secretId": call.secret_id,
         "sessionContext": json.dumps({"uin": int(call.uin), "ownerUin": int(call.uin), "appId": call.app_id})
-        if call.temporary_key else "",
+        if call.temporary_key
+        else "",
     }
     record = {
         "actionType": "Write",

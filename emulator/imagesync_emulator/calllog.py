@@ -23,21 +23,45 @@ class CallLog:
         self._seq = 0
         self._counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
-    def record(self, *, service: str | None, action: str | None, region: str | None, account: str | None,
-               params: dict, outcome: str, request_id: str, emulated_time: float, answer_lost: bool = False) -> None:
+    def record(
+        self,
+        *,
+        service: str | None,
+        action: str | None,
+        region: str | None,
+        account: str | None,
+        params: dict,
+        outcome: str,
+        request_id: str,
+        emulated_time: float,
+        answer_lost: bool = False,
+    ) -> None:
         with self._lock:
             self._seq += 1
-            self._calls.append({
-                "seq": self._seq, "service": service, "action": action, "region": region, "account": account,
-                "params": params, "outcome": outcome, "request_id": request_id,
-                "emulated_time": emulated_time, "real_time": time.time(), "answer_lost": answer_lost,
-            })
+            self._calls.append(
+                {
+                    "seq": self._seq,
+                    "service": service,
+                    "action": action,
+                    "region": region,
+                    "account": account,
+                    "params": params,
+                    "outcome": outcome,
+                    "request_id": request_id,
+                    "emulated_time": emulated_time,
+                    "real_time": time.time(),
+                    "answer_lost": answer_lost,
+                }
+            )
             self._counters[action or "<none>"][outcome] += 1
 
     def calls(self, action: str | None = None, service: str | None = None) -> list[dict]:
         with self._lock:
-            return [copy.deepcopy(c) for c in self._calls
-                    if (action is None or c["action"] == action) and (service is None or c["service"] == service)]
+            return [
+                copy.deepcopy(c)
+                for c in self._calls
+                if (action is None or c["action"] == action) and (service is None or c["service"] == service)
+            ]
 
     def clear(self) -> None:
         """Forget the calls (the counters keep counting)."""

@@ -34,9 +34,18 @@ class Emulator:
     serverless.yml once the emulator is running.
     """
 
-    def __init__(self, world: None | str | Path | dict[str, Any] = None, time_scale: float = 600.0,
-                 seed: int = 0, rate_limits: bool = True, host: str = "127.0.0.1", port: int = 0,
-                 scf_concurrency: int = 4, scf_timeout_scale: float = 1.0, start: float | None = None) -> None:
+    def __init__(
+        self,
+        world: None | str | Path | dict[str, Any] = None,
+        time_scale: float = 600.0,
+        seed: int = 0,
+        rate_limits: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        scf_concurrency: int = 4,
+        scf_timeout_scale: float = 1.0,
+        start: float | None = None,
+    ) -> None:
         # start: the emulated clock's first reading (epoch seconds); default the real time
         self.clock = Clock(time_scale, start)
         self.world = build_world(load_world_data(world), self.clock, seed)
@@ -58,8 +67,9 @@ class Emulator:
         self._server = EmulatorHTTPServer((self._host, self._port), self.dispatcher, self.admin.http)
         # stop() waits for the serve loop to notice, up to one poll interval: tests start and stop one emulator
         # per test (0.1 s made that ~0.1 s each, a third of the fast suite's time)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="imagesync-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="imagesync-emulator", daemon=True
+        )
         self._thread.start()
         self.scf.start(self.endpoint)
         return self
@@ -112,15 +122,26 @@ class Emulator:
         return self.default_account.secret_key
 
     # ---- the emulated SCF ----------------------------------------------------------------------------------
-    def deploy(self, serverless_yml: str | Path, *, env: Mapping[str, str] | None = None,
-               layers: Mapping[str, str | Path] | str | Path | None = None,
-               code_dir: str | Path | None = None) -> Deployment:
+    def deploy(
+        self,
+        serverless_yml: str | Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        layers: Mapping[str, str | Path] | str | Path | None = None,
+        code_dir: str | Path | None = None,
+    ) -> Deployment:
         """Deploy a multi-scf serverless.yml (``env`` resolves ``${env:NAME}``, default: this process's
         environment; ``layers``: layer name -> zip, or one zip for the one layer name it declares; ``code_dir``
         replaces ``inputs.src``). Raises
         ``DeployError`` (with SCF's error code) before creating anything it would refuse."""
         if self._server is None:
             raise RuntimeError("the emulator is not running: use start() or `with`")
-        return deploy_serverless(self.scf, serverless_yml, env=os.environ if env is None else env, layers=layers,
-                                 code_dir=code_dir,
-                                 now=self.clock.now(), known_region=self.world.regions.exists)
+        return deploy_serverless(
+            self.scf,
+            serverless_yml,
+            env=os.environ if env is None else env,
+            layers=layers,
+            code_dir=code_dir,
+            now=self.clock.now(),
+            known_region=self.world.regions.exists,
+        )

@@ -58,8 +58,9 @@ class FaultInjector:
         with self._lock:
             self._rules[action] = rule
 
-    def script(self, action: str, count: int, code: str = "InternalError", kind: str = "error",
-               status: int = 502) -> None:
+    def script(
+        self, action: str, count: int, code: str = "InternalError", kind: str = "error", status: int = 502
+    ) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind is one of {KINDS}")
         with self._lock:

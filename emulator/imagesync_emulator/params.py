@@ -20,8 +20,15 @@ class Params:
     def has(self, name: str) -> bool:
         return self.data.get(name) is not None
 
-    def text(self, name: str, *, required: bool = False, default: str | None = None,
-            max_len: int | None = None, choices: tuple[str, ...] | None = None) -> str | None:
+    def text(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        default: str | None = None,
+        max_len: int | None = None,
+        choices: tuple[str, ...] | None = None,
+    ) -> str | None:
         v = self.data.get(name)
         if v is None:
             if required:
@@ -37,8 +44,15 @@ class Params:
             raise bad_value(name, f"must be one of {', '.join(choices)}")
         return v
 
-    def integer(self, name: str, *, required: bool = False, default: int | None = None,
-            minimum: int | None = None, maximum: int | None = None) -> int | None:
+    def integer(
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        default: int | None = None,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> int | None:
         v = self.data.get(name)
         if v is None:
             if required:
@@ -82,8 +96,9 @@ class Params:
             raise bad_type(name, "Object")
         return v
 
-    def obj_list(self, name: str, *, required: bool = False,
-                 fields: dict[str, type | tuple[type, ...]] | None = None) -> list[dict] | None:
+    def obj_list(
+        self, name: str, *, required: bool = False, fields: dict[str, type | tuple[type, ...]] | None = None
+    ) -> list[dict] | None:
         """A list of objects; ``fields`` maps member names to their JSON types (checked when present)."""
         v = self.data.get(name)
         if v is None:

@@ -43,6 +43,7 @@ def _late(start_value: int | None) -> Callable[[float, float], int | None]:
         if elapsed < wait:
             return start_value
         return min(99, int(100 * (elapsed - wait) / (span - wait)))
+
     return curve
 
 

@@ -74,6 +74,7 @@ def _loggable(params: dict) -> dict:
         if isinstance(v, list):
             return [trim(x) for x in v]
         return v
+
     return trim(copy.deepcopy(params))  # type: ignore[return-value]
 
 
@@ -97,8 +98,9 @@ class _Call:
 
 
 class Dispatcher:
-    def __init__(self, world: World, services: dict[str, Service], calllog: CallLog, faults: FaultInjector,
-                 limiter: RateLimiter) -> None:
+    def __init__(
+        self, world: World, services: dict[str, Service], calllog: CallLog, faults: FaultInjector, limiter: RateLimiter
+    ) -> None:
         self.world = world
         self.services = services
         self.calllog = calllog
@@ -131,9 +133,17 @@ class Dispatcher:
         if call.answer_lost:
             # The call ran (and is logged with what it did); the caller only sees the connection close.
             resp = HttpResponse(drop=True, delay=call.latency)
-        self.calllog.record(service=call.service, action=call.action, region=call.region, account=call.account,
-                            params=_loggable(call.params), outcome=outcome, request_id=call.request_id,
-                            emulated_time=now, answer_lost=call.answer_lost)
+        self.calllog.record(
+            service=call.service,
+            action=call.action,
+            region=call.region,
+            account=call.account,
+            params=_loggable(call.params),
+            outcome=outcome,
+            request_id=call.request_id,
+            emulated_time=now,
+            answer_lost=call.answer_lost,
+        )
         return resp
 
     def _audit(self, req: HttpRequest, call: _Call, error: ApiError | None) -> None:
@@ -147,10 +157,17 @@ class Dispatcher:
         images = params.get("ImageIds")
         created = (call.payload or {}).get("ImageId")
         audited = AuditedCall(
-            action=call.action, region=call.region or "", uin=cred.account.uin, app_id=cred.account.app_id,
-            secret_id=call.secret_id, temporary_key=cred.token is not None, request_id=call.request_id,
-            params=copy.deepcopy(params), emulated_time=call.arrived_at,
-            error_code=None if error is None else error.code, error_message="" if error is None else error.message,
+            action=call.action,
+            region=call.region or "",
+            uin=cred.account.uin,
+            app_id=cred.account.app_id,
+            secret_id=call.secret_id,
+            temporary_key=cred.token is not None,
+            request_id=call.request_id,
+            params=copy.deepcopy(params),
+            emulated_time=call.arrived_at,
+            error_code=None if error is None else error.code,
+            error_message="" if error is None else error.message,
             source_ip=req.client_ip,
             user_agent=req.headers.get("x-tc-requestclient") or req.headers.get("user-agent", ""),
             instance_ids=[instance_id] if isinstance(instance_id, str) and instance_id else [],
@@ -191,8 +208,10 @@ class Dispatcher:
         except ValueError as exc:
             raise ApiError("InvalidParameter", "X-TC-Timestamp must be an integer.") from exc
         if abs(time.time() - ts) > MAX_SKEW_S:
-            raise ApiError("AuthFailure.SignatureExpire",
-                           "Signature expired: the timestamp differs from the server time by more than 5 minutes.")
+            raise ApiError(
+                "AuthFailure.SignatureExpire",
+                "Signature expired: the timestamp differs from the server time by more than 5 minutes.",
+            )
         cred = self.world.credentials.lookup(auth.secret_id)
         if cred is None:
             raise ApiError("AuthFailure.SecretIdNotFound", "The SecretId is not found.")
@@ -201,16 +220,20 @@ class Dispatcher:
         service = self.services.get(auth.service)
         host_service = h.get("host", "").split("://")[-1].split(".")[0]
         if service is None or (host_service in self.services and host_service != auth.service):
-            raise ApiError("AuthFailure.SignatureFailure",
-                           f"The credential scope names service `{auth.service}`, which this endpoint does not "
-                           "serve for this request.")
+            raise ApiError(
+                "AuthFailure.SignatureFailure",
+                f"The credential scope names service `{auth.service}`, which this endpoint does not "
+                "serve for this request.",
+            )
         if auth.date != signature.utc_date(ts):
             raise ApiError("AuthFailure.SignatureFailure", "The credential scope date does not match X-TC-Timestamp.")
         if "content-type" not in auth.signed_headers or "host" not in auth.signed_headers:
             raise ApiError("AuthFailure.SignatureFailure", "SignedHeaders must include content-type and host.")
         if not signature.verify(cred.secret_key, auth, ts_text, req.method, req.path or "/", req.query, h, req.body):
-            raise ApiError("AuthFailure.SignatureFailure",
-                           "The provided credentials could not be validated. Please check your signature is correct.")
+            raise ApiError(
+                "AuthFailure.SignatureFailure",
+                "The provided credentials could not be validated. Please check your signature is correct.",
+            )
         token = h.get("x-tc-token")
         if cred.token is not None:
             if token != cred.token:
@@ -253,22 +276,37 @@ class Dispatcher:
                 raise _Fault(HttpResponse(drop=True, delay=latency), "ConnectionDropped")
             if fault.kind == "http5xx":
                 body = f"<html><body><h1>{fault.status} Bad Gateway</h1></body></html>".encode()
-                raise _Fault(HttpResponse(status=fault.status, body=body, delay=latency,
-                                          headers={"Content-Type": "text/html"}), f"HTTP{fault.status}")
+                raise _Fault(
+                    HttpResponse(status=fault.status, body=body, delay=latency, headers={"Content-Type": "text/html"}),
+                    f"HTTP{fault.status}",
+                )
             raise ApiError(fault.code, f"Injected fault: {fault.code}.")
         if not self.limiter.allow((cred.account.uin, service.name, action.name), action.rate):
-            raise ApiError("RequestLimitExceeded",
-                           f"Your current request times equals to `{action.rate}` in a second, which exceeds the "
-                           "frequency limit.")
+            raise ApiError(
+                "RequestLimitExceeded",
+                f"Your current request times equals to `{action.rate}` in a second, which exceeds the frequency limit.",
+            )
         if not action.locked:  # the handler takes the world lock itself (scf Invoke waits on a function)
-            ctx = CallContext(world=self.world, account=cred.account, region=call.region,
-                              now=self.world.clock.now(), request_id=call.request_id, service=service.name,
-                              action=action.name)
+            ctx = CallContext(
+                world=self.world,
+                account=cred.account,
+                region=call.region,
+                now=self.world.clock.now(),
+                request_id=call.request_id,
+                service=service.name,
+                action=action.name,
+            )
             return action.handler(ctx, Params(data)), resp
         with self.world.lock:
-            ctx = CallContext(world=self.world, account=cred.account, region=call.region,
-                              now=self.world.clock.now(), request_id=call.request_id, service=service.name,
-                              action=action.name)
+            ctx = CallContext(
+                world=self.world,
+                account=cred.account,
+                region=call.region,
+                now=self.world.clock.now(),
+                request_id=call.request_id,
+                service=service.name,
+                action=action.name,
+            )
             payload = action.handler(ctx, Params(data))
         return payload, resp
 

@@ -15,8 +15,16 @@ from .errors import ApiError
 DEFAULT_GROUPS: dict[str, list[str]] = {
     "mainland": ["ap-guangzhou", "ap-shanghai", "ap-nanjing", "ap-beijing", "ap-chengdu", "ap-chongqing"],
     "elsewhere": [
-        "ap-hongkong", "ap-singapore", "ap-jakarta", "ap-bangkok", "ap-seoul", "ap-tokyo",
-        "na-siliconvalley", "na-ashburn", "eu-frankfurt", "sa-saopaulo",
+        "ap-hongkong",
+        "ap-singapore",
+        "ap-jakarta",
+        "ap-bangkok",
+        "ap-seoul",
+        "ap-tokyo",
+        "na-siliconvalley",
+        "na-ashburn",
+        "eu-frankfurt",
+        "sa-saopaulo",
     ],
     "finance": ["ap-shanghai-fsi", "ap-shenzhen-fsi", "ap-beijing-fsi"],
     "nocopy": ["ap-taipei"],
@@ -65,9 +73,7 @@ class RegionCatalogue:
         return self.group_of(region) is not None
 
     def describe(self) -> list[dict]:
-        return [
-            {"Region": r, "RegionName": REGION_NAMES.get(r, r), "RegionState": "AVAILABLE"} for r in self.all()
-        ]
+        return [{"Region": r, "RegionName": REGION_NAMES.get(r, r), "RegionState": "AVAILABLE"} for r in self.all()]
 
     def check_copy(self, source: str, dest: str, cross_border_approved: bool) -> None:
         """Raise the ApiError SyncImages answers for copying ``source`` -> ``dest``, or return when allowed.

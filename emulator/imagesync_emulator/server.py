@@ -79,8 +79,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
         reason = self.responses.get(resp.status, ("",))[0]
-        head = [f"HTTP/1.1 {resp.status} {reason}", f"Server: {self.server_version}",
-                f"Content-Length: {len(resp.body)}"]
+        head = [
+            f"HTTP/1.1 {resp.status} {reason}",
+            f"Server: {self.server_version}",
+            f"Content-Length: {len(resp.body)}",
+        ]
         head += [f"{k}: {v}" for k, v in resp.headers.items()]
         if self.close_connection:
             head.append("Connection: close")
@@ -100,7 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(HttpResponse(400, json.dumps({"error": "the body must be a JSON object"}).encode()))
                     return
                 kwargs.update(loaded)
-            status, result = self.server.admin(self.command, parts.path[len(ADMIN_PREFIX):], kwargs)
+            status, result = self.server.admin(self.command, parts.path[len(ADMIN_PREFIX) :], kwargs)
             self._send(HttpResponse(status, json.dumps(result, default=str).encode("utf-8")))
             return
         headers = {k.lower(): v for k, v in self.headers.items()}

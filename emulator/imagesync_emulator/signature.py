@@ -79,8 +79,16 @@ def signed_host_forms(host: str) -> tuple[str, ...]:
     return (host, m.group("host")) if m else (host,)
 
 
-def verify(secret_key: str, auth: Authorization, timestamp: str, method: str, uri: str, query: str,
-           headers: dict[str, str], payload: bytes) -> bool:
+def verify(
+    secret_key: str,
+    auth: Authorization,
+    timestamp: str,
+    method: str,
+    uri: str,
+    query: str,
+    headers: dict[str, str],
+    payload: bytes,
+) -> bool:
     """Whether ``auth.signature`` signs this request (``headers``: lowercase names, values as received), over the
     Host header as received or without its port (signed_host_forms)."""
     for host in signed_host_forms(headers.get("host", "")):
@@ -97,9 +105,7 @@ def _hmac(key: bytes, msg: str) -> bytes:
 def signature(secret_key: str, date: str, service: str, timestamp: str, canonical: str) -> str:
     """The hex signature over ``canonical`` (a canonical request string)."""
     scope = f"{date}/{service}/tc3_request"
-    string_to_sign = "\n".join(
-        [ALGORITHM, timestamp, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()]
-    )
+    string_to_sign = "\n".join([ALGORITHM, timestamp, scope, hashlib.sha256(canonical.encode("utf-8")).hexdigest()])
     k_date = _hmac(("TC3" + secret_key).encode("utf-8"), date)
     k_service = _hmac(k_date, service)
     k_signing = _hmac(k_service, "tc3_request")

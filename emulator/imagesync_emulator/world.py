@@ -225,8 +225,13 @@ class World:
                 snap = self.snapshots.get(sid)
                 if snap is None:
                     snap = self.snapshots[sid] = Snapshot(
-                        snapshot_id=sid, region=image.region, owner=image.owner, size=image.size,
-                        created_at=image.created_at, disk_usage="SYSTEM_DISK" if i == 0 else "DATA_DISK")
+                        snapshot_id=sid,
+                        region=image.region,
+                        owner=image.owner,
+                        size=image.size,
+                        created_at=image.created_at,
+                        disk_usage="SYSTEM_DISK" if i == 0 else "DATA_DISK",
+                    )
                 if image.image_id not in snap.image_ids:
                     snap.image_ids.append(image.image_id)
         return image
@@ -279,8 +284,9 @@ class World:
         """
         if img.ready_at is not None and img.started_at is not None and now < img.ready_at:
             if img.is_copy:
-                return "SYNCING", progress.percent(img.progress_curve, now - img.started_at,
-                                                   img.ready_at - img.started_at)
+                return "SYNCING", progress.percent(
+                    img.progress_curve, now - img.started_at, img.ready_at - img.started_at
+                )
             return img.state, None
         settled = (img.final_state or "NORMAL") if img.ready_at is not None else img.state
         percent = 100 if img.is_copy else None
@@ -321,8 +327,9 @@ class World:
     def custom_image_count(self, uin: str, region: str) -> int:
         """Images counting against the 500-per-region quota: the account's own custom images, any state."""
         return sum(
-            1 for (r, _), img in self.images.items() if r == region and img.owner == uin
-            and img.image_type == "PRIVATE_IMAGE"
+            1
+            for (r, _), img in self.images.items()
+            if r == region and img.owner == uin and img.image_type == "PRIVATE_IMAGE"
         )
 
     def image_view(self, img: Image, viewer_type: str, now: float) -> dict:
@@ -378,21 +385,35 @@ class World:
             },
             "regions": {k: list(v) for k, v in self.regions.groups.items()},
             "accounts": [
-                {**a.public(), "cross_border_approved": a.cross_border_approved, "image_quota": a.image_quota,
-                 "region_image_quotas": dict(a.region_image_quotas)}
+                {
+                    **a.public(),
+                    "cross_border_approved": a.cross_border_approved,
+                    "image_quota": a.image_quota,
+                    "region_image_quotas": dict(a.region_image_quotas),
+                }
                 for a in self.accounts.values()
             ],
             "images": images,
             "instances": [vars(i).copy() for i in self.instances.values()],
             "snapshots": [{**vars(s), "image_ids": list(s.image_ids)} for s in self.snapshots.values()],
-            "roles": [{"uin": r.uin, "name": r.name, "role_id": r.role_id, "arn": r.arn, "trusted": list(r.trusted)}
-                      for r in self.roles.values()],
+            "roles": [
+                {"uin": r.uin, "name": r.name, "role_id": r.role_id, "arn": r.arn, "trusted": list(r.trusted)}
+                for r in self.roles.values()
+            ],
             "tags": {k: dict(v) for k, v in self.tags.items()},
-            "queues": [{"uin": k[0], "region": k[1], "name": q.name, "queue_id": q.queue_id}
-                       for k, q in self.queues.items()],
-            "topics": [{"uin": k[0], "region": k[1], "name": t.name, "topic_id": t.topic_id,
-                        "subscriptions": [vars(s).copy() for s in t.subscriptions]}
-                       for k, t in self.topics.items()],
+            "queues": [
+                {"uin": k[0], "region": k[1], "name": q.name, "queue_id": q.queue_id} for k, q in self.queues.items()
+            ],
+            "topics": [
+                {
+                    "uin": k[0],
+                    "region": k[1],
+                    "name": t.name,
+                    "topic_id": t.topic_id,
+                    "subscriptions": [vars(s).copy() for s in t.subscriptions],
+                }
+                for k, t in self.topics.items()
+            ],
             "event_buses": [{"uin": k[0], "event_bus_id": k[1], "name": n} for k, n in self.event_buses.items()],
             "messages": [dict(m) for m in self.outbox],
             "events": [dict(e) for e in self.events],

@@ -20,8 +20,17 @@ from .world import Image, Instance, Queue, Subscription, Topic, World
 
 DEFAULT_WORLD = Path(__file__).parent / "worlds" / "default.yaml"
 
-_TOP_KEYS = {"settings", "regions", "accounts", "public_images", "images", "instances", "queues", "topics",
-             "event_buses"}
+_TOP_KEYS = {
+    "settings",
+    "regions",
+    "accounts",
+    "public_images",
+    "images",
+    "instances",
+    "queues",
+    "topics",
+    "event_buses",
+}
 
 
 class WorldFileError(ValueError):
@@ -67,9 +76,20 @@ def build_world(data: dict, clock: Clock, seed: int = 0) -> World:
     start = clock.now()
 
     s = data.get("settings") or {}
-    _check_keys("settings", s, {"copy_duration", "copy_failure_rate", "create_duration", "max_copy_size_gb",
-                                "auto_create_queues", "auto_create_event_buses", "audit_include_image_id",
-                                "progress_curve"})
+    _check_keys(
+        "settings",
+        s,
+        {
+            "copy_duration",
+            "copy_failure_rate",
+            "create_duration",
+            "max_copy_size_gb",
+            "auto_create_queues",
+            "auto_create_event_buses",
+            "audit_include_image_id",
+            "progress_curve",
+        },
+    )
     if "copy_duration" in s:
         lo, hi = s["copy_duration"]
         w.settings.copy_duration = (float(lo), float(hi))
@@ -90,18 +110,34 @@ def build_world(data: dict, clock: Clock, seed: int = 0) -> World:
         w.regions.groups = {str(k): [str(r) for r in v] for k, v in data["regions"].items()}
 
     for i, a in enumerate(data.get("accounts") or []):
-        _check_keys(f"accounts[{i}]", a, {"name", "uin", "app_id", "secret_id", "secret_key",
-                                          "cross_border_approved", "image_quota", "region_image_quotas",
-                                          "roles"})
+        _check_keys(
+            f"accounts[{i}]",
+            a,
+            {
+                "name",
+                "uin",
+                "app_id",
+                "secret_id",
+                "secret_key",
+                "cross_border_approved",
+                "image_quota",
+                "region_image_quotas",
+                "roles",
+            },
+        )
         uin = str(a["uin"])
-        w.add_account(Account(
-            name=str(a.get("name", uin)), uin=uin, app_id=int(a.get("app_id", 1250000000 + i)),
-            secret_id=str(a.get("secret_id", f"AKIDEMULATOR{uin:0>24}")),
-            secret_key=str(a.get("secret_key", f"emulator-secret-key-not-real-{uin}")),
-            cross_border_approved=bool(a.get("cross_border_approved", False)),
-            image_quota=int(a.get("image_quota", 500)),
-            region_image_quotas={str(r): int(q) for r, q in (a.get("region_image_quotas") or {}).items()},
-        ))
+        w.add_account(
+            Account(
+                name=str(a.get("name", uin)),
+                uin=uin,
+                app_id=int(a.get("app_id", 1250000000 + i)),
+                secret_id=str(a.get("secret_id", f"AKIDEMULATOR{uin:0>24}")),
+                secret_key=str(a.get("secret_key", f"emulator-secret-key-not-real-{uin}")),
+                cross_border_approved=bool(a.get("cross_border_approved", False)),
+                image_quota=int(a.get("image_quota", 500)),
+                region_image_quotas={str(r): int(q) for r, q in (a.get("region_image_quotas") or {}).items()},
+            )
+        )
     if not w.accounts:
         raise WorldFileError("a world needs at least one account")
 
@@ -120,24 +156,55 @@ def build_world(data: dict, clock: Clock, seed: int = 0) -> World:
             _check_keys(where, r, {"name", "trusted"})
             w.add_role(str(a["uin"]), str(r["name"]), [owner_uin(where, t) for t in r.get("trusted") or []])
 
-    image_keys = {"id", "region", "owner", "name", "type", "state", "size", "tags", "description", "architecture",
-                  "platform", "os_name", "image_source", "license_type", "family", "deprecated", "shared_with",
-                  "created_time", "ready_after", "final_state", "encrypted", "kms_key_id", "snapshot_ids",
-                  "is_support_cloudinit"}
+    image_keys = {
+        "id",
+        "region",
+        "owner",
+        "name",
+        "type",
+        "state",
+        "size",
+        "tags",
+        "description",
+        "architecture",
+        "platform",
+        "os_name",
+        "image_source",
+        "license_type",
+        "family",
+        "deprecated",
+        "shared_with",
+        "created_time",
+        "ready_after",
+        "final_state",
+        "encrypted",
+        "kms_key_id",
+        "snapshot_ids",
+        "is_support_cloudinit",
+    }
 
     def make_image(where: str, m: dict, region: str, owner: str | None, image_type: str) -> Image:
         _check_keys(where, m, image_keys)
         img = Image(
-            image_id=str(m["id"]), region=region, owner=owner, name=str(m.get("name", m["id"])),
-            image_type=image_type, size=int(m.get("size", 20)),
+            image_id=str(m["id"]),
+            region=region,
+            owner=owner,
+            name=str(m.get("name", m["id"])),
+            image_type=image_type,
+            size=int(m.get("size", 20)),
             created_at=_epoch(m.get("created_time"), start - 86400.0),
-            state=str(m.get("state", "NORMAL")), description=str(m.get("description", "")),
-            architecture=str(m.get("architecture", "x86_64")), platform=str(m.get("platform", "TencentOS")),
+            state=str(m.get("state", "NORMAL")),
+            description=str(m.get("description", "")),
+            architecture=str(m.get("architecture", "x86_64")),
+            platform=str(m.get("platform", "TencentOS")),
             os_name=str(m.get("os_name", m.get("name", "") if owner is None else "TencentOS Server 3.1 (TK4)")),
             image_source=str(m.get("image_source", "OFFICIAL" if owner is None else "CREATE_IMAGE")),
-            license_type=str(m.get("license_type", "TencentCloud")), family=str(m.get("family", "")),
-            deprecated=bool(m.get("deprecated", False)), encrypted=bool(m.get("encrypted", False)),
-            kms_key_id=m.get("kms_key_id"), is_support_cloudinit=bool(m.get("is_support_cloudinit", True)),
+            license_type=str(m.get("license_type", "TencentCloud")),
+            family=str(m.get("family", "")),
+            deprecated=bool(m.get("deprecated", False)),
+            encrypted=bool(m.get("encrypted", False)),
+            kms_key_id=m.get("kms_key_id"),
+            is_support_cloudinit=bool(m.get("is_support_cloudinit", True)),
             snapshot_ids=[str(x) for x in m.get("snapshot_ids", [])],
         )
         if not img.snapshot_ids:
@@ -169,14 +236,22 @@ def build_world(data: dict, clock: Clock, seed: int = 0) -> World:
 
     for i, m in enumerate(data.get("instances") or []):
         where = f"instances[{i}]"
-        _check_keys(where, m, {"id", "region", "owner", "image_id", "name", "instance_type", "zone", "state",
-                               "system_disk_size"})
+        _check_keys(
+            where,
+            m,
+            {"id", "region", "owner", "image_id", "name", "instance_type", "zone", "state", "system_disk_size"},
+        )
         region = str(m["region"])
         w.instances[str(m["id"])] = Instance(
-            instance_id=str(m["id"]), region=region, owner=owner_uin(where, m.get("owner", "default")),
-            image_id=str(m.get("image_id", "")), name=str(m.get("name", m["id"])),
-            instance_type=str(m.get("instance_type", "S5.MEDIUM2")), zone=str(m.get("zone", f"{region}-3")),
-            state=str(m.get("state", "RUNNING")), created_at=start - 3600.0,
+            instance_id=str(m["id"]),
+            region=region,
+            owner=owner_uin(where, m.get("owner", "default")),
+            image_id=str(m.get("image_id", "")),
+            name=str(m.get("name", m["id"])),
+            instance_type=str(m.get("instance_type", "S5.MEDIUM2")),
+            zone=str(m.get("zone", f"{region}-3")),
+            state=str(m.get("state", "RUNNING")),
+            created_at=start - 3600.0,
             system_disk_size=int(m.get("system_disk_size", 50)),
         )
 
@@ -189,10 +264,15 @@ def build_world(data: dict, clock: Clock, seed: int = 0) -> World:
         uin = owner_uin(f"topics[{i}]", m.get("owner", "default"))
         topic = Topic(str(m["name"]), w.new_id("cmq-topic-"))
         for sub in m.get("subscriptions") or []:
-            topic.subscriptions.append(Subscription(
-                name=str(sub["name"]), protocol=str(sub.get("protocol", "queue")), endpoint=str(sub["endpoint"]),
-                filter_tags=[str(t) for t in sub.get("filter_tags", [])], subscription_id=w.new_id("sub-"),
-            ))
+            topic.subscriptions.append(
+                Subscription(
+                    name=str(sub["name"]),
+                    protocol=str(sub.get("protocol", "queue")),
+                    endpoint=str(sub["endpoint"]),
+                    filter_tags=[str(t) for t in sub.get("filter_tags", [])],
+                    subscription_id=w.new_id("sub-"),
+                )
+            )
         w.topics[(uin, str(m["region"]), topic.name)] = topic
     for i, m in enumerate(data.get("event_buses") or []):
         _check_keys(f"event_buses[{i}]", m, {"owner", "id", "name"})

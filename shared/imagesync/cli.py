@@ -101,8 +101,14 @@ def copy(
     try:
         svc = _services()
         request = CopyRequest(
-            source_region=source, image_ids=images, destination_regions=to, name=name, dry_run=dry_run,
-            origin=Origin.CLI, requested_by="cli", accounts=[_account_destination(a) for a in to_account],
+            source_region=source,
+            image_ids=images,
+            destination_regions=to,
+            name=name,
+            dry_run=dry_run,
+            origin=Origin.CLI,
+            requested_by="cli",
+            accounts=[_account_destination(a) for a in to_account],
         )
         result = svc.request_copies()(request)
     except ImageSyncError as exc:
@@ -189,7 +195,12 @@ def _print_replication(replication: Replication, hook_runs: dict[str, list[Any]]
         eta = replica_eta(r)
         attempt = str(numbers[r.id]) + (f" (retried by {after[r.id].id})" if r.id in after else "")
         table.add_row(
-            r.id, r.source_image_id, r.where, attempt, r.state.value, r.destination_image_id or "-",
+            r.id,
+            r.source_image_id,
+            r.where,
+            attempt,
+            r.state.value,
+            r.destination_image_id or "-",
             f"{r.sync_percent}%" if r.sync_percent is not None else "-",
             eta.astimezone(timezone.utc).strftime("%H:%M:%SZ") if eta else "-",
             _hooks_cell((hook_runs or {}).get(r.id, [])),
@@ -243,7 +254,10 @@ def status(
         table.add_column(column)
     for r in page:
         table.add_row(
-            r.id, r.state, r.source_region, " ".join(r.image_ids),
+            r.id,
+            r.state,
+            r.source_region,
+            " ".join(r.image_ids),
             " ".join([*r.destination_regions, *(f"{a.account}/{','.join(a.regions)}" for a in r.accounts)]),
             r.created_at.isoformat(timespec="seconds"),
         )
@@ -335,8 +349,13 @@ def deliver(
     from .local import deliver as run
 
     svc = _services()
-    counts = run(svc.queue, main_handler, max_messages=max_messages, visibility_timeout=timeout,
-                 on_dead=svc.give_up().dead_lettered)
+    counts = run(
+        svc.queue,
+        main_handler,
+        max_messages=max_messages,
+        visibility_timeout=timeout,
+        on_dead=svc.give_up().dead_lettered,
+    )
     print(json.dumps(counts))
 
 
@@ -391,24 +410,37 @@ def emulator(
     seed: Annotated[int, typer.Option(help="seed for copy times and faults")] = 0,
     rate_limits: Annotated[bool, typer.Option(help="enforce the API's per-second limits")] = True,
     deploy: Annotated[Path | None, typer.Option(help="deploy this serverless.yml onto the emulated SCF")] = None,
-    layer: Annotated[list[str] | None, typer.Option(
-        help="layer zip for --deploy: NAME=ZIP (repeat), or one ZIP for the one layer declared")] = None,
+    layer: Annotated[
+        list[str] | None,
+        typer.Option(help="layer zip for --deploy: NAME=ZIP (repeat), or one ZIP for the one layer declared"),
+    ] = None,
     code_dir: Annotated[Path | None, typer.Option(help="code folder for --deploy (default: inputs.src)")] = None,
 ) -> None:
     """Serve the Tencent Cloud API emulator; its first stdout line is JSON with endpoint and keys (and, with
     --deploy, each function's Function URL)."""
     from imagesync_emulator.cli import serve
 
-    code = serve(host=host, port=port, world=str(world) if world else None, time_scale=time_scale, seed=seed,
-                 rate_limits=rate_limits, deploy=deploy, layers=layer or [], code_dir=code_dir)
+    code = serve(
+        host=host,
+        port=port,
+        world=str(world) if world else None,
+        time_scale=time_scale,
+        seed=seed,
+        rate_limits=rate_limits,
+        deploy=deploy,
+        layers=layer or [],
+        code_dir=code_dir,
+    )
     if code:
         raise typer.Exit(code)
 
 
 def _moved(old: str, new: str) -> None:
-    err.print(f"[red]error[/red] Command.Moved: `imagesync {old}` is development tooling and moved to "
-              f"`imagesync-dev {new}` (dev/, installed by `make venv` in a checkout; not in the wheel)",
-              highlight=False)
+    err.print(
+        f"[red]error[/red] Command.Moved: `imagesync {old}` is development tooling and moved to "
+        f"`imagesync-dev {new}` (dev/, installed by `make venv` in a checkout; not in the wheel)",
+        highlight=False,
+    )
     raise typer.Exit(2)
 
 
@@ -469,8 +501,14 @@ def rules_check(
             err.print(f"  - {escape(str(problem))}", highlight=False)  # a pattern holds [a-z]: not markup
         raise typer.Exit(2) from exc
     summary = [
-        {"name": r.name, "enabled": r.enabled, "source_regions": r.selector.source_regions,
-         "destinations": r.destinations, "hooks": [h.key for h in r.all_hooks], "reconcile": r.reconcile}
+        {
+            "name": r.name,
+            "enabled": r.enabled,
+            "source_regions": r.selector.source_regions,
+            "destinations": r.destinations,
+            "hooks": [h.key for h in r.all_hooks],
+            "reconcile": r.reconcile,
+        }
         for r in ruleset.rules
     ]
     if as_json:
@@ -480,8 +518,14 @@ def rules_check(
     for column in ("rule", "enabled", "from", "to", "hooks", "reconcile"):
         table.add_column(column)
     for row in summary:
-        table.add_row(row["name"], "yes" if row["enabled"] else "no", " ".join(row["source_regions"]),
-                      " ".join(row["destinations"]), " ".join(row["hooks"]) or "-", "yes" if row["reconcile"] else "no")
+        table.add_row(
+            row["name"],
+            "yes" if row["enabled"] else "no",
+            " ".join(row["source_regions"]),
+            " ".join(row["destinations"]),
+            " ".join(row["hooks"]) or "-",
+            "yes" if row["reconcile"] else "no",
+        )
     console.print(table)
 
 
@@ -503,8 +547,13 @@ def plan(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = F
     for row in result["plan"]:
         refused = row["refused"]
         table.add_row(
-            row["rule"], row["image_id"], row["image_name"], row["source_region"], " ".join(row["destinations"]),
-            row["copy_name"], f"refused {refused['code']}" if refused else row["reason"],
+            row["rule"],
+            row["image_id"],
+            row["image_name"],
+            row["source_region"],
+            " ".join(row["destinations"]),
+            row["copy_name"],
+            f"refused {refused['code']}" if refused else row["reason"],
             "yes" if row["within_limit"] else "later" if not refused else "never",
         )
     console.print(table)

@@ -37,8 +37,7 @@ COMPLETIONS_RULE = "imagesync-completions"
 class Caller(Protocol):
     """What the steps need of imagesync.adapters.tencent.TencentCloud."""
 
-    def call(self, product: str, region: str, action: str, params: dict[str, Any], *, safe: bool) -> dict[str, Any]:
-        ...
+    def call(self, product: str, region: str, action: str, params: dict[str, Any], *, safe: bool) -> dict[str, Any]: ...
 
 
 class DryRun:
@@ -49,8 +48,14 @@ class DryRun:
 
     def call(self, product: str, region: str, action: str, params: dict[str, Any], *, safe: bool) -> dict[str, Any]:
         self.calls.append({"product": product, "region": region, "action": action, "params": params})
-        return {"EventBuses": [{"EventBusName": "default", "EventBusId": "eb-default-dryrun"}], "Rules": [],
-                "Targets": [], "RuleId": "rule-dryrun", "TargetId": "target-dryrun", "EventBusId": "eb-dryrun"}
+        return {
+            "EventBuses": [{"EventBusName": "default", "EventBusId": "eb-default-dryrun"}],
+            "Rules": [],
+            "Targets": [],
+            "RuleId": "rule-dryrun",
+            "TargetId": "target-dryrun",
+            "EventBusId": "eb-dryrun",
+        }
 
 
 def load(name: str, deploy: Path = DEPLOY, **placeholders: str) -> dict[str, Any]:
@@ -63,17 +68,38 @@ def load(name: str, deploy: Path = DEPLOY, **placeholders: str) -> dict[str, Any
 
 
 class Steps:
-    def __init__(self, cloud: Caller, *, region: str, uin: str, prefix: str = "imagesync-",
-                 namespace: str = "default", deploy: Path = DEPLOY) -> None:
+    def __init__(
+        self,
+        cloud: Caller,
+        *,
+        region: str,
+        uin: str,
+        prefix: str = "imagesync-",
+        namespace: str = "default",
+        deploy: Path = DEPLOY,
+    ) -> None:
         self.cloud, self.region, self.uin, self.prefix, self.namespace, self.deploy = (
-            cloud, region, uin, prefix, namespace, deploy)
+            cloud,
+            region,
+            uin,
+            prefix,
+            namespace,
+            deploy,
+        )
         self.done: list[dict[str, Any]] = []
 
     def _call(self, product: str, action: str, params: dict[str, Any]) -> dict[str, Any]:
         answer = self.cloud.call(product, self.region, action, params, safe=True)
-        self.done.append({"action": f"{product}:{action}", **{k: v for k, v in params.items()
-                                                                if k in ("FunctionName", "RuleName", "EventBusId",
-                                                                         "EventBusName", "RuleId")}})
+        self.done.append(
+            {
+                "action": f"{product}:{action}",
+                **{
+                    k: v
+                    for k, v in params.items()
+                    if k in ("FunctionName", "RuleName", "EventBusId", "EventBusName", "RuleId")
+                },
+            }
+        )
         return answer
 
     def function(self, key: str) -> str:
@@ -85,13 +111,19 @@ class Steps:
     def invoke_config(self) -> None:
         config = load("function-event-invoke-config.json", self.deploy)
         for key in FUNCTIONS:
-            self._call("scf", "UpdateFunctionEventInvokeConfig",
-                       {"FunctionName": self.function(key), "Namespace": self.namespace, **config})
+            self._call(
+                "scf",
+                "UpdateFunctionEventInvokeConfig",
+                {"FunctionName": self.function(key), "Namespace": self.namespace, **config},
+            )
 
     def dead_letter(self) -> None:
         config = load("completion-hook-dead-letter.json", self.deploy)
-        self._call("scf", "UpdateFunctionConfiguration",
-                   {"FunctionName": self.function("completion_hook"), "Namespace": self.namespace, **config})
+        self._call(
+            "scf",
+            "UpdateFunctionConfiguration",
+            {"FunctionName": self.function("completion_hook"), "Namespace": self.namespace, **config},
+        )
 
     def _bus_named(self, name: str) -> str | None:
         answer = self._call("eb", "ListEventBuses", {"Limit": 100})
@@ -115,8 +147,17 @@ class Steps:
         for rule in self._listed("eb", "ListRules", {"EventBusId": bus_id, "Limit": 100}, "Rules"):
             if rule.get("RuleName") == name:
                 return str(rule["RuleId"])
-        answer = self._call("eb", "CreateRule", {"EventBusId": bus_id, "RuleName": name, "Enable": True,
-                                                 "EventPattern": json.dumps(pattern), "Description": description})
+        answer = self._call(
+            "eb",
+            "CreateRule",
+            {
+                "EventBusId": bus_id,
+                "RuleName": name,
+                "Enable": True,
+                "EventPattern": json.dumps(pattern),
+                "Description": description,
+            },
+        )
         return str(answer["RuleId"])
 
     def _target(self, target: dict[str, Any]) -> None:
@@ -124,8 +165,12 @@ class Steps:
         resource = resource.replace("function/imagesync-", f"function/{self.prefix}", 1)
         resource = resource.replace("namespace/default/", f"namespace/{self.namespace}/", 1)
         target["TargetDescription"]["ResourceDescription"] = resource
-        listed = self._listed("eb", "ListTargets", {"EventBusId": target["EventBusId"], "RuleId": target["RuleId"],
-                                                    "Limit": 100}, "Targets")
+        listed = self._listed(
+            "eb",
+            "ListTargets",
+            {"EventBusId": target["EventBusId"], "RuleId": target["RuleId"], "Limit": 100},
+            "Targets",
+        )
         if any((t.get("TargetDescription") or {}).get("ResourceDescription") == resource for t in listed):
             return
         self._call("eb", "CreateTarget", target)
@@ -134,42 +179,87 @@ class Steps:
         """CloudAudit's CreateImage calls -> copy_request; returns the rule id."""
         bus_id = bus_id or self._bus_named("default")
         if not bus_id:
-            raise CloudError("ResourceNotFound.EventBus", "no event bus named `default` (the cloud-service bus): "
-                             "give its id with --event-bus-id")
-        rule_id = self._rule(bus_id, CREATE_IMAGE_RULE, load("eventbridge-pattern.json", self.deploy),
-                             "imagesync: copy new custom images by the replication rules")
-        self._target(load("eventbridge-target.json", self.deploy, EVENT_BUS_ID=bus_id, RULE_ID=rule_id,
-                          REGION=self.region, TENCENTCLOUD_UIN=self.uin))
+            raise CloudError(
+                "ResourceNotFound.EventBus",
+                "no event bus named `default` (the cloud-service bus): give its id with --event-bus-id",
+            )
+        rule_id = self._rule(
+            bus_id,
+            CREATE_IMAGE_RULE,
+            load("eventbridge-pattern.json", self.deploy),
+            "imagesync: copy new custom images by the replication rules",
+        )
+        self._target(
+            load(
+                "eventbridge-target.json",
+                self.deploy,
+                EVENT_BUS_ID=bus_id,
+                RULE_ID=rule_id,
+                REGION=self.region,
+                TENCENTCLOUD_UIN=self.uin,
+            )
+        )
         return rule_id
 
     def completions_bus(self) -> str:
         """The EventBridge completion link: a custom bus, a rule, completion_hook as its target; returns the bus."""
         bus_id = self._bus_named(COMPLETIONS_BUS)
         if not bus_id:
-            answer = self._call("eb", "CreateEventBus", {"EventBusName": COMPLETIONS_BUS,
-                                                         "Description": "imagesync completion messages"})
+            answer = self._call(
+                "eb",
+                "CreateEventBus",
+                {"EventBusName": COMPLETIONS_BUS, "Description": "imagesync completion messages"},
+            )
             bus_id = str(answer["EventBusId"])
-        rule_id = self._rule(bus_id, COMPLETIONS_RULE, load("eventbridge-completions-pattern.json", self.deploy),
-                             "imagesync: each replica end to completion_hook")
-        self._target(load("eventbridge-completions-target.json", self.deploy, COMPLETIONS_BUS_ID=bus_id,
-                          COMPLETIONS_RULE_ID=rule_id, REGION=self.region, TENCENTCLOUD_UIN=self.uin))
+        rule_id = self._rule(
+            bus_id,
+            COMPLETIONS_RULE,
+            load("eventbridge-completions-pattern.json", self.deploy),
+            "imagesync: each replica end to completion_hook",
+        )
+        self._target(
+            load(
+                "eventbridge-completions-target.json",
+                self.deploy,
+                COMPLETIONS_BUS_ID=bus_id,
+                COMPLETIONS_RULE_ID=rule_id,
+                REGION=self.region,
+                TENCENTCLOUD_UIN=self.uin,
+            )
+        )
         return bus_id
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="imagesync deploy-steps", description=__doc__.split("\n\n")[0])
-    p.add_argument("--region", default=os.environ.get("REGION") or os.environ.get("TENCENTCLOUD_REGION"),
-                   help="the functions' region (default: $REGION or $TENCENTCLOUD_REGION)")
-    p.add_argument("--uin", default=os.environ.get("TENCENTCLOUD_UIN") or os.environ.get("IMAGESYNC_UIN"),
-                   help="the account's uin, for the EventBridge targets (default: $TENCENTCLOUD_UIN)")
+    p.add_argument(
+        "--region",
+        default=os.environ.get("REGION") or os.environ.get("TENCENTCLOUD_REGION"),
+        help="the functions' region (default: $REGION or $TENCENTCLOUD_REGION)",
+    )
+    p.add_argument(
+        "--uin",
+        default=os.environ.get("TENCENTCLOUD_UIN") or os.environ.get("IMAGESYNC_UIN"),
+        help="the account's uin, for the EventBridge targets (default: $TENCENTCLOUD_UIN)",
+    )
     p.add_argument("--function-prefix", default="imagesync-", help="the functions' names are <prefix><key>")
     p.add_argument("--namespace", default="default", help="the functions' SCF namespace")
-    p.add_argument("--link", choices=("scf-async", "eventbridge"), default="scf-async",
-                   help="the completion link (IMAGESYNC_QUEUE); eventbridge also sets up its bus, rule and target")
-    p.add_argument("--dead-letter", action="store_true",
-                   help="also set completion_hook's dead letter (a CMQ queue; SCF's dead letter is a beta)")
-    p.add_argument("--no-create-image-rule", action="store_true",
-                   help="skip the EventBridge rule for CloudAudit CreateImage -> copy_request")
+    p.add_argument(
+        "--link",
+        choices=("scf-async", "eventbridge"),
+        default="scf-async",
+        help="the completion link (IMAGESYNC_QUEUE); eventbridge also sets up its bus, rule and target",
+    )
+    p.add_argument(
+        "--dead-letter",
+        action="store_true",
+        help="also set completion_hook's dead letter (a CMQ queue; SCF's dead letter is a beta)",
+    )
+    p.add_argument(
+        "--no-create-image-rule",
+        action="store_true",
+        help="skip the EventBridge rule for CloudAudit CreateImage -> copy_request",
+    )
     p.add_argument("--event-bus-id", default=None, help="the cloud-service bus (default: the bus named `default`)")
     p.add_argument("--deploy-dir", type=Path, default=DEPLOY, help="where the deploy/*.json files are")
     p.add_argument("--dry-run", action="store_true", help="print the calls, make none")
@@ -183,16 +273,24 @@ def main(argv: Sequence[str] | None = None, cloud: Caller | None = None) -> int:
         return 2
     needs_uin = not args.no_create_image_rule or args.link == "eventbridge"
     if needs_uin and not args.uin:
-        print("deploy-steps: give --uin (or set TENCENTCLOUD_UIN): EventBridge targets name the function by it",
-              file=sys.stderr)
+        print(
+            "deploy-steps: give --uin (or set TENCENTCLOUD_UIN): EventBridge targets name the function by it",
+            file=sys.stderr,
+        )
         return 2
     dry = DryRun() if args.dry_run else None
     if cloud is None:
         from .adapters.tencent import TencentCloud
 
         cloud = dry or TencentCloud(endpoint=os.environ.get("IMAGESYNC_TENCENT_ENDPOINT", "").strip().rstrip("/"))
-    steps = Steps(cloud, region=args.region, uin=args.uin or "", prefix=args.function_prefix,
-                  namespace=args.namespace, deploy=args.deploy_dir)
+    steps = Steps(
+        cloud,
+        region=args.region,
+        uin=args.uin or "",
+        prefix=args.function_prefix,
+        namespace=args.namespace,
+        deploy=args.deploy_dir,
+    )
     out: dict[str, Any] = {}
     try:
         steps.invoke_config()

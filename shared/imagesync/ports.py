@@ -185,9 +185,7 @@ class ReplicaStore(Protocol):
         """Those of `image_ids` that are copies imagesync made in `region` (a replica's destination image)."""
         ...
 
-    def save_replica(
-        self, replica: Replica, *, expected_version: int, expected_state: ReplicaState
-    ) -> Replica | None:
+    def save_replica(self, replica: Replica, *, expected_version: int, expected_state: ReplicaState) -> Replica | None:
         """Compare-and-set write of `replica` over the row with `expected_version` and `expected_state`.
 
         The move expected_state -> replica.state must be in domain.states.TRANSITIONS (IllegalTransition
@@ -221,6 +219,7 @@ class ReplicaStore(Protocol):
 
     def sources_copied(self, rules: Sequence[str]) -> list[tuple[str, str]]:
         """(source region, source image id) of the SUCCEEDED replicas of replications of these rules."""
+
     def copied_sources(self, *, limit: int = 500) -> list[tuple[str, str]]:
         """(source region, source image id) of the images with a SUCCEEDED copy, the newest copy's first."""
         ...
@@ -359,9 +358,7 @@ class AuditLog(Protocol):
     def audit_trail(self, replication_id: str) -> list[dict[str, Any]]: ...
 
 
-class StateStore(
-    ReplicaStore, LeaseStore, OutboxStore, IdempotencyStore, HookRunStore, AuditLog, DueChecks, Protocol
-):
+class StateStore(ReplicaStore, LeaseStore, OutboxStore, IdempotencyStore, HookRunStore, AuditLog, DueChecks, Protocol):
     """All of the state table's stores over one database (adapters.sql.SqlStateStore): what the composition root
     holds and hands each use case the parts of. Use cases depend on the small ports above, never on this."""
 

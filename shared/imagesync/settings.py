@@ -57,12 +57,15 @@ class Settings(BaseSettings):
         default="", description="queue=scf-async: the version or alias to invoke; empty = SCF's default ($LATEST)"
     )
     completion_batch_max: int = Field(
-        default=10, ge=1, le=1000,
+        default=10,
+        ge=1,
+        le=1000,
         description="queue=scf-async: completion messages per invocation at most (their hooks share one timeout)",
     )
     event_bus_id: str = Field(default="", description="queue=eventbridge: the custom bus's EventBusId (no default)")
     completion_deadline_seconds: int = Field(
-        default=25200, ge=0,
+        default=25200,
+        ge=0,
         description="the sweep records a replica end's hooks failed (Hook.Undelivered) when they are still open this "
         "long after its completion was published: longer than the link redelivers (SCF async MsgTTL, 6 h); 0 = off",
     )
@@ -78,7 +81,8 @@ class Settings(BaseSettings):
     recheck_seconds: int = Field(default=60, ge=1, description="how often the sweep looks at a copy in flight")
     retry_seconds: int = Field(default=30, ge=1, description="when a copy refused for a retryable reason is retried")
     lease_seconds: int = Field(
-        default=120, ge=5,
+        default=120,
+        ge=5,
         description="how long a sweep with no invocation deadline (the CLI) runs and holds the replicas it claimed; "
         "an SCF invocation holds them until its own deadline",
     )
@@ -130,8 +134,10 @@ class Settings(BaseSettings):
     )
 
     settle_seconds: int = Field(
-        default=0, ge=0, description="a copy whose end the SyncPercent pins to a window this narrow is looked at once, "
-        "at its latest point; 0 = off (a look every IMAGESYNC_RECHECK_SECONDS near the end)"
+        default=0,
+        ge=0,
+        description="a copy whose end the SyncPercent pins to a window this narrow is looked at once, "
+        "at its latest point; 0 = off (a look every IMAGESYNC_RECHECK_SECONDS near the end)",
     )
     ride_along_seconds: int = Field(
         default=0, ge=0, description="a sweep also checks the copies due within this many seconds (shared pages)"

@@ -63,9 +63,7 @@ class Watch:
             self._live.__enter__()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._live is not None:
             self._live.__exit__(kind, exc, tb)
             self._live = None
@@ -103,13 +101,19 @@ class Watch:
             for column in ("replica", "image", "region", "state", "progress", "", "eta", "error"):
                 table.add_column(column)
             for r in replication.replicas:
-                state = Text(r.state.value, style={"SUCCEEDED": "green", "FAILED": "red", "TIMED_OUT": "red"}.get(
-                    r.state.value, "cyan"))
+                state = Text(
+                    r.state.value,
+                    style={"SUCCEEDED": "green", "FAILED": "red", "TIMED_OUT": "red"}.get(r.state.value, "cyan"),
+                )
                 table.add_row(
-                    r.id, r.source_image_id, r.where, state,
+                    r.id,
+                    r.source_image_id,
+                    r.where,
+                    state,
                     ProgressBar(total=100, completed=_percent(r), width=24),
                     f"{r.sync_percent}%" if r.sync_percent is not None else "",
-                    timing(r), Text(f"{r.error_code}: {r.error_message}" if r.error_code else ""),
+                    timing(r),
+                    Text(f"{r.error_code}: {r.error_message}" if r.error_code else ""),
                 )
             tables.append(table)
         return Group(*tables)

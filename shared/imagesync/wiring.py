@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # imported where used: functions that never read rules do not
 #: the name the global webhook's secret is looked up by (from settings, not the environment)
 GLOBAL_WEBHOOK_SECRET = "IMAGESYNC_WEBHOOK_SECRET"
 
+
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
@@ -82,8 +83,13 @@ class Services:
     def starter(self) -> CopyStarter:
         s = self.settings
         return CopyStarter(
-            replicas=self.store, audit=self.store, images=self.images, clock=self.clock,
-            first_check_seconds=s.first_check_seconds, retry_seconds=s.retry_seconds, accounts=self.accounts(),
+            replicas=self.store,
+            audit=self.store,
+            images=self.images,
+            clock=self.clock,
+            first_check_seconds=s.first_check_seconds,
+            retry_seconds=s.retry_seconds,
+            accounts=self.accounts(),
         )
 
     def accounts(self) -> Accounts | None:
@@ -105,16 +111,26 @@ class Services:
 
     def request_copies(self) -> RequestCopies:
         return RequestCopies(
-            replicas=self.store, audit=self.store, images=self.images, clock=self.clock, limits=self.limits,
-            starter=self.starter(), timeout_seconds=self.settings.copy_timeout_seconds,
+            replicas=self.store,
+            audit=self.store,
+            images=self.images,
+            clock=self.clock,
+            limits=self.limits,
+            starter=self.starter(),
+            timeout_seconds=self.settings.copy_timeout_seconds,
             own_uin=self.settings.uin or None,
         )
 
     def retry_failed(self) -> RetryFailed:
         """POST /replications/{id}/retry and `imagesync retry`: new attempts for the copies that failed."""
         return RetryFailed(
-            replicas=self.store, audit=self.store, images=self.images, clock=self.clock, limits=self.limits,
-            starter=self.starter(), timeout_seconds=self.settings.copy_timeout_seconds,
+            replicas=self.store,
+            audit=self.store,
+            images=self.images,
+            clock=self.clock,
+            limits=self.limits,
+            starter=self.starter(),
+            timeout_seconds=self.settings.copy_timeout_seconds,
         )
 
     def sweep(self, *, reconcile: str = "auto", batch: int | None = None) -> Sweep:
@@ -122,12 +138,26 @@ class Services:
         s = self.settings
         st = self.store
         return Sweep(
-            replicas=st, leases=st, outbox=st, idempotency=st, audit=st, images=self.images, clock=self.clock,
-            starter=self.starter(), queue=self.queue, lease_seconds=s.lease_seconds,
-            batch=batch or s.sweep_batch, recheck_seconds=s.recheck_seconds, retry_seconds=s.retry_seconds,
-            reconcile=self.reconcile_pass(reconcile), max_check_seconds=s.max_check_seconds, wall=self.wall,
-            backstop=self.backstop(), follow_work=self.follow_work(),
-            settle_seconds=s.settle_seconds or None, ride_along_seconds=s.ride_along_seconds,
+            replicas=st,
+            leases=st,
+            outbox=st,
+            idempotency=st,
+            audit=st,
+            images=self.images,
+            clock=self.clock,
+            starter=self.starter(),
+            queue=self.queue,
+            lease_seconds=s.lease_seconds,
+            batch=batch or s.sweep_batch,
+            recheck_seconds=s.recheck_seconds,
+            retry_seconds=s.retry_seconds,
+            reconcile=self.reconcile_pass(reconcile),
+            max_check_seconds=s.max_check_seconds,
+            wall=self.wall,
+            backstop=self.backstop(),
+            follow_work=self.follow_work(),
+            settle_seconds=s.settle_seconds or None,
+            ride_along_seconds=s.ride_along_seconds,
         )
 
     def follow_work(self) -> Callable[[], dict[str, Any]] | None:
@@ -137,8 +167,12 @@ class Services:
             return None
         s = self.settings
         return FollowWork(
-            self.store, self.scheduler, self.clock, lead_seconds=s.schedule_lead_seconds,
-            outbox_retry_seconds=s.recheck_seconds, backstop_due=self.backstop_due(),
+            self.store,
+            self.scheduler,
+            self.clock,
+            lead_seconds=s.schedule_lead_seconds,
+            outbox_retry_seconds=s.recheck_seconds,
+            backstop_due=self.backstop_due(),
         )
 
     def backstop_due(self) -> Callable[[datetime], datetime | None] | None:
@@ -156,8 +190,11 @@ class Services:
             wall = self.wall.now()
 
             def unsettled(since: timedelta) -> bool:
-                return bool(self.store.undelivered_ends(
-                    sent_before=wall, sent_after=wall - since, hooks_everywhere=everywhere, limit=1))
+                return bool(
+                    self.store.undelivered_ends(
+                        sent_before=wall, sent_after=wall - since, hooks_everywhere=everywhere, limit=1
+                    )
+                )
 
             if unsettled(2 * recheck):
                 return now + recheck
@@ -168,7 +205,10 @@ class Services:
     def give_up(self) -> GiveUpHooks:
         """Records the hooks of ends whose completion will not be delivered again as failed."""
         return GiveUpHooks(
-            replicas=self.store, hook_runs=self.store, outbox=self.store, clock=self.wall,
+            replicas=self.store,
+            hook_runs=self.store,
+            outbox=self.store,
+            clock=self.wall,
             global_hooks=self.global_hooks(),
         )
 
@@ -196,9 +236,16 @@ class Services:
 
         s = self.settings
         return RuleEngine(
-            self.rules(), replicas=self.store, records=self.store, images=self.images, clock=self.clock,
-            request_copies=self.request_copies(), limits=self.limits, idempotent=self.idempotent(),
-            reconcile_limit=s.reconcile_limit, reconcile_interval_seconds=s.reconcile_interval_seconds,
+            self.rules(),
+            replicas=self.store,
+            records=self.store,
+            images=self.images,
+            clock=self.clock,
+            request_copies=self.request_copies(),
+            limits=self.limits,
+            idempotent=self.idempotent(),
+            reconcile_limit=s.reconcile_limit,
+            reconcile_interval_seconds=s.reconcile_interval_seconds,
             image_wait_seconds=s.event_image_wait_seconds,
             follow=FollowSource(self.store, self.images, self.admin(), self.store, limit=max(1, s.reconcile_limit)),
         )
@@ -273,7 +320,11 @@ class Services:
             "family": FamilyRunner(images, admin),
         }
         return CompleteReplica(
-            self.idempotent(), replicas=self.store, hook_runs=self.store, clock=self.clock, runners=runners,
+            self.idempotent(),
+            replicas=self.store,
+            hook_runs=self.store,
+            clock=self.clock,
+            runners=runners,
             global_hooks=self.global_hooks(),
             max_attempts=s.queue_max_attempts,
         )
@@ -327,8 +378,10 @@ def build_queue(settings: Settings, cloud: TencentCloud) -> Queue:
         if not settings.completion_function:
             raise ValueError("IMAGESYNC_QUEUE=scf-async needs IMAGESYNC_COMPLETION_FUNCTION (completion_hook's name)")
         return ScfAsyncLink(
-            LazyClient(cloud, "scf", settings.region), function_name=settings.completion_function,
-            namespace=settings.completion_namespace, qualifier=settings.completion_qualifier,
+            LazyClient(cloud, "scf", settings.region),
+            function_name=settings.completion_function,
+            namespace=settings.completion_namespace,
+            qualifier=settings.completion_qualifier,
             max_messages=settings.completion_batch_max,
         )
     if settings.queue == "eventbridge":
@@ -346,14 +399,22 @@ def build_scheduler(settings: Settings, cloud: TencentCloud) -> Scheduler | None
         return None
     from .adapters.sweep_timer import ScfSweepTimer
 
-    missing = [name for name, value in (("IMAGESYNC_SWEEP_FUNCTION", settings.sweep_function),
-                                        ("IMAGESYNC_SWEEP_TIMER", settings.sweep_timer),
-                                        ("IMAGESYNC_SWEEP_SAFETY_TIMER", settings.sweep_safety_timer)) if not value]
+    missing = [
+        name
+        for name, value in (
+            ("IMAGESYNC_SWEEP_FUNCTION", settings.sweep_function),
+            ("IMAGESYNC_SWEEP_TIMER", settings.sweep_timer),
+            ("IMAGESYNC_SWEEP_SAFETY_TIMER", settings.sweep_safety_timer),
+        )
+        if not value
+    ]
     if missing:
         raise ValueError(f"IMAGESYNC_SCHEDULER=scf-timer needs {', '.join(missing)}")
     return ScfSweepTimer(
-        LazyClient(cloud, "scf", settings.region), function_name=settings.sweep_function,
-        next_trigger=settings.sweep_timer, safety_trigger=settings.sweep_safety_timer,
+        LazyClient(cloud, "scf", settings.region),
+        function_name=settings.sweep_function,
+        next_trigger=settings.sweep_timer,
+        safety_trigger=settings.sweep_safety_timer,
         namespace=settings.sweep_namespace,
     )
 

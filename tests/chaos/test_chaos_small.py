@@ -10,7 +10,13 @@ from imagesync_dev.chaos import ChaosConfig, render, run
 
 def test_chaos_small_ends_every_copy_once_with_one_effect_per_hook(tmp_path: Path) -> None:
     cfg = ChaosConfig(
-        images=40, workdir=tmp_path, max_seconds=150, seed=3, kill_every=3.0, event_workers=2, hook_workers=1,
+        images=40,
+        workdir=tmp_path,
+        max_seconds=150,
+        seed=3,
+        kill_every=3.0,
+        event_workers=2,
+        hook_workers=1,
         # higher crash rates than the full run, so that each point fires even at this size
         failpoints="after_sync_images=0.15,after_outbox_publish=0.05,inside_hook=0.05",
     )

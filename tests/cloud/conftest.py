@@ -52,9 +52,14 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with lock:
-                    outer.received.append({"valid": verify(SECRET, body, self.headers.get(SIGNATURE_HEADER, "")),
-                                           "delivery": self.headers.get(DELIVERY_HEADER),
-                                           "payload": json.loads(body or b"{}"), "at": time.monotonic()})
+                    outer.received.append(
+                        {
+                            "valid": verify(SECRET, body, self.headers.get(SIGNATURE_HEADER, "")),
+                            "delivery": self.headers.get(DELIVERY_HEADER),
+                            "payload": json.loads(body or b"{}"),
+                            "at": time.monotonic(),
+                        }
+                    )
                     held = outer._hold > 0
                     outer._hold -= held
                 if held:
@@ -102,17 +107,28 @@ def cloud(built: Any, tmp_path: Path, receiver: Receiver) -> Iterator[Callable[.
     database_url = f"sqlite:///{tmp_path / 'state.db'}"
     migrate(database_url)
     with ExitStack() as stack:
-        def make(*, time_scale: float = 0.0, hooks: list[dict[str, Any]] | None = None,
-                 rules: dict[str, Any] | None = None) -> Stack:
+
+        def make(
+            *, time_scale: float = 0.0, hooks: list[dict[str, Any]] | None = None, rules: dict[str, Any] | None = None
+        ) -> Stack:
             emu = stack.enter_context(Emulator(time_scale=time_scale, seed=3))
-            return deploy_stack(emu, database_url=database_url, code_dir=built.code_dir, layer_zip=built.layer_zip,
-                                webhook_url=receiver.url, webhook_secret=SECRET, hooks=hooks, rules=rules)
+            return deploy_stack(
+                emu,
+                database_url=database_url,
+                code_dir=built.code_dir,
+                layer_zip=built.layer_zip,
+                webhook_url=receiver.url,
+                webhook_secret=SECRET,
+                hooks=hooks,
+                rules=rules,
+            )
 
         yield make
 
 
-def step_until(stack: Stack, predicate: Callable[[], Any], *, timeout: float = 240.0, what: str,
-               step: float = 60.0) -> Any:
+def step_until(
+    stack: Stack, predicate: Callable[[], Any], *, timeout: float = 240.0, what: str, step: float = 60.0
+) -> Any:
     """Step the emulated clock by `step` s (a timer slot; a due async retry) between looks at `predicate`, until it
     holds; fails after `timeout` real seconds (a generous bound, not a speed assumption)."""
     deadline = time.monotonic() + timeout

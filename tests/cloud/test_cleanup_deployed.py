@@ -18,8 +18,9 @@ def test_delete_images_event_cleans_up_the_copies_on_the_deployed_functions(clou
     [rule] = RULES["rules"]
     stack = cloud(rules={"rules": [{**rule, "cleanup": {"on_source_deleted": "delete", "dry_run": False}}]})
     cvm = sdk(stack.emu, "cvm")
-    image_id = cvm.call_json("CreateImage", {"InstanceId": "ins-1a2b3c4d", "ImageName": RULE_IMAGE_NAME})[
-        "Response"]["ImageId"]
+    image_id = cvm.call_json("CreateImage", {"InstanceId": "ins-1a2b3c4d", "ImageName": RULE_IMAGE_NAME})["Response"][
+        "ImageId"
+    ]
 
     def replication() -> dict[str, Any] | None:
         status, listed = stack.http("GET", f"/replications?image_id={image_id}")
@@ -36,13 +37,16 @@ def test_delete_images_event_cleans_up_the_copies_on_the_deployed_functions(clou
     wait_for(stack.emu.scf.idle, what="the async queue to drain")
     before = len([r for r in stack.attempts("copy_request") if r["source"] == "eventbridge"])
     cvm.call_json("DeleteImages", {"ImageIds": [image_id]})
-    wait_for(lambda: len([r for r in stack.attempts("copy_request") if r["source"] == "eventbridge"]) > before,
-             what="the routed DeleteImages")
+    wait_for(
+        lambda: len([r for r in stack.attempts("copy_request") if r["source"] == "eventbridge"]) > before,
+        what="the routed DeleteImages",
+    )
     wait_for(stack.emu.scf.idle, what="the async queue to drain")
     status, shown = stack.http("GET", f"/replications/{done['id']}")
     assert status == 200
     assert {(c["region"], c["decision"]) for c in shown["cleanup"]} == {
-        ("ap-shanghai", "deleted"), ("ap-beijing", "deleted"),
+        ("ap-shanghai", "deleted"),
+        ("ap-beijing", "deleted"),
     }
     assert all(stack.emu.admin.image(i) is None for i in copies.values())
     left = [s for s in stack.emu.admin.snapshots() if not s["image_ids"] and s["region"] in copies]

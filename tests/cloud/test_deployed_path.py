@@ -35,8 +35,11 @@ HOOK_TIMEOUT_S = 10
 
 
 def _post(stack: Stack, image: str, region: str) -> dict[str, Any]:
-    status, body = stack.http("POST", "/replications", {"source_region": "ap-guangzhou", "image_ids": [image],
-                                                        "destination_regions": [region]})
+    status, body = stack.http(
+        "POST",
+        "/replications",
+        {"source_region": "ap-guangzhou", "image_ids": [image], "destination_regions": [region]},
+    )
     assert status == 202, body
     return body
 
@@ -80,8 +83,12 @@ def test_the_whole_flow_through_the_deployed_functions(cloud: Any, receiver: Rec
 
     assert outcome.problems == []
     assert [(status, code) for _, status, code in outcome.requests][2:] == [
-        (422, "Region.CrossBorderNotAllowed"), (422, "Image.TooLarge"), (422, "Image.NotCustom"),
-        (409, "Replication.AlreadyInFlight"), (401, "Auth.Required")]
+        (422, "Region.CrossBorderNotAllowed"),
+        (422, "Image.TooLarge"),
+        (422, "Image.NotCustom"),
+        (409, "Replication.AlreadyInFlight"),
+        (401, "Auth.Required"),
+    ]
     assert len(outcome.rows) == 7 and {r["state"] for r in outcome.rows} == {"SUCCEEDED"}
     assert all(r["webhooks"] == 1 and r["tagged"] and r["shared"] for r in outcome.rows)
     assert len({d["delivery"] for d in receiver.received}) == len(receiver.received) == 7
@@ -90,14 +97,18 @@ def test_the_whole_flow_through_the_deployed_functions(cloud: Any, receiver: Rec
     # who ran what: the Function URL and EventBridge -> copy_request, the timer -> status_sweep, status_sweep's
     # async Invoke -> completion_hook; nothing failed, nothing retried
     sources = {key: {(r["source"], r["invocation_type"]) for r in stack.attempts(key)} for key in outcome.functions}
-    assert sources == {"copy_request": {("http", "RequestResponse"), ("eventbridge", "Event")},
-                       "status_sweep": {("timer", "Event")}, "completion_hook": {("api", "Event")}}
+    assert sources == {
+        "copy_request": {("http", "RequestResponse"), ("eventbridge", "Event")},
+        "status_sweep": {("timer", "Event")},
+        "completion_hook": {("api", "Event")},
+    }
     assert all(c["errors"] == 0 and c["retries"] == 0 and c["cold"] >= 1 for c in outcome.functions.values())
     assert stack.emu.admin.scf_dead_letters() == []
 
 
 def test_a_killed_instance_and_a_timed_out_invocation_are_retried_with_nothing_lost_or_doubled(
-        cloud: Any, receiver: Receiver) -> None:
+    cloud: Any, receiver: Receiver
+) -> None:
     """completion_hook killed inside its webhook call (admin scf_kill_worker), then another end's invocation past
     its timeout (a receiver that hangs): SCF's async retry runs each end again; every hook ends done once, and
     the webhook's repeated delivery carries the same X-Imagesync-Delivery id (receivers deduplicate on it)."""
@@ -115,22 +126,29 @@ def test_a_killed_instance_and_a_timed_out_invocation_are_retried_with_nothing_l
         [first] = receiver.of(replica_id)
         if case == "killed":
             assert stack.emu.admin.scf_kill_worker(name) is not None
-        wait_for(lambda: [r for r in _hook_attempts(stack, before) if r["outcome"] == case],  # noqa: B023
-                 what=f"the {case} attempt")
+        wait_for(
+            lambda: [r for r in _hook_attempts(stack, before) if r["outcome"] == case],  # noqa: B023
+            what=f"the {case} attempt",
+        )
         receiver.release.set()
         # The end's claim lasts until the attempt's deadline (real time, at most its timeout after it started,
         # which was before the webhook arrived): wait it out, so the retry finds it free.
         while time.monotonic() < first["at"] + HOOK_TIMEOUT_S + 1:
             time.sleep(0.2)
-        replica = step_until(stack, lambda: _settled(stack, replication_id, {"webhook", "tag"}),  # noqa: B023
-                             what=f"{case}: the retry finishing the hooks")
+        replica = step_until(
+            stack,
+            lambda: _settled(stack, replication_id, {"webhook", "tag"}),  # noqa: B023
+            what=f"{case}: the retry finishing the hooks",
+        )
         hooks = _hooks(replica)
         assert set(hooks) == {"webhook", "tag"} and hooks["webhook"]["attempts"] == hooks["tag"]["attempts"] == 1
         deliveries = receiver.of(replica_id)
         assert len(deliveries) == 2 and len({d["delivery"] for d in deliveries}) == 1  # one delivery, sent twice
         # the retry's hooks are recorded before its invocation returns and is logged finished: wait for the log
-        tries = wait_for(lambda: (lambda t: t if len(t) >= 2 else None)(_hook_attempts(stack, before)),  # noqa: B023
-                         what=f"{case}: the retry's outcome")
+        tries = wait_for(
+            lambda: (lambda t: t if len(t) >= 2 else None)(_hook_attempts(stack, before)),  # noqa: B023
+            what=f"{case}: the retry's outcome",
+        )
         assert [(t["attempt"], t["outcome"]) for t in tries] == [(1, case), (2, "ok")]
         assert len({t["request_id"] for t in tries}) == 1  # SCF's retry of the same async event
         tags = stack.emu.admin.image(replica["destination_image_id"])["Tags"]
@@ -167,7 +185,8 @@ def test_a_hook_failing_every_time_ends_in_the_dead_letter_and_shows_failed(clou
 
 
 def test_an_end_whose_hooks_never_ran_shows_them_failed_through_the_sweeps_backstop(
-        cloud: Any, receiver: Receiver, tmp_path: Path) -> None:
+    cloud: Any, receiver: Receiver, tmp_path: Path
+) -> None:
     """completion_hook cannot reach the state table (a wrong IMAGESYNC_DATABASE_URL): every delivery fails before
     any hook runs or is recorded, and SCF dead-letters the event. The sweep, which knows the global hooks from
     serverless.yml (IMAGESYNC_WEBHOOK_URL, IMAGESYNC_HOOKS on status_sweep too), records them failed
@@ -178,11 +197,14 @@ def test_an_end_whose_hooks_never_ran_shows_them_failed_through_the_sweeps_backs
     replication_id = _post(stack, "img-5ddkx3gh", "ap-shanghai")["id"]
     [dead] = step_until(stack, stack.emu.admin.scf_dead_letters, what="the dead letter")
     assert dead["attempts"] == 3 and dead["function"] == stack.name("completion_hook")
-    replica = step_until(stack, lambda: (r := _replica(stack, replication_id))["hooks"] and r,
-                         what="the backstop's records")
+    replica = step_until(
+        stack, lambda: (r := _replica(stack, replication_id))["hooks"] and r, what="the backstop's records"
+    )
     hooks = _hooks(replica)
     assert {k: (h["status"], h["error"]["code"]) for k, h in hooks.items()} == {
-        "webhook": ("failed", "Hook.Undelivered"), "tag": ("failed", "Hook.Undelivered")}
+        "webhook": ("failed", "Hook.Undelivered"),
+        "tag": ("failed", "Hook.Undelivered"),
+    }
     assert replica["state"] == "SUCCEEDED" and receiver.received == []
 
 
@@ -191,15 +213,19 @@ def test_deploy_steps_run_again_reuse_the_rule_and_a_new_image_is_copied_once(cl
     run made): the CreateImage rule and its target exist once, so a new image reaches copy_request once."""
     stack = cloud(rules=RULES)
     first = [d["action"] for d in stack.steps["done"]]
-    assert "eb:CreateRule" in first and "eb:CreateTarget" in first and not any("skipped" in d
-                                                                                for d in stack.steps["done"])
+    assert (
+        "eb:CreateRule" in first and "eb:CreateTarget" in first and not any("skipped" in d for d in stack.steps["done"])
+    )
     again = [d["action"] for d in deploy_steps(stack.emu, "--dead-letter")["done"]]
     assert "eb:ListRules" in again and "eb:ListTargets" in again
     assert "eb:CreateRule" not in again and "eb:CreateTarget" not in again
-    image_id = sdk(stack.emu, "cvm").call_json("CreateImage", {"InstanceId": "ins-1a2b3c4d",
-                                                                "ImageName": RULE_IMAGE_NAME})["Response"]["ImageId"]
-    wait_for(lambda: [r for r in stack.attempts("copy_request") if r["source"] == "eventbridge"],
-             what="the routed CreateImage")
+    image_id = sdk(stack.emu, "cvm").call_json(
+        "CreateImage", {"InstanceId": "ins-1a2b3c4d", "ImageName": RULE_IMAGE_NAME}
+    )["Response"]["ImageId"]
+    wait_for(
+        lambda: [r for r in stack.attempts("copy_request") if r["source"] == "eventbridge"],
+        what="the routed CreateImage",
+    )
     wait_for(stack.emu.scf.idle, what="the async queue to drain")
     [routed] = [r for r in stack.attempts("copy_request") if r["source"] == "eventbridge"]
     assert routed["outcome"] == "ok", routed["error"]

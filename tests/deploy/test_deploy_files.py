@@ -83,15 +83,19 @@ def called_actions() -> set[str]:
                 products |= {m.group(1) for n in names if (m := re.match(r"tencentcloud\.(\w+)\.v\d+", n))}
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "call":
                 args = node.args
-                if len(args) >= 3 and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
-                                          for a in (args[0], args[2])):
+                if len(args) >= 3 and all(
+                    isinstance(a, ast.Constant) and isinstance(a.value, str) for a in (args[0], args[2])
+                ):
                     found.add(f"{args[0].value}:{args[2].value}")
         if len(products) == 1:
             (product,) = products
             methods = _client_methods(product)
             for node in ast.walk(tree):
-                name = node.attr if isinstance(node, ast.Attribute) else (
-                    node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None)
+                name = (
+                    node.attr
+                    if isinstance(node, ast.Attribute)
+                    else (node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None)
+                )
                 if name in methods:
                     found.add(f"{product}:{name}")
     return found
@@ -107,8 +111,9 @@ def test_serverless_declares_exactly_the_functions_that_exist() -> None:
     assert set(FUNCTIONS) == existing
     for key in existing:
         tree = ast.parse((ROOT / "functions" / key / "index.py").read_text())
-        assert "main_handler" in {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-                                  for a in n.names}
+        assert "main_handler" in {
+            a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names
+        }
         module = importlib.import_module(f"imagesync.handlers.{key}")
         assert callable(module.main_handler)
 
@@ -155,8 +160,10 @@ def test_environment_names_real_settings_and_what_the_function_needs(function: s
     assert size < 4096
     # the literal values validate as settings (an ${env:...} value gets a stand-in of its kind)
     for key, value in env.items():
-        stand_in = {"IMAGESYNC_DATABASE_URL": "mysql+pymysql://u:p@10.0.0.2:3306/imagesync",
-                    "IMAGESYNC_HOOKS": '[{"type": "tag"}]'}.get(key, "x")
+        stand_in = {
+            "IMAGESYNC_DATABASE_URL": "mysql+pymysql://u:p@10.0.0.2:3306/imagesync",
+            "IMAGESYNC_HOOKS": '[{"type": "tag"}]',
+        }.get(key, "x")
         monkeypatch.setenv(key, stand_in if ENV_REF.match(value) else value)
     settings = Settings()
     assert not settings.database_url.startswith("sqlite") and not settings.migrate_on_start
@@ -218,8 +225,13 @@ def test_cam_policy_grants_exactly_the_actions_the_code_calls() -> None:
     link: together exactly what the shipped code calls, InvokeFunction only on completion_hook."""
     base, eventbridge = _granted("cam-policy.json"), _granted("cam-policy-eventbridge.json")
     called = {CAM_NAMES.get(a, a) for a in called_actions()}
-    assert {"cvm:DescribeImages", "cvm:SyncImages", "region:DescribeRegions", "scf:InvokeFunction",
-            "eb:PutEvents"} <= called
+    assert {
+        "cvm:DescribeImages",
+        "cvm:SyncImages",
+        "region:DescribeRegions",
+        "scf:InvokeFunction",
+        "eb:PutEvents",
+    } <= called
     assert set(eventbridge) == {"eb:PutEvents"} and "eb:PutEvents" not in base
     granted = set(base) | set(eventbridge)
     assert granted - called == set(), "granted but never called"
@@ -249,8 +261,14 @@ def test_cam_trust_policy_lets_scf_assume_the_role() -> None:
 
 # -- EventBridge and SCF JSON --------------------------------------------------------------------------------------
 
-PLACEHOLDERS = {"EVENT_BUS_ID": "eb-abc", "RULE_ID": "rule-abc", "REGION": "ap-guangzhou",
-                "TENCENTCLOUD_UIN": "100000000001", "COMPLETIONS_BUS_ID": "eb-done", "COMPLETIONS_RULE_ID": "rule-done"}
+PLACEHOLDERS = {
+    "EVENT_BUS_ID": "eb-abc",
+    "RULE_ID": "rule-abc",
+    "REGION": "ap-guangzhou",
+    "TENCENTCLOUD_UIN": "100000000001",
+    "COMPLETIONS_BUS_ID": "eb-done",
+    "COMPLETIONS_RULE_ID": "rule-done",
+}
 
 
 def _substitute(text: str) -> str:
@@ -320,8 +338,12 @@ def test_async_retry_config_and_dead_letter_are_scf_requests() -> None:
     _check_model(models.UpdateFunctionConfigurationRequest(), dead)
     _check_model(models.DeadLetterConfig(), dead["DeadLetterConfig"])
     assert dead["DeadLetterConfig"]["Type"] in ("queue", "topic") and dead["DeadLetterConfig"]["Name"]
-    for needed in ("UpdateFunctionEventInvokeConfig", "function-event-invoke-config.json", "DeadLetterConfig",
-                   "imagesync deploy-steps"):
+    for needed in (
+        "UpdateFunctionEventInvokeConfig",
+        "function-event-invoke-config.json",
+        "DeadLetterConfig",
+        "imagesync deploy-steps",
+    ):
         assert needed in DOC, needed
 
 

@@ -74,10 +74,13 @@ def test_scf_async_link_steps(capsys: pytest.CaptureFixture[str]) -> None:
     assert dead["FunctionName"] == "imagesync-completion_hook" and dead["DeadLetterConfig"]["Type"] == "queue"
     [rule] = cloud.rules
     assert rule["EventBusId"] == "eb-cloudsvc" and json.loads(rule["EventPattern"])["data"]["eventName"] == [
-        "CreateImage", "DeleteImages"]
+        "CreateImage",
+        "DeleteImages",
+    ]
     [target] = cloud.targets
     assert target["TargetDescription"]["ResourceDescription"] == (
-        "qcs::scf:ap-shanghai:uin/100000000001:namespace/default/function/imagesync-copy_request/$DEFAULT")
+        "qcs::scf:ap-shanghai:uin/100000000001:namespace/default/function/imagesync-copy_request/$DEFAULT"
+    )
     assert ("eb", "PutEvents") not in actions and ("eb", "CreateEventBus") not in actions
     assert json.loads(capsys.readouterr().out)["create_image_rule_id"] == "rule-0"
 
@@ -89,7 +92,8 @@ def test_eventbridge_link_steps_and_a_second_run_reuses_everything(capsys: pytes
     assert out["IMAGESYNC_EVENT_BUS_ID"] == "eb-completions"
     completions = [t for t in cloud.targets if t["EventBusId"] == "eb-completions"]
     assert [t["TargetDescription"]["ResourceDescription"] for t in completions] == [
-        "qcs::scf:ap-shanghai:uin/100000000001:namespace/default/function/prod-completion_hook/$DEFAULT"]
+        "qcs::scf:ap-shanghai:uin/100000000001:namespace/default/function/prod-completion_hook/$DEFAULT"
+    ]
     rule = next(r for r in cloud.rules if r["EventBusId"] == "eb-completions")
     assert json.loads(rule["EventPattern"]) == {"source": ["imagesync.outbox"], "type": ["imagesync:Replica:Ended"]}
     created = len(cloud.rules), len(cloud.targets), len(cloud.buses)

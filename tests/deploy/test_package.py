@@ -94,21 +94,41 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 def _run(
-    code: Path, layer: Path, function: str, events: list[dict[str, Any]], env: dict[str, str], cwd: Path,
-    *, probe_mysql: bool = False,
+    code: Path,
+    layer: Path,
+    function: str,
+    events: list[dict[str, Any]],
+    env: dict[str, str],
+    cwd: Path,
+    *,
+    probe_mysql: bool = False,
 ) -> dict[str, Any]:
     """One function in its own clean interpreter (as one SCF container), on the given events."""
     spec = {
-        "code": str(code), "layer": str(layer), "function": function, "probe_mysql": probe_mysql,
+        "code": str(code),
+        "layer": str(layer),
+        "function": function,
+        "probe_mysql": probe_mysql,
         "events": [
-            {"event": e, "context": {"request_id": f"req-{function}-{i}", "function_name": f"imagesync-{function}",
-                                    "time_limit_in_ms": 30000, "tencentcloud_region": "ap-guangzhou"}}
+            {
+                "event": e,
+                "context": {
+                    "request_id": f"req-{function}-{i}",
+                    "function_name": f"imagesync-{function}",
+                    "time_limit_in_ms": 30000,
+                    "tencentcloud_region": "ap-guangzhou",
+                },
+            }
             for i, e in enumerate(events)
         ],
     }
     proc = subprocess.run(
         [sys.executable, "-I", "-S", "-B", str(RUNNER), json.dumps(spec)],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -135,19 +155,39 @@ def test_code_zip_holds_the_entries_and_only_the_library_they_import(built: Any)
     # never shipped: the emulator, the dev tooling, tests, docs, the CLI (typer/rich are not in the layer), bytecode
     for name in names:
         assert not name.startswith(
-            ("imagesync_emulator/", "emulator/", "imagesync_dev/", "dev/", "tests/", "docs/", "functions/")), name
+            ("imagesync_emulator/", "emulator/", "imagesync_dev/", "dev/", "tests/", "docs/", "functions/")
+        ), name
         assert "__pycache__" not in name and not name.endswith(".pyc"), name
     assert not names & {"imagesync/cli.py", "imagesync/demo.py", "imagesync/local.py"}
 
 
 def test_layer_holds_pinned_cp310_manylinux_dependencies_and_nothing_unused(built: Any) -> None:
     dists = built.distributions
-    for required in ("tencentcloud-sdk-python-cvm", "pydantic-core", "sqlalchemy", "aws-lambda-powertools", "pymysql",
-                     "tencentcloud-sdk-python-scf", "tencentcloud-sdk-python-eb",  # the two completion links
-                     "jinja2", "markupsafe"):  # the status page
+    for required in (
+        "tencentcloud-sdk-python-cvm",
+        "pydantic-core",
+        "sqlalchemy",
+        "aws-lambda-powertools",
+        "pymysql",
+        "tencentcloud-sdk-python-scf",
+        "tencentcloud-sdk-python-eb",  # the two completion links
+        "jinja2",
+        "markupsafe",
+    ):  # the status page
         assert required in dists
-    for unwanted in ("boto3", "botocore", "typer", "rich", "pytest", "tccli", "psycopg", "psycopg-binary",
-                     "greenlet", "tencentcloud-sdk-python-tdmq", "tencentcloud-sdk-python"):
+    for unwanted in (
+        "boto3",
+        "botocore",
+        "typer",
+        "rich",
+        "pytest",
+        "tccli",
+        "psycopg",
+        "psycopg-binary",
+        "greenlet",
+        "tencentcloud-sdk-python-tdmq",
+        "tencentcloud-sdk-python",
+    ):
         assert unwanted not in dists, unwanted
     pins = package.pins()
     assert all(pins[name] == version for name, version in dists.items())  # versions tested = versions shipped
@@ -169,7 +209,10 @@ def test_packages_are_within_scf_limits_and_reproducible(built: Any, tmp_path: P
 
 
 def test_each_function_runs_from_the_unpacked_package_against_the_emulator(
-    unpacked: tuple[Path, Path], built: Any, emulator: Any, webhook: tuple[str, list[dict[str, Any]]],
+    unpacked: tuple[Path, Path],
+    built: Any,
+    emulator: Any,
+    webhook: tuple[str, list[dict[str, Any]]],
     tmp_path: Path,
 ) -> None:
     code, layer = unpacked
@@ -180,23 +223,38 @@ def test_each_function_runs_from_the_unpacked_package_against_the_emulator(
     env = {
         "PATH": "/usr/bin:/bin",
         # what SCF injects from the function's role (not the SDK's own variable names)
-        "TENCENTCLOUD_SECRETID": emulator.secret_id, "TENCENTCLOUD_SECRETKEY": emulator.secret_key,
-        "TENCENTCLOUD_SESSIONTOKEN": "", "TENCENTCLOUD_REGION": "ap-guangzhou", "TENCENTCLOUD_RUNENV": "SCF",
+        "TENCENTCLOUD_SECRETID": emulator.secret_id,
+        "TENCENTCLOUD_SECRETKEY": emulator.secret_key,
+        "TENCENTCLOUD_SESSIONTOKEN": "",
+        "TENCENTCLOUD_REGION": "ap-guangzhou",
+        "TENCENTCLOUD_RUNENV": "SCF",
         "IMAGESYNC_TENCENT_ENDPOINT": emulator.endpoint,
         "IMAGESYNC_DATABASE_URL": f"sqlite:///{state}",
-        "IMAGESYNC_QUEUE": "local", "IMAGESYNC_QUEUE_PATH": str(tmp_path / "queue.db"),
-        "IMAGESYNC_FIRST_CHECK_SECONDS": "1", "IMAGESYNC_RECHECK_SECONDS": "1",
+        "IMAGESYNC_QUEUE": "local",
+        "IMAGESYNC_QUEUE_PATH": str(tmp_path / "queue.db"),
+        "IMAGESYNC_FIRST_CHECK_SECONDS": "1",
+        "IMAGESYNC_RECHECK_SECONDS": "1",
         "IMAGESYNC_API_TOKEN": API_TOKEN,
-        "IMAGESYNC_WEBHOOK_URL": url, "IMAGESYNC_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "IMAGESYNC_WEBHOOK_URL": url,
+        "IMAGESYNC_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "IMAGESYNC_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on 127.0.0.1 over http
     }
 
     page_event = _http_event("function_url_health.json")
     page_event["path"] = "/"
     page_event["headers"] = {**page_event["headers"], "accept": "text/html"}
-    copy = _run(code, layer, "copy_request", [
-        _http_event("function_url_health.json"), _http_event("function_url_create_replication.json"), page_event,
-    ], env, work)
+    copy = _run(
+        code,
+        layer,
+        "copy_request",
+        [
+            _http_event("function_url_health.json"),
+            _http_event("function_url_create_replication.json"),
+            page_event,
+        ],
+        env,
+        work,
+    )
     health, created, page = (r.get("ok") or r for r in copy["results"])
     assert health["statusCode"] == 200, health
     assert created["statusCode"] == 202, created

@@ -86,7 +86,8 @@ def test_copy_status_sweep_deliver(cli_env: dict[str, str], tmp_path: Path, emul
 def test_retry_a_failed_copy(cli_env: dict[str, str], tmp_path: Path, emulator: Any) -> None:
     copied = run(
         ["copy", "img-5ddkx3gh", "--from", "ap-guangzhou", "--to", "ap-shanghai", "--to", "ap-beijing", "--json"],
-        cli_env, tmp_path,
+        cli_env,
+        tmp_path,
     )
     replication = json.loads(copied.stdout)
     rid = replication["id"]
@@ -96,9 +97,7 @@ def test_retry_a_failed_copy(cli_env: dict[str, str], tmp_path: Path, emulator: 
     due = datetime.fromisoformat(failed["started_at"]) + timedelta(seconds=1)  # the CLI's first look: real clock
     while datetime.now(timezone.utc) < due:
         time.sleep(0.05)
-    assert json.loads(run(["sweep", "--json"], cli_env, tmp_path).stdout)["outcomes"] == {
-        "SUCCEEDED": 1, "FAILED": 1
-    }
+    assert json.loads(run(["sweep", "--json"], cli_env, tmp_path).stdout)["outcomes"] == {"SUCCEEDED": 1, "FAILED": 1}
 
     refused = run(["retry", rid, "--region", "ap-shanghai"], cli_env, tmp_path)
     assert refused.returncode == 2 and "Retry.AlreadySucceeded" in refused.stderr
@@ -113,7 +112,9 @@ def test_retry_a_failed_copy(cli_env: dict[str, str], tmp_path: Path, emulator: 
     assert "retried by" in shown.stdout and "FAILED" in shown.stdout and "Copy.Failed" in shown.stdout
     replicas = json.loads(run(["status", rid, "--json"], cli_env, tmp_path).stdout)["replicas"]
     assert sorted((r["destination_region"], r["attempt"], r["state"]) for r in replicas) == [
-        ("ap-beijing", 1, "FAILED"), ("ap-beijing", 2, "COPYING"), ("ap-shanghai", 1, "SUCCEEDED")
+        ("ap-beijing", 1, "FAILED"),
+        ("ap-beijing", 2, "COPYING"),
+        ("ap-shanghai", 1, "SUCCEEDED"),
     ]
 
 
@@ -135,8 +136,11 @@ def test_copy_wait_shows_progress_until_the_end_and_runs_the_hooks(
 
 def test_invoke_runs_a_real_handler_on_an_event_file(cli_env: dict[str, str], tmp_path: Path) -> None:
     cli_env = {**cli_env, "IMAGESYNC_FIRST_CHECK_SECONDS": "600"}  # the CLI runs on the real clock
-    result = run(["invoke", "copy_request", "--event", str(ROOT / "events/http/function_url_create_replication.json")],
-                 cli_env, tmp_path)
+    result = run(
+        ["invoke", "copy_request", "--event", str(ROOT / "events/http/function_url_create_replication.json")],
+        cli_env,
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["statusCode"] == 202
@@ -154,8 +158,10 @@ def test_help_lists_every_command() -> None:
     assert "demo" not in result.stdout and "bench" not in result.stdout  # development tooling: imagesync-dev
 
 
-@pytest.mark.parametrize(("args", "moved_to"), [(["demo", "--keep", "x"], "imagesync-dev demo"),
-                                                (["bench", "chaos", "--images", "3"], "imagesync-dev chaos")])
+@pytest.mark.parametrize(
+    ("args", "moved_to"),
+    [(["demo", "--keep", "x"], "imagesync-dev demo"), (["bench", "chaos", "--images", "3"], "imagesync-dev chaos")],
+)
 def test_dev_commands_say_where_they_went(args: list[str], moved_to: str) -> None:
     result = subprocess.run(IMAGESYNC + args, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stdout + result.stderr
@@ -171,14 +177,16 @@ def test_emulator_command_contract(tmp_path: Path) -> None:
     from tencentcloud.common.profile.http_profile import HttpProfile
     from tencentcloud.cvm.v20170312 import cvm_client, models
 
-    proc = subprocess.Popen(IMAGESYNC + ["emulator", "--port", "0", "--time-scale", "60"], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        IMAGESYNC + ["emulator", "--port", "0", "--time-scale", "60"], stdout=subprocess.PIPE, text=True
+    )
     try:
         first = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
         assert first["endpoint"].startswith("http://127.0.0.1:")
         http = HttpProfile(protocol="http", endpoint=first["endpoint"].removeprefix("http://"))
-        client = cvm_client.CvmClient(Credential(first["secret_id"], first["secret_key"]), "ap-guangzhou",
-                                      ClientProfile(httpProfile=http))
+        client = cvm_client.CvmClient(
+            Credential(first["secret_id"], first["secret_key"]), "ap-guangzhou", ClientProfile(httpProfile=http)
+        )
         request = models.DescribeImagesRequest()
         request.ImageIds = ["img-5ddkx3gh"]
         assert client.DescribeImages(request).ImageSet[0].ImageName == "web-base-2026"
@@ -188,9 +196,13 @@ def test_emulator_command_contract(tmp_path: Path) -> None:
 
 
 def test_db_upgrade_and_the_schema_check_on_start(tmp_path: Path) -> None:
-    env = {"IMAGESYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}", "IMAGESYNC_AUTO_MIGRATE": "false",
-           "IMAGESYNC_QUEUE_PATH": str(tmp_path / "q.db"), "TENCENTCLOUD_SECRET_ID": "AKIDx",
-           "TENCENTCLOUD_SECRET_KEY": "x"}
+    env = {
+        "IMAGESYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
+        "IMAGESYNC_AUTO_MIGRATE": "false",
+        "IMAGESYNC_QUEUE_PATH": str(tmp_path / "q.db"),
+        "TENCENTCLOUD_SECRET_ID": "AKIDx",
+        "TENCENTCLOUD_SECRET_KEY": "x",
+    }
     behind = run(["status"], env, tmp_path)
     assert behind.returncode == 2
     assert "State.SchemaOutOfDate" in behind.stderr and "imagesync db upgrade" in behind.stderr
@@ -201,16 +213,29 @@ def test_db_upgrade_and_the_schema_check_on_start(tmp_path: Path) -> None:
 
 
 def test_copy_into_another_account(cli_env: dict[str, str], tmp_path: Path, emulator: Any) -> None:
-    copied = run(["copy", "img-5ddkx3gh", "--from", "ap-guangzhou", "--to-account",
-                  "100000000002:imagesync-delivery:ap-guangzhou,ap-beijing", "--json"], cli_env, tmp_path)
+    copied = run(
+        [
+            "copy",
+            "img-5ddkx3gh",
+            "--from",
+            "ap-guangzhou",
+            "--to-account",
+            "100000000002:imagesync-delivery:ap-guangzhou,ap-beijing",
+            "--json",
+        ],
+        cli_env,
+        tmp_path,
+    )
     assert copied.returncode == 0, copied.stderr
     replication = json.loads(copied.stdout)
     assert {(r["account"], r["destination_region"], r["state"]) for r in replication["replicas"]} == {
-        ("100000000002", "ap-guangzhou", "COPYING"), ("100000000002", "ap-beijing", "WAITING_SOURCE"),
+        ("100000000002", "ap-guangzhou", "COPYING"),
+        ("100000000002", "ap-beijing", "WAITING_SOURCE"),
     }
     assert replication["accounts"][0]["account"] == "100000000002"
     shown = run(["status", replication["id"]], {**cli_env, "COLUMNS": "250"}, tmp_path)
     assert "100000000002/ap-beijing" in shown.stdout and "100000000002/ap-guangzhou" in shown.stdout
-    bad = run(["copy", "img-5ddkx3gh", "--from", "ap-guangzhou", "--to-account", "100000000002:ap-beijing"],
-              cli_env, tmp_path)
+    bad = run(
+        ["copy", "img-5ddkx3gh", "--from", "ap-guangzhou", "--to-account", "100000000002:ap-beijing"], cli_env, tmp_path
+    )
     assert bad.returncode == 2 and "InvalidRequest" in bad.stderr

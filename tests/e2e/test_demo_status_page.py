@@ -19,8 +19,12 @@ from tests.integration.test_status_page import BROWSER, _rows
 
 def test_demo_prints_a_command_that_serves_its_status_page(tmp_path: Path) -> None:
     keep = tmp_path / "demo"
-    demo = subprocess.run([sys.executable, "-m", "imagesync_dev", "demo", "--keep", str(keep)], capture_output=True,
-                          text=True, timeout=240)
+    demo = subprocess.run(
+        [sys.executable, "-m", "imagesync_dev", "demo", "--keep", str(keep)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     found = re.search(r"status page of this run: (IMAGESYNC_API_TOKEN=(\S+) imagesync serve .+)", demo.stdout)
     assert found, demo.stdout[-2000:]
@@ -28,8 +32,9 @@ def test_demo_prints_a_command_that_serves_its_status_page(tmp_path: Path) -> No
     words = shlex.split(found.group(1))
     env = {**os.environ, **dict(w.split("=", 1) for w in words if re.fullmatch(r"[A-Z_]+=.*", w))}
     args = [w for w in words if not re.fullmatch(r"[A-Z_]+=.*", w)][1:]  # after "imagesync"
-    server = subprocess.Popen([sys.executable, "-m", "imagesync.cli", *args, "--port", "0"], env=env,
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "imagesync.cli", *args, "--port", "0"], env=env, stderr=subprocess.PIPE, text=True
+    )
     try:
         first = server.stderr.readline()  # type: ignore[union-attr]
         url = re.search(r"(http://127\.0\.0\.1:\d+/)", first)

@@ -32,8 +32,11 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) -
 def _clean_env(home: Path) -> dict[str, str]:
     """The user's environment without this checkout, its venv or any Tencent Cloud keys."""
     drop = ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
-    env = {k: v for k, v in os.environ.items()
-           if k not in drop and not k.startswith(("TENCENTCLOUD_", "IMAGESYNC_", "TKE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in drop and not k.startswith(("TENCENTCLOUD_", "IMAGESYNC_", "TKE_"))
+    }
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if ".venv" not in p)
     env["HOME"] = str(home)  # no ~/.tencentcloud or ~/.tccli of the machine's user
     env["COLUMNS"] = "200"
@@ -82,16 +85,34 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     # setuptools builds in the tree's build/ and never removes what it copied there before: a module moved or deleted
     # since the last build would ride along in the wheel (it did: imagesync/bench after the move to dev/)
     shutil.rmtree(ROOT / "build", ignore_errors=True)
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)], root,
-                 dict(os.environ), timeout=600)
+    built = _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+        root,
+        dict(os.environ),
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = dist.glob("imagesync-*.whl")
     venv.EnvBuilder(with_pip=True).create(root / "venv")
     inst = Installed(root, wheel)
     # The ordinary install: no extras. The constraints pin what the dev venv tested (PyPI or a mirror serves them).
     pip_env = {**inst.env, "HOME": os.environ.get("HOME", "")}  # the user's pip cache and configuration
-    pip = _run([str(inst.bin / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                "-c", str(ROOT / "constraints.txt"), str(wheel)], root, pip_env, timeout=600)
+    pip = _run(
+        [
+            str(inst.bin / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "-c",
+            str(ROOT / "constraints.txt"),
+            str(wheel),
+        ],
+        root,
+        pip_env,
+        timeout=600,
+    )
     assert pip.returncode == 0, pip.stderr
     yield inst
 
@@ -112,8 +133,7 @@ def test_the_wheel_holds_no_dev_tooling(installed: Installed) -> None:
     assert not [n for n in names if "imagesync_dev" in n or n.startswith("imagesync/bench/")]
     assert not {"imagesync/demo.py", "imagesync/demo_cloud.py"} & set(names)
     # the status page's templates are package data (`imagesync serve` renders them from the installed wheel)
-    assert {"imagesync/handlers/api/templates/status.html", "imagesync/handlers/api/templates/status.css"} <= set(
-        names)
+    assert {"imagesync/handlers/api/templates/status.html", "imagesync/handlers/api/templates/status.css"} <= set(names)
     assert "imagesync-dev" not in installed.console_scripts()
     moved = installed.run(["imagesync", "demo"])
     assert moved.returncode == 2 and "Command.Moved" in moved.stderr, moved.stdout + moved.stderr
@@ -135,8 +155,11 @@ def test_every_python_m_module_runs_its_help(installed: Installed) -> None:
 
 def test_basic_commands_work_without_keys(installed: Installed) -> None:
     db = f"sqlite:///{installed.root / 'state.db'}"
-    status = installed.run(["imagesync", "status", "--json"], IMAGESYNC_DATABASE_URL=db,
-                           IMAGESYNC_QUEUE_PATH=str(installed.root / "queue.db"))
+    status = installed.run(
+        ["imagesync", "status", "--json"],
+        IMAGESYNC_DATABASE_URL=db,
+        IMAGESYNC_QUEUE_PATH=str(installed.root / "queue.db"),
+    )
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout) == []
     upgraded = installed.run(["imagesync", "db", "upgrade"], IMAGESYNC_DATABASE_URL=db)
@@ -149,16 +172,31 @@ def test_basic_commands_work_without_keys(installed: Installed) -> None:
 
 def test_installed_command_drives_the_installed_emulator(installed: Installed) -> None:
     """The SDK path too: the emulator from the wheel, and `imagesync copy --dry-run` through the official SDK."""
-    proc = subprocess.Popen([str(installed.bin / "python"), "-m", "imagesync_emulator", "--port", "0"],
-                            cwd=installed.work, env=installed.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [str(installed.bin / "python"), "-m", "imagesync_emulator", "--port", "0"],
+        cwd=installed.work,
+        env=installed.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         ready = json.loads(proc.stdout.readline())
         copied = installed.run(
-            ["imagesync", "copy", "img-5ddkx3gh", "--from", "ap-guangzhou", "--to", "ap-shanghai", "--dry-run",
-             "--json"],
-            IMAGESYNC_TENCENT_ENDPOINT=ready["endpoint"], TENCENTCLOUD_SECRET_ID=ready["secret_id"],
+            [
+                "imagesync",
+                "copy",
+                "img-5ddkx3gh",
+                "--from",
+                "ap-guangzhou",
+                "--to",
+                "ap-shanghai",
+                "--dry-run",
+                "--json",
+            ],
+            IMAGESYNC_TENCENT_ENDPOINT=ready["endpoint"],
+            TENCENTCLOUD_SECRET_ID=ready["secret_id"],
             TENCENTCLOUD_SECRET_KEY=ready["secret_key"],
             IMAGESYNC_DATABASE_URL=f"sqlite:///{installed.root / 'copy.db'}",
             IMAGESYNC_QUEUE_PATH=str(installed.root / "copy-queue.db"),

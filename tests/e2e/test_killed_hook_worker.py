@@ -50,12 +50,17 @@ def _ended(services: Any, emulator: Any, receiver: WebhookReceiver) -> tuple[Any
     timer = load_event("timer/every_minute.json")
     assert status_sweep.main_handler(timer, {"time_limit_in_ms": 30000})["published"] == 1
     env = {
-        "IMAGESYNC_TENCENT_ENDPOINT": emulator.endpoint, "TENCENTCLOUD_SECRET_ID": emulator.secret_id,
-        "TENCENTCLOUD_SECRET_KEY": emulator.secret_key, "IMAGESYNC_UIN": UIN,
+        "IMAGESYNC_TENCENT_ENDPOINT": emulator.endpoint,
+        "TENCENTCLOUD_SECRET_ID": emulator.secret_id,
+        "TENCENTCLOUD_SECRET_KEY": emulator.secret_key,
+        "IMAGESYNC_UIN": UIN,
         "IMAGESYNC_DATABASE_URL": services.settings.database_url,
-        "IMAGESYNC_QUEUE_PATH": services.settings.queue_path, "IMAGESYNC_LOG_LEVEL": "WARNING",
-        "IMAGESYNC_WEBHOOK_URL": receiver.url, "IMAGESYNC_WEBHOOK_SECRET": "s3cret",
-        "IMAGESYNC_WEBHOOK_ALLOW_PRIVATE": "true", "IMAGESYNC_HOOKS": '[{"type": "tag"}]',
+        "IMAGESYNC_QUEUE_PATH": services.settings.queue_path,
+        "IMAGESYNC_LOG_LEVEL": "WARNING",
+        "IMAGESYNC_WEBHOOK_URL": receiver.url,
+        "IMAGESYNC_WEBHOOK_SECRET": "s3cret",
+        "IMAGESYNC_WEBHOOK_ALLOW_PRIVATE": "true",
+        "IMAGESYNC_HOOKS": '[{"type": "tag"}]',
     }
     return replication, env
 
@@ -76,9 +81,11 @@ def test_hook_worker_killed_mid_hook_is_redelivered_and_finishes_the_end(
         assert len(receiver.received) == 1  # the webhook acted; its record was never written
         assert services.store.hook_runs([replica_id])[replica_id] == []
         with services.store.engine.connect() as conn:
-            claim = conn.execute(
-                select(idempotency).where(idempotency.c.key == f"completion:{replica_id}")
-            ).mappings().one()
+            claim = (
+                conn.execute(select(idempotency).where(idempotency.c.key == f"completion:{replica_id}"))
+                .mappings()
+                .one()
+            )
         assert claim["status"] == "INPROGRESS"
         # held until the killed invocation's deadline, not a fixed window far beyond it
         assert (claim["in_progress_until"] - datetime.now(timezone.utc)).total_seconds() <= TIMEOUT
@@ -142,7 +149,8 @@ def test_a_message_dead_lettered_after_a_killed_delivery_shows_failed_hooks(
         assert replica["id"] == replica_id and replica["state"] == "SUCCEEDED"
         hooks = {h["hook"]: h for h in replica["hooks"]}
         assert {k: (h["status"], h["error"]["code"]) for k, h in hooks.items()} == {
-            "webhook": ("failed", DEAD_LETTERED), "tag": ("failed", DEAD_LETTERED)
+            "webhook": ("failed", DEAD_LETTERED),
+            "tag": ("failed", DEAD_LETTERED),
         }
         assert TIMEOUT_ERROR in hooks["tag"]["error"]["message"]
         table = run(["status", replication.id], {**env, "COLUMNS": "300"}, tmp_path)  # a table on one line each

@@ -16,8 +16,14 @@ IMAGESYNC = [sys.executable, "-m", "imagesync.cli"]
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(IMAGESYNC + args, env={**os.environ, "COLUMNS": "200", **(env or {})}, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        IMAGESYNC + args,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_rules_check_accepts_the_example_and_lists_its_rules(tmp_path: Path) -> None:
@@ -26,7 +32,10 @@ def test_rules_check_accepts_the_example_and_lists_its_rules(tmp_path: Path) -> 
     body = json.loads(result.stdout)
     assert body["valid"] is True
     assert [(r["name"], r["enabled"]) for r in body["rules"]] == [
-        ("web-images-east", True), ("golden-family-everywhere", True), ("release-builds-hk", False)]
+        ("web-images-east", True),
+        ("golden-family-everywhere", True),
+        ("release-builds-hk", False),
+    ]
     assert body["rules"][0]["hooks"] == ["tag", "webhook", "encrypt"]
     table = run(["rules", "check", str(ROOT / "examples" / "rules.yaml")], tmp_path)
     assert table.returncode == 0 and "3 rule(s), valid" in table.stdout
@@ -34,10 +43,20 @@ def test_rules_check_accepts_the_example_and_lists_its_rules(tmp_path: Path) -> 
 
 def test_rules_check_refuses_a_bad_file_with_every_problem(tmp_path: Path) -> None:
     bad = tmp_path / "rules.json"
-    bad.write_text(json.dumps({"rules": [
-        {"name": "a", "selector": {"source_regions": ["ap-guangzhou"], "name_regex": "("},
-         "destinations": ["ap-shanghai"], "copy": {"name_template": "{name}-{zone}"}},
-    ]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "rules": [
+                    {
+                        "name": "a",
+                        "selector": {"source_regions": ["ap-guangzhou"], "name_regex": "("},
+                        "destinations": ["ap-shanghai"],
+                        "copy": {"name_template": "{name}-{zone}"},
+                    },
+                ]
+            }
+        )
+    )
     result = run(["rules", "check", str(bad)], tmp_path)
     assert result.returncode == 2
     assert "Rules.Invalid" in result.stderr
@@ -74,8 +93,9 @@ def env(emulator: Any, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def test_plan_shows_what_the_rules_would_copy_and_copies_nothing(env: dict[str, str], tmp_path: Path,
-                                                                  emulator: Any) -> None:
+def test_plan_shows_what_the_rules_would_copy_and_copies_nothing(
+    env: dict[str, str], tmp_path: Path, emulator: Any
+) -> None:
     emulator.admin.clear_calls()
     result = run(["plan", "--json"], tmp_path, env)
     assert result.returncode == 0, result.stderr

@@ -27,14 +27,22 @@ def cli_env(emulator: Any, tmp_path: Path) -> dict[str, str]:
     """The CLI on the emulator with its own state (as tests/e2e/test_cli_and_demo.py runs it)."""
     return test_cli_and_demo.cli_env.__wrapped__(emulator, tmp_path)  # type: ignore[attr-defined]
 
+
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 #: a plain change line: time, replica, image, "->", region, state, then percent / timing / error
-LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ rpl-\w+ img-\w+ -> [\w-]+ (PENDING|WAITING_SOURCE|COPYING|"
-                  r"SUCCEEDED|FAILED|TIMED_OUT)\b")
+LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ rpl-\w+ img-\w+ -> [\w-]+ (PENDING|WAITING_SOURCE|COPYING|"
+    r"SUCCEEDED|FAILED|TIMED_OUT)\b"
+)
 
 
 def drive(
-    args: list[str], env: dict[str, str], cwd: Path, *, terminal: bool, tick: Callable[[str], None] | None = None,
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    *,
+    terminal: bool,
+    tick: Callable[[str], None] | None = None,
     timeout: float = 120.0,
 ) -> tuple[int, str]:
     """Run the CLI with stdout on a pty (a terminal, 140 columns) or on a pipe; `tick(output so far)` is called
@@ -43,10 +51,15 @@ def drive(
         main, child = pty.openpty()
     else:
         main, child = os.pipe()
-    proc = subprocess.Popen(IMAGESYNC + args, env={**os.environ, **env, "COLUMNS": "140", "LINES": "40",
-                                                   "TERM": "xterm-256color"},
-                            cwd=cwd, stdin=subprocess.DEVNULL, stdout=child,
-                            stderr=child if terminal else subprocess.DEVNULL, close_fds=True)
+    proc = subprocess.Popen(
+        IMAGESYNC + args,
+        env={**os.environ, **env, "COLUMNS": "140", "LINES": "40", "TERM": "xterm-256color"},
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=child,
+        stderr=child if terminal else subprocess.DEVNULL,
+        close_fds=True,
+    )
     os.close(child)
     chunks: list[bytes] = []
     end = time.monotonic() + timeout
@@ -75,8 +88,11 @@ def on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int,
 
 
 def test_copy_wait_redraws_in_place_on_a_terminal(cli_env: dict[str, str], tmp_path: Path) -> None:
-    code, out = on_a_terminal(["copy", "img-8c2rq9tw", "--from", "ap-guangzhou", "--to", "ap-beijing",
-                               "--to", "ap-shanghai", "--wait"], cli_env, tmp_path)
+    code, out = on_a_terminal(
+        ["copy", "img-8c2rq9tw", "--from", "ap-guangzhou", "--to", "ap-beijing", "--to", "ap-shanghai", "--wait"],
+        cli_env,
+        tmp_path,
+    )
     assert code == 0, out
     assert re.search(r"\x1b\[\d*A", out), "no cursor-up: the table was not redrawn in place"
     assert "━" in out  # rich's progress bars
@@ -84,8 +100,11 @@ def test_copy_wait_redraws_in_place_on_a_terminal(cli_env: dict[str, str], tmp_p
 
 
 def test_copy_wait_prints_plain_lines_into_a_pipe(cli_env: dict[str, str], tmp_path: Path) -> None:
-    result = run(["copy", "img-8c2rq9tw", "--from", "ap-guangzhou", "--to", "ap-beijing", "--to", "ap-shanghai",
-                  "--wait"], cli_env, tmp_path)
+    result = run(
+        ["copy", "img-8c2rq9tw", "--from", "ap-guangzhou", "--to", "ap-beijing", "--to", "ap-shanghai", "--wait"],
+        cli_env,
+        tmp_path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert not ESCAPE.search(result.stdout)
     changes = [line for line in result.stdout.splitlines() if LINE.match(line)]
@@ -100,18 +119,22 @@ def _watch_while_sweeping(cli_env: dict[str, str], tmp_path: Path, emulator: Any
     until the watcher shows the copy in flight, then moves on: the copy cannot end before the watch has begun,
     however slow the machine is."""
     emulator.admin.set_time_scale(0)
-    copied = run(["copy", "img-5ddkx3gh", "--from", "ap-guangzhou", "--to", "ap-shanghai", "--json"], cli_env,
-                 tmp_path)
+    copied = run(["copy", "img-5ddkx3gh", "--from", "ap-guangzhou", "--to", "ap-shanghai", "--json"], cli_env, tmp_path)
     assert copied.returncode == 0, copied.stderr
     replication = json.loads(copied.stdout)["id"]
     sweeper = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import subprocess,time\n"
-            "while True:\n"
-            f"    subprocess.run({IMAGESYNC + ['sweep', '--json']!r}, capture_output=True)\n"
-            "    time.sleep(0.2)\n"
-        )],
-        env={**os.environ, **cli_env}, cwd=tmp_path,
+        [
+            sys.executable,
+            "-c",
+            (
+                "import subprocess,time\n"
+                "while True:\n"
+                f"    subprocess.run({IMAGESYNC + ['sweep', '--json']!r}, capture_output=True)\n"
+                "    time.sleep(0.2)\n"
+            ),
+        ],
+        env={**os.environ, **cli_env},
+        cwd=tmp_path,
     )
 
     def tick(shown: str) -> None:

@@ -27,8 +27,16 @@ def profile(endpoint: str, **http: Any) -> ClientProfile:
     return ClientProfile(httpProfile=HttpProfile(protocol="http", endpoint=endpoint, **http), language="en-US")
 
 
-def client(emu: Emulator, cls: type = CvmClient, region: str | None = GZ, *, secret_id: str | None = None,
-           secret_key: str | None = None, token: str | None = None, endpoint: str | None = None) -> Any:
+def client(
+    emu: Emulator,
+    cls: type = CvmClient,
+    region: str | None = GZ,
+    *,
+    secret_id: str | None = None,
+    secret_key: str | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+) -> Any:
     cred = credential.Credential(secret_id or emu.secret_id, secret_key or emu.secret_key, token)
     return cls(cred, region, profile(endpoint or emu.host_port))
 

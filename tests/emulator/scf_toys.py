@@ -20,18 +20,34 @@ from imagesync_emulator.scf import Deployment
 from .conftest import client
 
 
-def write_package(root: Path, source: str, *, functions: dict[str, dict] | None = None,
-                  triggers: list[dict] | None = None, inputs: dict | None = None) -> Path:
+def write_package(
+    root: Path,
+    source: str,
+    *,
+    functions: dict[str, dict] | None = None,
+    triggers: list[dict] | None = None,
+    inputs: dict | None = None,
+) -> Path:
     """root/code/index.py + root/serverless.yml; ``functions`` default: one function "toy" -> "toy-fn"."""
     code = root / "code"
     code.mkdir(parents=True, exist_ok=True)
     (code / "index.py").write_text(textwrap.dedent(source))
     functions = functions if functions is not None else {"toy": {}}
-    doc = {"component": "multi-scf", "name": "toys", "inputs": {
-        "src": {"src": "./code"}, "region": "ap-guangzhou", "runtime": "Python3.10",
-        "functions": {k: {"name": f"{k}-fn", "handler": "index.main_handler", "timeout": 10, **v}
-                      for k, v in functions.items()},
-        "triggers": triggers or [], **(inputs or {})}}
+    doc = {
+        "component": "multi-scf",
+        "name": "toys",
+        "inputs": {
+            "src": {"src": "./code"},
+            "region": "ap-guangzhou",
+            "runtime": "Python3.10",
+            "functions": {
+                k: {"name": f"{k}-fn", "handler": "index.main_handler", "timeout": 10, **v}
+                for k, v in functions.items()
+            },
+            "triggers": triggers or [],
+            **(inputs or {}),
+        },
+    }
     path = root / "serverless.yml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -47,8 +63,9 @@ def scf(emu: Emulator) -> ScfClient:
 
 def invoke(emu: Emulator, name: str, event: Any, invocation_type: str = "RequestResponse") -> Any:
     req = scf_models.InvokeRequest()
-    req.from_json_string(json.dumps({"FunctionName": name, "InvocationType": invocation_type,
-                                     "ClientContext": json.dumps(event)}))
+    req.from_json_string(
+        json.dumps({"FunctionName": name, "InvocationType": invocation_type, "ClientContext": json.dumps(event)})
+    )
     return scf(emu).Invoke(req).Result
 
 
@@ -59,8 +76,12 @@ def call(emu: Emulator, action: str, params: dict) -> dict:
 
 def admin(emu: Emulator, method: str, **kwargs: Any) -> Any:
     """The admin API over real HTTP, as a test process outside the emulator would use it."""
-    req = urllib.request.Request(f"{emu.admin_url}/{method}", data=json.dumps(kwargs).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{emu.admin_url}/{method}",
+        data=json.dumps(kwargs).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())["result"]
 

@@ -161,10 +161,25 @@ def test_call_log_and_counters(emulator: Emulator, cvm: CvmClient) -> None:
     log = emulator.admin.calls(service="cvm")
     assert [c["seq"] for c in log] == sorted(c["seq"] for c in log)
     first = log[0]
-    assert first.keys() >= {"seq", "service", "action", "region", "account", "params", "outcome", "request_id",
-                            "emulated_time", "real_time"}
-    assert (first["action"], first["region"], first["account"], first["params"], first["outcome"]) == \
-        ("DescribeImages", GZ, DEFAULT_UIN, {"ImageIds": ["img-5ddkx3gh"]}, "ok")
+    assert first.keys() >= {
+        "seq",
+        "service",
+        "action",
+        "region",
+        "account",
+        "params",
+        "outcome",
+        "request_id",
+        "emulated_time",
+        "real_time",
+    }
+    assert (first["action"], first["region"], first["account"], first["params"], first["outcome"]) == (
+        "DescribeImages",
+        GZ,
+        DEFAULT_UIN,
+        {"ImageIds": ["img-5ddkx3gh"]},
+        "ok",
+    )
     assert emulator.admin.counters()["DescribeImages"] == {"ok": 1, "InvalidImageId.Malformed": 1}
     emulator.admin.clear_calls()
     assert emulator.admin.calls() == []
@@ -178,8 +193,7 @@ def test_dump_set_image_state_and_add_image(emulator: Emulator, cvm: CvmClient) 
     assert {i["instance_id"] for i in d["instances"]} == {"ins-1a2b3c4d", "ins-5e6f7a8b"}
     assert json.dumps(d)  # JSON-able
     emulator.admin.set_image_state("img-5ddkx3gh", "IMPORTFAILED")
-    assert call(cvm, "DescribeImages", {"ImageIds": ["img-5ddkx3gh"]})["ImageSet"][0]["ImageState"] == \
-        "IMPORTFAILED"
+    assert call(cvm, "DescribeImages", {"ImageIds": ["img-5ddkx3gh"]})["ImageSet"][0]["ImageState"] == "IMPORTFAILED"
     new = emulator.admin.add_image(GZ, name="seeded", tags={"k": "v"}, state="CREATING", ready_after=60)
     img = emulator.admin.image(new)
     assert (img["ImageState"], img["Tags"], img["Region"]) == ("CREATING", [{"Key": "k", "Value": "v"}], GZ)

@@ -20,8 +20,12 @@ pytestmark = pytest.mark.slow  # processes: the emulator's, and tccli's (its own
 
 
 def start_emulator(*args: str) -> tuple[subprocess.Popen, dict]:
-    proc = subprocess.Popen([sys.executable, "-m", "imagesync_emulator", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imagesync_emulator", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
@@ -54,8 +58,16 @@ def run_tccli(ready: dict, tmp_path: Path, *args: str, secret_key: str | None = 
     env = {**os.environ, "HOME": str(tmp_path)}  # no ~/.tccli profile of the developer leaks in
     for var in ("TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_REGION"):
         env.pop(var, None)
-    cmd = [str(tccli_path()), *args, "--endpoint", ready["endpoint"], "--secretId", ready["secret_id"],
-           "--secretKey", secret_key or ready["secret_key"]]
+    cmd = [
+        str(tccli_path()),
+        *args,
+        "--endpoint",
+        ready["endpoint"],
+        "--secretId",
+        ready["secret_id"],
+        "--secretKey",
+        secret_key or ready["secret_key"],
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
 
 
@@ -88,8 +100,16 @@ def test_options_are_honoured(tmp_path: Path) -> None:
 
 def test_tccli_describe_images(emulator_process: tuple[subprocess.Popen, dict], tmp_path: Path) -> None:
     _, ready = emulator_process
-    out = run_tccli(ready, tmp_path, "cvm", "DescribeImages", "--region", "ap-guangzhou",
-                    "--Filters", json.dumps([{"Name": "image-name", "Values": ["web-base"]}]))
+    out = run_tccli(
+        ready,
+        tmp_path,
+        "cvm",
+        "DescribeImages",
+        "--region",
+        "ap-guangzhou",
+        "--Filters",
+        json.dumps([{"Name": "image-name", "Values": ["web-base"]}]),
+    )
     assert out.returncode == 0, out.stderr + out.stdout
     resp = json.loads(out.stdout)
     assert [i["ImageId"] for i in resp["ImageSet"]] == ["img-5ddkx3gh"] and resp["TotalCount"] == 1
@@ -99,9 +119,20 @@ def test_tccli_describe_images(emulator_process: tuple[subprocess.Popen, dict], 
 
 def test_tccli_sync_images_and_errors(emulator_process: tuple[subprocess.Popen, dict], tmp_path: Path) -> None:
     _, ready = emulator_process
-    out = run_tccli(ready, tmp_path, "cvm", "SyncImages", "--region", "ap-guangzhou",
-                    "--ImageIds", '["img-8c2rq9tw"]', "--DestinationRegions", '["ap-shanghai"]',
-                    "--ImageSetRequired", "true")
+    out = run_tccli(
+        ready,
+        tmp_path,
+        "cvm",
+        "SyncImages",
+        "--region",
+        "ap-guangzhou",
+        "--ImageIds",
+        '["img-8c2rq9tw"]',
+        "--DestinationRegions",
+        '["ap-shanghai"]',
+        "--ImageSetRequired",
+        "true",
+    )
     assert out.returncode == 0, out.stderr + out.stdout
     assert json.loads(out.stdout)["ImageSet"][0]["Region"] == "ap-shanghai"
     bad = run_tccli(ready, tmp_path, "cvm", "DescribeImages", "--region", "ap-guangzhou", secret_key="wrong")

@@ -14,8 +14,12 @@ from imagesync_emulator import Emulator
 
 from .conftest import DEFAULT_UIN, GZ, call, client, error_code
 
-CREATE = {"InstanceId": "ins-1a2b3c4d", "ImageName": "web-golden-2026-07", "ImageDescription": "nightly",
-          "TagSpecification": [{"ResourceType": "image", "Tags": [{"Key": "team", "Value": "web"}]}]}
+CREATE = {
+    "InstanceId": "ins-1a2b3c4d",
+    "ImageName": "web-golden-2026-07",
+    "ImageDescription": "nightly",
+    "TagSpecification": [{"ResourceType": "image", "Tags": [{"Key": "team", "Value": "web"}]}],
+}
 
 
 def test_successful_create_image_event(emulator: Emulator, cvm: CvmClient) -> None:
@@ -25,8 +29,12 @@ def test_successful_create_image_event(emulator: Emulator, cvm: CvmClient) -> No
     [event] = emulator.admin.drain_audit_events()
     assert emulator.admin.drain_audit_events() == []  # drained
     assert {k: event[k] for k in ("specversion", "type", "source", "region", "datacontenttype")} == {
-        "specversion": "1.0", "type": "cvm:CloudEvent:ApiCall", "source": "cvm.cloud.tencent", "region": GZ,
-        "datacontenttype": "application/json;charset=utf-8"}
+        "specversion": "1.0",
+        "type": "cvm:CloudEvent:ApiCall",
+        "source": "cvm.cloud.tencent",
+        "region": GZ,
+        "datacontenttype": "application/json;charset=utf-8",
+    }
     # the event's time is the call's emulated time in ms, rounded (the frozen clock gives the same instant back)
     assert isinstance(event["time"], int) and before_ms <= event["time"] <= round(emulator.admin.now() * 1000)
     assert event["id"] and isinstance(event["resource"], list) and isinstance(event["tags"], dict)
@@ -48,11 +56,17 @@ def test_successful_create_image_event(emulator: Emulator, cvm: CvmClient) -> No
     assert data["resourceName"] == "instance/ins-1a2b3c4d"
     # ...so a consumer finds it by name in eventRegion among images created at or after eventTime.
     params = json.loads(data["requestParameters"])
-    found = call(client(emulator, region=data["eventRegion"]), "DescribeImages",
-                 {"Filters": [{"Name": "image-name", "Values": [params["ImageName"]]}]})["ImageSet"]
-    created = [i for i in found if i["ImageName"] == params["ImageName"]
-               and datetime.strptime(i["CreatedTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-               >= event_time]
+    found = call(
+        client(emulator, region=data["eventRegion"]),
+        "DescribeImages",
+        {"Filters": [{"Name": "image-name", "Values": [params["ImageName"]]}]},
+    )["ImageSet"]
+    created = [
+        i
+        for i in found
+        if i["ImageName"] == params["ImageName"]
+        and datetime.strptime(i["CreatedTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) >= event_time
+    ]
     assert [(i["ImageId"], i["ImageState"]) for i in created] == [(image_id, "CREATING")]
     json.dumps(event)  # deliverable as is
 
@@ -99,7 +113,10 @@ def test_temporary_key_identity_and_image_id_option(emulator: Emulator) -> None:
     [event] = emulator.admin.drain_audit_events()
     identity = event["data"]["userIdentity"]
     assert (identity["type"], identity["secretId"], identity["accountId"]) == (
-        "AssumedRole", temp["secret_id"], DEFAULT_UIN)
+        "AssumedRole",
+        temp["secret_id"],
+        DEFAULT_UIN,
+    )
     resources = json.loads(event["data"]["resources"])
     assert resources[0] == f"qcs::cvm:{GZ}:uin/{DEFAULT_UIN}:image/{image_id}"
     assert resources[1:] == [f"qcs::cvm:{GZ}:uin/{DEFAULT_UIN}:snapshot/snap-12345678"]
@@ -122,8 +139,11 @@ def test_audit_event_ids_are_reproducible_and_leave_other_ids_alone() -> None:
             cvm = client(emu)
             if create_first:
                 error_code(cvm, "CreateImage", {"ImageName": "x"})  # audited, creates nothing
-            copy_id = call(cvm, "SyncImages", {"ImageIds": ["img-5ddkx3gh"], "DestinationRegions": ["ap-beijing"],
-                                               "ImageSetRequired": True})["ImageSet"][0]["ImageId"]
+            copy_id = call(
+                cvm,
+                "SyncImages",
+                {"ImageIds": ["img-5ddkx3gh"], "DestinationRegions": ["ap-beijing"], "ImageSetRequired": True},
+            )["ImageSet"][0]["ImageId"]
             return [e["id"] for e in emu.admin.drain_audit_events()], copy_id
 
     ids, copy_id = run(True)

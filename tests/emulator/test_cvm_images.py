@@ -23,8 +23,12 @@ def test_default_world_as_the_default_account_sees_it(cvm: CvmClient) -> None:
     by_id = {i.ImageId: i for i in resp.ImageSet}
     assert resp.TotalCount == 8 and set(by_id) == OWN | PUBLIC | {"img-sh4red01"}
     web = by_id["img-5ddkx3gh"]
-    assert (web.ImageName, web.ImageType, web.ImageState, web.ImageSize) == \
-        ("web-base-2026", "PRIVATE_IMAGE", "NORMAL", 20)
+    assert (web.ImageName, web.ImageType, web.ImageState, web.ImageSize) == (
+        "web-base-2026",
+        "PRIVATE_IMAGE",
+        "NORMAL",
+        20,
+    )
     assert {(t.Key, t.Value) for t in web.Tags} == {("team", "web"), ("env", "prod")}
     assert web.CreatedTime.endswith("Z")
     assert by_id["img-sh4red01"].ImageType == "SHARED_IMAGE"
@@ -68,12 +72,17 @@ def test_filters(cvm: CvmClient) -> None:
     assert f("tag-value", "prod") == {"img-5ddkx3gh"}
     assert f("tag:team", "api") == {"img-8c2rq9tw"}
     assert f("tag:team", "nobody") == set()
-    both = call(cvm, "DescribeImages", {"Filters": [{"Name": "image-type", "Values": ["PRIVATE_IMAGE"]},
-                                                    {"Name": "tag:env", "Values": ["prod"]}]})
+    both = call(
+        cvm,
+        "DescribeImages",
+        {"Filters": [{"Name": "image-type", "Values": ["PRIVATE_IMAGE"]}, {"Name": "tag:env", "Values": ["prod"]}]},
+    )
     assert _ids(both) == {"img-5ddkx3gh"}
     assert error_code(cvm, "DescribeImages", {"Filters": [{"Name": "colour", "Values": ["x"]}]}) == "InvalidFilter"
-    assert error_code(cvm, "DescribeImages", {"Filters": [{"Name": "image-id", "Values": ["a"] * 6}]}) == \
-        "InvalidFilterValue.LimitExceeded"
+    assert (
+        error_code(cvm, "DescribeImages", {"Filters": [{"Name": "image-id", "Values": ["a"] * 6}]})
+        == "InvalidFilterValue.LimitExceeded"
+    )
 
 
 def test_image_ids_and_filters_never_both(cvm: CvmClient) -> None:
@@ -121,14 +130,22 @@ def test_create_image_errors(emulator: Emulator, cvm: CvmClient) -> None:
     assert error_code(cvm, "CreateImage", {"InstanceId": "ins-1a2b3c4d"}) == "MissingParameter"
     assert error_code(cvm, "CreateImage", {"ImageName": "x"}) == "MissingParameter.AtLeastOne"
     assert error_code(cvm, "CreateImage", {"ImageName": "x", "InstanceId": "i-1"}) == "InvalidInstanceId.Malformed"
-    assert error_code(cvm, "CreateImage", {"ImageName": "x", "InstanceId": "ins-00000000"}) == \
-        "InvalidInstanceId.NotFound"
-    assert error_code(cvm, "CreateImage", {"ImageName": "web-base-2026", "InstanceId": "ins-1a2b3c4d"}) == \
-        "InvalidImageName.Duplicate"
-    assert error_code(partner_client(emulator), "CreateImage", {"ImageName": "x", "InstanceId": "ins-1a2b3c4d"}) \
+    assert (
+        error_code(cvm, "CreateImage", {"ImageName": "x", "InstanceId": "ins-00000000"}) == "InvalidInstanceId.NotFound"
+    )
+    assert (
+        error_code(cvm, "CreateImage", {"ImageName": "web-base-2026", "InstanceId": "ins-1a2b3c4d"})
+        == "InvalidImageName.Duplicate"
+    )
+    assert (
+        error_code(partner_client(emulator), "CreateImage", {"ImageName": "x", "InstanceId": "ins-1a2b3c4d"})
         == "InvalidInstanceId.NotFound"
-    bad_spec = {"ImageName": "x", "InstanceId": "ins-1a2b3c4d",
-                "TagSpecification": [{"ResourceType": "instance", "Tags": [{"Key": "a", "Value": "b"}]}]}
+    )
+    bad_spec = {
+        "ImageName": "x",
+        "InstanceId": "ins-1a2b3c4d",
+        "TagSpecification": [{"ResourceType": "instance", "Tags": [{"Key": "a", "Value": "b"}]}],
+    }
     assert error_code(cvm, "CreateImage", bad_spec) == "InvalidParameterValue"
     dry = call(cvm, "CreateImage", {"ImageName": "x", "InstanceId": "ins-1a2b3c4d", "DryRun": True})
     assert dry.keys() == {"RequestId"}
@@ -139,24 +156,37 @@ def test_quota_counts_custom_images(emulator: Emulator, cvm: CvmClient) -> None:
     assert cvm.DescribeImageQuota(models.DescribeImageQuotaRequest()).ImageNumQuota == 500
     for n in range(500 - 5):
         emulator.admin.add_image(GZ, name=f"filler-{n}")
-    assert error_code(cvm, "CreateImage", {"ImageName": "one-too-many", "InstanceId": "ins-1a2b3c4d"}) == \
-        "ImageQuotaLimitExceeded"
+    assert (
+        error_code(cvm, "CreateImage", {"ImageName": "one-too-many", "InstanceId": "ins-1a2b3c4d"})
+        == "ImageQuotaLimitExceeded"
+    )
 
 
 def test_share_and_unshare(emulator: Emulator, cvm: CvmClient) -> None:
     partner = partner_client(emulator)
     assert "img-8c2rq9tw" not in _ids(call(partner, "DescribeImages", {"Limit": 100}))
-    call(cvm, "ModifyImageSharePermission", {"ImageId": "img-8c2rq9tw", "AccountIds": [PARTNER_UIN],
-                                             "Permission": "SHARE"})
+    call(
+        cvm,
+        "ModifyImageSharePermission",
+        {"ImageId": "img-8c2rq9tw", "AccountIds": [PARTNER_UIN], "Permission": "SHARE"},
+    )
     seen = {i["ImageId"]: i["ImageType"] for i in call(partner, "DescribeImages", {"Limit": 100})["ImageSet"]}
     assert seen["img-8c2rq9tw"] == "SHARED_IMAGE"
     perms = cvm.DescribeImageSharePermission(_share_req("img-8c2rq9tw"))
     assert [p.AccountId for p in perms.SharePermissionSet] == [PARTNER_UIN]
-    assert error_code(cvm, "ModifyImageSharePermission", {"ImageId": "img-8c2rq9tw", "AccountIds": [PARTNER_UIN],
-                                                          "Permission": "SHARE"}) == \
-        "FailedOperation.AccountAlreadyExists"
-    call(cvm, "ModifyImageSharePermission", {"ImageId": "img-8c2rq9tw", "AccountIds": [PARTNER_UIN],
-                                             "Permission": "CANCEL"})
+    assert (
+        error_code(
+            cvm,
+            "ModifyImageSharePermission",
+            {"ImageId": "img-8c2rq9tw", "AccountIds": [PARTNER_UIN], "Permission": "SHARE"},
+        )
+        == "FailedOperation.AccountAlreadyExists"
+    )
+    call(
+        cvm,
+        "ModifyImageSharePermission",
+        {"ImageId": "img-8c2rq9tw", "AccountIds": [PARTNER_UIN], "Permission": "CANCEL"},
+    )
     assert "img-8c2rq9tw" not in _ids(call(partner, "DescribeImages", {"Limit": 100}))
     assert call(cvm, "DescribeImageSharePermission", {"ImageId": "img-8c2rq9tw"})["SharePermissionSet"] == []
 
@@ -169,8 +199,9 @@ def _share_req(image_id: str) -> models.DescribeImageSharePermissionRequest:
 
 def test_share_errors(emulator: Emulator, cvm: CvmClient) -> None:
     def share(image_id: str, accounts: list[str], permission: str = "SHARE") -> str:
-        return error_code(cvm, "ModifyImageSharePermission",
-                          {"ImageId": image_id, "AccountIds": accounts, "Permission": permission})
+        return error_code(
+            cvm, "ModifyImageSharePermission", {"ImageId": image_id, "AccountIds": accounts, "Permission": permission}
+        )
 
     assert share("img-8c2rq9tw", ["999999999999"]) == "InvalidAccountId.NotFound"
     assert share("img-8c2rq9tw", [DEFAULT_UIN]) == "FailedOperation.AccountIsYourSelf"
@@ -178,36 +209,61 @@ def test_share_errors(emulator: Emulator, cvm: CvmClient) -> None:
     assert share("img-sh4red01", [PARTNER_UIN]) == "UnauthorizedOperation.ImageNotBelongToAccount"
     assert share("img-0ldcr7ya", [PARTNER_UIN]) == "InvalidImageId.IncorrectState"
     assert share("img-zzzzzzzz", [PARTNER_UIN]) == "InvalidImageId.NotFound"
-    assert error_code(client(emulator, region="ap-shanghai"), "ModifyImageSharePermission",
-                      {"ImageId": "img-8c2rq9tw", "AccountIds": [PARTNER_UIN], "Permission": "SHARE"}) == \
-        "InvalidImageId.NotFound"  # same region only
+    assert (
+        error_code(
+            client(emulator, region="ap-shanghai"),
+            "ModifyImageSharePermission",
+            {"ImageId": "img-8c2rq9tw", "AccountIds": [PARTNER_UIN], "Permission": "SHARE"},
+        )
+        == "InvalidImageId.NotFound"
+    )  # same region only
 
 
 def test_modify_image_attribute(emulator: Emulator, cvm: CvmClient) -> None:
-    call(cvm, "ModifyImageAttribute", {"ImageId": "img-2hxv7lqe", "ImageName": "bigdata-node-v2",
-                                       "ImageDescription": "renamed", "ImageFamily": "bigdata",
-                                       "ImageDeprecated": True})
+    call(
+        cvm,
+        "ModifyImageAttribute",
+        {
+            "ImageId": "img-2hxv7lqe",
+            "ImageName": "bigdata-node-v2",
+            "ImageDescription": "renamed",
+            "ImageFamily": "bigdata",
+            "ImageDeprecated": True,
+        },
+    )
     img = emulator.admin.image("img-2hxv7lqe")
-    assert (img["ImageName"], img["ImageDescription"], img["ImageFamily"], img["ImageDeprecated"]) == \
-        ("bigdata-node-v2", "renamed", "bigdata", True)
-    assert error_code(cvm, "ModifyImageAttribute", {"ImageId": "img-sh4red01", "ImageName": "mine"}) == \
-        "UnsupportedOperation.SharedImageModifyUnsupported"
-    assert error_code(cvm, "ModifyImageAttribute", {"ImageId": "img-2hxv7lqe", "ImageName": "n" * 61}) == \
-        "InvalidParameterValue.TooLong"
+    assert (img["ImageName"], img["ImageDescription"], img["ImageFamily"], img["ImageDeprecated"]) == (
+        "bigdata-node-v2",
+        "renamed",
+        "bigdata",
+        True,
+    )
+    assert (
+        error_code(cvm, "ModifyImageAttribute", {"ImageId": "img-sh4red01", "ImageName": "mine"})
+        == "UnsupportedOperation.SharedImageModifyUnsupported"
+    )
+    assert (
+        error_code(cvm, "ModifyImageAttribute", {"ImageId": "img-2hxv7lqe", "ImageName": "n" * 61})
+        == "InvalidParameterValue.TooLong"
+    )
 
 
 def test_delete_images(emulator: Emulator, cvm: CvmClient) -> None:
     assert error_code(cvm, "DeleteImages", {"ImageIds": ["img-9fjm4wza"]}) == "InvalidImageId.IncorrectState"
-    assert error_code(cvm, "DeleteImages", {"ImageIds": ["img-487zeit5"]}) == \
-        "UnauthorizedOperation.ImageNotBelongToAccount"
+    assert (
+        error_code(cvm, "DeleteImages", {"ImageIds": ["img-487zeit5"]})
+        == "UnauthorizedOperation.ImageNotBelongToAccount"
+    )
     call(cvm, "DeleteImages", {"ImageIds": ["img-0ldcr7ya"], "DryRun": True})
     assert emulator.admin.image("img-0ldcr7ya") is not None
     call(cvm, "DeleteImages", {"ImageIds": ["img-0ldcr7ya", "img-2hxv7lqe"]})
     assert emulator.admin.image("img-0ldcr7ya") is None and emulator.admin.image("img-2hxv7lqe") is None
     call(cvm, "SyncImages", {"ImageIds": ["img-5ddkx3gh"], "DestinationRegions": ["ap-shanghai"]})
     assert error_code(cvm, "DeleteImages", {"ImageIds": ["img-5ddkx3gh"]}) == "InvalidImageId.IncorrectState"
-    assert error_code(partner_client(emulator), "DeleteImages", {"ImageIds": ["img-sh4red01"]}) == \
-        "InvalidImageId.InShared"
+    assert (
+        error_code(partner_client(emulator), "DeleteImages", {"ImageIds": ["img-sh4red01"]})
+        == "InvalidImageId.InShared"
+    )
 
 
 def test_run_instances_from_an_image(emulator: Emulator, cvm: CvmClient) -> None:
@@ -224,8 +280,10 @@ def test_run_instances_from_an_image(emulator: Emulator, cvm: CvmClient) -> None
     base = {"Placement": {"Zone": "ap-guangzhou-3"}}
     assert error_code(cvm, "RunInstances", {**base, "ImageId": "img-0ldcr7ya"}) == "InvalidImageId.IncorrectState"
     assert error_code(cvm, "RunInstances", {**base, "ImageId": "img-zzzzzzzz"}) == "InvalidImageId.NotFound"
-    assert error_code(cvm, "RunInstances", {"Placement": {"Zone": "ap-beijing-1"}, "ImageId": "img-8c2rq9tw"}) \
+    assert (
+        error_code(cvm, "RunInstances", {"Placement": {"Zone": "ap-beijing-1"}, "ImageId": "img-8c2rq9tw"})
         == "InvalidZone.MismatchRegion"
+    )
     assert error_code(cvm, "RunInstances", {"ImageId": "img-8c2rq9tw"}) == "MissingParameter"
 
 

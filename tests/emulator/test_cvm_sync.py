@@ -31,8 +31,12 @@ def test_copy_lifecycle(emulator: Emulator, cvm: CvmClient) -> None:
 
     shanghai = client(emulator, region="ap-shanghai")
     dest = call(shanghai, "DescribeImages", {"ImageIds": [copies["ap-shanghai"]]})["ImageSet"][0]
-    assert (dest["ImageState"], dest["ImageName"], dest["ImageType"], dest["ImageSize"]) == \
-        ("SYNCING", "web-base-2026", "PRIVATE_IMAGE", 20)
+    assert (dest["ImageState"], dest["ImageName"], dest["ImageType"], dest["ImageSize"]) == (
+        "SYNCING",
+        "web-base-2026",
+        "PRIVATE_IMAGE",
+        20,
+    )
     assert 0 <= dest["SyncPercent"] < 100
     assert emulator.admin.image(copies["ap-shanghai"])["OwnerUin"] == DEFAULT_UIN
     assert emulator.admin.image(WEB)["ImageState"] == "SYNCING"  # the source is busy, not NORMAL
@@ -112,17 +116,20 @@ def test_shared_image_copies_only_into_its_own_region(emulator: Emulator, cvm: C
     assert (mine["ImageType"], mine["ImageState"]) == ("PRIVATE_IMAGE", "NORMAL")
 
 
-@pytest.mark.parametrize(("dest", "code"), [
-    ("ap-mumbai", "InvalidRegion.NotFound"),
-    ("na-toronto", "InvalidRegion.NotFound"),
-    ("eu-moscow", "InvalidRegion.NotFound"),
-    ("mars-north-1", "InvalidRegion.NotFound"),
-    ("ap-taipei", "InvalidRegion.Unavailable"),
-    ("ap-singapore", "UnsupportedOperation.Region"),
-    ("na-siliconvalley", "UnsupportedOperation.Region"),
-    ("ap-hongkong", "UnsupportedOperation.Region"),
-    ("ap-shanghai-fsi", "UnsupportedOperation.Region"),
-])
+@pytest.mark.parametrize(
+    ("dest", "code"),
+    [
+        ("ap-mumbai", "InvalidRegion.NotFound"),
+        ("na-toronto", "InvalidRegion.NotFound"),
+        ("eu-moscow", "InvalidRegion.NotFound"),
+        ("mars-north-1", "InvalidRegion.NotFound"),
+        ("ap-taipei", "InvalidRegion.Unavailable"),
+        ("ap-singapore", "UnsupportedOperation.Region"),
+        ("na-siliconvalley", "UnsupportedOperation.Region"),
+        ("ap-hongkong", "UnsupportedOperation.Region"),
+        ("ap-shanghai-fsi", "UnsupportedOperation.Region"),
+    ],
+)
 def test_region_rules(cvm: CvmClient, dest: str, code: str) -> None:
     assert sync_error(cvm, WEB, dest) == code
 
@@ -169,7 +176,8 @@ def test_dry_run_checks_everything_and_copies_nothing(emulator: Emulator, cvm: C
     assert sync(cvm, WEB, "ap-shanghai", DryRun=True, ImageSetRequired=True).keys() == {"RequestId"}
     assert emulator.admin.image(WEB)["ImageState"] == "NORMAL"
     assert "ap-shanghai" not in emulator.admin.dump()["images"] or all(
-        i["ImageName"] != "web-base-2026" for i in emulator.admin.dump()["images"]["ap-shanghai"])
+        i["ImageName"] != "web-base-2026" for i in emulator.admin.dump()["images"]["ap-shanghai"]
+    )
     assert sync_error(cvm, WEB, "ap-mumbai", DryRun=True) == "InvalidRegion.NotFound"
 
 
@@ -191,9 +199,11 @@ def test_encrypted_copies_stay_in_the_source_region(emulator: Emulator, cvm: Cvm
 
 
 def test_size_precheck_when_configured() -> None:
-    world = {"settings": {"max_copy_size_gb": 50},
-             "accounts": [{"name": "default", "uin": "100000000001"}],
-             "images": [{"id": "img-b1gb1g00", "region": GZ, "name": "big", "size": 80}]}
+    world = {
+        "settings": {"max_copy_size_gb": 50},
+        "accounts": [{"name": "default", "uin": "100000000001"}],
+        "images": [{"id": "img-b1gb1g00", "region": GZ, "name": "big", "size": 80}],
+    }
     with Emulator(world=world) as emu:
         assert sync_error(client(emu), "img-b1gb1g00", "ap-shanghai") == "InvalidImageId.TooLarge"
 
@@ -208,8 +218,12 @@ def test_copies_can_fail(emulator: Emulator, cvm: CvmClient) -> None:
 
 def test_copy_duration_is_drawn_from_the_configured_range(emulator: Emulator, cvm: CvmClient) -> None:
     emulator.admin.set_copy_duration(100, 200)
-    ids = [s["ImageId"] for s in sync(cvm, WEB, "ap-shanghai", "ap-beijing", "ap-chengdu", "ap-nanjing",
-                                      ImageSetRequired=True)["ImageSet"]]
+    ids = [
+        s["ImageId"]
+        for s in sync(cvm, WEB, "ap-shanghai", "ap-beijing", "ap-chengdu", "ap-nanjing", ImageSetRequired=True)[
+            "ImageSet"
+        ]
+    ]
     emulator.admin.set_time_scale(0)
     emulator.admin.advance(99)
     assert {emulator.admin.image(i)["ImageState"] for i in ids} == {"SYNCING"}

@@ -34,8 +34,11 @@ def test_scripted_lost_answer_after_sync_images_started_the_copy(emulator: Emula
     # A blind retry meets the copy it does not know it started; finding it by name is the way out.
     assert error_code(cvm, "SyncImages", SYNC) == "FailedOperation.InvalidImageState"
     assert emulator.admin.calls("SyncImages")[-1]["answer_lost"] is False
-    found = call(client(emulator, region=SH), "DescribeImages",
-                 {"Filters": [{"Name": "image-name", "Values": ["web-base-2026"]}]})["ImageSet"]
+    found = call(
+        client(emulator, region=SH),
+        "DescribeImages",
+        {"Filters": [{"Name": "image-name", "Values": ["web-base-2026"]}]},
+    )["ImageSet"]
     assert [i["ImageId"] for i in found] == [started[0]["ImageId"]]
 
 
@@ -78,8 +81,9 @@ def lost_answer_run(seed: int, calls: int = 24) -> tuple[list[str], int]:
                 seen.append("ok")
             except TencentCloudSDKException as exc:
                 seen.append(exc.code)
-        created = sum(1 for i in emu.admin.dump()["images"]["ap-guangzhou"]
-                      if i["ImageName"].startswith("lost-answer-"))
+        created = sum(
+            1 for i in emu.admin.dump()["images"]["ap-guangzhou"] if i["ImageName"].startswith("lost-answer-")
+        )
         assert [c["answer_lost"] for c in emu.admin.calls("CreateImage")] == [s != "ok" for s in seen]
         return seen, created
 

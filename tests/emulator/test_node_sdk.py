@@ -43,13 +43,24 @@ def node_sdk() -> dict[str, str]:
     return {**os.environ, "NODE_PATH": str(modules)}
 
 
-def node_calls(env: dict[str, str], emulator: Emulator, endpoint: str, *calls: tuple[str, dict[str, Any]],
-               token: str | None = None, secret: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+def node_calls(
+    env: dict[str, str],
+    emulator: Emulator,
+    endpoint: str,
+    *calls: tuple[str, dict[str, Any]],
+    token: str | None = None,
+    secret: tuple[str, str] | None = None,
+) -> list[dict[str, Any]]:
     secret_id, secret_key = secret or (emulator.secret_id, emulator.secret_key)
-    spec = {"endpoint": endpoint, "secretId": secret_id, "secretKey": secret_key, "token": token,
-            "region": "ap-guangzhou", "calls": [{"action": a, "params": p} for a, p in calls]}
-    done = subprocess.run(["node", str(SCRIPT), json.dumps(spec)], env=env, capture_output=True, text=True,
-                          timeout=120)
+    spec = {
+        "endpoint": endpoint,
+        "secretId": secret_id,
+        "secretKey": secret_key,
+        "token": token,
+        "region": "ap-guangzhou",
+        "calls": [{"action": a, "params": p} for a, p in calls],
+    }
+    done = subprocess.run(["node", str(SCRIPT), json.dumps(spec)], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
@@ -57,7 +68,9 @@ def node_calls(env: dict[str, str], emulator: Emulator, endpoint: str, *calls: t
 def test_describe_and_sync_images_through_the_node_sdk(node_sdk: dict[str, str], emulator: Emulator) -> None:
     port = emulator.host_port.rsplit(":", 1)[1]
     described, synced = node_calls(
-        node_sdk, emulator, f"cvm.localhost:{port}",
+        node_sdk,
+        emulator,
+        f"cvm.localhost:{port}",
         ("DescribeImages", {"ImageIds": ["img-5ddkx3gh"]}),
         ("SyncImages", {"ImageIds": ["img-5ddkx3gh"], "DestinationRegions": ["ap-shanghai"], "ImageSetRequired": True}),
     )
@@ -75,11 +88,22 @@ def test_describe_and_sync_images_through_the_node_sdk(node_sdk: dict[str, str],
 def test_temporary_keys_and_wrong_keys_through_the_node_sdk(node_sdk: dict[str, str], emulator: Emulator) -> None:
     port = emulator.host_port.rsplit(":", 1)[1]
     temp = emulator.admin.temporary_credentials()
-    (ok,) = node_calls(node_sdk, emulator, f"cvm.localhost:{port}", ("DescribeImageQuota", {}),
-                       token=temp["token"], secret=(temp["secret_id"], temp["secret_key"]))
+    (ok,) = node_calls(
+        node_sdk,
+        emulator,
+        f"cvm.localhost:{port}",
+        ("DescribeImageQuota", {}),
+        token=temp["token"],
+        secret=(temp["secret_id"], temp["secret_key"]),
+    )
     assert ok["ok"]["ImageNumQuota"] == 500
-    (bad,) = node_calls(node_sdk, emulator, f"cvm.localhost:{port}", ("DescribeImageQuota", {}),
-                        secret=(emulator.secret_id, "not-the-key"))
+    (bad,) = node_calls(
+        node_sdk,
+        emulator,
+        f"cvm.localhost:{port}",
+        ("DescribeImageQuota", {}),
+        secret=(emulator.secret_id, "not-the-key"),
+    )
     assert bad["error"]["code"] == "AuthFailure.SignatureFailure"
 
 

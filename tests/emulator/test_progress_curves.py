@@ -19,8 +19,9 @@ MAINLAND = ["ap-shanghai", "ap-beijing", "ap-nanjing", "ap-chengdu", "ap-chongqi
 
 
 def start_copy(emu: Emulator, region: str = "ap-shanghai", source: str = WEB) -> str:
-    resp = call(client(emu), "SyncImages", {"ImageIds": [source], "DestinationRegions": [region],
-                                            "ImageSetRequired": True})
+    resp = call(
+        client(emu), "SyncImages", {"ImageIds": [source], "DestinationRegions": [region], "ImageSetRequired": True}
+    )
     return resp["ImageSet"][0]["ImageId"]
 
 
@@ -39,17 +40,21 @@ def run_curve(emu: Emulator, copy_id: str, at: list[float]) -> list[tuple[str, i
     return seen
 
 
-@pytest.mark.parametrize(("curve", "expected"), [
-    # offsets:     0    100  300  500  650  850  999
-    ("linear",     [0, 10, 30, 50, 65, 85, 99]),
-    ("slow_start", [0, 1, 9, 25, 42, 72, 99]),
-    ("stall_99",   [0, 19, 59, 99, 99, 99, 99]),  # 0 -> 99 over the first half (stall: min(900 s, half))
-    ("jumps",      [0, 0, 40, 40, 80, 80, 99]),
-    ("zero_start", [0, 0, 0, 28, 50, 78, 99]),
-    ("null_start", [None, None, 0, 28, 50, 78, 99]),  # null until 30%, then 0 and up
-])
-def test_each_curve_shapes_sync_percent_and_never_moves_the_end(emulator: Emulator, curve: str,
-                                                                   expected: list[int | None]) -> None:
+@pytest.mark.parametrize(
+    ("curve", "expected"),
+    [
+        # offsets:     0    100  300  500  650  850  999
+        ("linear", [0, 10, 30, 50, 65, 85, 99]),
+        ("slow_start", [0, 1, 9, 25, 42, 72, 99]),
+        ("stall_99", [0, 19, 59, 99, 99, 99, 99]),  # 0 -> 99 over the first half (stall: min(900 s, half))
+        ("jumps", [0, 0, 40, 40, 80, 80, 99]),
+        ("zero_start", [0, 0, 0, 28, 50, 78, 99]),
+        ("null_start", [None, None, 0, 28, 50, 78, 99]),  # null until 30%, then 0 and up
+    ],
+)
+def test_each_curve_shapes_sync_percent_and_never_moves_the_end(
+    emulator: Emulator, curve: str, expected: list[int | None]
+) -> None:
     emulator.admin.set_copy_duration(SPAN, SPAN)
     emulator.admin.set_progress_curve(curve)
     copy_id = start_copy(emulator)
@@ -100,8 +105,9 @@ def mixed_curves(seed: int) -> list[str]:
         emu.admin.set_copy_duration(60, 60)
         curves = []
         for _ in range(4):  # one SyncImages per NORMAL source: wait for the copies to end between calls
-            resp = call(client(emu), "SyncImages", {"ImageIds": [WEB], "DestinationRegions": MAINLAND,
-                                                    "ImageSetRequired": True})
+            resp = call(
+                client(emu), "SyncImages", {"ImageIds": [WEB], "DestinationRegions": MAINLAND, "ImageSetRequired": True}
+            )
             curves += [emu.admin.image(s["ImageId"])["ProgressCurve"] for s in resp["ImageSet"]]
             emu.admin.advance(61)
         return curves
@@ -118,10 +124,14 @@ def test_mixed_leaves_ids_and_durations_as_linear_draws_them() -> None:
     def copies(curve: str) -> list[tuple[str, float]]:
         with Emulator(world=None, time_scale=0.0, seed=7) as emu:
             emu.admin.set_progress_curve(curve)
-            resp = call(client(emu), "SyncImages", {"ImageIds": [WEB], "DestinationRegions": MAINLAND,
-                                                    "ImageSetRequired": True})
-            ends = {h["image_id"]: h["ready_at"] - h["at"] for h in emu.admin.dump()["history"]
-                    if h["event"] == "copy_started"}
+            resp = call(
+                client(emu), "SyncImages", {"ImageIds": [WEB], "DestinationRegions": MAINLAND, "ImageSetRequired": True}
+            )
+            ends = {
+                h["image_id"]: h["ready_at"] - h["at"]
+                for h in emu.admin.dump()["history"]
+                if h["event"] == "copy_started"
+            }
             return [(s["ImageId"], ends[s["ImageId"]]) for s in resp["ImageSet"]]
 
     assert copies("mixed") == copies("linear")

@@ -20,9 +20,15 @@ from .conftest import DEFAULT_UIN, GZ, call, client, error_code, profile
 
 
 def test_answers_are_json_envelopes_with_unique_request_ids(emulator: Emulator) -> None:
-    headers, body = sign_request(secret_id=emulator.secret_id, secret_key=emulator.secret_key, service="cvm",
-                                 action="DescribeImageQuota", version="2017-03-12", host=emulator.host_port,
-                                 region=GZ)
+    headers, body = sign_request(
+        secret_id=emulator.secret_id,
+        secret_key=emulator.secret_key,
+        service="cvm",
+        action="DescribeImageQuota",
+        version="2017-03-12",
+        host=emulator.host_port,
+        region=GZ,
+    )
     ids = set()
     with requests.Session() as s:
         for _ in range(3):
@@ -54,8 +60,9 @@ def test_unknown_secret_id(emulator: Emulator) -> None:
 
 
 @pytest.mark.parametrize("skew", [-400, 400])
-def test_timestamp_off_by_more_than_five_minutes_is_expired(emulator: Emulator, cvm: CvmClient,
-                                                             monkeypatch: pytest.MonkeyPatch, skew: int) -> None:
+def test_timestamp_off_by_more_than_five_minutes_is_expired(
+    emulator: Emulator, cvm: CvmClient, monkeypatch: pytest.MonkeyPatch, skew: int
+) -> None:
     fake = types.SimpleNamespace(time=lambda: time.time() + skew)
     monkeypatch.setattr(abstract_client, "time", fake)  # only the SDK's clock is off
     assert error_code(cvm, "DescribeImageQuota") == "AuthFailure.SignatureExpire"
@@ -112,8 +119,10 @@ def test_host_naming_another_service_is_refused(emulator: Emulator) -> None:
     class TagScopedCvm(CvmClient):
         _service = "tag"  # signs with a tag credential scope, sends to cvm's host
 
-    assert error_code(via_host(TagScopedCvm, "cvm.tencentcloudapi.com"), "DescribeImageQuota") == \
-        "AuthFailure.SignatureFailure"
+    assert (
+        error_code(via_host(TagScopedCvm, "cvm.tencentcloudapi.com"), "DescribeImageQuota")
+        == "AuthFailure.SignatureFailure"
+    )
 
     class UnknownScope(CvmClient):
         _service = "nosuchservice"
@@ -150,26 +159,43 @@ def test_missing_mistyped_and_unknown_parameters(cvm: CvmClient) -> None:
     assert error_code(cvm, "DescribeImageSharePermission") == "MissingParameter"
     assert error_code(cvm, "DescribeImages", {"Limit": "ten"}) == "InvalidParameter"
     assert error_code(cvm, "DescribeImages", {"ImageIds": "img-5ddkx3gh"}) == "InvalidParameter"
-    assert error_code(cvm, "SyncImages", {"ImageIds": ["img-5ddkx3gh"], "DestinationRegions": ["ap-beijing"],
-                                          "DryRun": "yes"}) == "InvalidParameter"
+    assert (
+        error_code(
+            cvm, "SyncImages", {"ImageIds": ["img-5ddkx3gh"], "DestinationRegions": ["ap-beijing"], "DryRun": "yes"}
+        )
+        == "InvalidParameter"
+    )
     assert error_code(cvm, "DescribeImages", {"Limit": 101}) == "InvalidParameterValue"
     assert error_code(cvm, "DescribeImages", {"Colour": "blue"}) == "UnknownParameter"
 
 
 def test_malformed_json_body(emulator: Emulator) -> None:
     # The SDK cannot send broken JSON: a raw request signed exactly as the SDK signs.
-    headers, body = sign_request(secret_id=emulator.secret_id, secret_key=emulator.secret_key, service="cvm",
-                                 action="DescribeImages", version="2017-03-12", host=emulator.host_port,
-                                 region=GZ, body=b'{"Limit": 1,')
+    headers, body = sign_request(
+        secret_id=emulator.secret_id,
+        secret_key=emulator.secret_key,
+        service="cvm",
+        action="DescribeImages",
+        version="2017-03-12",
+        host=emulator.host_port,
+        region=GZ,
+        body=b'{"Limit": 1,',
+    )
     r = requests.post(emulator.endpoint, data=body, headers=headers)
     assert r.headers["Content-Type"] == "application/json"
     assert r.json()["Response"]["Error"]["Code"] == "InvalidParameter"
 
 
 def test_missing_or_garbled_authorization(emulator: Emulator) -> None:
-    headers, body = sign_request(secret_id=emulator.secret_id, secret_key=emulator.secret_key, service="cvm",
-                                 action="DescribeImageQuota", version="2017-03-12", host=emulator.host_port,
-                                 region=GZ)
+    headers, body = sign_request(
+        secret_id=emulator.secret_id,
+        secret_key=emulator.secret_key,
+        service="cvm",
+        action="DescribeImageQuota",
+        version="2017-03-12",
+        host=emulator.host_port,
+        region=GZ,
+    )
     for auth in (None, "Bearer abc"):
         h = dict(headers)
         h.pop("Authorization")
@@ -179,14 +205,22 @@ def test_missing_or_garbled_authorization(emulator: Emulator) -> None:
         assert r.json()["Response"]["Error"]["Code"] == "AuthFailure.InvalidAuthorization"
     h = dict(headers)
     h.pop("X-TC-Action")
-    assert requests.post(emulator.endpoint, data=body, headers=h).json()["Response"]["Error"]["Code"] == \
-        "MissingParameter"
+    assert (
+        requests.post(emulator.endpoint, data=body, headers=h).json()["Response"]["Error"]["Code"] == "MissingParameter"
+    )
 
 
 def test_tampered_body_fails_signature(emulator: Emulator) -> None:
-    headers, _ = sign_request(secret_id=emulator.secret_id, secret_key=emulator.secret_key, service="cvm",
-                              action="DescribeImages", version="2017-03-12", host=emulator.host_port, region=GZ,
-                              params={"Limit": 1})
+    headers, _ = sign_request(
+        secret_id=emulator.secret_id,
+        secret_key=emulator.secret_key,
+        service="cvm",
+        action="DescribeImages",
+        version="2017-03-12",
+        host=emulator.host_port,
+        region=GZ,
+        params={"Limit": 1},
+    )
     r = requests.post(emulator.endpoint, data=json.dumps({"Limit": 2}), headers=headers)
     assert r.json()["Response"]["Error"]["Code"] == "AuthFailure.SignatureFailure"
 
@@ -201,7 +235,9 @@ def test_admin_over_http(emulator: Emulator, cvm: CvmClient) -> None:
     after = requests.post(base + "advance", json={"seconds": 3600}).json()["result"]
     assert after >= before + 3600
     assert requests.post(base + "set_rate_limits", json={"enabled": False}).status_code == 200
-    assert requests.get(base + "image", params={"image_id": "img-5ddkx3gh"}).json()["result"]["ImageName"] == \
-        "web-base-2026"
+    assert (
+        requests.get(base + "image", params={"image_id": "img-5ddkx3gh"}).json()["result"]["ImageName"]
+        == "web-base-2026"
+    )
     assert requests.get(base + "nope").status_code == 404
     assert requests.post(base + "advance", json={"bogus": 1}).status_code == 400

@@ -32,8 +32,10 @@ def test_quota_counts_the_images_already_there(emulator: Emulator, cvm: CvmClien
     here = len(own_images(emulator, GZ))
     emulator.admin.set_image_quota(here + 1, region=GZ)
     call(cvm, "CreateImage", {"InstanceId": "ins-1a2b3c4d", "ImageName": "fits"})
-    assert error_code(cvm, "CreateImage", {"InstanceId": "ins-1a2b3c4d", "ImageName": "one-too-many"}) == \
-        "ImageQuotaLimitExceeded"
+    assert (
+        error_code(cvm, "CreateImage", {"InstanceId": "ins-1a2b3c4d", "ImageName": "one-too-many"})
+        == "ImageQuotaLimitExceeded"
+    )
     assert [i["ImageName"] for i in own_images(emulator, GZ)].count("one-too-many") == 0
     # region=None sets every region and drops the per-region settings.
     emulator.admin.set_image_quota(here + 5)
@@ -54,8 +56,7 @@ def test_quota_over_http_and_in_world_files(emulator: Emulator, cvm: CvmClient) 
     assert call(client(emulator, region=SH), "DescribeImageQuota")["ImageNumQuota"] == 7
     assert requests.post(base + "set_image_quota", json={"quota": -1}).status_code == 400
     assert requests.post(base + "set_image_quota", json={"quota": 1, "region": "xx-nowhere"}).status_code == 400
-    world = {"accounts": [{"name": "default", "uin": DEFAULT_UIN, "image_quota": 3,
-                           "region_image_quotas": {SH: 1}}]}
+    world = {"accounts": [{"name": "default", "uin": DEFAULT_UIN, "image_quota": 3, "region_image_quotas": {SH: 1}}]}
     with Emulator(world=world, rate_limits=False) as emu:
         assert call(client(emu), "DescribeImageQuota")["ImageNumQuota"] == 3
         assert call(client(emu, region=SH), "DescribeImageQuota")["ImageNumQuota"] == 1
@@ -76,20 +77,28 @@ def test_describe_instances_filters(emulator: Emulator, cvm: CvmClient) -> None:
     assert by("creation-start-time", "2000-01-01 00:00:00") == ["ins-1a2b3c4d", "ins-5e6f7a8b"]
     assert by("creation-end-time", "2000-01-01 00:00:00") == []
     # The SDK documents no image-id filter for DescribeInstances (only for DescribeImages): refused, not ignored.
-    assert error_code(cvm, "DescribeInstances", {"Filters": [{"Name": "image-id", "Values": ["img-5ddkx3gh"]}]}) \
+    assert (
+        error_code(cvm, "DescribeInstances", {"Filters": [{"Name": "image-id", "Values": ["img-5ddkx3gh"]}]})
         == "InvalidFilter"
-    assert error_code(cvm, "DescribeInstances", {"Filters": [{"Name": "vpc-id", "Values": ["vpc-1"]}]}) == \
-        "InvalidFilter"
-    assert error_code(cvm, "DescribeInstances", {"InstanceIds": ["ins-1a2b3c4d"],
-                                                 "Filters": [{"Name": "zone", "Values": ["x"]}]}) == \
-        "InvalidParameterCombination"
+    )
+    assert (
+        error_code(cvm, "DescribeInstances", {"Filters": [{"Name": "vpc-id", "Values": ["vpc-1"]}]}) == "InvalidFilter"
+    )
+    assert (
+        error_code(
+            cvm, "DescribeInstances", {"InstanceIds": ["ins-1a2b3c4d"], "Filters": [{"Name": "zone", "Values": ["x"]}]}
+        )
+        == "InvalidParameterCombination"
+    )
     assert error_code(cvm, "DescribeInstances", {"InstanceIds": ["ins-1"]}) == "InvalidInstanceId.Malformed"
-    assert error_code(cvm, "DescribeInstances", {"Filters": [{"Name": "zone", "Values": ["a"] * 6}]}) == \
-        "InvalidFilterValue.LimitExceeded"
+    assert (
+        error_code(cvm, "DescribeInstances", {"Filters": [{"Name": "zone", "Values": ["a"] * 6}]})
+        == "InvalidFilterValue.LimitExceeded"
+    )
 
 
 def instances_using(c: CvmClient, image_id: str) -> list[str]:
-    """"Is any instance using this image": page DescribeInstances and compare ImageId (no image-id filter)."""
+    """ "Is any instance using this image": page DescribeInstances and compare ImageId (no image-id filter)."""
     using, offset = [], 0
     while True:
         page = call(c, "DescribeInstances", {"Offset": offset, "Limit": 100})

@@ -46,19 +46,32 @@ def test_retired_or_unknown_trigger_types(emu: Emulator, tmp_path: Path, type_: 
     assert answer.startswith("InvalidParameterValue.Type:") and f"`{type_}`" in answer
 
 
-@pytest.mark.parametrize(("triggers", "code"), [
-    ([{"type": "timer", "function": "toy", "parameters": {"name": "t", "cronExpression": "0 * * * * * *"}}] * 2,
-     "ResourceInUse.Trigger"),
-    ([{"type": "http", "function": "toy", "parameters": {"name": f"u{i}"}} for i in range(2)], "ResourceInUse.Trigger"),
-    ([{"type": "timer", "function": "toy", "parameters": {"name": "bad name!", "cronExpression": "* * * * *"}}],
-     "InvalidParameterValue.TriggerName"),
-    ([{"type": "timer", "function": "toy", "parameters": {"name": "t", "cronExpression": "* * *"}}],
-     "InvalidParameterValue.TriggerDesc"),
-    ([{"type": "timer", "function": "other", "parameters": {"name": "t", "cronExpression": "* * * * *"}}],
-     "ResourceNotFound.Function"),
-])
-def test_trigger_refusals_before_anything_is_created(emu: Emulator, tmp_path: Path, triggers: list,
-                                                      code: str) -> None:
+@pytest.mark.parametrize(
+    ("triggers", "code"),
+    [
+        (
+            [{"type": "timer", "function": "toy", "parameters": {"name": "t", "cronExpression": "0 * * * * * *"}}] * 2,
+            "ResourceInUse.Trigger",
+        ),
+        (
+            [{"type": "http", "function": "toy", "parameters": {"name": f"u{i}"}} for i in range(2)],
+            "ResourceInUse.Trigger",
+        ),
+        (
+            [{"type": "timer", "function": "toy", "parameters": {"name": "bad name!", "cronExpression": "* * * * *"}}],
+            "InvalidParameterValue.TriggerName",
+        ),
+        (
+            [{"type": "timer", "function": "toy", "parameters": {"name": "t", "cronExpression": "* * *"}}],
+            "InvalidParameterValue.TriggerDesc",
+        ),
+        (
+            [{"type": "timer", "function": "other", "parameters": {"name": "t", "cronExpression": "* * * * *"}}],
+            "ResourceNotFound.Function",
+        ),
+    ],
+)
+def test_trigger_refusals_before_anything_is_created(emu: Emulator, tmp_path: Path, triggers: list, code: str) -> None:
     assert _refused(emu, tmp_path, triggers=triggers).startswith(code + ":")
 
 
@@ -72,30 +85,46 @@ def test_supported_but_not_emulated_trigger(emu: Emulator, tmp_path: Path) -> No
     assert answer.startswith("UnsupportedOperation.Trigger:")
 
 
-@pytest.mark.parametrize(("function", "code"), [
-    ({"handler": "index.nope"}, "InvalidParameterValue.Handler"),
-    ({"handler": "missing.main_handler"}, "InvalidParameterValue.Handler"),
-    ({"runtime": "Python3.12"}, "InvalidParameterValue.Runtime"),
-    ({"runtime": "Nodejs18.15"}, "InvalidParameterValue.Runtime"),
-    ({"timeout": 901}, "LimitExceeded.Timeout"),
-    ({"timeout": 0}, "LimitExceeded.Timeout"),
-    ({"memorySize": 100}, "InvalidParameterValue.MemorySize"),
-    ({"environment": [{"key": "BIG", "value": "x" * 4100}]}, "InvalidParameterValue.EnvironmentExceededLimit"),
-    ({"environment": [{"key": "SCF_MINE", "value": "1"}]}, "InvalidParameterValue.EnvironmentSystemProtect"),
-    ({"environment": [{"key": "TENCENTCLOUD_SECRETID", "value": "x"}]},
-     "InvalidParameterValue.EnvironmentSystemProtect"),
-    ({"environment": [{"key": "QCLOUD_X", "value": "1"}]}, "InvalidParameterValue.EnvironmentSystemProtect"),
-    ({"layers": [{"name": "deps", "version": 1}]}, "ResourceNotFound.Layer"),
-    ({"layers": [{"name": f"l{i}", "version": 1} for i in range(6)]}, "LimitExceeded.Layers"),
-])
+@pytest.mark.parametrize(
+    ("function", "code"),
+    [
+        ({"handler": "index.nope"}, "InvalidParameterValue.Handler"),
+        ({"handler": "missing.main_handler"}, "InvalidParameterValue.Handler"),
+        ({"runtime": "Python3.12"}, "InvalidParameterValue.Runtime"),
+        ({"runtime": "Nodejs18.15"}, "InvalidParameterValue.Runtime"),
+        ({"timeout": 901}, "LimitExceeded.Timeout"),
+        ({"timeout": 0}, "LimitExceeded.Timeout"),
+        ({"memorySize": 100}, "InvalidParameterValue.MemorySize"),
+        ({"environment": [{"key": "BIG", "value": "x" * 4100}]}, "InvalidParameterValue.EnvironmentExceededLimit"),
+        ({"environment": [{"key": "SCF_MINE", "value": "1"}]}, "InvalidParameterValue.EnvironmentSystemProtect"),
+        (
+            {"environment": [{"key": "TENCENTCLOUD_SECRETID", "value": "x"}]},
+            "InvalidParameterValue.EnvironmentSystemProtect",
+        ),
+        ({"environment": [{"key": "QCLOUD_X", "value": "1"}]}, "InvalidParameterValue.EnvironmentSystemProtect"),
+        ({"layers": [{"name": "deps", "version": 1}]}, "ResourceNotFound.Layer"),
+        ({"layers": [{"name": f"l{i}", "version": 1} for i in range(6)]}, "LimitExceeded.Layers"),
+    ],
+)
 def test_function_refusals(emu: Emulator, tmp_path: Path, function: dict, code: str) -> None:
     assert _refused(emu, tmp_path, functions={"toy": function}).startswith(code + ":")
 
 
 def test_unset_env_variables_are_refused_all_at_once(emu: Emulator, tmp_path: Path) -> None:
-    answer = _refused(emu, tmp_path, functions={"toy": {"environment": [
-        {"key": "A", "value": "${env:FIRST_UNSET}"}, {"key": "B", "value": "x-${env:SECOND_UNSET}"},
-        {"key": "C", "value": "${env:IS_SET}"}]}}, env={"IS_SET": "yes"})
+    answer = _refused(
+        emu,
+        tmp_path,
+        functions={
+            "toy": {
+                "environment": [
+                    {"key": "A", "value": "${env:FIRST_UNSET}"},
+                    {"key": "B", "value": "x-${env:SECOND_UNSET}"},
+                    {"key": "C", "value": "${env:IS_SET}"},
+                ]
+            }
+        },
+        env={"IS_SET": "yes"},
+    )
     assert answer.startswith("Component.UnsetVariable:") and "FIRST_UNSET, SECOND_UNSET" in answer
 
 
@@ -116,15 +145,26 @@ def test_env_layers_and_region_resolved(tmp_path: Path) -> None:
         def main_handler(event, context):
             return {"lib": toylib.VALUE, "db": os.environ["DB"], "region": os.environ["TENCENTCLOUD_REGION"]}
     """
-    path = write_package(tmp_path, source, functions={"toy": {
-        "layers": [{"name": "deps", "version": "${env:LAYER_VERSION}"}],
-        "environment": [{"key": "DB", "value": "${env:DB_URL}"}]}}, inputs={"region": "${env:REGION}"})
+    path = write_package(
+        tmp_path,
+        source,
+        functions={
+            "toy": {
+                "layers": [{"name": "deps", "version": "${env:LAYER_VERSION}"}],
+                "environment": [{"key": "DB", "value": "${env:DB_URL}"}],
+            }
+        },
+        inputs={"region": "${env:REGION}"},
+    )
     with Emulator(time_scale=0.0) as emu:
-        deployment = emu.deploy(path, env={"LAYER_VERSION": "3", "DB_URL": "sqlite:///x", "REGION": "ap-shanghai"},
-                                layers=layer)
+        deployment = emu.deploy(
+            path, env={"LAYER_VERSION": "3", "DB_URL": "sqlite:///x", "REGION": "ap-shanghai"}, layers=layer
+        )
         assert deployment.functions == {"toy": "toy-fn"}
-        assert invoke(emu, "toy-fn", {}).RetMsg == \
-            '{"lib": "from the layer", "db": "sqlite:///x", "region": "ap-shanghai"}'
+        assert (
+            invoke(emu, "toy-fn", {}).RetMsg
+            == '{"lib": "from the layer", "db": "sqlite:///x", "region": "ap-shanghai"}'
+        )
         got = call(emu, "GetFunction", {"FunctionName": "toy-fn"})
         assert got["Layers"] == [{"LayerName": "deps", "LayerVersion": "3"}] and got["Timeout"] == 10
         assert {"Key": "DB", "Value": "sqlite:///x"} in got["Environment"]["Variables"]
@@ -141,14 +181,16 @@ def _project_env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("type_", ["cmq", "apigw"])
-def test_the_projects_serverless_yml_plus_a_retired_trigger_is_refused(emu: Emulator, tmp_path: Path,
-                                                                      type_: str) -> None:
+def test_the_projects_serverless_yml_plus_a_retired_trigger_is_refused(
+    emu: Emulator, tmp_path: Path, type_: str
+) -> None:
     """The project's serverless.yml once wired completion_hook to a `cmq` trigger (and copy_request to API Gateway):
     the file with such a trigger added back is refused with the code CreateTrigger answers, before anything is
     created. The file as it is deploys and runs: test_scf_real_package.py, tests/cloud."""
     doc = yaml.safe_load((ROOT / "serverless.yml").read_text())
-    doc["inputs"]["triggers"].append({"type": type_, "function": "completion_hook",
-                                      "parameters": {"name": "imagesync-completions", "enable": True}})
+    doc["inputs"]["triggers"].append(
+        {"type": type_, "function": "completion_hook", "parameters": {"name": "imagesync-completions", "enable": True}}
+    )
     path = tmp_path / "serverless.yml"
     path.write_text(yaml.safe_dump(doc))
     code = tmp_path / "code"  # the entries only (the handlers must resolve; nothing is imported)
@@ -164,13 +206,20 @@ def test_the_projects_serverless_yml_plus_a_retired_trigger_is_refused(emu: Emul
     with Emulator(time_scale=0.0) as fresh:  # the file as it is: deployed (a fresh emulator: names stay free here)
         fresh.deploy(ROOT / "serverless.yml", env=_project_env(), layers=layer, code_dir=code)
         assert sorted(f["name"] for f in fresh.admin.scf_functions()) == [
-            "imagesync-completion_hook", "imagesync-copy_request", "imagesync-status_sweep"]
+            "imagesync-completion_hook",
+            "imagesync-copy_request",
+            "imagesync-status_sweep",
+        ]
 
 
 def test_command_line_deploy_names_function_urls(tmp_path: Path) -> None:
     path = write_package(tmp_path, OK, triggers=[{"type": "http", "function": "toy", "parameters": {"name": "u"}}])
-    proc = subprocess.Popen([sys.executable, "-m", "imagesync_emulator", "--deploy", str(path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imagesync_emulator", "--deploy", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ready = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
         assert ready["functions"] == {"toy": "toy-fn"}
@@ -183,7 +232,11 @@ def test_command_line_deploy_names_function_urls(tmp_path: Path) -> None:
 
 def test_command_line_refused_deploy_exits_2_with_the_code(tmp_path: Path) -> None:
     path = write_package(tmp_path, OK, triggers=[{"type": "cmq", "function": "toy", "parameters": {"name": "q"}}])
-    done = subprocess.run([sys.executable, "-c", "from imagesync.cli import app; app()", "emulator", "--deploy",
-                           str(path)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", "from imagesync.cli import app; app()", "emulator", "--deploy", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and done.stderr.startswith("InvalidParameterValue.Type: ")
     assert done.stdout == ""

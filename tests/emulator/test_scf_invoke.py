@@ -39,8 +39,9 @@ def emu() -> Iterator[Emulator]:
 
 
 def test_sync_invoke_cold_then_warm_with_scf_layout(emu: Emulator, tmp_path: Path) -> None:
-    deploy_toy(emu, tmp_path, ECHO, functions={"toy": {"environment": [{"key": "GREETING", "value": "hi"}],
-                                                        "memorySize": 256}})
+    deploy_toy(
+        emu, tmp_path, ECHO, functions={"toy": {"environment": [{"key": "GREETING", "value": "hi"}], "memorySize": 256}}
+    )
     first = invoke(emu, "toy-fn", {"n": 1})
     second = invoke(emu, "toy-fn", {"n": 2})
     assert first.InvokeResult == 0 and first.ErrMsg == ""
@@ -66,16 +67,19 @@ def test_sync_invoke_cold_then_warm_with_scf_layout(emu: Emulator, tmp_path: Pat
     cvm = client(emu, CvmClient, secret_id=keys[0], secret_key=keys[1], token=keys[2])
     assert cvm.DescribeImages(cvm_models.DescribeImagesRequest()).TotalCount >= 1
     with pytest.raises(TencentCloudSDKException) as err:
-        client(emu, CvmClient, secret_id=keys[0], secret_key=keys[1]).DescribeImages(
-            cvm_models.DescribeImagesRequest())
+        client(emu, CvmClient, secret_id=keys[0], secret_key=keys[1]).DescribeImages(cvm_models.DescribeImagesRequest())
     assert err.value.code == "AuthFailure.TokenFailure"
 
 
 def test_function_error_is_the_invocation_result(emu: Emulator, tmp_path: Path) -> None:
-    deploy_toy(emu, tmp_path, """
+    deploy_toy(
+        emu,
+        tmp_path,
+        """
         def main_handler(event, context):
             raise ValueError("bad input " + str(event["n"]))
-    """)
+    """,
+    )
     result = invoke(emu, "toy-fn", {"n": 7})
     assert result.InvokeResult == -1 and result.RetMsg == ""
     err = json.loads(result.ErrMsg)
@@ -100,7 +104,10 @@ def test_unknown_function_and_bad_invocation_type(emu: Emulator, tmp_path: Path)
 def test_overlapping_invocations_get_two_workers(emu: Emulator, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     gate.mkdir()
-    deploy_toy(emu, tmp_path, f"""
+    deploy_toy(
+        emu,
+        tmp_path,
+        f"""
         import os, time
         GATE = {str(gate)!r}
 
@@ -110,10 +117,13 @@ def test_overlapping_invocations_get_two_workers(emu: Emulator, tmp_path: Path) 
             while len(os.listdir(GATE)) < 2 and time.monotonic() < deadline:  # both must be running at once
                 time.sleep(0.02)
             return {{"pid": os.getpid(), "together": len(os.listdir(GATE)) >= 2}}
-    """, functions={"toy": {"timeout": 300}})
+    """,
+        functions={"toy": {"timeout": 300}},
+    )
     results: list[dict] = []
-    threads = [threading.Thread(target=lambda: results.append(json.loads(invoke(emu, "toy-fn", {}).RetMsg)))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: results.append(json.loads(invoke(emu, "toy-fn", {}).RetMsg))) for _ in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -125,25 +135,33 @@ def test_overlapping_invocations_get_two_workers(emu: Emulator, tmp_path: Path) 
 
 def test_async_invoke_returns_at_once_and_runs(emu: Emulator, tmp_path: Path) -> None:
     out = tmp_path / "out.txt"
-    deploy_toy(emu, tmp_path, f"""
+    deploy_toy(
+        emu,
+        tmp_path,
+        f"""
         def main_handler(event, context):
             with open({str(out)!r}, "a") as f:
                 f.write(event["msg"] + "\\n")
             return "done"
-    """)
+    """,
+    )
     result = invoke(emu, "toy-fn", {"msg": "queued"}, invocation_type="Event")
     assert result.FunctionRequestId and result.RetMsg == ""
     wait_for(lambda: attempts(emu, "toy-fn"), what="the async invocation")
     [run] = attempts(emu, "toy-fn")
-    assert run["invocation_type"] == "Event" and run["outcome"] == "ok" and run["request_id"] == \
-        result.FunctionRequestId
+    assert (
+        run["invocation_type"] == "Event" and run["outcome"] == "ok" and run["request_id"] == result.FunctionRequestId
+    )
     assert out.read_text() == "queued\n"
     assert emu.scf.idle()
 
 
 def test_timeout_kills_the_worker_and_the_async_event_is_retried(emu: Emulator, tmp_path: Path) -> None:
     marker, out = tmp_path / "first-attempt", tmp_path / "done.txt"
-    deploy_toy(emu, tmp_path, f"""
+    deploy_toy(
+        emu,
+        tmp_path,
+        f"""
         import os, time
 
         def main_handler(event, context):
@@ -153,7 +171,9 @@ def test_timeout_kills_the_worker_and_the_async_event_is_retried(emu: Emulator, 
             with open({str(out)!r}, "a") as f:
                 f.write(event["id"] + "\\n")
             return "ok"
-    """, functions={"toy": {"timeout": 3}})  # 3 s: ample for the retry's cold start on a loaded machine
+    """,
+        functions={"toy": {"timeout": 3}},
+    )  # 3 s: ample for the retry's cold start on a loaded machine
     sync = invoke(emu, "toy-fn", {"id": "sync"})  # the first call times out
     assert sync.InvokeResult == -1 and "timed out" in json.loads(sync.ErrMsg)["errorMessage"]
     [first] = attempts(emu, "toy-fn")
@@ -174,7 +194,10 @@ def test_timeout_kills_the_worker_and_the_async_event_is_retried(emu: Emulator, 
 
 def test_worker_killed_mid_invocation_is_retried(emu: Emulator, tmp_path: Path) -> None:
     started, out = tmp_path / "started", tmp_path / "done.txt"
-    deploy_toy(emu, tmp_path, f"""
+    deploy_toy(
+        emu,
+        tmp_path,
+        f"""
         import os, time
 
         def main_handler(event, context):
@@ -183,7 +206,9 @@ def test_worker_killed_mid_invocation_is_retried(emu: Emulator, tmp_path: Path) 
                 time.sleep(120)  # killed by the test meanwhile
             with open({str(out)!r}, "a") as f:
                 f.write(context["request_id"] + "\\n")
-    """, functions={"toy": {"timeout": 300}})  # never the timeout, however slow the machine
+    """,
+        functions={"toy": {"timeout": 300}},
+    )  # never the timeout, however slow the machine
     request_id = invoke(emu, "toy-fn", {}, invocation_type="Event").FunctionRequestId
     wait_for(started.exists, what="the first attempt to start")
     pid = admin(emu, "scf_kill_worker", function="toy-fn")
@@ -194,20 +219,32 @@ def test_worker_killed_mid_invocation_is_retried(emu: Emulator, tmp_path: Path) 
     wait_for(lambda: len(attempts(emu, "toy-fn")) == 2, what="the retry")
     runs = admin(emu, "scf_invocations", function="toy-fn")
     assert [(r["attempt"], r["outcome"], r["request_id"]) for r in runs] == [
-        (1, "killed", request_id), (2, "ok", request_id)]
+        (1, "killed", request_id),
+        (2, "ok", request_id),
+    ]
     assert out.read_text() == request_id + "\n"
 
 
 def test_failing_async_event_is_dead_lettered_after_retry_num(emu: Emulator, tmp_path: Path) -> None:
     client(emu, TdmqClient).call_json("CreateCmqQueue", {"QueueName": "toy-dlq"})
-    deploy_toy(emu, tmp_path, """
+    deploy_toy(
+        emu,
+        tmp_path,
+        """
         def main_handler(event, context):
             raise RuntimeError("always fails")
-    """, functions={"toy": {"deadLetterConfig": {"type": "QUEUE", "name": "toy-dlq"}}})
-    call(emu, "UpdateFunctionEventInvokeConfig",
-         {"FunctionName": "toy-fn", "AsyncTriggerConfig": {"RetryConfig": [{"RetryNum": 1}], "MsgTTL": 3600}})
+    """,
+        functions={"toy": {"deadLetterConfig": {"type": "QUEUE", "name": "toy-dlq"}}},
+    )
+    call(
+        emu,
+        "UpdateFunctionEventInvokeConfig",
+        {"FunctionName": "toy-fn", "AsyncTriggerConfig": {"RetryConfig": [{"RetryNum": 1}], "MsgTTL": 3600}},
+    )
     assert call(emu, "GetFunctionEventInvokeConfig", {"FunctionName": "toy-fn"})["AsyncTriggerConfig"] == {
-        "RetryConfig": [{"RetryNum": 1}], "MsgTTL": 3600}
+        "RetryConfig": [{"RetryNum": 1}],
+        "MsgTTL": 3600,
+    }
     request_id = invoke(emu, "toy-fn", {"job": 42}, invocation_type="Event").FunctionRequestId
     wait_for(lambda: attempts(emu, "toy-fn"), what="attempt 1")
     assert not emu.admin.scf_dead_letters()
@@ -226,15 +263,18 @@ def test_failing_async_event_is_dead_lettered_after_retry_num(emu: Emulator, tmp
 
 def test_event_invoke_config_limits(emu: Emulator, tmp_path: Path) -> None:
     deploy_toy(emu, tmp_path, ECHO)
-    for config, code in (({"RetryConfig": [{"RetryNum": 3}]}, "LimitExceeded.RetryNum"),
-                         ({"MsgTTL": 10}, "LimitExceeded.MsgTTL"),
-                         ({"RetryConfig": {"RetryNum": 1}}, "InvalidParameterValue.AsyncTriggerConfig")):
+    for config, code in (
+        ({"RetryConfig": [{"RetryNum": 3}]}, "LimitExceeded.RetryNum"),
+        ({"MsgTTL": 10}, "LimitExceeded.MsgTTL"),
+        ({"RetryConfig": {"RetryNum": 1}}, "InvalidParameterValue.AsyncTriggerConfig"),
+    ):
         with pytest.raises(TencentCloudSDKException) as err:
             call(emu, "UpdateFunctionEventInvokeConfig", {"FunctionName": "toy-fn", "AsyncTriggerConfig": config})
         assert err.value.code == code
     assert call(emu, "GetFunctionEventInvokeConfig", {"FunctionName": "toy-fn"})["AsyncTriggerConfig"] == {
-        "RetryConfig": [{"RetryNum": 2}], "MsgTTL": 21600}
-
+        "RetryConfig": [{"RetryNum": 2}],
+        "MsgTTL": 21600,
+    }
 
 
 def test_update_function_configuration_restarts_instances_cold(emu: Emulator, tmp_path: Path) -> None:
@@ -244,20 +284,33 @@ def test_update_function_configuration_restarts_instances_cold(emu: Emulator, tm
         call(emu, "UpdateFunctionConfiguration", {"FunctionName": "toy-fn", "Timeout": 20, "MemorySize": 100})
     assert err.value.code == "InvalidParameterValue.MemorySize"
     with pytest.raises(TencentCloudSDKException) as err:
-        call(emu, "UpdateFunctionConfiguration", {"FunctionName": "toy-fn",
-                                                  "DeadLetterConfig": {"Type": "KAFKA", "Name": "x"}})
+        call(
+            emu,
+            "UpdateFunctionConfiguration",
+            {"FunctionName": "toy-fn", "DeadLetterConfig": {"Type": "KAFKA", "Name": "x"}},
+        )
     assert err.value.code == "InvalidParameterValue.DeadLetterConfig"
-    call(emu, "UpdateFunctionConfiguration", {
-        "FunctionName": "toy-fn", "Timeout": 20, "Environment": {"Variables": [{"Key": "MODE", "Value": "new"}]},
-        "DeadLetterConfig": {"Type": "topic", "Name": "dead"}})
+    call(
+        emu,
+        "UpdateFunctionConfiguration",
+        {
+            "FunctionName": "toy-fn",
+            "Timeout": 20,
+            "Environment": {"Variables": [{"Key": "MODE", "Value": "new"}]},
+            "DeadLetterConfig": {"Type": "topic", "Name": "dead"},
+        },
+    )
     got = call(emu, "GetFunction", {"FunctionName": "toy-fn"})
     assert got["Timeout"] == 20 and got["DeadLetterConfig"] == {"Type": "TOPIC", "Name": "dead", "FilterType": ""}
     after = json.loads(invoke(emu, "toy-fn", {}).RetMsg)
     assert after["env"]["MODE"] == "new" and after["context"]["time_limit_in_ms"] == 20000
     assert after["pid"] != before["pid"] and attempts(emu, "toy-fn")[-1]["cold"]
     with pytest.raises(TencentCloudSDKException) as err:
-        call(emu, "UpdateFunctionConfiguration", {"FunctionName": "toy-fn", "Environment": {
-            "Variables": [{"Key": "SCF_X", "Value": "1"}]}})
+        call(
+            emu,
+            "UpdateFunctionConfiguration",
+            {"FunctionName": "toy-fn", "Environment": {"Variables": [{"Key": "SCF_X", "Value": "1"}]}},
+        )
     assert err.value.code == "InvalidParameterValue.EnvironmentSystemProtect"
 
 
@@ -307,9 +360,14 @@ def test_a_function_invokes_another_with_its_role_keys(emu: Emulator, tmp_path: 
     """The completion link's mechanics: a function calls scf Invoke (sync and Event) with the temporary keys SCF
     gave it, through the official SDK in its layer; nothing deadlocks while the caller waits."""
     layer = _sdk_layer(tmp_path / "sdk.zip")
-    path = write_package(tmp_path, CALLER, functions={
-        "caller": {"layers": [{"name": "sdk", "version": 1}], "timeout": 120},
-        "callee": {"layers": [{"name": "sdk", "version": 1}]}})
+    path = write_package(
+        tmp_path,
+        CALLER,
+        functions={
+            "caller": {"layers": [{"name": "sdk", "version": 1}], "timeout": 120},
+            "callee": {"layers": [{"name": "sdk", "version": 1}]},
+        },
+    )
     emu.deploy(path, env={}, layers=layer)
     out = json.loads(invoke(emu, "caller-fn", {}).RetMsg)
     assert out["sync"] == {"got": {"n": 1}}

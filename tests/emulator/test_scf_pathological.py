@@ -26,8 +26,9 @@ pytestmark = pytest.mark.slow  # builds the package and starts worker processes
 
 
 def _post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    req = urllib.request.Request(url, method="POST", data=body,
-                                 headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, method="POST", data=body, headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=120) as resp:
             return resp.status, json.loads(resp.read())
@@ -52,17 +53,28 @@ def _with_timer_message(tmp_path: Path, message: str) -> Path:
 def test_pathological_input_over_real_http_and_the_real_timer(built: Any, tmp_path: Path) -> None:  # noqa: F811
     state = tmp_path / "state.db"
     env = _env(state)
-    subprocess.run([sys.executable, "-c", "from imagesync.cli import app; app()", "db", "upgrade"], check=True,
-                   env={"IMAGESYNC_DATABASE_URL": env["IMAGESYNC_DATABASE_URL"], "PATH": "/usr/bin:/bin"},
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", "from imagesync.cli import app; app()", "db", "upgrade"],
+        check=True,
+        env={"IMAGESYNC_DATABASE_URL": env["IMAGESYNC_DATABASE_URL"], "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        timeout=120,
+    )
     message = nested_arrays(TIMER_DEEP)
     assert len(message.encode()) == 4096
     with Emulator(time_scale=0.0) as emu:
-        deployment = emu.deploy(_with_timer_message(tmp_path, message), env=env, layers=built.layer_zip,
-                                code_dir=built.code_dir)
+        deployment = emu.deploy(
+            _with_timer_message(tmp_path, message), env=env, layers=built.layer_zip, code_dir=built.code_dir
+        )
         url = deployment.urls["copy_request"] + "/replications"
-        for name in ("deep arrays", "deep objects", "deep inside a valid field", "lone surrogate escaped",
-                     "integer over the digit limit", "duplicate keys"):
+        for name in (
+            "deep arrays",
+            "deep objects",
+            "deep inside a valid field",
+            "lone surrogate escaped",
+            "integer over the digit limit",
+            "duplicate keys",
+        ):
             status, body = _post(url, TEXTS[name].encode())
             assert (status, body["error"]["code"]) == (400, "InvalidRequest"), (name, body)
         status, body = _post(url, nested_arrays(10_000).encode("utf-16"))  # another encoding (40 KB)
@@ -70,8 +82,12 @@ def test_pathological_input_over_real_http_and_the_real_timer(built: Any, tmp_pa
         assert emu.admin.calls("SyncImages") == []  # nothing refused reached the cloud
         assert all(r["outcome"] == "ok" for r in attempts(emu, "imagesync-copy_request"))  # answered, never raised
 
-        status, body = _post(url, json.dumps({"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"],
-                                              "destination_regions": ["ap-shanghai"]}).encode())
+        status, body = _post(
+            url,
+            json.dumps(
+                {"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai"]}
+            ).encode(),
+        )
         assert status == 202, body
         time.sleep(1.5)  # the copy's first check is due (on the functions' real clock): waiting longer only helps
         emu.admin.advance(45 * 60)  # the copy (10-30 emulated minutes) has ended; the timer fires (catching up)

@@ -29,8 +29,12 @@ pytestmark = pytest.mark.slow
 IDLE_S = 3 * 3600
 SWEEP, HOOK = "imagesync-status_sweep", "imagesync-completion_hook"
 #: quick checks, so the copy (20-30 s at real pace) is tracked in real seconds
-FAST = {"IMAGESYNC_FIRST_CHECK_SECONDS": "5", "IMAGESYNC_RECHECK_SECONDS": "5", "IMAGESYNC_MAX_CHECK_SECONDS": "15",
-        "IMAGESYNC_SCHEDULE_LEAD_SECONDS": "2"}
+FAST = {
+    "IMAGESYNC_FIRST_CHECK_SECONDS": "5",
+    "IMAGESYNC_RECHECK_SECONDS": "5",
+    "IMAGESYNC_MAX_CHECK_SECONDS": "15",
+    "IMAGESYNC_SCHEDULE_LEAD_SECONDS": "2",
+}
 
 
 def _serverless(tmp_path: Path) -> Path:
@@ -54,9 +58,13 @@ def _hour(run: dict[str, Any]) -> int:
 def test_idle_hours_have_no_sweep_and_a_copy_arms_then_disarms_it(built: Any, tmp_path: Path) -> None:  # noqa: F811
     state = tmp_path / "state.db"
     env = _env(state)
-    subprocess.run([sys.executable, "-c", "from imagesync.cli import app; app()", "db", "upgrade"], check=True,
-                   env={"IMAGESYNC_DATABASE_URL": env["IMAGESYNC_DATABASE_URL"], "PATH": "/usr/bin:/bin"},
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", "from imagesync.cli import app; app()", "db", "upgrade"],
+        check=True,
+        env={"IMAGESYNC_DATABASE_URL": env["IMAGESYNC_DATABASE_URL"], "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        timeout=120,
+    )
     with Emulator(time_scale=1.0, start=time.time() - IDLE_S) as emu:
         deployment = emu.deploy(_serverless(tmp_path), env=env, layers=built.layer_zip, code_dir=built.code_dir)
         assert _timers(emu) == {"status-sweep-next": False, "status-sweep-safety": False}  # deployed off
@@ -70,14 +78,19 @@ def test_idle_hours_have_no_sweep_and_a_copy_arms_then_disarms_it(built: Any, tm
 
         # a copy: the request arms the one-shot; each sweep re-arms at the next check; the end disarms both
         emu.admin.set_copy_duration(20, 30)
-        status, body = _http(url + "/replications", "POST", {"source_region": "ap-guangzhou",
-                                                            "image_ids": ["img-5ddkx3gh"],
-                                                            "destination_regions": ["ap-shanghai"]})
+        status, body = _http(
+            url + "/replications",
+            "POST",
+            {"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai"]},
+        )
         assert status == 202, body
         assert _timers(emu) == {"status-sweep-next": True, "status-sweep-safety": True}
         wait_for(lambda: attempts(emu, HOOK), timeout=240, what="the copy's hook")
-        wait_for(lambda: _timers(emu) == {"status-sweep-next": False, "status-sweep-safety": False}, timeout=120,
-                 what="the last end to disarm the sweep's timers")
+        wait_for(
+            lambda: _timers(emu) == {"status-sweep-next": False, "status-sweep-safety": False},
+            timeout=120,
+            what="the last end to disarm the sweep's timers",
+        )
         status, got = _http(url + f"/replications/{body['id']}")
         assert status == 200 and [r["state"] for r in got["replicas"]] == ["SUCCEEDED"], got
         sweeps = attempts(emu, SWEEP)
@@ -91,6 +104,9 @@ def test_idle_hours_have_no_sweep_and_a_copy_arms_then_disarms_it(built: Any, tm
         runs = emu.admin.scf_invocations(SWEEP)
         assert len(runs) == len(sweeps) and emu.admin.scf_pending() == []
         per_hour = Counter(_hour(r) for r in runs)
-        idle_hours = [h for h in range(int(start // 3600), int(emu.admin.now() // 3600) + 1)
-                      if not (start + IDLE_S) // 3600 <= h <= busy_until // 3600]
+        idle_hours = [
+            h
+            for h in range(int(start // 3600), int(emu.admin.now() // 3600) + 1)
+            if not (start + IDLE_S) // 3600 <= h <= busy_until // 3600
+        ]
         assert len(idle_hours) >= 4 and all(per_hour[h] == 0 for h in idle_hours), per_hour

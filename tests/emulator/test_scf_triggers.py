@@ -48,8 +48,23 @@ def _events(emu: Emulator) -> list[dict]:
 
 
 def test_timer_fires_on_the_emulated_clock_with_seconds(emu: Emulator, tmp_path: Path) -> None:
-    deploy_toy(emu, tmp_path, RECORD, triggers=[{"type": "timer", "function": "toy", "parameters": {
-        "name": "every-10s", "cronExpression": "*/10 * * * * * *", "argument": "hello", "enable": True}}])
+    deploy_toy(
+        emu,
+        tmp_path,
+        RECORD,
+        triggers=[
+            {
+                "type": "timer",
+                "function": "toy",
+                "parameters": {
+                    "name": "every-10s",
+                    "cronExpression": "*/10 * * * * * *",
+                    "argument": "hello",
+                    "enable": True,
+                },
+            }
+        ],
+    )
     emu.admin.advance(5)  # :05, no slot crossed
     emu.admin.advance(5)  # :10
     wait_for(lambda: len(attempts(emu, "toy-fn")) == 1, what="the first firing")
@@ -58,21 +73,33 @@ def test_timer_fires_on_the_emulated_clock_with_seconds(emu: Emulator, tmp_path:
     emu.admin.advance(3600)  # an hour at once: one catch-up firing, for the latest slot
     wait_for(lambda: len(attempts(emu, "toy-fn")) == 3, what="the catch-up firing")
     fired = _events(emu)
-    assert [e["event"]["Time"] for e in fired] == ["2027-01-15T08:00:10Z", "2027-01-15T08:00:20Z",
-                                                    "2027-01-15T09:00:20Z"]
+    assert [e["event"]["Time"] for e in fired] == [
+        "2027-01-15T08:00:10Z",
+        "2027-01-15T08:00:20Z",
+        "2027-01-15T09:00:20Z",
+    ]
     assert all(e["event"]["Type"] == "Timer" and e["event"]["TriggerName"] == "every-10s" for e in fired)
     assert all(e["event"]["Message"] == "hello" and e["trigger_src"] == "timer" for e in fired)
     assert all(r["source"] == "timer" and r["invocation_type"] == "Event" for r in attempts(emu, "toy-fn"))
 
-    call(emu, "UpdateTriggerStatus", {"FunctionName": "toy-fn", "TriggerName": "every-10s", "Type": "timer",
-                                      "Enable": "CLOSE"})
+    call(
+        emu,
+        "UpdateTriggerStatus",
+        {"FunctionName": "toy-fn", "TriggerName": "every-10s", "Type": "timer", "Enable": "CLOSE"},
+    )
     with pytest.raises(TencentCloudSDKException) as err:
-        call(emu, "UpdateTriggerStatus", {"FunctionName": "toy-fn", "TriggerName": "every-10s", "Type": "timer",
-                                          "Enable": "CLOSE"})
+        call(
+            emu,
+            "UpdateTriggerStatus",
+            {"FunctionName": "toy-fn", "TriggerName": "every-10s", "Type": "timer", "Enable": "CLOSE"},
+        )
     assert err.value.code == "FailedOperation.UpdateTriggerStatus"
     emu.admin.advance(60)
-    call(emu, "UpdateTriggerStatus", {"FunctionName": "toy-fn", "TriggerName": "every-10s", "Type": "timer",
-                                      "Enable": "OPEN"})
+    call(
+        emu,
+        "UpdateTriggerStatus",
+        {"FunctionName": "toy-fn", "TriggerName": "every-10s", "Type": "timer", "Enable": "OPEN"},
+    )
     emu.admin.advance(10)
     wait_for(lambda: len(attempts(emu, "toy-fn")) == 4, what="the firing after re-arming")
     assert len(_events(emu)) == 4  # nothing fired while closed, no catch-up on re-arming
@@ -82,15 +109,21 @@ def test_timer_skips_a_slot_while_its_previous_firing_waits(tmp_path: Path) -> N
     release = tmp_path / "release"
     with Emulator(time_scale=0.0, scf_concurrency=1) as emu:
         emu.clock.advance(START - emu.clock.now())
-        deploy_toy(emu, tmp_path, f"""
+        deploy_toy(
+            emu,
+            tmp_path,
+            f"""
             import os, time
 
             def main_handler(event, context):
                 deadline = time.monotonic() + 60
                 while not os.path.exists({str(release)!r}) and time.monotonic() < deadline:
                     time.sleep(0.02)
-        """, triggers=[{"type": "timer", "function": "toy", "parameters": {"name": "t", "cronExpression":
-                                                                           "*/10 * * * * * *"}}])
+        """,
+            triggers=[
+                {"type": "timer", "function": "toy", "parameters": {"name": "t", "cronExpression": "*/10 * * * * * *"}}
+            ],
+        )
         emu.admin.advance(10)  # slot 1 runs (and blocks: one instance at most)
         wait_for(lambda: emu.admin.scf_workers("toy-fn")["busy"], what="slot 1 to run")
         emu.admin.advance(10)  # slot 2 waits in the queue
@@ -106,19 +139,35 @@ def test_create_trigger_refuses_retired_types_with_tencents_code(emu: Emulator, 
     deploy_toy(emu, tmp_path, RECORD)
     for type_ in ("cmq", "apigw", "mps"):
         with pytest.raises(TencentCloudSDKException) as err:
-            call(emu, "CreateTrigger", {"FunctionName": "toy-fn", "TriggerName": "t", "Type": type_,
-                                        "TriggerDesc": "{}"})
+            call(
+                emu, "CreateTrigger", {"FunctionName": "toy-fn", "TriggerName": "t", "Type": type_, "TriggerDesc": "{}"}
+            )
         assert err.value.code == "InvalidParameterValue.Type"
     with pytest.raises(TencentCloudSDKException) as err:
-        call(emu, "CreateTrigger", {"FunctionName": "toy-fn", "TriggerName": "bad", "Type": "timer",
-                                    "TriggerDesc": "61 * * * * * *"})
+        call(
+            emu,
+            "CreateTrigger",
+            {"FunctionName": "toy-fn", "TriggerName": "bad", "Type": "timer", "TriggerDesc": "61 * * * * * *"},
+        )
     assert err.value.code == "InvalidParameterValue.TriggerDesc"
-    info = call(emu, "CreateTrigger", {"FunctionName": "toy-fn", "TriggerName": "minutely", "Type": "timer",
-                                       "TriggerDesc": "0 */1 * * * * *", "Enable": "OPEN"})["TriggerInfo"]
+    info = call(
+        emu,
+        "CreateTrigger",
+        {
+            "FunctionName": "toy-fn",
+            "TriggerName": "minutely",
+            "Type": "timer",
+            "TriggerDesc": "0 */1 * * * * *",
+            "Enable": "OPEN",
+        },
+    )["TriggerInfo"]
     assert info["Type"] == "timer" and info["Enable"] == 1
     with pytest.raises(TencentCloudSDKException) as err:
-        call(emu, "CreateTrigger", {"FunctionName": "toy-fn", "TriggerName": "minutely", "Type": "timer",
-                                    "TriggerDesc": "0 */1 * * * * *"})
+        call(
+            emu,
+            "CreateTrigger",
+            {"FunctionName": "toy-fn", "TriggerName": "minutely", "Type": "timer", "TriggerDesc": "0 */1 * * * * *"},
+        )
     assert err.value.code == "ResourceInUse.Trigger"
     listed = call(emu, "ListTriggers", {"FunctionName": "toy-fn"})
     assert [t["TriggerName"] for t in listed["Triggers"]] == ["minutely"]
@@ -146,8 +195,9 @@ URL_FN = """
 """
 
 
-def _request(url: str, method: str, path: str, body: bytes = b"", headers: dict | None = None
-             ) -> http.client.HTTPResponse:
+def _request(
+    url: str, method: str, path: str, body: bytes = b"", headers: dict | None = None
+) -> http.client.HTTPResponse:
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     conn.request(method, path, body=body, headers=headers or {})
@@ -158,12 +208,17 @@ def _request(url: str, method: str, path: str, body: bytes = b"", headers: dict 
 
 
 def test_function_url_maps_requests_and_answers(emu: Emulator, tmp_path: Path) -> None:
-    deployment = deploy_toy(emu, tmp_path, URL_FN, triggers=[{"type": "http", "function": "toy",
-                                                              "parameters": {"name": "url", "authType": "NONE"}}])
+    deployment = deploy_toy(
+        emu,
+        tmp_path,
+        URL_FN,
+        triggers=[{"type": "http", "function": "toy", "parameters": {"name": "url", "authType": "NONE"}}],
+    )
     url = deployment.urls["toy"]
     assert url.startswith("http://127.0.0.1:")
-    resp = _request(url, "POST", "/echo?a=1&a=2&b=x", b'{"k": "v"}',
-                    {"Content-Type": "application/json", "X-Custom": "c1"})
+    resp = _request(
+        url, "POST", "/echo?a=1&a=2&b=x", b'{"k": "v"}', {"Content-Type": "application/json", "X-Custom": "c1"}
+    )
     assert resp.status == 201 and resp.getheader("X-Echo") == "yes"
     assert resp.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
     event = json.loads(resp.body)  # type: ignore[attr-defined]
@@ -195,12 +250,14 @@ def test_eventbridge_rule_routes_cloudaudit_create_image_to_the_function(emu: Em
     buses = eb.call_json("ListEventBuses", {})["Response"]["EventBuses"]
     default = next(b["EventBusId"] for b in buses if b["EventBusName"] == "default")
     pattern = (ROOT / "deploy" / "eventbridge-pattern.json").read_text()
-    rule_id = eb.call_json("CreateRule", {"EventBusId": default, "RuleName": "create-image",
-                                          "EventPattern": pattern, "Enable": True})["Response"]["RuleId"]
-    target = {"ResourceDescription": "qcs::scf:ap-guangzhou:uin/100000000001:namespace/default/function/toy-fn/"
-                                     "$DEFAULT", "SCFParams": {"EnableBatchDelivery": False}}
-    eb.call_json("CreateTarget", {"EventBusId": default, "RuleId": rule_id, "Type": "scf",
-                                  "TargetDescription": target})
+    rule_id = eb.call_json(
+        "CreateRule", {"EventBusId": default, "RuleName": "create-image", "EventPattern": pattern, "Enable": True}
+    )["Response"]["RuleId"]
+    target = {
+        "ResourceDescription": "qcs::scf:ap-guangzhou:uin/100000000001:namespace/default/function/toy-fn/$DEFAULT",
+        "SCFParams": {"EnableBatchDelivery": False},
+    }
+    eb.call_json("CreateTarget", {"EventBusId": default, "RuleId": rule_id, "Type": "scf", "TargetDescription": target})
     cvm = client(emu, CvmClient)
     cvm.call_json("CreateImage", {"InstanceId": "ins-1a2b3c4d", "ImageName": "routed-image"})
     with pytest.raises(TencentCloudSDKException):  # a failed CreateImage: errorCode != 0, not routed
@@ -226,11 +283,21 @@ def test_eventbridge_put_events_to_a_custom_bus(emu: Emulator, tmp_path: Path) -
     bus = eb.call_json("CreateEventBus", {"EventBusName": "completions"})["Response"]["EventBusId"]
     pattern = json.dumps({"source": ["imagesync.toy"], "data": {"state": [{"prefix": "SUCC"}]}})
     rule = eb.call_json("CreateRule", {"EventBusId": bus, "RuleName": "done", "EventPattern": pattern})
-    eb.call_json("CreateTarget", {"EventBusId": bus, "RuleId": rule["Response"]["RuleId"], "Type": "scf",
-                                  "TargetDescription": {"ResourceDescription": "qcs::scf:ap-guangzhou:uin/1:namespace/"
-                                                                               "default/function/toy-fn/$DEFAULT"}})
-    events = [{"Source": "imagesync.toy", "Type": "done", "Subject": "r-1", "Data": json.dumps({"state": s})}
-              for s in ("SUCCEEDED", "FAILED")]
+    eb.call_json(
+        "CreateTarget",
+        {
+            "EventBusId": bus,
+            "RuleId": rule["Response"]["RuleId"],
+            "Type": "scf",
+            "TargetDescription": {
+                "ResourceDescription": "qcs::scf:ap-guangzhou:uin/1:namespace/default/function/toy-fn/$DEFAULT"
+            },
+        },
+    )
+    events = [
+        {"Source": "imagesync.toy", "Type": "done", "Subject": "r-1", "Data": json.dumps({"state": s})}
+        for s in ("SUCCEEDED", "FAILED")
+    ]
     eb.call_json("PutEvents", {"EventBusId": bus, "EventList": events})
     wait_for(lambda: attempts(emu, "toy-fn"), what="the routed event")
     [delivered] = _events(emu)
@@ -247,27 +314,39 @@ def test_eventbridge_list_rules_and_targets_read_back_what_was_created(emu: Emul
     deploy_toy(emu, tmp_path, RECORD)
     eb = client(emu, EbClient)
     bus = eb.call_json("CreateEventBus", {"EventBusName": "listed"})["Response"]["EventBusId"]
-    rule_id = eb.call_json("CreateRule", {"EventBusId": bus, "RuleName": "one", "Description": "d",
-                                          "EventPattern": '{"source": ["x"]}'})["Response"]["RuleId"]
+    rule_id = eb.call_json(
+        "CreateRule", {"EventBusId": bus, "RuleName": "one", "Description": "d", "EventPattern": '{"source": ["x"]}'}
+    )["Response"]["RuleId"]
     resource = "qcs::scf:ap-guangzhou:uin/1:namespace/default/function/toy-fn/$DEFAULT"
-    target_id = eb.call_json("CreateTarget", {"EventBusId": bus, "RuleId": rule_id, "Type": "scf",
-                                              "TargetDescription": {"ResourceDescription": resource}}
-                             )["Response"]["TargetId"]
+    target_id = eb.call_json(
+        "CreateTarget",
+        {"EventBusId": bus, "RuleId": rule_id, "Type": "scf", "TargetDescription": {"ResourceDescription": resource}},
+    )["Response"]["TargetId"]
     rules = models.ListRulesResponse()
     rules._deserialize(eb.call_json("ListRules", {"EventBusId": bus, "Limit": 100})["Response"])
     [rule] = rules.Rules
-    assert (rules.TotalCount, rule.RuleId, rule.RuleName, rule.Enable, rule.Description) == (1, rule_id, "one",
-                                                                                            True, "d")
+    assert (rules.TotalCount, rule.RuleId, rule.RuleName, rule.Enable, rule.Description) == (
+        1,
+        rule_id,
+        "one",
+        True,
+        "d",
+    )
     assert [(t.TargetId, t.Type) for t in rule.Targets] == [(target_id, "scf")]
     targets = models.ListTargetsResponse()
     targets._deserialize(eb.call_json("ListTargets", {"EventBusId": bus, "RuleId": rule_id})["Response"])
     [target] = targets.Targets
-    assert (target.TargetId, target.RuleId, target.TargetDescription.ResourceDescription) == (target_id, rule_id,
-                                                                                             resource)
+    assert (target.TargetId, target.RuleId, target.TargetDescription.ResourceDescription) == (
+        target_id,
+        rule_id,
+        resource,
+    )
     default = eb.call_json("ListRules", {"EventBusId": "eb-default"})["Response"]
     assert default == {"Rules": [], "TotalCount": 0, "RequestId": default["RequestId"]}
-    for params, code in (({"EventBusId": bus, "Limit": 101}, "InvalidParameterValue"),
-                         ({"EventBusId": "eb-nope"}, "ResourceNotFound.EventBus")):
+    for params, code in (
+        ({"EventBusId": bus, "Limit": 101}, "InvalidParameterValue"),
+        ({"EventBusId": "eb-nope"}, "ResourceNotFound.EventBus"),
+    ):
         with pytest.raises(TencentCloudSDKException) as err:
             eb.call_json("ListRules", params)
         assert err.value.code.startswith(code)

@@ -13,8 +13,15 @@ GZ = "ap-guangzhou"
 
 
 def answer(emulator: Emulator, *, signed_host: str, sent_host: str) -> dict:
-    headers, body = sign_request(secret_id=emulator.secret_id, secret_key=emulator.secret_key, service="cvm",
-                                 action="DescribeImageQuota", version="2017-03-12", host=signed_host, region=GZ)
+    headers, body = sign_request(
+        secret_id=emulator.secret_id,
+        secret_key=emulator.secret_key,
+        service="cvm",
+        action="DescribeImageQuota",
+        version="2017-03-12",
+        host=signed_host,
+        region=GZ,
+    )
     headers["Host"] = sent_host
     return requests.post(emulator.endpoint + "/", data=body, headers=headers, timeout=30).json()["Response"]
 
@@ -40,8 +47,10 @@ def test_a_host_with_a_scheme_is_only_signed_as_received(emulator: Emulator) -> 
     # tccli's --endpoint http://HOST:PORT sends and signs that very string; its port is not optional
     sent = f"http://{emulator.host_port}"
     assert answer(emulator, signed_host=sent, sent_host=sent)["ImageNumQuota"] == 500
-    assert answer(emulator, signed_host="http://127.0.0.1", sent_host=sent)["Error"]["Code"] == \
-        "AuthFailure.SignatureFailure"
+    assert (
+        answer(emulator, signed_host="http://127.0.0.1", sent_host=sent)["Error"]["Code"]
+        == "AuthFailure.SignatureFailure"
+    )
 
 
 def test_signed_host_forms() -> None:

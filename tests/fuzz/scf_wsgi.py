@@ -18,9 +18,20 @@ from urllib.parse import parse_qs
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 Handler = Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]]
 
-_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
-            422: "Unprocessable Entity", 500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    202: "Accepted",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 def request_to_event(environ: dict[str, Any]) -> dict[str, Any]:

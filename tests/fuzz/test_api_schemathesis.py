@@ -46,8 +46,15 @@ CHECKS = [
     ignored_auth,
 ]
 #: the default world's images in ap-guangzhou: custom NORMAL, CREATING, CREATEFAILED, another account's, public
-IMAGES = ["img-5ddkx3gh", "img-8c2rq9tw", "img-2hxv7lqe", "img-9fjm4wza", "img-0ldcr7ya", "img-sh4red01",
-          "img-487zeit5"]
+IMAGES = [
+    "img-5ddkx3gh",
+    "img-8c2rq9tw",
+    "img-2hxv7lqe",
+    "img-9fjm4wza",
+    "img-0ldcr7ya",
+    "img-sh4red01",
+    "img-487zeit5",
+]
 #: examples per operation and generation mode: 6 operations x 2 modes x this, in well under a minute
 MAX_EXAMPLES = 60
 
@@ -106,8 +113,13 @@ def test_every_operation_conforms_to_the_document(
             continue  # GET /health takes nothing: there is nothing to make invalid
 
         @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
-        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case: Any, data: st.DataObject) -> None:
             if mode is GenerationMode.POSITIVE and case.method == "POST" and isinstance(case.body, dict):
                 _realistic(case.body, data)

@@ -58,8 +58,9 @@ def test_arbitrary_documents_load_or_are_refused_with_their_code(data: Any) -> N
 def test_mutated_example_loads_or_is_refused_naming_the_field(data: Any) -> None:
     ruleset = loads_or_refuses(lambda: parse_rules(data))
     if ruleset is not None:  # what loads is what was written: rule names survive as given
-        assert [r.name for r in ruleset.rules] == [r["name"] for r in (data if isinstance(data, list) else
-                                                                     (data or {}).get("rules") or [])]
+        assert [r.name for r in ruleset.rules] == [
+            r["name"] for r in (data if isinstance(data, list) else (data or {}).get("rules") or [])
+        ]
 
 
 @st.composite
@@ -68,9 +69,11 @@ def edited_text(draw: st.DrawFn, text: str) -> str:
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.integers(0, len(text)))
         cut = draw(st.integers(0, 8))
-        insert = draw(st.sampled_from(["", ":", "- ", "[", "{", "'", '"', "\n", "  ", "*a", "&a ", "!!binary ", "\t"])
-                      | st.text(max_size=4))
-        text = text[:at] + insert + text[at + cut:]
+        insert = draw(
+            st.sampled_from(["", ":", "- ", "[", "{", "'", '"', "\n", "  ", "*a", "&a ", "!!binary ", "\t"])
+            | st.text(max_size=4)
+        )
+        text = text[:at] + insert + text[at + cut :]
     return text
 
 
@@ -88,8 +91,13 @@ def rules_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("rules")
 
 
-@settings(max_examples=60, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(
     content=st.one_of(
         mutated(EXAMPLE_DATA).map(lambda d: yaml.safe_dump(d).encode()),
@@ -132,16 +140,23 @@ def test_deeply_nested_rule_text_is_refused(text: str, fmt: str) -> None:
     assert refused.value.code == "Rules.Invalid"
 
 
-LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
-) + "rules: *i\n"
+LAUGHS = (
+    "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8))
+    + "rules: *i\n"
+)
 
 
 @pytest.mark.parametrize(
     ("content", "suffix"),
-    [(TEXTS["deep arrays"], ".json"), (TEXTS["deep mixed"], ".yaml"), (LAUGHS, ".yaml"),
-     (TEXTS["lone surrogate escaped"], ".json"), (TEXTS["integer over the digit limit"], ".yaml"),
-     ("rules: []\nrules: []\n", ".yaml")],
+    [
+        (TEXTS["deep arrays"], ".json"),
+        (TEXTS["deep mixed"], ".yaml"),
+        (LAUGHS, ".yaml"),
+        (TEXTS["lone surrogate escaped"], ".json"),
+        (TEXTS["integer over the digit limit"], ".yaml"),
+        ("rules: []\nrules: []\n", ".yaml"),
+    ],
     ids=["deep JSON", "deep YAML", "billion laughs", "lone surrogate", "huge integer", "duplicate key"],
 )
 def test_rules_check_refuses_pathological_files_with_exit_2(rules_dir: Path, content: str, suffix: str) -> None:

@@ -26,8 +26,9 @@ from tests.fuzz.strategies import deep_json_texts, deep_values, json_objects, js
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "example-api-token"  # what the events/http/*.json files that carry credentials send
 CONTEXT = {"request_id": "fuzz", "time_limit_in_ms": 30000}
-SETTINGS = settings(max_examples=120, deadline=None, database=None, derandomize=True,
-                    suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=120, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 
 
 def _events(kind: str) -> list[dict[str, Any]]:
@@ -42,9 +43,13 @@ def _codes_in(text: str) -> bool:
 @pytest.fixture
 def svc(services: Any) -> Any:
     """Services with the example rules (so CreateImage events reach the rule engine) and the API's auth on."""
-    services.settings = services.settings.model_copy(update={
-        "rules_file": str(ROOT / "examples" / "rules.yaml"), "api_auth": "required", "api_token": SecretStr(TOKEN),
-    })
+    services.settings = services.settings.model_copy(
+        update={
+            "rules_file": str(ROOT / "examples" / "rules.yaml"),
+            "api_auth": "required",
+            "api_token": SecretStr(TOKEN),
+        }
+    )
     services.extras.pop("rules", None)
     return services
 
@@ -159,10 +164,29 @@ def test_queue_envelope_never_raises_anything_but_invalid_event(value: Any) -> N
 # ---------------------------------------------------------------- deep nesting, through every trigger (issue 11)
 
 DEEP = settings(SETTINGS, max_examples=80)
-TEXT_TRIGGERS = ["function_url", "apigw_base64", "timer", "cmq", "ckafka", "eventbridge_queue", "scf_async", "local",
-                 "cloudaudit_data", "cloudaudit_request_parameters"]
-VALUE_TRIGGERS = ["http_header", "http_body_object", "timer_message", "cmq_msgbody", "cmq_msgid", "eventbridge_data",
-                  "cloudaudit_request_parameters", "eventbridge_queue_data", "scf_async_message"]
+TEXT_TRIGGERS = [
+    "function_url",
+    "apigw_base64",
+    "timer",
+    "cmq",
+    "ckafka",
+    "eventbridge_queue",
+    "scf_async",
+    "local",
+    "cloudaudit_data",
+    "cloudaudit_request_parameters",
+]
+VALUE_TRIGGERS = [
+    "http_header",
+    "http_body_object",
+    "timer_message",
+    "cmq_msgbody",
+    "cmq_msgid",
+    "eventbridge_data",
+    "cloudaudit_request_parameters",
+    "eventbridge_queue_data",
+    "scf_async_message",
+]
 
 
 def _refused_everywhere(trigger: str, event: Any) -> None:
@@ -193,8 +217,10 @@ def _event_with_text(trigger: str, text: str) -> Any:
     if trigger == "function_url":
         return {**_http_event(), "body": text}
     if trigger == "apigw_base64":
-        return {**load_event("http/function_url_create_replication_base64.json"),
-                "body": base64.b64encode(text.encode()).decode()}
+        return {
+            **load_event("http/function_url_create_replication_base64.json"),
+            "body": base64.b64encode(text.encode()).decode(),
+        }
     if trigger == "timer":
         return {**load_event("timer/every_minute.json"), "Message": text}
     if trigger in ("cmq", "ckafka"):
@@ -266,7 +292,9 @@ AUDIT_EVENT = load_event("eventbridge/cloudaudit_create_image.json")
 @pytest.mark.parametrize(
     ("event", "rejected"),
     [
-        (None, 1), ([], 1), (7, 1),  # not a JSON object: was an AttributeError
+        (None, 1),
+        ([], 1),
+        (7, 1),  # not a JSON object: was an AttributeError
         ({"Records": [{"CMQ": {**CMQ_MESSAGE, "msgTag": False}}]}, 1),  # was a TypeError failing the whole delivery
         ({"Records": [{"CMQ": {**CMQ_MESSAGE, "msgTag": 3}}, {"CMQ": {**CMQ_MESSAGE, "msgTag": {"a": 1}}}]}, 2),
     ],
@@ -281,7 +309,9 @@ def test_completion_hook_rejects_what_used_to_crash_it(svc: Any, event: Any, rej
 @pytest.mark.parametrize(
     "event",
     [
-        None, [AUDIT_EVENT], "CreateImage",  # not a JSON object: was an AttributeError
+        None,
+        [AUDIT_EVENT],
+        "CreateImage",  # not a JSON object: was an AttributeError
         {**AUDIT_EVENT, "time": 1e20},  # out of datetime's range: an OSError/OverflowError escaped pydantic
         {"EventList": [{**AUDIT_EVENT, "time": -1e17}, AUDIT_EVENT]},
     ],

@@ -11,8 +11,12 @@ MAINLAND_BUT_GUANGZHOU = ["ap-beijing", "ap-chengdu", "ap-chongqing", "ap-nanjin
 
 
 def _body(*destinations: str, **extra: Any) -> dict[str, Any]:
-    return {"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"], "destination_regions": list(destinations),
-            **extra}
+    return {
+        "source_region": "ap-guangzhou",
+        "image_ids": ["img-5ddkx3gh"],
+        "destination_regions": list(destinations),
+        **extra,
+    }
 
 
 def test_all_mainland_resolves_to_the_live_mainland_regions_but_the_source(services: Any, emulator: Any) -> None:

@@ -21,8 +21,12 @@ def sweep() -> dict[str, Any]:
 
 
 def rule(**cleanup: Any) -> dict[str, Any]:
-    return {"name": "releases", "selector": {"source_regions": [GZ], "name_glob": "release-*"},
-            "destinations": ["ap-shanghai", "ap-beijing", "ap-nanjing"], "cleanup": cleanup}
+    return {
+        "name": "releases",
+        "selector": {"source_regions": [GZ], "name_glob": "release-*"},
+        "destinations": ["ap-shanghai", "ap-beijing", "ap-nanjing"],
+        "cleanup": cleanup,
+    }
 
 
 def delete_event(image_id: str) -> dict[str, Any]:
@@ -56,10 +60,20 @@ def copied(services: Any, emulator: Any) -> tuple[Any, str, dict[str, str]]:
     copies = {r.destination_region: r.destination_image_id for r in replication.replicas}
     assert {r.state.value for r in replication.replicas} == {"SUCCEEDED"} and all(copies.values())
     cloud = services.cloud
-    cloud.call("cvm", "ap-shanghai", "ModifyImageSharePermission",
-               {"ImageId": copies["ap-shanghai"], "AccountIds": [PARTNER], "Permission": "SHARE"}, safe=False)
-    cloud.call("cvm", "ap-nanjing", "RunInstances",
-               {"Placement": {"Zone": "ap-nanjing-1"}, "ImageId": copies["ap-nanjing"]}, safe=False)
+    cloud.call(
+        "cvm",
+        "ap-shanghai",
+        "ModifyImageSharePermission",
+        {"ImageId": copies["ap-shanghai"], "AccountIds": [PARTNER], "Permission": "SHARE"},
+        safe=False,
+    )
+    cloud.call(
+        "cvm",
+        "ap-nanjing",
+        "RunInstances",
+        {"Placement": {"Zone": "ap-nanjing-1"}, "ImageId": copies["ap-nanjing"]},
+        safe=False,
+    )
     cloud.call("cvm", GZ, "DeleteImages", {"ImageIds": [image_id], "DeleteBindedSnap": True}, safe=False)
     return services, image_id, copies
 
@@ -88,7 +102,8 @@ def test_delete_event_deletes_the_copies_a_rule_asks_for_with_their_snapshots(co
     got = copy_request.main_handler(get_event(replication.id), {})
     shown = json.loads(got["body"])["cleanup"]
     assert {(c["region"], c["decision"], c["code"]) for c in shown} == {
-        ("ap-beijing", "deleted", "Cleanup.Deleted"), ("ap-shanghai", "kept", "Cleanup.SharedOut"),
+        ("ap-beijing", "deleted", "Cleanup.Deleted"),
+        ("ap-shanghai", "kept", "Cleanup.SharedOut"),
         ("ap-nanjing", "kept", "Cleanup.InUse"),
     }
     # a redelivered event decides the same and records nothing new

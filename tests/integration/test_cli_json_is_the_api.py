@@ -45,8 +45,13 @@ def test_cli_json_and_the_api_answer_the_same_document(services: Any, emulator: 
     assert shown["state"] == "SUCCEEDED"
     assert [(h["hook"], h["status"]) for h in shown["replicas"][0]["hooks"]] == [("tag", "done")]
 
-    status, _, posted = invoke(url_event("POST", "/replications", {
-        "source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-beijing"]}))
+    status, _, posted = invoke(
+        url_event(
+            "POST",
+            "/replications",
+            {"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-beijing"]},
+        )
+    )
     assert status == 202
     emulator.admin.advance(600)
     _sweep()

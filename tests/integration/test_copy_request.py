@@ -25,8 +25,10 @@ def test_function_url_event_starts_copies(services: Any, emulator: Any) -> None:
     body = json.loads(response["body"])
     assert body["state"] == "COPYING"
     assert {(r["source_image_id"], r["destination_region"]) for r in body["replicas"]} == {
-        ("img-5ddkx3gh", "ap-shanghai"), ("img-5ddkx3gh", "ap-beijing"),
-        ("img-8c2rq9tw", "ap-shanghai"), ("img-8c2rq9tw", "ap-beijing"),
+        ("img-5ddkx3gh", "ap-shanghai"),
+        ("img-5ddkx3gh", "ap-beijing"),
+        ("img-8c2rq9tw", "ap-shanghai"),
+        ("img-8c2rq9tw", "ap-beijing"),
     }
     # one SyncImages per image, with all its regions and ImageSetRequired
     syncs = emulator.admin.calls(action="SyncImages")
@@ -60,14 +62,20 @@ def test_legacy_api_gateway_event_and_waiting_source(services: Any, emulator: An
         ({"image_ids": ["img-0ldcr7ya"], "destination_regions": ["ap-shanghai"]}, 422, "Image.NotNormal"),
         ({"image_ids": ["img-zzzzzzzz"], "destination_regions": ["ap-shanghai"]}, 422, "Image.NotFound"),
         ({"image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-guangzhou"]}, 422, "Region.SameAsSource"),
-        ({"image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai-fsi"]}, 422,
-         "Region.FinanceZoneIsolation"),
+        (
+            {"image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai-fsi"]},
+            422,
+            "Region.FinanceZoneIsolation",
+        ),
         ({"image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-taipei"]}, 422, "Region.CannotCopy"),
         ({"image_ids": ["img-5ddkx3gh"], "destination_regions": ["eu-moscow"]}, 422, "Region.Unknown"),
         ({"image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-beijing", "ap-beijing"]}, 400, "Region.Duplicate"),
         ({"image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-beijing"], "name": "n" * 61}, 400, "Name.TooLong"),
-        ({"image_ids": [f"img-{i:08d}" for i in range(11)], "destination_regions": ["ap-beijing"]}, 400,
-         "Request.TooManyItems"),
+        (
+            {"image_ids": [f"img-{i:08d}" for i in range(11)], "destination_regions": ["ap-beijing"]},
+            400,
+            "Request.TooManyItems",
+        ),
         ({"image_ids": ["bogus"], "destination_regions": ["ap-beijing"]}, 400, "InvalidRequest"),
     ],
 )
@@ -102,8 +110,12 @@ def test_copy_already_in_flight_answers_the_existing_replication(services: Any, 
 
 def test_dry_run_records_nothing(services: Any, emulator: Any) -> None:
     status, answer = _post(
-        {"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai"],
-         "dry_run": True}
+        {
+            "source_region": "ap-guangzhou",
+            "image_ids": ["img-5ddkx3gh"],
+            "destination_regions": ["ap-shanghai"],
+            "dry_run": True,
+        }
     )
     assert status == 200
     assert answer["dry_run"] is True

@@ -23,8 +23,15 @@ from imagesync.adapters.cvm import TencentImages
 from imagesync.adapters.tencent import TencentCloud
 from imagesync.domain.errors import CloudError, CredentialsInvalid, CredentialsNotFound
 
-KEY_VARS = ("TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN", "TENCENTCLOUD_SECRET_ID",
-            "TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_SESSION_TOKEN", "TCCLI_PROFILE")
+KEY_VARS = (
+    "TENCENTCLOUD_SECRETID",
+    "TENCENTCLOUD_SECRETKEY",
+    "TENCENTCLOUD_SESSIONTOKEN",
+    "TENCENTCLOUD_SECRET_ID",
+    "TENCENTCLOUD_SECRET_KEY",
+    "TENCENTCLOUD_SESSION_TOKEN",
+    "TCCLI_PROFILE",
+)
 NO_ROLE = "http://127.0.0.1:9/latest/meta-data/cam/security-credentials/"  # the discard port: refused at once
 
 
@@ -65,8 +72,13 @@ def test_environment_comes_before_the_profile_file(home: Path, emulator: Any, mo
     assert "img-5ddkx3gh" in describe_with(CredentialChain(role_endpoint=NO_ROLE), emulator)
     # and the SCF names before the SDK's
     cred = credentials_from_env(
-        {"TENCENTCLOUD_SECRETID": "AKIDscf", "TENCENTCLOUD_SECRETKEY": "k", "TENCENTCLOUD_SESSIONTOKEN": "t",
-         "TENCENTCLOUD_SECRET_ID": "AKIDsdk", "TENCENTCLOUD_SECRET_KEY": "k2"}
+        {
+            "TENCENTCLOUD_SECRETID": "AKIDscf",
+            "TENCENTCLOUD_SECRETKEY": "k",
+            "TENCENTCLOUD_SESSIONTOKEN": "t",
+            "TENCENTCLOUD_SECRET_ID": "AKIDsdk",
+            "TENCENTCLOUD_SECRET_KEY": "k2",
+        }
     )
     assert cred is not None and (cred.secret_id, cred.token) == ("AKIDscf", "t")
     assert credentials_from_env({}) is None
@@ -92,7 +104,10 @@ def test_tccli_configure_keys_are_found(home: Path, emulator: Any) -> None:
 
     done = subprocess.run(
         [str(tccli), "configure", "set", "secretId", emulator.secret_id, "secretKey", emulator.secret_key],
-        env={**os.environ, "HOME": str(home)}, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert (home / ".tccli" / "default.credential").exists()
@@ -103,7 +118,8 @@ def test_tccli_configure_keys_are_found(home: Path, emulator: Any) -> None:
 def test_tccli_profile_is_chosen_by_tccli_profile(home: Path, emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     (home / ".tccli").mkdir()
     (home / ".tccli" / "work.credential").write_text(
-        json.dumps({"secretId": emulator.secret_id, "secretKey": emulator.secret_key}))
+        json.dumps({"secretId": emulator.secret_id, "secretKey": emulator.secret_key})
+    )
     with pytest.raises(CredentialsNotFound):
         CredentialChain(role_endpoint=NO_ROLE)()
     monkeypatch.setenv("TCCLI_PROFILE", "work")
@@ -124,9 +140,18 @@ class MetadataService:
                 if role and self.path == base:
                     self._answer(200, role)
                 elif role and keys and self.path == base + role:
-                    self._answer(200, json.dumps({
-                        "TmpSecretId": keys["secret_id"], "TmpSecretKey": keys["secret_key"], "Token": keys["token"],
-                        "ExpiredTime": int(time.time() + expires_in), "Code": "Success"}))
+                    self._answer(
+                        200,
+                        json.dumps(
+                            {
+                                "TmpSecretId": keys["secret_id"],
+                                "TmpSecretKey": keys["secret_key"],
+                                "Token": keys["token"],
+                                "ExpiredTime": int(time.time() + expires_in),
+                                "Code": "Success",
+                            }
+                        ),
+                    )
                 else:
                     self._answer(404, "Not Found")
 
@@ -204,7 +229,8 @@ def test_nothing_found_is_a_coded_error_not_a_cloud_refusal(home: Path) -> None:
     """The SDK's own DefaultCredentialProvider ends in TKE's provider and raises EnvironmentError("TKE_REGION not
     exist"); imagesync's chain raises its coded error instead, before the SDK is asked to sign anything."""
     with pytest.raises(CredentialsNotFound) as info:
-        TencentImages(TencentCloud(endpoint="http://127.0.0.1:9", credential_provider=CredentialChain(
-            role_endpoint=NO_ROLE))).describe_images("ap-guangzhou", ["img-5ddkx3gh"])
+        TencentImages(
+            TencentCloud(endpoint="http://127.0.0.1:9", credential_provider=CredentialChain(role_endpoint=NO_ROLE))
+        ).describe_images("ap-guangzhou", ["img-5ddkx3gh"])
     assert not isinstance(info.value, CloudError)  # not a refusal by the cloud: no copy is failed for it
     assert info.value.code == "Credentials.NotFound"

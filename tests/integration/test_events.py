@@ -14,8 +14,12 @@ from tests.conftest import EVENTS, load_event
 
 GZ = "ap-guangzhou"
 RULES = [
-    {"name": "releases", "selector": {"source_regions": [GZ], "name_glob": "release-*"},
-     "destinations": ["ap-shanghai", "ap-beijing"], "hooks": [{"type": "tag"}]},
+    {
+        "name": "releases",
+        "selector": {"source_regions": [GZ], "name_glob": "release-*"},
+        "destinations": ["ap-shanghai", "ap-beijing"],
+        "hooks": [{"type": "tag"}],
+    },
 ]
 
 
@@ -35,13 +39,20 @@ def frozen(services: Any, emulator: Any) -> Any:
 
 def create_image(svc: Any, name: str, **params: Any) -> str:
     """CreateImage through the official SDK client (the emulator keeps it CREATING for 5 emulated minutes)."""
-    resp = svc.cloud.call("cvm", GZ, "CreateImage", {"InstanceId": "ins-1a2b3c4d", "ImageName": name, **params},
-                          safe=False)
+    resp = svc.cloud.call(
+        "cvm", GZ, "CreateImage", {"InstanceId": "ins-1a2b3c4d", "ImageName": name, **params}, safe=False
+    )
     return str(resp["ImageId"])
 
 
-def audit_event(emulator: Any, name: str, *, file: str = "eventbridge/cloudaudit_create_image.json",
-                event_id: str | None = None, image_id: str | None = None) -> dict[str, Any]:
+def audit_event(
+    emulator: Any,
+    name: str,
+    *,
+    file: str = "eventbridge/cloudaudit_create_image.json",
+    event_id: str | None = None,
+    image_id: str | None = None,
+) -> dict[str, Any]:
     """An events/ file with the new image's name, the event time (epoch ms, now) and a fresh event id."""
     event = load_event(file)
     params = json.loads(event["data"]["requestParameters"])
@@ -76,7 +87,9 @@ def test_create_image_event_starts_waiting_copies_then_the_sweep_starts_them(fro
     assert replication.requested_by == "eventbridge:release-bot"
     assert [h.type for h in replication.hooks] == ["tag"]
     assert {(r.destination_region, r.state.value) for r in replication.replicas} == {
-        ("ap-shanghai", "WAITING_SOURCE"), ("ap-beijing", "WAITING_SOURCE")}
+        ("ap-shanghai", "WAITING_SOURCE"),
+        ("ap-beijing", "WAITING_SOURCE"),
+    }
     assert emulator.admin.calls(action="SyncImages") == []  # the image is still CREATING
 
     emulator.admin.advance(6 * 60)  # CreateImage's image turns NORMAL after 5 emulated minutes
@@ -142,8 +155,9 @@ def test_console_call_with_subjuect_and_string_time(frozen: Any, emulator: Any) 
 def test_an_image_id_in_the_record_is_used_directly(frozen: Any, emulator: Any) -> None:
     image_id = create_image(frozen, "release-by-id")
     emulator.admin.clear_calls()
-    event = audit_event(emulator, "release-by-id", file="eventbridge/cloudaudit_create_image_with_resource_id.json",
-                        image_id=image_id)
+    event = audit_event(
+        emulator, "release-by-id", file="eventbridge/cloudaudit_create_image_with_resource_id.json", image_id=image_id
+    )
     [outcome] = copy_request.main_handler(event, {})["events"]
     assert outcome["image_id"] == image_id
     first_describe = emulator.admin.calls(action="DescribeImages")[0]
@@ -220,8 +234,7 @@ def test_status_sweep_with_every_timer_file(frozen: Any, emulator: Any, name: st
 def test_timer_auto_runs_the_reconcile_pass_once_per_window(frozen: Any, emulator: Any) -> None:
     auto, force = load_event("timer/every_minute.json"), load_event("timer/force_reconcile.json")
     assert sweep(auto)["reconciled"]["ran"] is True
-    assert sweep(auto)["reconciled"] == {"ran": False, "reason": "already ran in this window",
-                                         "window_seconds": 600}
+    assert sweep(auto)["reconciled"] == {"ran": False, "reason": "already ran in this window", "window_seconds": 600}
     assert sweep(force)["reconciled"]["ran"] is True
     emulator.admin.advance(600)
     assert sweep(auto)["reconciled"]["ran"] is True
@@ -233,12 +246,15 @@ def test_timer_auto_runs_the_reconcile_pass_once_per_window(frozen: Any, emulato
 @pytest.mark.parametrize("name", sorted(p.name for p in (EVENTS / "queue").glob("*.json")))
 def test_completion_hook_with_every_queue_file(services: Any, name: str, caplog: pytest.LogCaptureFixture) -> None:
     result = completion_hook.main_handler(load_event(f"queue/{name}"), {})
-    replicas = ["rpl-demo00000001", "rpl-demo00000002"] if name == "scf_async_two_messages.json" else [
-        "rpl-demo00000001"]
+    replicas = (
+        ["rpl-demo00000001", "rpl-demo00000002"] if name == "scf_async_two_messages.json" else ["rpl-demo00000001"]
+    )
     assert result["processed"] == len(replicas)
     assert [r["replica_id"] for r in result["results"]] == replicas
-    rejected = {"cmq_batch_one_bad_record.json": ["msg-0005", "msg-0006"],
-                "scf_async_batch_one_bad_record.json": ["#1", "msg-demo00000002"]}.get(name, [])
+    rejected = {
+        "cmq_batch_one_bad_record.json": ["msg-0005", "msg-0006"],
+        "scf_async_batch_one_bad_record.json": ["#1", "msg-demo00000002"],
+    }.get(name, [])
     assert [r["msg_id"] for r in result["rejected"]] == rejected
     assert sum("completion record rejected" in r.getMessage() for r in caplog.records) == len(rejected)
     again = completion_hook.main_handler(load_event(f"queue/{name}"), {})

@@ -65,8 +65,16 @@ def test_a_source_without_family_is_skipped(svc: Any, emulator: Any) -> None:
 
 
 def test_the_reconcile_pass_deprecates_the_copies_of_a_deprecated_source(svc: Any, emulator: Any) -> None:
-    use_rules(svc, [{"name": "none-match", "selector": {"source_regions": [GZ], "name_regex": "^nothing-"},
-                     "destinations": ["ap-shanghai"]}])
+    use_rules(
+        svc,
+        [
+            {
+                "name": "none-match",
+                "selector": {"source_regions": [GZ], "name_regex": "^nothing-"},
+                "destinations": ["ap-shanghai"],
+            }
+        ],
+    )
     replication = _copy("img-5ddkx3gh", "ap-shanghai", "ap-beijing")
     other = _copy("img-8c2rq9tw", "ap-shanghai")
     _finish(svc, emulator)
@@ -89,8 +97,17 @@ def test_the_reconcile_pass_deprecates_the_copies_of_a_deprecated_source(svc: An
 
 
 def test_the_pass_is_bounded(svc: Any, emulator: Any) -> None:
-    use_rules(svc, [{"name": "none-match", "selector": {"source_regions": [GZ], "name_regex": "^nothing-"},
-                     "destinations": ["ap-shanghai"]}], reconcile_limit=1)
+    use_rules(
+        svc,
+        [
+            {
+                "name": "none-match",
+                "selector": {"source_regions": [GZ], "name_regex": "^nothing-"},
+                "destinations": ["ap-shanghai"],
+            }
+        ],
+        reconcile_limit=1,
+    )
     _copy("img-5ddkx3gh", "ap-shanghai", "ap-beijing")
     _finish(svc, emulator)
     svc.admin().modify_image(GZ, "img-5ddkx3gh", deprecated=True)

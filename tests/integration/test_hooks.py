@@ -67,14 +67,21 @@ def test_tag_share_and_webhook_hooks_run_once_and_show_in_the_api(services: Any,
     copy = emulator.admin.image(replica.destination_image_id)
     tags = {t["Key"]: t["Value"] for t in copy["Tags"]}
     assert tags == {
-        "team": "web", "env": "prod", "owner": "platform", SOURCE_IMAGE: "img-5ddkx3gh",
-        SOURCE_REGION: "ap-guangzhou", REPLICATION_ID: replication.id, "imagesync:rule": "nightly",
+        "team": "web",
+        "env": "prod",
+        "owner": "platform",
+        SOURCE_IMAGE: "img-5ddkx3gh",
+        SOURCE_REGION: "ap-guangzhou",
+        REPLICATION_ID: replication.id,
+        "imagesync:rule": "nightly",
     }
     assert PARTNER in copy["SharedWith"]
     assert len(receiver.received) == 1 and receiver.received[0]["valid"]
     runs = _runs(services, replica.id)
     assert {k: (r.status, r.attempts) for k, r in runs.items()} == {
-        "webhook": ("done", 1), "tag": ("done", 1), "share": ("done", 1)
+        "webhook": ("done", 1),
+        "tag": ("done", 1),
+        "share": ("done", 1),
     }
 
     # a re-sent message acts on nothing again
@@ -91,14 +98,14 @@ def test_tag_share_and_webhook_hooks_run_once_and_show_in_the_api(services: Any,
     assert response["statusCode"] == 200, response["body"]
     shown = json.loads(response["body"])["replicas"][0]
     assert {h["hook"]: (h["status"], h["attempts"]) for h in shown["hooks"]} == {
-        "webhook": ("done", 1), "tag": ("done", 1), "share": ("done", 1)
+        "webhook": ("done", 1),
+        "tag": ("done", 1),
+        "share": ("done", 1),
     }
     assert shown["hooks"][0]["result"]["image_id"] == replica.destination_image_id  # "share" sorts first
 
 
-def test_a_failing_hook_is_retried_without_blocking_the_others(
-    services: Any, emulator: Any, receiver: Any
-) -> None:
+def test_a_failing_hook_is_retried_without_blocking_the_others(services: Any, emulator: Any, receiver: Any) -> None:
     _use(services, uin="", hooks=[TagHook(), ShareHook(account_ids=[PARTNER])])  # no uin: tagging cannot work
     replication = _request(services)
     _finish(services, emulator)
@@ -136,11 +143,16 @@ def test_webhook_robot_formats_and_failure_codes(services: Any, emulator: Any) -
     try:
         from imagesync.domain.hooks import WebhookHook
 
-        _use(services, hooks=[
-            WebhookHook(name="wecom", url=robot.url, format="wecom"),
-            WebhookHook(name="slack", url=robot.url, format="slack"),
-            WebhookHook(name="dingtalk", url=robot.url + "?access_token=t", format="dingtalk", secret_env="DT_SECRET"),
-        ])
+        _use(
+            services,
+            hooks=[
+                WebhookHook(name="wecom", url=robot.url, format="wecom"),
+                WebhookHook(name="slack", url=robot.url, format="slack"),
+                WebhookHook(
+                    name="dingtalk", url=robot.url + "?access_token=t", format="dingtalk", secret_env="DT_SECRET"
+                ),
+            ],
+        )
         _request(services)
         _finish(services, emulator)
         assert _deliver(services) == {"delivered": 0, "failed": 1}  # DT_SECRET is not set
@@ -299,7 +311,8 @@ def test_a_full_region_fails_its_replica_with_the_quota_code(services: Any, emul
     by_region = {r.destination_region: r for r in services.store.get_replication(replication.id).replicas}
     assert by_region["ap-shanghai"].state.value == "COPYING"
     assert (by_region["ap-beijing"].state.value, by_region["ap-beijing"].error_code) == (
-        "FAILED", "Region.QuotaExceeded"
+        "FAILED",
+        "Region.QuotaExceeded",
     )
     sync = emulator.admin.calls(action="SyncImages")[-1]
     assert sync["params"]["DestinationRegions"] == ["ap-shanghai"]

@@ -71,8 +71,9 @@ def invoke(event: dict[str, Any], request_id: str = "req-test") -> tuple[int, di
     return status, response["headers"], body
 
 
-def url_event(method: str, path: str, body: Any = None, headers: dict[str, Any] | None = None,
-              query: dict[str, Any] | None = None) -> dict[str, Any]:
+def url_event(
+    method: str, path: str, body: Any = None, headers: dict[str, Any] | None = None, query: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A Function URL event (lower-case headers, queryString) with the bearer token unless headers say otherwise."""
     event = load_event("http/function_url_health.json")
     event.update(httpMethod=method, path=path, queryString=query or {})
@@ -145,13 +146,21 @@ def test_bad_base64_body_is_400(secured: Any, emulator: Any) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path", "body"),
-    [("POST", "/replications", BODY), ("GET", "/replications", None), ("GET", "/replications/rep-x", None),
-     ("GET", "/openapi.json", None)],
+    [
+        ("POST", "/replications", BODY),
+        ("GET", "/replications", None),
+        ("GET", "/replications/rep-x", None),
+        ("GET", "/openapi.json", None),
+    ],
 )
 @pytest.mark.parametrize(
     ("headers", "code"),
-    [({"authorization": None}, "Auth.Required"), ({"authorization": "Bearer wrong"}, "Auth.Invalid"),
-     ({"authorization": f"Basic {TOKEN}"}, "Auth.Invalid"), ({"authorization": "Bearer"}, "Auth.Invalid")],
+    [
+        ({"authorization": None}, "Auth.Required"),
+        ({"authorization": "Bearer wrong"}, "Auth.Invalid"),
+        ({"authorization": f"Basic {TOKEN}"}, "Auth.Invalid"),
+        ({"authorization": "Bearer"}, "Auth.Invalid"),
+    ],
 )
 def test_every_route_but_health_needs_credentials(
     secured: Any, emulator: Any, method: str, path: str, body: Any, headers: dict[str, Any], code: str
@@ -183,8 +192,12 @@ def test_auth_none_opens_the_api_on_purpose(services: Any) -> None:
 def _signed(method: str, path: str, body: str, *, at: float | None = None, secret: str = SECRET) -> dict[str, Any]:
     timestamp = str(int(time.time() if at is None else at))
     signature = auth.sign(secret, timestamp, method, path, body.encode())
-    event = url_event(method, path, body or None, {
-        "authorization": None, "X-Imagesync-Signature": signature, "X-IMAGESYNC-TIMESTAMP": timestamp})
+    event = url_event(
+        method,
+        path,
+        body or None,
+        {"authorization": None, "X-Imagesync-Signature": signature, "X-IMAGESYNC-TIMESTAMP": timestamp},
+    )
     return event
 
 
@@ -213,7 +226,8 @@ def test_bad_hmac_signatures_are_401(secured: Any, emulator: Any, tamper: str, c
     event = _signed("POST", "/replications", raw, at=at, secret="other" if tamper == "secret" else SECRET)
     if tamper == "path":  # signed for another path
         event["headers"]["X-Imagesync-Signature"] = auth.sign(
-            SECRET, event["headers"]["X-IMAGESYNC-TIMESTAMP"], "POST", "/replications/other", raw.encode())
+            SECRET, event["headers"]["X-IMAGESYNC-TIMESTAMP"], "POST", "/replications/other", raw.encode()
+        )
     if tamper == "body":
         event["body"] = raw.replace("ap-shanghai", "ap-beijing")
     if tamper == "timestamp":
@@ -234,8 +248,10 @@ def test_authenticate_contract() -> None:
     config = auth.AuthConfig(token=TOKEN, hmac_secret=SECRET)
     now = 1_800_000_000.0
     assert auth.authenticate(config, {"authorization": f"bearer {TOKEN}"}, "GET", "/x", b"", now) == "bearer"
-    signed = {"x-imagesync-signature": auth.sign(SECRET, "1800000100", "get", "/x", b"{}"),
-              "x-imagesync-timestamp": "1800000100"}
+    signed = {
+        "x-imagesync-signature": auth.sign(SECRET, "1800000100", "get", "/x", b"{}"),
+        "x-imagesync-timestamp": "1800000100",
+    }
     assert auth.authenticate(config, signed, "GET", "/x", b"{}", now) == "hmac"
     assert signed["x-imagesync-signature"].startswith("sha256=") and len(signed["x-imagesync-signature"]) == 71
     with pytest.raises(auth.SignatureExpired):
@@ -325,11 +341,14 @@ def test_unknown_replication_and_unknown_path_are_404(secured: Any) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
-    [("DELETE", "/replications", "GET, POST"), ("PUT", "/replications/rep-x", "GET"), ("POST", "/health", "GET"),
-     ("PATCH", "/openapi.json", "GET")],
+    [
+        ("DELETE", "/replications", "GET, POST"),
+        ("PUT", "/replications/rep-x", "GET"),
+        ("POST", "/health", "GET"),
+        ("PATCH", "/openapi.json", "GET"),
+    ],
 )
-def test_known_path_with_another_method_is_405(secured: Any, emulator: Any, method: str, path: str,
-                                               allow: str) -> None:
+def test_known_path_with_another_method_is_405(secured: Any, emulator: Any, method: str, path: str, allow: str) -> None:
     status, headers, body = invoke(url_event(method, path, BODY))
     assert (status, body["error"]["code"], headers["Allow"]) == (405, "Method.NotAllowed", allow)
     nothing_recorded(secured, emulator)
@@ -349,8 +368,10 @@ def test_unexpected_failure_is_500_without_internals_and_logs_the_request_id(
 
     monkeypatch.setattr(secured.store, "get_replication", broken)  # a seam: the store failing
     status, _, body = invoke(url_event("GET", "/replications/rep-000000000000"), request_id="scf-req-500")
-    assert (status, body) == (500, {"error": {"code": "InternalError", "message": "internal error",
-                                              "request_id": "scf-req-500"}})
+    assert (status, body) == (
+        500,
+        {"error": {"code": "InternalError", "message": "internal error", "request_id": "scf-req-500"}},
+    )
     [failure] = _logged_errors(caplog)
     assert failure["request_id"] == "scf-req-500" and "hunter2" in failure["exception"]
 
@@ -379,10 +400,16 @@ def test_failure_inside_an_error_handler_is_still_a_500(
 def test_list_filters_and_pages(secured: Any, emulator: Any) -> None:
     emulator.admin.set_rate_limits(False)
     ids = []
-    for image, region in [("img-5ddkx3gh", "ap-shanghai"), ("img-8c2rq9tw", "ap-beijing"),
-                          ("img-5ddkx3gh", "ap-chengdu")]:
-        ids.append(invoke(url_event("POST", "/replications", {**BODY, "image_ids": [image],
-                                                               "destination_regions": [region]}))[2]["id"])
+    for image, region in [
+        ("img-5ddkx3gh", "ap-shanghai"),
+        ("img-8c2rq9tw", "ap-beijing"),
+        ("img-5ddkx3gh", "ap-chengdu"),
+    ]:
+        ids.append(
+            invoke(url_event("POST", "/replications", {**BODY, "image_ids": [image], "destination_regions": [region]}))[
+                2
+            ]["id"]
+        )
         emulator.admin.advance(1)  # newest first: each one a second later on the (frozen) emulated clock
     # the third waits: its source is busy with the first copy (a source copies one SyncImages at a time)
     status, _, copying = invoke(load_event("http/function_url_list_replications.json"))  # state=COPYING, limit=2
@@ -397,15 +424,22 @@ def test_list_filters_and_pages(secured: Any, emulator: Any) -> None:
     assert [r["id"] for r in by_image["items"]] == [ids[1]]
     by_region = invoke(url_event("GET", "/replications", query={"region": "ap-chengdu"}))[2]
     assert [r["id"] for r in by_region["items"]] == [ids[2]]
-    assert invoke(url_event("GET", "/replications", query={"state": "SUCCEEDED"}))[2] == {"items": [],
-                                                                                            "next_cursor": None}
+    assert invoke(url_event("GET", "/replications", query={"state": "SUCCEEDED"}))[2] == {
+        "items": [],
+        "next_cursor": None,
+    }
 
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [({"state": "DONE"}, "query.state"), ({"limit": "0"}, "query.limit"), ({"limit": "x"}, "query.limit"),
-     ({"image_id": "nope"}, "query.image_id"), ({"cursor": "garbage"}, "query.cursor"),
-     ({"status": "COPYING"}, "query.status")],
+    [
+        ({"state": "DONE"}, "query.state"),
+        ({"limit": "0"}, "query.limit"),
+        ({"limit": "x"}, "query.limit"),
+        ({"image_id": "nope"}, "query.image_id"),
+        ({"cursor": "garbage"}, "query.cursor"),
+        ({"status": "COPYING"}, "query.status"),
+    ],
 )
 def test_bad_query_is_400(secured: Any, query: dict[str, str], field: str) -> None:
     status, _, body = invoke(url_event("GET", "/replications", query=query))
@@ -438,7 +472,8 @@ def test_openapi_document_is_served_and_valid(secured: Any) -> None:
     post = doc["paths"]["/replications"]["post"]
     assert set(post["responses"]) == {"200", "202", "400", "401", "409", "413", "415", "422", "500", "503"}
     assert post["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/CopyRequestBody"}
+        "$ref": "#/components/schemas/CopyRequestBody"
+    }
     listed = {p["name"]: p for p in doc["paths"]["/replications"]["get"]["parameters"]}
     assert set(listed) == {"state", "image_id", "region", "limit", "cursor"}
     assert doc["paths"]["/health"]["get"]["security"] == []
@@ -447,13 +482,23 @@ def test_openapi_document_is_served_and_valid(secured: Any) -> None:
 
 def test_every_served_route_is_documented_and_vice_versa() -> None:
     served = {
-        (r.method, r.openapi_path) for r in routes.app._static_routes + routes.app._dynamic_routes  # noqa: SLF001
+        (r.method, r.openapi_path)
+        for r in routes.app._static_routes + routes.app._dynamic_routes  # noqa: SLF001
     }
     documented = {(m.upper(), p) for p, ops in routes.openapi_spec()["paths"].items() for m in ops}
-    assert served == documented == {("POST", "/replications"), ("GET", "/replications"),
-                                    ("GET", "/replications/{replication_id}"), ("GET", "/health"),
-                                    ("GET", "/openapi.json"), ("POST", "/replications/{replication_id}/retry"),
-                                    ("GET", "/")}
+    assert (
+        served
+        == documented
+        == {
+            ("POST", "/replications"),
+            ("GET", "/replications"),
+            ("GET", "/replications/{replication_id}"),
+            ("GET", "/health"),
+            ("GET", "/openapi.json"),
+            ("POST", "/replications/{replication_id}/retry"),
+            ("GET", "/"),
+        }
+    )
 
 
 def test_base64_request_round_trip_helper() -> None:

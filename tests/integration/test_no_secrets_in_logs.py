@@ -35,8 +35,11 @@ API_TOKEN = "tok-7d1f0c2e9b8a4f3c-not-real"
 HMAC_SECRET = "hmac-4c5d6e7f8a9b0c1d-not-real"
 WEBHOOK_SECRET = "whk-0a1b2c3d4e5f6a7b-not-real"
 DB_PASSWORD = "dbpw-9e8d7c6b5a4f3e2d"
-BODY = {"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai",
-                                                                                                "ap-beijing"]}
+BODY = {
+    "source_region": "ap-guangzhou",
+    "image_ids": ["img-5ddkx3gh"],
+    "destination_regions": ["ap-shanghai", "ap-beijing"],
+}
 
 
 class _Capture(logging.Handler):
@@ -138,7 +141,10 @@ def _http(body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
 
 
 def test_a_full_run_logs_no_secret(
-    emulator: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+    emulator: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
     capture: _Capture,
 ) -> None:
     emulator.admin.set_time_scale(0)  # moved by advance() only: copies end when the test says, however busy the machine
@@ -154,10 +160,18 @@ def test_a_full_run_logs_no_secret(
         upgrade(db_url)
     receiver = _Receiver()
     settings = Settings(
-        tencent_endpoint=emulator.endpoint, database_url=db_url, queue_path=str(tmp_path / "queue.db"),
-        api_token=SecretStr(API_TOKEN), api_hmac_secret=SecretStr(HMAC_SECRET), webhook_url=receiver.url,
-        webhook_secret=WEBHOOK_SECRET, webhook_allow_private=True, uin="100000000001",
-        hooks=[TagHook(), ShareHook(account_ids=["100000000002"])], first_check_seconds=60, recheck_seconds=60,
+        tencent_endpoint=emulator.endpoint,
+        database_url=db_url,
+        queue_path=str(tmp_path / "queue.db"),
+        api_token=SecretStr(API_TOKEN),
+        api_hmac_secret=SecretStr(HMAC_SECRET),
+        webhook_url=receiver.url,
+        webhook_secret=WEBHOOK_SECRET,
+        webhook_allow_private=True,
+        uin="100000000001",
+        hooks=[TagHook(), ShareHook(account_ids=["100000000002"])],
+        first_check_seconds=60,
+        recheck_seconds=60,
         retry_seconds=60,
     )
     svc = wiring.build_services(settings, clock=EmulatorClock(emulator.admin.now))
@@ -192,7 +206,9 @@ def test_a_full_run_logs_no_secret(
         assert all("X-Imagesync-Signature" in p for p in posts)
         runs = svc.store.hook_runs([r.id for r in replicas])
         assert {(r.hook_key, r.status) for rs in runs.values() for r in rs} == {
-            ("webhook", "done"), ("tag", "done"), ("share", "done")
+            ("webhook", "done"),
+            ("tag", "done"),
+            ("share", "done"),
         }
     finally:
         wiring.use(None)
@@ -207,8 +223,11 @@ def test_a_full_run_logs_no_secret(
     text = "\n".join([out, err, *capture.lines])
     assert '"level":"' in out or capture.lines  # something was logged at all
     secrets = {
-        "SecretKey": temp["secret_key"], "session token": temp["token"], "API token": API_TOKEN,
-        "HMAC secret": HMAC_SECRET, "webhook secret": WEBHOOK_SECRET,
+        "SecretKey": temp["secret_key"],
+        "session token": temp["token"],
+        "API token": API_TOKEN,
+        "HMAC secret": HMAC_SECRET,
+        "webhook secret": WEBHOOK_SECRET,
     }
     if db_password:
         secrets["database password"] = db_password

@@ -27,14 +27,37 @@ from tests.integration.test_undeliverable_ends import Shifted
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "records-token-not-real"
 TIMER = load_event("timer/every_minute.json")
-SQL_WORDS = {"select", "as", "group", "by", "order", "desc", "asc", "limit", "count", "avg", "max", "min", "sum",
-             "histogram", "interval", "minute", "and", "or", "not", "true", "false"}
+SQL_WORDS = {
+    "select",
+    "as",
+    "group",
+    "by",
+    "order",
+    "desc",
+    "asc",
+    "limit",
+    "count",
+    "avg",
+    "max",
+    "min",
+    "sum",
+    "histogram",
+    "interval",
+    "minute",
+    "and",
+    "or",
+    "not",
+    "true",
+    "false",
+}
 
 
 def queries() -> list[tuple[str, str]]:
     """(where, query) of every query in docs/operations.md (```cls blocks) and every alarm in deploy/cls/."""
-    found = [("docs/operations.md", q.strip()) for q in
-             re.findall(r"```cls\n(.*?)```", (ROOT / "docs" / "operations.md").read_text(), re.S)]
+    found = [
+        ("docs/operations.md", q.strip())
+        for q in re.findall(r"```cls\n(.*?)```", (ROOT / "docs" / "operations.md").read_text(), re.S)
+    ]
     for path in sorted((ROOT / "deploy" / "cls").glob("*.json")):
         alarm = json.loads(path.read_text())
         for target in alarm.get("AlarmTargets", []):
@@ -150,8 +173,7 @@ def test_alarm_conditions_name_columns_of_their_queries() -> None:
         alarm = json.loads(path.read_text())
         if "AlarmTargets" not in alarm:
             continue
-        columns = {i + 1: set(re.findall(r"\bas\s+([a-z_]+)", t["Query"])) for i, t in
-                   enumerate(alarm["AlarmTargets"])}
+        columns = {i + 1: set(re.findall(r"\bas\s+([a-z_]+)", t["Query"])) for i, t in enumerate(alarm["AlarmTargets"])}
         for number, column in re.findall(r"\$(\d+)\.([a-z_]+)", alarm["Condition"]):
             assert column in columns[int(number)], f"{path.name}: ${number}.{column} is not a column of its query"
         assert set(alarm) >= {"Name", "AlarmTargets", "MonitorTime", "Condition", "TriggerCount", "AlarmPeriod"}

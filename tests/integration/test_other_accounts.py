@@ -41,15 +41,26 @@ def _partner_keys(emulator: Any) -> Any:
 
 
 def test_cross_account_delivery_end_to_end(services: Any, emulator: Any) -> None:
-    response = _post({"destination_regions": [
-        "ap-shanghai",
-        {"account": PARTNER, "role": "imagesync-delivery", "regions": ["ap-guangzhou", "ap-beijing", "ap-nanjing"]},
-    ]})
+    response = _post(
+        {
+            "destination_regions": [
+                "ap-shanghai",
+                {
+                    "account": PARTNER,
+                    "role": "imagesync-delivery",
+                    "regions": ["ap-guangzhou", "ap-beijing", "ap-nanjing"],
+                },
+            ]
+        }
+    )
     assert response["statusCode"] == 202, response["body"]
     replication = json.loads(response["body"])
     by_where = {(r.get("account"), r["destination_region"]): r for r in replication["replicas"]}
     assert set(by_where) == {
-        (None, "ap-shanghai"), (PARTNER, "ap-guangzhou"), (PARTNER, "ap-beijing"), (PARTNER, "ap-nanjing"),
+        (None, "ap-shanghai"),
+        (PARTNER, "ap-guangzhou"),
+        (PARTNER, "ap-beijing"),
+        (PARTNER, "ap-nanjing"),
     }
     handover = by_where[(PARTNER, "ap-guangzhou")]
     assert by_where[(None, "ap-shanghai")]["state"] == "COPYING"
@@ -96,16 +107,23 @@ def test_cross_account_delivery_end_to_end(services: Any, emulator: Any) -> None
     # the webhook payload names the account
     messages = [CompletionMessage.model_validate_json(d.body) for d in services.queue.receive(10, 30)]
     assert sorted((m.account or "", m.destination_region) for m in messages) == [
-        ("", "ap-shanghai"), (PARTNER, "ap-beijing"), (PARTNER, "ap-guangzhou"), (PARTNER, "ap-nanjing"),
+        ("", "ap-shanghai"),
+        (PARTNER, "ap-beijing"),
+        (PARTNER, "ap-guangzhou"),
+        (PARTNER, "ap-nanjing"),
     ]
     # the assumed keys were cached: one AssumeRole for every call made in the account
     assert len(emulator.admin.calls(action="AssumeRole")) == 1
 
 
 def test_role_not_trusted_fails_the_handover_and_its_regions(services: Any, emulator: Any) -> None:
-    response = _post({"destination_regions": [
-        {"account": PARTNER, "role": "no-such-role", "regions": ["ap-beijing"]},
-    ]})
+    response = _post(
+        {
+            "destination_regions": [
+                {"account": PARTNER, "role": "no-such-role", "regions": ["ap-beijing"]},
+            ]
+        }
+    )
     assert response["statusCode"] == 202, response["body"]
     replication = json.loads(response["body"])
     states = {r["destination_region"]: r for r in replication["replicas"]}
@@ -115,7 +133,8 @@ def test_role_not_trusted_fails_the_handover_and_its_regions(services: Any, emul
     assert report["outcomes"] == {"FAILED": 1}
     got = _get(replication["id"])
     assert {r["destination_region"]: r["error"]["code"] for r in got["replicas"]} == {
-        "ap-guangzhou": "ResourceNotFound.RoleNotFound", "ap-beijing": "Account.HandoverFailed",
+        "ap-guangzhou": "ResourceNotFound.RoleNotFound",
+        "ap-beijing": "Account.HandoverFailed",
     }
 
 
@@ -136,17 +155,27 @@ def test_a_rule_delivers_new_images_into_another_account(services: Any, emulator
     from tests.integration.test_events import audit_event, create_image, use_rules
 
     emulator.admin.set_time_scale(0)
-    use_rules(services, [{
-        "name": "releases", "selector": {"source_regions": ["ap-guangzhou"], "name_glob": "release-*"},
-        "destinations": ["ap-shanghai"],
-        "accounts": [{"account": PARTNER, "role": "imagesync-delivery", "regions": ["ap-guangzhou", "ap-beijing"]}],
-    }])
+    use_rules(
+        services,
+        [
+            {
+                "name": "releases",
+                "selector": {"source_regions": ["ap-guangzhou"], "name_glob": "release-*"},
+                "destinations": ["ap-shanghai"],
+                "accounts": [
+                    {"account": PARTNER, "role": "imagesync-delivery", "regions": ["ap-guangzhou", "ap-beijing"]}
+                ],
+            }
+        ],
+    )
     image_id = create_image(services, "release-partner")
     [outcome] = copy_request.main_handler(audit_event(emulator, "release-partner"), {})["events"]
     assert outcome["status"] == "handled" and outcome["image_id"] == image_id
     replication = services.store.get_replication(outcome["requests"][0]["replication_id"])
     assert {(r.account, r.destination_region) for r in replication.replicas} == {
-        (None, "ap-shanghai"), (PARTNER, "ap-guangzhou"), (PARTNER, "ap-beijing"),
+        (None, "ap-shanghai"),
+        (PARTNER, "ap-guangzhou"),
+        (PARTNER, "ap-beijing"),
     }
     for _ in range(8):  # the source turns NORMAL, then own copy -> handover -> the partner's other region
         emulator.admin.advance(31 * 60)

@@ -122,8 +122,11 @@ def test_http_base64_body_that_is_not_utf8_is_refused_with_400(services: Any, em
 @pytest.mark.parametrize("where", ["header", "query", "path", "body object"])
 def test_http_event_holding_a_pathological_value_is_refused_with_400(services: Any, emulator: Any, where: str) -> None:
     def check(name: str, value: Any) -> None:
-        event = function_url(json.dumps({"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"],
-                                         "destination_regions": ["ap-shanghai"]}))
+        event = function_url(
+            json.dumps(
+                {"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai"]}
+            )
+        )
         if where == "header":
             event["headers"]["x-extra"] = value
         elif where == "query":
@@ -150,26 +153,50 @@ def test_a_huge_or_non_integer_query_number_is_400(services: Any, emulator: Any)
         assert (status, body["error"]["code"]) == (400, "InvalidRequest")
         assert body["error"]["details"]["fields"][0]["field"] == "query.limit"
 
-    each({"5,000 digits": "9" * 5_000, "20 digits": "1" * 20, "huge exponent": "1e999999", "NaN": "NaN",
-          "Infinity": "-Infinity", "hex": "0x10", "fraction": "1.5"}, check)
+    each(
+        {
+            "5,000 digits": "9" * 5_000,
+            "20 digits": "1" * 20,
+            "huge exponent": "1e999999",
+            "NaN": "NaN",
+            "Infinity": "-Infinity",
+            "hex": "0x10",
+            "fraction": "1.5",
+        },
+        check,
+    )
 
 
 def test_idempotency_key_out_of_bounds_is_400_not_a_database_error(services: Any, emulator: Any) -> None:
     def check(_: str, key: str) -> None:
-        event = function_url(json.dumps({"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"],
-                                         "destination_regions": ["ap-shanghai"]}))
+        event = function_url(
+            json.dumps(
+                {"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai"]}
+            )
+        )
         event["headers"]["idempotency-key"] = key
         status, body = http_answer(event)
         assert (status, body["error"]["code"]) == (400, "InvalidRequest"), body
 
-    each({"201 chars": "k" * 201, "surrogate": "order-\ud800", "NUL": "order-\x00", "newline": "order\n42",
-          "non-ASCII": "émoji-🙂"}, check)
+    each(
+        {
+            "201 chars": "k" * 201,
+            "surrogate": "order-\ud800",
+            "NUL": "order-\x00",
+            "newline": "order\n42",
+            "non-ASCII": "émoji-🙂",
+        },
+        check,
+    )
     nothing_recorded(services, emulator)
 
 
 def test_a_client_address_longer_than_the_audit_trail_holds_is_400(services: Any, emulator: Any) -> None:
-    event = function_url(json.dumps({"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"],
-                                     "destination_regions": ["ap-shanghai"]}))
+    event = function_url(
+        json.dumps(
+            {"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai"]}
+        )
+    )
     event["headers"]["x-scf-remote-addr"] = "1" * 201
     status, body = http_answer(event)
     assert (status, body["error"]["code"]) == (400, "InvalidRequest")
@@ -178,8 +205,11 @@ def test_a_client_address_longer_than_the_audit_trail_holds_is_400(services: Any
 
 
 def test_idempotency_key_of_200_printable_characters_is_accepted(services: Any, emulator: Any) -> None:
-    event = function_url(json.dumps({"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"],
-                                     "destination_regions": ["ap-shanghai"]}))
+    event = function_url(
+        json.dumps(
+            {"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai"]}
+        )
+    )
     event["headers"]["idempotency-key"] = "k" * 199 + "~"
     assert http_answer(event)[0] == 202
     assert http_answer(event)[0] == 202  # the same answer again, from the idempotency record
@@ -212,8 +242,15 @@ def invalid_outcomes(answer: dict[str, Any], count: int = 1) -> list[dict[str, A
 def with_rules(services: Any, tmp_path: Any) -> Any:
     """A rule that copies every new image in ap-guangzhou: a CreateImage event that got through would record."""
     rules = tmp_path / "rules.json"
-    rules.write_text(json.dumps({"rules": [{"name": "all", "selector": {"source_regions": ["ap-guangzhou"]},
-                                            "destinations": ["ap-shanghai"]}]}))
+    rules.write_text(
+        json.dumps(
+            {
+                "rules": [
+                    {"name": "all", "selector": {"source_regions": ["ap-guangzhou"]}, "destinations": ["ap-shanghai"]}
+                ]
+            }
+        )
+    )
     services.settings = services.settings.model_copy(update={"rules_file": str(rules)})
     services.extras.pop("rules", None)
     return services
@@ -305,16 +342,27 @@ def test_any_other_event_runs_the_sweep_with_the_defaults(services: Any) -> None
         report = call(status_sweep, event)
         assert {"claimed", "outcomes", "published"} <= set(report) and "options_error" not in report, report
 
-    each({"deep list": deep_list(), "string": "x" * 100, "huge int": 10**30,
-          "list of timer": [load_event("timer/every_minute.json")], "deep Type": {"Type": deep_list()}}, check)
+    each(
+        {
+            "deep list": deep_list(),
+            "string": "x" * 100,
+            "huge int": 10**30,
+            "list of timer": [load_event("timer/every_minute.json")],
+            "deep Type": {"Type": deep_list()},
+        },
+        check,
+    )
 
 
 def test_a_4kb_nested_message_still_tracks_the_copies_in_flight(services: Any, emulator: Any) -> None:
     """Issue 11 item 2: the trigger with that Message used to raise RecursionError, so no copy was ever tracked."""
     message = nested_arrays(TIMER_DEEP)
     assert len(message) == 4096
-    event = function_url(json.dumps({"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"],
-                                     "destination_regions": ["ap-shanghai"]}))
+    event = function_url(
+        json.dumps(
+            {"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh"], "destination_regions": ["ap-shanghai"]}
+        )
+    )
     assert http_answer(event)[0] == 202
     emulator.admin.advance(45 * 60)  # the copy (10-30 emulated minutes) has ended
     report = call(status_sweep, timer(message))
@@ -415,8 +463,9 @@ def test_completion_ids_the_state_table_cannot_hold_are_rejected(services: Any) 
     def check(_: str, changes: dict[str, str]) -> None:
         rejected_only(call(completion_hook, cmq(json.dumps({**json.loads(GOOD_BODY), **changes}))))
 
-    each({"replica id of 33 characters": {"replica_id": "r" * 33}, "empty replication id": {"replication_id": ""}},
-         check)
+    each(
+        {"replica id of 33 characters": {"replica_id": "r" * 33}, "empty replication id": {"replication_id": ""}}, check
+    )
     assert recorded(services)["idempotency"] == 0
 
 

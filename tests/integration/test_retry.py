@@ -36,9 +36,7 @@ def _replication_with_failures(emulator: Any, failing: tuple[str, ...] = ("ap-be
     _sweep()
     status, _, body = invoke(url_event("GET", f"/replications/{created['id']}"))
     states = {r["destination_region"]: r["state"] for r in body["replicas"]}
-    assert states == {
-        region: "FAILED" if region in failing else "SUCCEEDED" for region in THREE["destination_regions"]
-    }
+    assert states == {region: "FAILED" if region in failing else "SUCCEEDED" for region in THREE["destination_regions"]}
     assert body["state"] == "PARTIAL"
     return body
 
@@ -79,8 +77,11 @@ def test_retry_starts_new_attempts_for_failed_copies_only_and_keeps_the_history(
     status, _, done = invoke(url_event("GET", f"/replications/{first['id']}"))
     assert done["state"] == "SUCCEEDED"
     assert sorted((r["destination_region"], r["attempt"], r["state"]) for r in done["replicas"]) == [
-        ("ap-beijing", 1, "FAILED"), ("ap-beijing", 2, "SUCCEEDED"), ("ap-chengdu", 1, "FAILED"),
-        ("ap-chengdu", 2, "SUCCEEDED"), ("ap-shanghai", 1, "SUCCEEDED"),
+        ("ap-beijing", 1, "FAILED"),
+        ("ap-beijing", 2, "SUCCEEDED"),
+        ("ap-chengdu", 1, "FAILED"),
+        ("ap-chengdu", 2, "SUCCEEDED"),
+        ("ap-shanghai", 1, "SUCCEEDED"),
     ]
     trail = [a["event"] for a in services.store.audit_trail(first["id"])]
     assert trail.count("retried") == 1
@@ -101,9 +102,7 @@ def test_retry_of_named_regions_and_replicas(services: Any, emulator: Any) -> No
     assert chengdu["state"] == "FAILED" and chengdu["retried_by"] is None  # not named: untouched
 
     # naming the first attempt again (by replica id) answers the retry that runs for it
-    old_beijing = next(
-        r["id"] for r in first["replicas"] if r["destination_region"] == "ap-beijing"
-    )
+    old_beijing = next(r["id"] for r in first["replicas"] if r["destination_region"] == "ap-beijing")
     status, _, again = invoke(url_event("POST", f"/replications/{rid}/retry", {"replica_ids": [old_beijing]}))
     assert status == 200 and again["running"] == answer["started"] and again["started"] == []
 

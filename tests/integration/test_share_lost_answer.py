@@ -28,4 +28,3 @@ def test_a_share_whose_answer_was_lost_is_not_a_failure(admin: TencentImageAdmin
     assert PARTNER in emulator.admin.image("img-5ddkx3gh")["SharedWith"]
     outcomes = [c["outcome"] for c in emulator.admin.calls(action="ModifyImageSharePermission")]
     assert outcomes == ["ok", "FailedOperation.AccountAlreadyExists"]
-

@@ -45,8 +45,14 @@ def site(services: Any, emulator: Any) -> Iterator[tuple[Any, str]]:
     start = services.request_copies()
 
     def ask(images: list[str], regions: list[str], name: str | None = None) -> str:
-        request = CopyRequest(source_region="ap-guangzhou", image_ids=images, destination_regions=regions,
-                              name=name, origin=Origin.HTTP, requested_by="203.0.113.7")
+        request = CopyRequest(
+            source_region="ap-guangzhou",
+            image_ids=images,
+            destination_regions=regions,
+            name=name,
+            origin=Origin.HTTP,
+            requested_by="203.0.113.7",
+        )
         return start(request).replication.id
 
     ask(["img-5ddkx3gh"], ["ap-shanghai"], name=HOSTILE)
@@ -185,9 +191,21 @@ def test_an_unchanged_page_answers_304_to_its_etag(site: tuple[Any, str]) -> Non
 
 def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", *args],
-        capture_output=True, text=True, timeout=120,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -211,12 +229,14 @@ def test_the_page_in_a_real_browser(site: tuple[Any, str], tmp_path: Path) -> No
     assert HOSTILE in copying[0]  # the rendered DOM holds the name as text, not as elements
     assert "<progress" in dom.stdout and "ETA " in copying[4]
     shot = tmp_path / "status-page.png"
-    result = _chromium(f"--screenshot={shot}", "--window-size=1100,700", "--hide-scrollbars", authed,
-                       profile=tmp_path / "profile2")
+    result = _chromium(
+        f"--screenshot={shot}", "--window-size=1100,700", "--hide-scrollbars", authed, profile=tmp_path / "profile2"
+    )
     assert result.returncode == 0 and shot.stat().st_size > 5000, result.stderr[-2000:]
     phone = tmp_path / "status-page-phone.png"  # readable on a phone: the same page at 390 px
-    result = _chromium(f"--screenshot={phone}", "--window-size=390,844", "--hide-scrollbars", authed,
-                       profile=tmp_path / "profile3")
+    result = _chromium(
+        f"--screenshot={phone}", "--window-size=390,844", "--hide-scrollbars", authed, profile=tmp_path / "profile3"
+    )
     assert result.returncode == 0 and phone.stat().st_size > 5000, result.stderr[-2000:]
     print(f"status page screenshots: {shot} {phone}")
     if os.environ.get("IMAGESYNC_SCREENSHOT_TO"):  # how docs/status-page.png is made

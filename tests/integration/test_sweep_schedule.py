@@ -31,14 +31,30 @@ TOY = """
 
 @pytest.fixture
 def scheduled(services: Any, emulator: Any, tmp_path: Path) -> Any:
-    deploy_toy(emulator, tmp_path / "toy", TOY, functions={"sweep": {}}, triggers=[
-        {"type": "timer", "function": "sweep",
-         "parameters": {"name": NEXT, "cronExpression": "0 0 0 1 1 * 2099", "enable": False}},
-        {"type": "timer", "function": "sweep",
-         "parameters": {"name": SAFETY, "cronExpression": "0 0 * * * * *", "enable": False}},
-    ])
-    services.scheduler = ScfSweepTimer(LazyClient(services.cloud, "scf", "ap-guangzhou"), function_name="sweep-fn",
-                                       next_trigger=NEXT, safety_trigger=SAFETY)
+    deploy_toy(
+        emulator,
+        tmp_path / "toy",
+        TOY,
+        functions={"sweep": {}},
+        triggers=[
+            {
+                "type": "timer",
+                "function": "sweep",
+                "parameters": {"name": NEXT, "cronExpression": "0 0 0 1 1 * 2099", "enable": False},
+            },
+            {
+                "type": "timer",
+                "function": "sweep",
+                "parameters": {"name": SAFETY, "cronExpression": "0 0 * * * * *", "enable": False},
+            },
+        ],
+    )
+    services.scheduler = ScfSweepTimer(
+        LazyClient(services.cloud, "scf", "ap-guangzhou"),
+        function_name="sweep-fn",
+        next_trigger=NEXT,
+        safety_trigger=SAFETY,
+    )
     return services
 
 
@@ -50,8 +66,9 @@ def _state(emulator: Any) -> dict[str, tuple[str, bool]]:
 
 def _request(image: str = "img-5ddkx3gh") -> dict[str, Any]:
     event = load_event("http/function_url_create_replication.json")
-    event["body"] = json.dumps({"source_region": "ap-guangzhou", "image_ids": [image],
-                                "destination_regions": ["ap-shanghai"]})
+    event["body"] = json.dumps(
+        {"source_region": "ap-guangzhou", "image_ids": [image], "destination_regions": ["ap-shanghai"]}
+    )
     return copy_request.main_handler(event, {})
 
 
@@ -75,8 +92,7 @@ def test_one_shot_cron_names_one_second() -> None:
         cron_at(at.replace(tzinfo=None))
 
 
-def test_request_arms_the_sweep_at_the_first_check_and_the_last_end_disarms_it(scheduled: Any,
-                                                                                emulator: Any) -> None:
+def test_request_arms_the_sweep_at_the_first_check_and_the_last_end_disarms_it(scheduled: Any, emulator: Any) -> None:
     emulator.admin.set_copy_duration(1200, 1200)
     assert not any(on for _, on in _state(emulator).values())  # deployed off: nothing at rest
     response = _request()
@@ -87,8 +103,11 @@ def test_request_arms_the_sweep_at_the_first_check_and_the_last_end_disarms_it(s
 
     # the one-shot fires once, at the armed second, and not again
     emulator.admin.advance((replica.next_check_at - _now(emulator)).total_seconds() + 1)
-    wait_for(lambda: [a for a in attempts(emulator, "sweep-fn") if a["result"] == NEXT], timeout=120,
-             what="the one-shot timer's firing")
+    wait_for(
+        lambda: [a for a in attempts(emulator, "sweep-fn") if a["result"] == NEXT],
+        timeout=120,
+        what="the one-shot timer's firing",
+    )
     emulator.admin.advance(30)
     assert [a["result"] for a in attempts(emulator, "sweep-fn")] == [NEXT]
 
@@ -110,8 +129,9 @@ def test_request_arms_the_sweep_at_the_first_check_and_the_last_end_disarms_it(s
     assert len(attempts(emulator, "sweep-fn")) == fired
 
 
-def test_a_failed_arm_leaves_the_copy_tracked_by_the_safety_timer(scheduled: Any, emulator: Any,
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failed_arm_leaves_the_copy_tracked_by_the_safety_timer(
+    scheduled: Any, emulator: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     emulator.admin.set_copy_duration(600, 600)
     emulator.admin.script_fault("UpdateTrigger", 1, code="InternalError")  # the one-shot's call fails
     response = _request()
@@ -122,8 +142,11 @@ def test_a_failed_arm_leaves_the_copy_tracked_by_the_safety_timer(scheduled: Any
     assert state[NEXT][1] is False and state[SAFETY][1] is True  # no one-shot, but the hourly look is on
     # the safety timer fires within the hour
     emulator.admin.advance(3600)
-    wait_for(lambda: [a for a in attempts(emulator, "sweep-fn") if a["result"] == SAFETY], timeout=120,
-             what="the safety timer's firing")
+    wait_for(
+        lambda: [a for a in attempts(emulator, "sweep-fn") if a["result"] == SAFETY],
+        timeout=120,
+        what="the safety timer's firing",
+    )
     report = _sweep()  # what that firing runs
     assert report["outcomes"] == {"SUCCEEDED": 1} and report["schedule"] == {"armed": None}, report
 

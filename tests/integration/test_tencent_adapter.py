@@ -72,7 +72,10 @@ def test_regions_from_the_region_service(images: TencentImages) -> None:
 
 def test_temporary_credentials_with_token(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     temp = emulator.admin.temporary_credentials()
-    env = {"TENCENTCLOUD_SECRETID": temp["secret_id"], "TENCENTCLOUD_SECRETKEY": temp["secret_key"],
-           "TENCENTCLOUD_SESSIONTOKEN": temp["token"]}
+    env = {
+        "TENCENTCLOUD_SECRETID": temp["secret_id"],
+        "TENCENTCLOUD_SECRETKEY": temp["secret_key"],
+        "TENCENTCLOUD_SESSIONTOKEN": temp["token"],
+    }
     cloud = TencentCloud(endpoint=emulator.endpoint, credential_provider=lambda: credentials_from_env(env))
     assert "img-5ddkx3gh" in TencentImages(cloud).describe_images("ap-guangzhou", ["img-5ddkx3gh"])

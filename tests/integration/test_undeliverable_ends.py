@@ -83,17 +83,21 @@ def test_crashed_deliveries_until_dead_lettered_show_failed_hooks(services: Any,
     assert _runs(services, replica.id) == {}  # the symptom: SUCCEEDED, and no hook record at all
 
     # the next receive finds its last delivery timed out: dead-lettered, and deliver() records it on the end
-    wait_for(lambda: deliver(queue, completion_hook.main_handler, on_dead=on_dead) and queue.dead_letters(),
-             "the message to be dead-lettered")
+    wait_for(
+        lambda: deliver(queue, completion_hook.main_handler, on_dead=on_dead) and queue.dead_letters(),
+        "the message to be dead-lettered",
+    )
 
     runs = _runs(services, replica.id)
     assert {k: (r.status, r.error_code) for k, r in runs.items()} == {
-        "webhook": ("failed", DEAD_LETTERED), "tag": ("failed", DEAD_LETTERED)
+        "webhook": ("failed", DEAD_LETTERED),
+        "tag": ("failed", DEAD_LETTERED),
     }
     assert TIMEOUT_ERROR in runs["webhook"].error_message and "5 deliveries" in runs["webhook"].error_message
     shown = _shown(ended.id)
     assert {k: (h["status"], h["error"]["code"]) for k, h in shown.items()} == {
-        "webhook": ("failed", DEAD_LETTERED), "tag": ("failed", DEAD_LETTERED)
+        "webhook": ("failed", DEAD_LETTERED),
+        "tag": ("failed", DEAD_LETTERED),
     }
     # once: delivering again (the dead letters are read on every call) writes nothing new
     before = _runs(services, replica.id)
@@ -113,7 +117,10 @@ def test_refused_deliveries_until_dead_lettered_show_the_last_error(services: An
     now = datetime.now(timezone.utc)
     payload = CompletionMessage.for_replica(replica).model_dump(mode="json", exclude={"message_id"})
     services.store.idempotency_claim(
-        f"completion:{replica.id}", payload_hash(payload), now=now, expires_at=now + timedelta(days=7),
+        f"completion:{replica.id}",
+        payload_hash(payload),
+        now=now,
+        expires_at=now + timedelta(days=7),
         in_progress_until=now + timedelta(hours=1),
     )
     on_dead = services.give_up().dead_lettered
@@ -122,7 +129,8 @@ def test_refused_deliveries_until_dead_lettered_show_the_last_error(services: An
         assert counts == {"delivered": 0, "failed": 1}
     runs = _runs(services, replica.id)
     assert {k: (r.status, r.error_code) for k, r in runs.items()} == {
-        "webhook": ("failed", DEAD_LETTERED), "tag": ("failed", DEAD_LETTERED)
+        "webhook": ("failed", DEAD_LETTERED),
+        "tag": ("failed", DEAD_LETTERED),
     }
     # the reason is the handler's own error, not a bare "nacked"
     assert "IdempotencyInProgress" in runs["tag"].error_message and "5 deliveries" in runs["tag"].error_message
@@ -152,12 +160,14 @@ def test_sweep_backstop_records_an_undelivered_end_once(services: Any, ended: An
     assert report["undelivered"] == 1
     runs = _runs(services, replica.id)
     assert {k: (r.status, r.error_code) for k, r in runs.items()} == {
-        "webhook": ("failed", UNDELIVERED), "tag": ("failed", UNDELIVERED)
+        "webhook": ("failed", UNDELIVERED),
+        "tag": ("failed", UNDELIVERED),
     }
     assert f"within {window} s" in runs["tag"].error_message
     shown = _shown(ended.id)
     assert {k: (h["status"], h["error"]["code"]) for k, h in shown.items()} == {
-        "webhook": ("failed", UNDELIVERED), "tag": ("failed", UNDELIVERED)
+        "webhook": ("failed", UNDELIVERED),
+        "tag": ("failed", UNDELIVERED),
     }
     # once
     assert status_sweep.main_handler(TIMER, {"time_limit_in_ms": 30000})["undelivered"] == 0

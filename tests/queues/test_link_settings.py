@@ -39,18 +39,28 @@ def _cloud() -> TencentCloud:
     return TencentCloud(endpoint="http://127.0.0.1:9", credential_provider=no_keys)
 
 
-@pytest.mark.parametrize(("settings", "needs"), [
-    ({"queue": "scf-async"}, "IMAGESYNC_COMPLETION_FUNCTION"),
-    ({"queue": "eventbridge"}, "IMAGESYNC_EVENT_BUS_ID"),
-])
+@pytest.mark.parametrize(
+    ("settings", "needs"),
+    [
+        ({"queue": "scf-async"}, "IMAGESYNC_COMPLETION_FUNCTION"),
+        ({"queue": "eventbridge"}, "IMAGESYNC_EVENT_BUS_ID"),
+    ],
+)
 def test_a_cloud_link_names_its_resource(settings: dict[str, str], needs: str) -> None:
     with pytest.raises(ValueError, match=needs):
         build_queue(Settings(**settings), _cloud())
 
 
 def test_cloud_links_are_built_without_credentials(tmp_path: Path) -> None:
-    scf = build_queue(Settings(queue="scf-async", completion_function="prod-completion_hook",
-                               completion_namespace="prod", region="ap-shanghai"), _cloud())
+    scf = build_queue(
+        Settings(
+            queue="scf-async",
+            completion_function="prod-completion_hook",
+            completion_namespace="prod",
+            region="ap-shanghai",
+        ),
+        _cloud(),
+    )
     assert isinstance(scf, ScfAsyncLink) and (scf.function_name, scf.namespace) == ("prod-completion_hook", "prod")
     assert scf.max_messages == 10  # IMAGESYNC_COMPLETION_BATCH_MAX
     bus = build_queue(Settings(queue="eventbridge", event_bus_id="eb-123"), _cloud())

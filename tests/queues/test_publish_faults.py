@@ -35,8 +35,7 @@ BAD_GATEWAY = (502, "text/html", "<html>bad gateway</html>")
 
 def _ended(services: Any, n: int) -> list[str]:
     """`n` replica ends in the outbox (replicas stored SUCCEEDED put their completion messages there)."""
-    replication = make_replication([f"img-{i:08d}" for i in range(n)], ["ap-shanghai"],
-                                   state=ReplicaState.SUCCEEDED)
+    replication = make_replication([f"img-{i:08d}" for i in range(n)], ["ap-shanghai"], state=ReplicaState.SUCCEEDED)
     services.store.create_replication(replication)
     return sorted(r.id for r in replication.replicas)
 
@@ -53,8 +52,12 @@ def _scf_link(server: Any) -> ScfAsyncLink:
 
 
 def _sent_replicas(server: Any) -> list[str]:
-    return sorted(m["replica_id"] for r in server.requests if r["action"] == "Invoke"
-                  for m in json.loads(r["body"]["ClientContext"])["messages"])
+    return sorted(
+        m["replica_id"]
+        for r in server.requests
+        if r["action"] == "Invoke"
+        for m in json.loads(r["body"]["ClientContext"])["messages"]
+    )
 
 
 # -- scf async Invoke --------------------------------------------------------------------------------------------------
@@ -84,8 +87,11 @@ def test_scf_link_down_leaves_the_outbox_and_the_sweep_reports_it(services: Any,
 
     assert report.published == 0
     assert report.publish_error == {
-        "code": "RequestLimitExceeded", "message": report.publish_error["message"], "retryable": True,
-        "attempts": 5, "unsent": 2,
+        "code": "RequestLimitExceeded",
+        "message": report.publish_error["message"],
+        "retryable": True,
+        "attempts": 5,
+        "unsent": 2,
     }
     assert len(canned.requests) == 5 and len(sleeps) == 4 and max(sleeps) <= 3.0  # bounded
     assert len(services.store.pending_outbox(10)) == 2  # nothing lost: the next sweep sends them
@@ -225,9 +231,16 @@ def _eb_link(services: Any, bus: str) -> EventBridgeLink:
 def _as_delivered(recorded: dict[str, Any]) -> dict[str, Any]:
     """The CloudEvent EventBridge hands an SCF target for one event the emulator recorded (docs/facts.md#F-EVT-4)."""
     return {
-        "specversion": "1.0", "id": recorded["id"], "type": recorded["type"], "source": recorded["source"],
-        "subject": recorded["subject"], "time": int(recorded["received_at"] * 1000), "region": recorded["region"],
-        "datacontenttype": "application/json;charset=utf-8", "status": "1", "tags": None,
+        "specversion": "1.0",
+        "id": recorded["id"],
+        "type": recorded["type"],
+        "source": recorded["source"],
+        "subject": recorded["subject"],
+        "time": int(recorded["received_at"] * 1000),
+        "region": recorded["region"],
+        "datacontenttype": "application/json;charset=utf-8",
+        "status": "1",
+        "tags": None,
         "data": recorded["data"],
     }
 
@@ -247,7 +260,8 @@ def test_eventbridge_link_through_injected_faults(services: Any, emulator: Any, 
     events = emulator.admin.drain_events()
     assert sorted(e["data"]["replica_id"] for e in events) == replicas  # each once: faults before the action
     assert {(e["event_bus_id"], e["source"], e["type"]) for e in events} == {
-        (bus, "imagesync.outbox", "imagesync:Replica:Ended")}
+        (bus, "imagesync.outbox", "imagesync:Replica:Ended")
+    }
     # what EventBridge delivers to completion_hook is what it reads: one event, or a batch
     one = completion_hook.main_handler(_as_delivered(events[0]), {})
     assert one["processed"] == 1 and one["rejected"] == []
@@ -282,12 +296,20 @@ def test_what_the_sweep_invokes_is_what_completion_hook_runs(services: Any, emul
     from imagesync.handlers import copy_request
 
     event = load_event("http/function_url_create_replication.json")
-    event["body"] = json.dumps({"source_region": "ap-guangzhou", "image_ids": ["img-5ddkx3gh", "img-8c2rq9tw"],
-                                "destination_regions": ["ap-shanghai", "ap-beijing"]})
+    event["body"] = json.dumps(
+        {
+            "source_region": "ap-guangzhou",
+            "image_ids": ["img-5ddkx3gh", "img-8c2rq9tw"],
+            "destination_regions": ["ap-shanghai", "ap-beijing"],
+        }
+    )
     assert copy_request.main_handler(event, {})["statusCode"] == 202
     emulator.admin.advance(45 * 60)  # every copy has ended
-    services.queue = ScfAsyncLink(sdk_client(ScfClient, f"127.0.0.1:{canned.server_address[1]}"),
-                                  function_name="imagesync-completion_hook", max_messages=3)
+    services.queue = ScfAsyncLink(
+        sdk_client(ScfClient, f"127.0.0.1:{canned.server_address[1]}"),
+        function_name="imagesync-completion_hook",
+        max_messages=3,
+    )
     canned.answers = [OK]
 
     report = status_sweep.main_handler(TIMER, {"time_limit_in_ms": 30000})

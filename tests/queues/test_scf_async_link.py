@@ -42,8 +42,9 @@ def client(mocker: Any) -> Any:
 
 
 def test_one_async_invoke_carries_every_message_as_the_event(client: Any) -> None:
-    link: BatchQueue = ScfAsyncLink(client, function_name="imagesync-completion_hook", namespace="prod",
-                                    qualifier="$DEFAULT")
+    link: BatchQueue = ScfAsyncLink(
+        client, function_name="imagesync-completion_hook", namespace="prod", qualifier="$DEFAULT"
+    )
 
     assert link.send_batch(BODIES) == "fn-req-1"
 
@@ -51,7 +52,9 @@ def test_one_async_invoke_carries_every_message_as_the_event(client: Any) -> Non
     assert isinstance(request, models.InvokeRequest)
     sent = request._serialize()
     assert {k: v for k, v in sent.items() if k != "ClientContext"} == {
-        "FunctionName": "imagesync-completion_hook", "InvocationType": "Event", "Namespace": "prod",
+        "FunctionName": "imagesync-completion_hook",
+        "InvocationType": "Event",
+        "Namespace": "prod",
         "Qualifier": "$DEFAULT",
     }
     # the event completion_hook gets IS ClientContext: its envelope reads every message back
@@ -110,8 +113,11 @@ def test_the_largest_message_the_queues_accept_fits_alone() -> None:
         link.batches([_body(2, MAX_EVENT_BYTES)])
 
 
-@pytest.mark.parametrize("bodies", [["not json"], ["[1, 2]"], [_body(1, MAX_EVENT_BYTES)], []],
-                         ids=["not-json", "not-an-object", "too-large", "empty"])
+@pytest.mark.parametrize(
+    "bodies",
+    [["not json"], ["[1, 2]"], [_body(1, MAX_EVENT_BYTES)], []],
+    ids=["not-json", "not-an-object", "too-large", "empty"],
+)
 def test_bad_bodies_are_refused_before_any_call(client: Any, bodies: list[str]) -> None:
     with pytest.raises(ValueError):
         ScfAsyncLink(client, function_name="f").send_batch(bodies)
@@ -160,8 +166,9 @@ def _link(server: Any) -> ScfAsyncLink:
 
 
 def test_real_sdk_wire_shape(canned: Any) -> None:
-    canned.answers = [(200, "application/json",
-                       {"Response": {"Result": {"FunctionRequestId": "fn-wire"}, "RequestId": "req-wire"}})]
+    canned.answers = [
+        (200, "application/json", {"Response": {"Result": {"FunctionRequestId": "fn-wire"}, "RequestId": "req-wire"}})
+    ]
     assert _link(canned).send_batch(BODIES) == "fn-wire"
     [request] = canned.requests
     assert request["action"] == "Invoke"

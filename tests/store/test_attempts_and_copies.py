@@ -20,8 +20,13 @@ def test_a_retry_attempt_and_the_asked_destinations_round_trip(store: SqlStateSt
     store.create_replication(rep)
     [failed] = rep.replicas
     attempt = failed.model_copy(
-        update={"id": retry_id(failed.id), "state": S.PENDING, "ended_at": None, "retry_of": failed.id,
-                "created_at": failed.created_at + timedelta(seconds=1)}
+        update={
+            "id": retry_id(failed.id),
+            "state": S.PENDING,
+            "ended_at": None,
+            "retry_of": failed.id,
+            "created_at": failed.created_at + timedelta(seconds=1),
+        }
     )
     assert store.add_replica(attempt) == attempt
     assert store.add_replica(attempt).id == attempt.id  # idempotent by the derived id
@@ -34,13 +39,17 @@ def test_a_retry_attempt_and_the_asked_destinations_round_trip(store: SqlStateSt
 def test_copied_sources_and_copies_of(store: SqlStateStore) -> None:
     now = utcnow()
     old = make_replication(["img-aaaaaaaa"], ["ap-shanghai", "ap-beijing"], state=S.SUCCEEDED, created_at=now)
-    new = make_replication(["img-bbbbbbbb"], ["ap-shanghai"], state=S.SUCCEEDED,
-                           created_at=now + timedelta(minutes=5))
+    new = make_replication(["img-bbbbbbbb"], ["ap-shanghai"], state=S.SUCCEEDED, created_at=now + timedelta(minutes=5))
     failed = make_replication(["img-cccccccc"], ["ap-shanghai"], state=S.FAILED)
     for rep, tag in ((old, "a"), (new, "b"), (failed, "c")):
-        rep = rep.model_copy(update={"replicas": [
-            r.model_copy(update={"destination_image_id": f"img-{tag}{i:07d}"}) for i, r in enumerate(rep.replicas)
-        ]})
+        rep = rep.model_copy(
+            update={
+                "replicas": [
+                    r.model_copy(update={"destination_image_id": f"img-{tag}{i:07d}"})
+                    for i, r in enumerate(rep.replicas)
+                ]
+            }
+        )
         store.create_replication(rep)
     assert store.copied_sources(limit=10) == [("ap-guangzhou", "img-bbbbbbbb"), ("ap-guangzhou", "img-aaaaaaaa")]
     assert store.copied_sources(limit=1) == [("ap-guangzhou", "img-bbbbbbbb")]

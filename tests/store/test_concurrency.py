@@ -98,6 +98,8 @@ def test_overlapping_sweepers_threads_and_processes(store_url: str, backend: str
     for p in procs:
         p.join(timeout=10)
     elapsed = time.monotonic() - started
-    print(f"{backend}/{skip_locked}: {N} replicas, {PROCESSES}x{THREADS_PER_PROCESS}+{MAIN_THREADS} sweepers, "
-          f"{elapsed:.1f}s, claims per sweeper {[len(lg.claims) for lg in logs]}")
+    print(
+        f"{backend}/{skip_locked}: {N} replicas, {PROCESSES}x{THREADS_PER_PROCESS}+{MAIN_THREADS} sweepers, "
+        f"{elapsed:.1f}s, claims per sweeper {[len(lg.claims) for lg in logs]}"
+    )
     _check(store, logs, ids)

@@ -362,8 +362,10 @@ def test_a_taken_over_claim_cannot_complete_or_release_the_new_owners_record(sto
     store.idempotency_claim("k", "h", now=now, expires_at=now + timedelta(hours=1), in_progress_until=first)
     later = now + timedelta(seconds=11)
     second = later + timedelta(seconds=10)
-    assert store.idempotency_claim("k", "h", now=later, expires_at=later + timedelta(hours=1),
-                                   in_progress_until=second) is None  # taken over
+    assert (
+        store.idempotency_claim("k", "h", now=later, expires_at=later + timedelta(hours=1), in_progress_until=second)
+        is None
+    )  # taken over
     # the first invocation wakes up late: neither its completion nor its release touches the new claim
     store.idempotency_complete("k", {"by": "first"}, expires_at=later + timedelta(hours=1), claimed_until=first)
     store.idempotency_release("k", claimed_until=first)
@@ -437,13 +439,16 @@ def test_save_progress_writes_many_by_compare_and_set(store: SqlStateStore) -> N
         copying.append(saved)
     later = now + timedelta(minutes=5)
     # somebody else moves the third one first: its progress write must not land
-    third = store.save_replica(copying[2].moved(S.COPYING, now, sync_percent=99), expected_version=copying[2].version,
-                               expected_state=S.COPYING)
+    third = store.save_replica(
+        copying[2].moved(S.COPYING, now, sync_percent=99), expected_version=copying[2].version, expected_state=S.COPYING
+    )
     assert third is not None
-    store.save_progress([
-        (r.moved(S.COPYING, later, sync_percent=40 + i, next_check_at=later + timedelta(minutes=1)), r.version)
-        for i, r in enumerate(copying)
-    ])
+    store.save_progress(
+        [
+            (r.moved(S.COPYING, later, sync_percent=40 + i, next_check_at=later + timedelta(minutes=1)), r.version)
+            for i, r in enumerate(copying)
+        ]
+    )
     got = {r.id: r for r in store.get_replication(rep.id).replicas}
     for i, r in enumerate(copying[:2]):
         row = got[r.id]

@@ -90,8 +90,9 @@ def test_sweep_finishes_while_its_sessions_are_killed(server_store_url: str) -> 
         if due:
             kills.append(kill_sessions(url))
 
-    first = sweep_threads(url, 4, True, lease_seconds=2.0, tolerate_errors=True, time_limit=120.0, pause=0.002,
-                          on_step=on_step, stop=stop)
+    first = sweep_threads(
+        url, 4, True, lease_seconds=2.0, tolerate_errors=True, time_limit=120.0, pause=0.002, on_step=on_step, stop=stop
+    )
     assert sum(kills) > 0, "no session was killed under a sweeper"
     assert len(first.won) < 2 * n, "the work was done before the kills ended: not a mid-sweep test"
     # the next invocations: fresh sweepers on the same (cached) engine finish the rest
@@ -136,9 +137,7 @@ def test_session_killed_inside_a_terminal_save_is_rerun_once(server_store_url: s
     store = SqlStateStore(engine)
     rep = make_replication(["img-aaaaaaa1"], ["ap-shanghai"])
     store.create_replication(rep)
-    copying = store.save_replica(
-        step(rep.replicas[0], utcnow()), expected_version=0, expected_state=S.PENDING
-    )
+    copying = store.save_replica(step(rep.replicas[0], utcnow()), expected_version=0, expected_state=S.PENDING)
     assert copying is not None
     killed: list[int] = []
 
@@ -369,9 +368,19 @@ def mariadb_server() -> Iterator[tuple[str, Callable[[], None], Callable[[], Non
     data = tempfile.mkdtemp(prefix="imagesync-maria-")
     port = _free_port()
     user = ["--user=root"] if os.geteuid() == 0 else []
-    argv = [server, "--no-defaults", f"--datadir={data}/data", f"--port={port}", "--bind-address=127.0.0.1",
-            f"--socket={data}/sock", f"--pid-file={data}/pid", f"--log-error={data}/err.log", *user,
-            "--skip-grant-tables", "--innodb-flush-log-at-trx-commit=2"]
+    argv = [
+        server,
+        "--no-defaults",
+        f"--datadir={data}/data",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--socket={data}/sock",
+        f"--pid-file={data}/pid",
+        f"--log-error={data}/err.log",
+        *user,
+        "--skip-grant-tables",
+        "--innodb-flush-log-at-trx-commit=2",
+    ]
     proc: list[subprocess.Popen[bytes]] = []
 
     def start() -> None:
@@ -388,8 +397,19 @@ def mariadb_server() -> Iterator[tuple[str, Callable[[], None], Callable[[], Non
         proc[0].wait(timeout=30)
 
     try:
-        subprocess.run([install, "--no-defaults", f"--datadir={data}/data", *user, "--skip-test-db",
-                        "--auth-root-authentication-method=normal"], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                install,
+                "--no-defaults",
+                f"--datadir={data}/data",
+                *user,
+                "--skip-test-db",
+                "--auth-root-authentication-method=normal",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         start()
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass

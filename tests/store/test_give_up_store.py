@@ -26,17 +26,27 @@ class StepClock:
 def _ended(store: SqlStateStore, image: str, *, hooks: bool) -> Replica:
     """A replication of one image into ap-shanghai whose replica SUCCEEDED (its message is in the outbox)."""
     rep = Replication(
-        source_region="ap-guangzhou", image_ids=[image], destination_regions=["ap-shanghai"], created_at=T0,
+        source_region="ap-guangzhou",
+        image_ids=[image],
+        destination_regions=["ap-shanghai"],
+        created_at=T0,
         hooks=[TagHook()] if hooks else [],
     )
     replica = Replica(
-        replication_id=rep.id, source_region="ap-guangzhou", source_image_id=image,
-        destination_region="ap-shanghai", image_name="web", created_at=T0, updated_at=T0, next_check_at=T0,
+        replication_id=rep.id,
+        source_region="ap-guangzhou",
+        source_image_id=image,
+        destination_region="ap-shanghai",
+        image_name="web",
+        created_at=T0,
+        updated_at=T0,
+        next_check_at=T0,
         deadline_at=T0 + timedelta(hours=2),
     )
     store.create_replication(rep.model_copy(update={"replicas": [replica]}))
     copying = store.save_replica(
-        replica.moved(S.COPYING, T0, destination_image_id="img-c" + image[5:]), expected_version=0,
+        replica.moved(S.COPYING, T0, destination_image_id="img-c" + image[5:]),
+        expected_version=0,
         expected_state=S.PENDING,
     )
     ended = copying.moved(S.SUCCEEDED, T0 + timedelta(minutes=20))
@@ -44,8 +54,16 @@ def _ended(store: SqlStateStore, image: str, *, hooks: bool) -> Replica:
 
 
 def _run(r: Replica, key: str, status: str, **kw: object) -> HookRun:
-    return HookRun(replica_id=r.id, hook_key=key, replication_id=r.replication_id, hook_type="webhook",
-                   status=status, attempts=2, updated_at=T0, **kw)  # type: ignore[arg-type]
+    return HookRun(
+        replica_id=r.id,
+        hook_key=key,
+        replication_id=r.replication_id,
+        hook_type="webhook",
+        status=status,
+        attempts=2,
+        updated_at=T0,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_give_up_hooks_fails_open_and_missing_hooks_once(store: SqlStateStore) -> None:
@@ -57,23 +75,39 @@ def test_give_up_hooks_fails_open_and_missing_hooks_once(store: SqlStateStore) -
     hooks = [(k, "webhook") for k in ("done-one", "open-one", "failed-one", "skipped-one", "missing-one")]
     at = T0 + timedelta(hours=8)
 
-    written = store.give_up_hooks(r.id, r.replication_id, hooks, error_code="Hook.Undelivered",
-                                  error_message="not delivered", at=at)
+    written = store.give_up_hooks(
+        r.id, r.replication_id, hooks, error_code="Hook.Undelivered", error_message="not delivered", at=at
+    )
 
     assert sorted(written) == ["missing-one", "open-one"]
     runs = {run.hook_key: run for run in store.hook_runs([r.id])[r.id]}
     assert {k: v.status for k, v in runs.items()} == {
-        "done-one": "done", "failed-one": "failed", "missing-one": "failed", "open-one": "failed",
+        "done-one": "done",
+        "failed-one": "failed",
+        "missing-one": "failed",
+        "open-one": "failed",
         "skipped-one": "skipped",
     }
     for key in ("missing-one", "open-one"):
         assert (runs[key].error_code, runs[key].error_message, runs[key].updated_at) == (
-            "Hook.Undelivered", "not delivered", at)
+            "Hook.Undelivered",
+            "not delivered",
+            at,
+        )
     assert runs["open-one"].attempts == 2 and runs["missing-one"].attempts == 0
     assert runs["failed-one"].error_message == "500"  # its own failure is kept
     # once: a second give-up (the backstop after a dead letter, a repeated call) changes nothing
-    assert store.give_up_hooks(r.id, r.replication_id, hooks, error_code="Hook.DeadLettered",
-                               error_message="again", at=at + timedelta(hours=1)) == []
+    assert (
+        store.give_up_hooks(
+            r.id,
+            r.replication_id,
+            hooks,
+            error_code="Hook.DeadLettered",
+            error_message="again",
+            at=at + timedelta(hours=1),
+        )
+        == []
+    )
     assert store.hook_runs([r.id])[r.id] == list(runs.values())
     # a failed record is not final: a re-driven message that runs the hook records it done
     store.save_hook_run(_run(r, "open-one", "done", result={"http_status": 200}))
@@ -101,24 +135,47 @@ def test_undelivered_ends_are_found_by_sent_at_until_settled(store_url: str) -> 
     store.save_hook_run(_run(fresh, "tag", "pending", error_code="Cloud.InternalError", error_message="x"))
 
     def found(everywhere: bool, before: datetime = T0 + timedelta(hours=2)) -> list[str]:
-        return [m.replica_id for m in store.undelivered_ends(
-            sent_before=before, sent_after=before - timedelta(days=7), hooks_everywhere=everywhere)]
+        return [
+            m.replica_id
+            for m in store.undelivered_ends(
+                sent_before=before, sent_after=before - timedelta(days=7), hooks_everywhere=everywhere
+            )
+        ]
 
     # published an hour after T0; the window ends two hours after: the fresh one (5 h) and the unsent are not due
     assert sorted(found(False)) == sorted([stale_open.id, stale_bare_with_hooks.id])
     assert sorted(found(True)) == sorted([stale_open.id, stale_bare_with_hooks.id, stale_bare_no_hooks.id])
     assert found(True, before=T0 + timedelta(minutes=59)) == []  # nothing sent that early
     assert sorted(found(False, before=T0 + timedelta(hours=6))) == sorted(
-        [stale_open.id, stale_bare_with_hooks.id, fresh.id])
-    assert store.undelivered_ends(sent_before=T0 + timedelta(hours=6), sent_after=T0 + timedelta(hours=2),
-                                  hooks_everywhere=True)[0].replica_id == fresh.id  # the horizon bounds it
-    assert len(store.undelivered_ends(sent_before=T0 + timedelta(hours=6), sent_after=T0,
-                                      hooks_everywhere=True, limit=2)) == 2
+        [stale_open.id, stale_bare_with_hooks.id, fresh.id]
+    )
+    assert (
+        store.undelivered_ends(
+            sent_before=T0 + timedelta(hours=6), sent_after=T0 + timedelta(hours=2), hooks_everywhere=True
+        )[0].replica_id
+        == fresh.id
+    )  # the horizon bounds it
+    assert (
+        len(store.undelivered_ends(sent_before=T0 + timedelta(hours=6), sent_after=T0, hooks_everywhere=True, limit=2))
+        == 2
+    )
     # settled: its open record failed, the bare one got a failed record -> not found again
-    store.give_up_hooks(stale_open.id, stale_open.replication_id, [("webhook", "webhook")],
-                        error_code="Hook.Undelivered", error_message="late", at=clock.at)
-    store.give_up_hooks(stale_bare_with_hooks.id, stale_bare_with_hooks.replication_id, [("tag", "tag")],
-                        error_code="Hook.Undelivered", error_message="late", at=clock.at)
+    store.give_up_hooks(
+        stale_open.id,
+        stale_open.replication_id,
+        [("webhook", "webhook")],
+        error_code="Hook.Undelivered",
+        error_message="late",
+        at=clock.at,
+    )
+    store.give_up_hooks(
+        stale_bare_with_hooks.id,
+        stale_bare_with_hooks.replication_id,
+        [("tag", "tag")],
+        error_code="Hook.Undelivered",
+        error_message="late",
+        at=clock.at,
+    )
     assert found(False) == [] and found(True) == [stale_bare_no_hooks.id]
     assert unsent.id not in found(True, before=T0 + timedelta(days=1))
 
@@ -128,8 +185,14 @@ def test_leases_run_on_their_own_clock(store: SqlStateStore) -> None:
     clock hours ahead must not free a lease whose holder is still at work."""
     r = _ended(store, "img-aaaa0001", hooks=False)  # the outbox needs a replica; the lease needs an active one
     active = Replica(
-        replication_id=r.replication_id, source_region="ap-guangzhou", source_image_id="img-bbbb0001",
-        destination_region="ap-beijing", image_name="web", created_at=T0, updated_at=T0, next_check_at=T0,
+        replication_id=r.replication_id,
+        source_region="ap-guangzhou",
+        source_image_id="img-bbbb0001",
+        destination_region="ap-beijing",
+        image_name="web",
+        created_at=T0,
+        updated_at=T0,
+        next_check_at=T0,
         deadline_at=T0 + timedelta(hours=2),
     )
     store.add_replica(active)

@@ -19,15 +19,26 @@ T0 = datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
 
 def _replication(rule: str | None = "nightly", **kw: object) -> Replication:
     fields: dict[str, object] = {
-        "hooks": [WebhookHook(url="https://example.test/h", format="slack"), RetentionHook(keep=2)], **kw
+        "hooks": [WebhookHook(url="https://example.test/h", format="slack"), RetentionHook(keep=2)],
+        **kw,
     }
     rep = Replication(
-        source_region="ap-guangzhou", image_ids=["img-aaaa1111"], destination_regions=["ap-shanghai"], rule=rule,
-        created_at=T0, **fields,  # type: ignore[arg-type]
+        source_region="ap-guangzhou",
+        image_ids=["img-aaaa1111"],
+        destination_regions=["ap-shanghai"],
+        rule=rule,
+        created_at=T0,
+        **fields,  # type: ignore[arg-type]
     )
     replica = Replica(
-        replication_id=rep.id, source_region="ap-guangzhou", source_image_id="img-aaaa1111",
-        destination_region="ap-shanghai", image_name="web", created_at=T0, updated_at=T0, next_check_at=T0,
+        replication_id=rep.id,
+        source_region="ap-guangzhou",
+        source_image_id="img-aaaa1111",
+        destination_region="ap-shanghai",
+        image_name="web",
+        created_at=T0,
+        updated_at=T0,
+        next_check_at=T0,
         deadline_at=T0 + timedelta(hours=2),
     )
     return rep.model_copy(update={"replicas": [replica]})
@@ -48,9 +59,17 @@ def test_encrypted_copy_replica_is_added_once_and_guarded_in_flight(store: SqlSt
     rep = store.create_replication(_replication())
     parent = rep.replicas[0]
     child = Replica(
-        id="rpl-child0000001", replication_id=rep.id, source_region="ap-shanghai", source_image_id="img-copy0001",
-        destination_region="ap-shanghai", image_name="web", created_at=T0, updated_at=T0, next_check_at=T0,
-        deadline_at=T0 + timedelta(hours=2), kms_key_id="3f1c2b4a-5d6e-4f70-8a9b-0c1d2e3f4a5b",
+        id="rpl-child0000001",
+        replication_id=rep.id,
+        source_region="ap-shanghai",
+        source_image_id="img-copy0001",
+        destination_region="ap-shanghai",
+        image_name="web",
+        created_at=T0,
+        updated_at=T0,
+        next_check_at=T0,
+        deadline_at=T0 + timedelta(hours=2),
+        kms_key_id="3f1c2b4a-5d6e-4f70-8a9b-0c1d2e3f4a5b",
         parent_replica_id=parent.id,
     )
     assert store.add_replica(child) == child
@@ -66,12 +85,30 @@ def test_encrypted_copy_replica_is_added_once_and_guarded_in_flight(store: SqlSt
 def test_hook_runs_upsert_and_finished_copies(store: SqlStateStore) -> None:
     rep = store.create_replication(_replication())
     replica = rep.replicas[0]
-    run = HookRun(replica_id=replica.id, hook_key="webhook", replication_id=rep.id, hook_type="webhook",
-                  status="pending", attempts=1, updated_at=T0, error_code="Webhook.BadStatus", error_message="503")
+    run = HookRun(
+        replica_id=replica.id,
+        hook_key="webhook",
+        replication_id=rep.id,
+        hook_type="webhook",
+        status="pending",
+        attempts=1,
+        updated_at=T0,
+        error_code="Webhook.BadStatus",
+        error_message="503",
+    )
     store.save_hook_run(run)
-    store.save_hook_run(HookRun(replica_id=replica.id, hook_key="webhook", replication_id=rep.id,
-                                hook_type="webhook", status="done", attempts=2, updated_at=T0 + timedelta(seconds=5),
-                                result={"http_status": 200}))
+    store.save_hook_run(
+        HookRun(
+            replica_id=replica.id,
+            hook_key="webhook",
+            replication_id=rep.id,
+            hook_type="webhook",
+            status="done",
+            attempts=2,
+            updated_at=T0 + timedelta(seconds=5),
+            result={"http_status": 200},
+        )
+    )
     runs = store.hook_runs([replica.id, "rpl-none"])
     assert runs["rpl-none"] == []
     [saved] = runs[replica.id]

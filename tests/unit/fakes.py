@@ -83,9 +83,7 @@ class FakeReplicaStore:
         mine = [r for r in self.rows.values() if r.replication_id == replication_id]
         return found.model_copy(update={"replicas": mine})
 
-    def save_replica(
-        self, replica: Replica, *, expected_version: int, expected_state: ReplicaState
-    ) -> Replica | None:
+    def save_replica(self, replica: Replica, *, expected_version: int, expected_state: ReplicaState) -> Replica | None:
         check_transition(expected_state, replica.state)
         row = self.rows.get(replica.id)
         if row is None or row.version != expected_version or row.state is not expected_state:
@@ -113,18 +111,22 @@ class FakeReplicaStore:
 
     def sources_copied(self, rules: Sequence[str]) -> list[tuple[str, str]]:
         found = {
-            (r.source_region, r.source_image_id) for r in self.rows.values()
+            (r.source_region, r.source_image_id)
+            for r in self.rows.values()
             if r.state is ReplicaState.SUCCEEDED
             and getattr(self.replications.get(r.replication_id), "rule", None) in rules
         }
         return sorted(found)
+
     def add_replica(self, replica: Replica) -> Replica:
         """Idempotent by id; refuses a second active replica of the same copy (as the inflight_key column does)."""
         if replica.id in self.rows:
             return self.rows[replica.id]
         for row in self.rows.values():
             same = (row.source_region, row.source_image_id, row.destination_region) == (
-                replica.source_region, replica.source_image_id, replica.destination_region
+                replica.source_region,
+                replica.source_image_id,
+                replica.destination_region,
             )
             if same and not row.terminal and not replica.terminal:
                 raise AlreadyInFlight(f"in flight in {row.replication_id}", row.replication_id)
@@ -135,15 +137,19 @@ class FakeReplicaStore:
     def copied_sources(self, *, limit: int = 500) -> list[tuple[str, str]]:
         done = sorted(
             (r for r in self.rows.values() if r.state is ReplicaState.SUCCEEDED and r.destination_image_id),
-            key=lambda r: r.ended_at or r.updated_at, reverse=True,
+            key=lambda r: r.ended_at or r.updated_at,
+            reverse=True,
         )
         return list(dict.fromkeys((r.source_region, r.source_image_id) for r in done))[:limit]
 
     def copies_of(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
         return [
-            r for r in self.rows.values()
-            if r.source_region == source_region and r.source_image_id in image_ids
-            and r.state is ReplicaState.SUCCEEDED and r.destination_image_id
+            r
+            for r in self.rows.values()
+            if r.source_region == source_region
+            and r.source_image_id in image_ids
+            and r.state is ReplicaState.SUCCEEDED
+            and r.destination_image_id
         ]
 
     def bump(self, replica_id: str, **changes: Any) -> Replica:
@@ -166,9 +172,9 @@ class FakeLeases:
     ) -> list[Replica]:
         held_at = lease_now or now
         due = [
-            r for r in self.replicas.rows.values()
-            if r.state in ACTIVE and r.next_check_at <= now
-            and (r.id not in self.held or self.held[r.id][1] <= held_at)
+            r
+            for r in self.replicas.rows.values()
+            if r.state in ACTIVE and r.next_check_at <= now and (r.id not in self.held or self.held[r.id][1] <= held_at)
         ]
         due.sort(key=lambda r: (r.next_check_at, r.id))
         out = due[: max(0, limit)]
@@ -248,16 +254,29 @@ class FakeHookRuns:
             self.runs[(run.replica_id, run.hook_key)] = run
 
     def give_up_hooks(
-        self, replica_id: str, replication_id: str, hooks: Sequence[tuple[str, str]], *, error_code: str,
-        error_message: str, at: datetime,
+        self,
+        replica_id: str,
+        replication_id: str,
+        hooks: Sequence[tuple[str, str]],
+        *,
+        error_code: str,
+        error_message: str,
+        at: datetime,
     ) -> list[str]:
         written = []
         for key, hook_type in dict.fromkeys(hooks):
             found = self.runs.get((replica_id, key))
             if found is None or found.status not in ("done", "skipped", "failed"):
                 self.runs[(replica_id, key)] = HookRun(
-                    replica_id, key, replication_id, hook_type, "failed", found.attempts if found else 0, at,
-                    error_code, error_message[:2000],
+                    replica_id,
+                    key,
+                    replication_id,
+                    hook_type,
+                    "failed",
+                    found.attempts if found else 0,
+                    at,
+                    error_code,
+                    error_message[:2000],
                 )
                 written.append(key)
         return written
@@ -292,12 +311,24 @@ class FakeImages:
     created: int = 0
 
     def add(
-        self, region: str, image_id: str, *, state: str = "NORMAL", name: str = "web",
-        sync_percent: int | None = None, created_time: str | None = None,
+        self,
+        region: str,
+        image_id: str,
+        *,
+        state: str = "NORMAL",
+        name: str = "web",
+        sync_percent: int | None = None,
+        created_time: str | None = None,
     ) -> SourceImage:
         image = SourceImage(
-            image_id=image_id, region=region, name=name, image_type="PRIVATE_IMAGE", state=state, size_gb=20,
-            sync_percent=sync_percent, created_time=created_time,
+            image_id=image_id,
+            region=region,
+            name=name,
+            image_type="PRIVATE_IMAGE",
+            state=state,
+            size_gb=20,
+            sync_percent=sync_percent,
+            created_time=created_time,
         )
         self.images[(region, image_id)] = image
         return image

@@ -27,8 +27,13 @@ class AccountWorld(World):
 
     def starter(self) -> CopyStarter:
         return CopyStarter(
-            replicas=self.replicas, audit=self.audit, images=self.images, clock=self.clock,
-            first_check_seconds=60, retry_seconds=120, accounts=self.accounts,
+            replicas=self.replicas,
+            audit=self.audit,
+            images=self.images,
+            clock=self.clock,
+            first_check_seconds=60,
+            retry_seconds=120,
+            accounts=self.accounts,
         )
 
 
@@ -58,8 +63,9 @@ def test_the_account_s_other_regions_wait_for_the_handover_then_copy_from_it() -
     handover = w.copying("img-src00001", SRC, "img-part0001", account=PARTNER, role=ROLE)
     partner = w.accounts.images(PARTNER, ROLE)
     partner.add(SRC, "img-part0001", state="SYNCING")
-    onward = w.replica("img-src00001", "ap-beijing", S.WAITING_SOURCE, account=PARTNER, role=ROLE,
-                       parent_replica_id=handover.id)
+    onward = w.replica(
+        "img-src00001", "ap-beijing", S.WAITING_SOURCE, account=PARTNER, role=ROLE, parent_replica_id=handover.id
+    )
     report = w.sweep()()
     assert report.outcomes == {}  # the handover is still copying: its child waits
     assert w.replicas.rows[onward.id].state is S.WAITING_SOURCE
@@ -75,8 +81,9 @@ def test_the_account_s_other_regions_wait_for_the_handover_then_copy_from_it() -
 def test_a_failed_handover_fails_its_regions() -> None:
     w = AccountWorld()
     handover = w.replica("img-src00001", SRC, S.FAILED, account=PARTNER, role=ROLE, error_code="X")
-    onward = w.replica("img-src00001", "ap-beijing", S.WAITING_SOURCE, account=PARTNER, role=ROLE,
-                       parent_replica_id=handover.id)
+    onward = w.replica(
+        "img-src00001", "ap-beijing", S.WAITING_SOURCE, account=PARTNER, role=ROLE, parent_replica_id=handover.id
+    )
     assert w.sweep()().outcomes == {"FAILED": 1}
     assert w.replicas.rows[onward.id].error_code == "Account.HandoverFailed"
 
@@ -91,8 +98,10 @@ class FakeSts:
     def call(self, product: str, region: str, action: str, params: dict[str, Any], *, safe: bool) -> dict[str, Any]:
         self.calls.append({"product": product, "action": action, **params})
         n = len(self.calls)
-        return {"Credentials": {"TmpSecretId": f"id{n}", "TmpSecretKey": f"key{n}", "Token": f"tok{n}"},
-                "ExpiredTime": self.expires}
+        return {
+            "Credentials": {"TmpSecretId": f"id{n}", "TmpSecretKey": f"key{n}", "Token": f"tok{n}"},
+            "ExpiredTime": self.expires,
+        }
 
 
 def test_assumed_keys_are_cached_until_shortly_before_they_expire() -> None:
@@ -126,15 +135,25 @@ class FakeAdmin:
 
 def test_cleanup_decides_each_copy_and_deletes_with_its_snapshots() -> None:
     w = World()
-    rules = parse_rules({"rules": [{"name": "r", "selector": {"source_regions": [SRC]},
-                                    "destinations": ["ap-beijing"],
-                                    "cleanup": {"on_source_deleted": "delete", "dry_run": False}}]})
+    rules = parse_rules(
+        {
+            "rules": [
+                {
+                    "name": "r",
+                    "selector": {"source_regions": [SRC]},
+                    "destinations": ["ap-beijing"],
+                    "cleanup": {"on_source_deleted": "delete", "dry_run": False},
+                }
+            ]
+        }
+    )
     done = w.replica("img-src00001", "ap-beijing", S.SUCCEEDED, destination_image_id="img-bj000001")
     used = w.replica("img-src00001", "ap-shanghai", S.SUCCEEDED, destination_image_id="img-sh000001")
     shared = w.replica("img-src00001", "ap-chengdu", S.SUCCEEDED, destination_image_id="img-cd000001")
     busy = w.replica("img-src00001", "ap-nanjing", S.COPYING, destination_image_id="img-nj000001")
-    other = w.replica("img-src00001", "ap-hangzhou", S.SUCCEEDED, destination_image_id="img-hz000001",
-                      account=PARTNER, role=ROLE)
+    other = w.replica(
+        "img-src00001", "ap-hangzhou", S.SUCCEEDED, destination_image_id="img-hz000001", account=PARTNER, role=ROLE
+    )
     w.replicas.replications["rep-1"] = Replication(
         id="rep-1", source_region=SRC, image_ids=["img-src00001"], destination_regions=["ap-beijing"], rule="r"
     )
@@ -144,11 +163,14 @@ def test_cleanup_decides_each_copy_and_deletes_with_its_snapshots() -> None:
     admin.using["img-sh000001"] = ["ins-1"]
     admin.shared["img-cd000001"] = [PARTNER]
     cleanup = SourceCleanup(rules, w.replicas, w.audit, w.images, admin)  # type: ignore[arg-type]
-    decisions = {d["replica_id"]: (d["decision"], d["code"]) for d in cleanup.on_deleted(SRC, ["img-src00001"],
-                                                                                         trigger="event")}
+    decisions = {
+        d["replica_id"]: (d["decision"], d["code"]) for d in cleanup.on_deleted(SRC, ["img-src00001"], trigger="event")
+    }
     assert decisions == {
-        done.id: ("deleted", "Cleanup.Deleted"), used.id: ("kept", "Cleanup.InUse"),
-        shared.id: ("kept", "Cleanup.SharedOut"), busy.id: ("kept", "Cleanup.StillSyncing"),
+        done.id: ("deleted", "Cleanup.Deleted"),
+        used.id: ("kept", "Cleanup.InUse"),
+        shared.id: ("kept", "Cleanup.SharedOut"),
+        busy.id: ("kept", "Cleanup.StillSyncing"),
         other.id: ("kept", "Cleanup.OtherAccount"),
     }
     assert admin.deleted == [("ap-beijing", ["img-bj000001"], True)]  # DeleteBindedSnap

@@ -44,24 +44,48 @@ class World:
         self.records = FakeIdempotency()
         self.runners = {"webhook": Runner(), "tag": Runner(), "share": Runner()}
         self.complete = CompleteReplica(
-            Idempotent(self.records, self.clock), replicas=self.replicas, hook_runs=self.runs, clock=self.clock,
-            runners=self.runners, global_hooks=global_hooks, max_attempts=max_attempts,
+            Idempotent(self.records, self.clock),
+            replicas=self.replicas,
+            hook_runs=self.runs,
+            clock=self.clock,
+            runners=self.runners,
+            global_hooks=global_hooks,
+            max_attempts=max_attempts,
         )
         now = self.clock.now()
         replica = Replica(
-            replication_id="rep-1", source_region="ap-guangzhou", source_image_id="img-a",
-            destination_region="ap-shanghai", image_name="web", state=S.SUCCEEDED, destination_image_id="img-c",
-            created_at=now, updated_at=now, ended_at=now, deadline_at=now + timedelta(hours=6), version=3,
+            replication_id="rep-1",
+            source_region="ap-guangzhou",
+            source_image_id="img-a",
+            destination_region="ap-shanghai",
+            image_name="web",
+            state=S.SUCCEEDED,
+            destination_image_id="img-c",
+            created_at=now,
+            updated_at=now,
+            ended_at=now,
+            deadline_at=now + timedelta(hours=6),
+            version=3,
         )
-        self.replicas.put_replication(Replication(
-            id="rep-1", source_region="ap-guangzhou", image_ids=["img-a"], destination_regions=["ap-shanghai"],
-            origin=Origin.HTTP, hooks=rule_hooks, created_at=now, replicas=[replica],
-        ))
+        self.replicas.put_replication(
+            Replication(
+                id="rep-1",
+                source_region="ap-guangzhou",
+                image_ids=["img-a"],
+                destination_regions=["ap-shanghai"],
+                origin=Origin.HTTP,
+                hooks=rule_hooks,
+                created_at=now,
+                replicas=[replica],
+            )
+        )
         self.message = CompletionMessage.for_replica(replica)
 
     def statuses(self) -> dict[str, tuple[str, int]]:
-        return {r.hook_key: (r.status, r.attempts) for r in self.runs.hook_runs([self.message.replica_id])[
-            self.message.replica_id]}
+        return {
+            r.hook_key: (r.status, r.attempts)
+            for r in self.runs.hook_runs([self.message.replica_id])[self.message.replica_id]
+        }
 
 
 def test_every_hook_runs_once_and_a_redelivery_replays_the_result() -> None:

@@ -9,8 +9,15 @@ from imagesync.domain.destinations import has_keyword, resolve
 from imagesync.domain.models import CopyRequest
 
 LIVE = {
-    "ap-guangzhou", "ap-shanghai", "ap-beijing", "ap-singapore", "ap-tokyo", "ap-taipei", "ap-shanghai-fsi",
-    "ap-shenzhen-fsi", "xx-newregion",
+    "ap-guangzhou",
+    "ap-shanghai",
+    "ap-beijing",
+    "ap-singapore",
+    "ap-tokyo",
+    "ap-taipei",
+    "ap-shanghai-fsi",
+    "ap-shenzhen-fsi",
+    "xx-newregion",
 }
 
 
@@ -18,9 +25,12 @@ def test_all_from_the_mainland_without_approval() -> None:
     got = resolve("ap-guangzhou", ["all"], available=LIVE, cross_border_allowed=False)
     assert got.regions == ["ap-beijing", "ap-shanghai"]
     assert got.excluded == {
-        "ap-singapore": "Region.CrossBorderNotAllowed", "ap-tokyo": "Region.CrossBorderNotAllowed",
-        "ap-taipei": "Region.CannotCopy", "ap-shanghai-fsi": "Region.FinanceZoneIsolation",
-        "ap-shenzhen-fsi": "Region.FinanceZoneIsolation", "xx-newregion": "Region.Unknown",
+        "ap-singapore": "Region.CrossBorderNotAllowed",
+        "ap-tokyo": "Region.CrossBorderNotAllowed",
+        "ap-taipei": "Region.CannotCopy",
+        "ap-shanghai-fsi": "Region.FinanceZoneIsolation",
+        "ap-shenzhen-fsi": "Region.FinanceZoneIsolation",
+        "xx-newregion": "Region.Unknown",
     }
 
 
@@ -33,7 +43,8 @@ def test_all_with_approval_and_from_a_finance_zone() -> None:
 
 def test_group_keywords_explicit_regions_and_order() -> None:
     assert resolve("ap-guangzhou", ["all-mainland"], available=LIVE, cross_border_allowed=True).regions == [
-        "ap-beijing", "ap-shanghai"
+        "ap-beijing",
+        "ap-shanghai",
     ]
     overseas = resolve("ap-singapore", ["all-overseas"], available=LIVE, cross_border_allowed=False)
     assert overseas.regions == ["ap-tokyo"]

@@ -68,8 +68,12 @@ def test_transition_table() -> None:
 
 def test_replica_moved_sets_ended_at_on_terminal_states() -> None:
     replica = Replica(
-        replication_id="rep-x", source_region="ap-guangzhou", source_image_id="img-5ddkx3gh",
-        destination_region="ap-shanghai", image_name="web", deadline_at=NOW + timedelta(hours=2),
+        replication_id="rep-x",
+        source_region="ap-guangzhou",
+        source_image_id="img-5ddkx3gh",
+        destination_region="ap-shanghai",
+        image_name="web",
+        deadline_at=NOW + timedelta(hours=2),
     )
     copying = replica.moved(S.COPYING, NOW, destination_image_id="img-aaaaaaaa")
     assert copying.ended_at is None and copying.destination_image_id == "img-aaaaaaaa"
@@ -81,7 +85,11 @@ def test_replica_moved_sets_ended_at_on_terminal_states() -> None:
 
 def _image(**overrides: object) -> SourceImage:
     fields: dict[str, object] = dict(
-        image_id="img-5ddkx3gh", region="ap-guangzhou", name="web", image_type="PRIVATE_IMAGE", state="NORMAL",
+        image_id="img-5ddkx3gh",
+        region="ap-guangzhou",
+        name="web",
+        image_type="PRIVATE_IMAGE",
+        state="NORMAL",
         size_gb=20,
     )
     fields.update(overrides)

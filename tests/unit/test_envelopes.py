@@ -107,8 +107,9 @@ def test_cloudaudit_record_decodes_request_parameters_and_finds_image_ids() -> N
     assert record.event_time_utc() == NOON
     failed = CloudAuditRecord.model_validate(load_event("eventbridge/cloudaudit_create_image_failed.json")["data"])
     assert not failed.succeeded and failed.api_error_code == "InvalidImageName.Duplicate"
-    assert CloudAuditRecord.model_validate({**data, "errorCode": "0", "resources": ["img-1234abcd"],
-                                           "resourceName": ""}).image_ids == ["img-1234abcd"]
+    assert CloudAuditRecord.model_validate(
+        {**data, "errorCode": "0", "resources": ["img-1234abcd"], "resourceName": ""}
+    ).image_ids == ["img-1234abcd"]
     with pytest.raises(ValueError):
         CloudAuditRecord.model_validate({**data, "requestParameters": "[1, 2]"})
 
@@ -138,8 +139,9 @@ def test_scf_async_invocation_is_one_record_per_message() -> None:
     assert QueueEnvelope.parse(as_text, CompletionMessage)[0].value == records[0].value
 
 
-@pytest.mark.parametrize("event", [{"source": "imagesync.outbox", "messages": "x"},
-                                   {"source": "imagesync.outbox", "messages": None}])
+@pytest.mark.parametrize(
+    "event", [{"source": "imagesync.outbox", "messages": "x"}, {"source": "imagesync.outbox", "messages": None}]
+)
 def test_scf_async_invocation_without_a_message_list_is_refused(event: dict[str, Any]) -> None:
     with pytest.raises(InvalidEvent, match="imagesync.outbox"):
         QueueEnvelope.parse(event, CompletionMessage)
@@ -176,17 +178,31 @@ def test_envelopes_module_does_not_import_powertools_parser() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, imagesync.platform.envelopes; "
-            "print(any(m.startswith('aws_lambda_powertools.utilities.parser') for m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
+    code = (
+        "import sys, imagesync.platform.envelopes; "
+        "print(any(m.startswith('aws_lambda_powertools.utilities.parser') for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize(("api_error_code", "error_code", "ok"), [
-    (0, 0, True), ("0", "0", True), ("", 0, True), (None, None, True),
-    ("InvalidInstanceId.NotFound", 1, False), ("", 1, False),
-])
+@pytest.mark.parametrize(
+    ("api_error_code", "error_code", "ok"),
+    [
+        (0, 0, True),
+        ("0", "0", True),
+        ("", 0, True),
+        (None, None, True),
+        ("InvalidInstanceId.NotFound", 1, False),
+        ("", 1, False),
+    ],
+)
 def test_cloudaudit_success_in_every_published_spelling(api_error_code: Any, error_code: Any, ok: bool) -> None:
     from imagesync.platform.envelopes import CloudAuditRecord
 

@@ -51,8 +51,21 @@ def test_an_enabled_failpoint_ends_the_process_with_137_at_once() -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.0.23", "100.64.0.1", "0.0.0.0", "::1",
-     "fe80::1%eth0", "fc00::1", "::ffff:127.0.0.1", "224.0.0.1", "240.0.0.1"],
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.0.23",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::1",
+        "fe80::1%eth0",
+        "fc00::1",
+        "::ffff:127.0.0.1",
+        "224.0.0.1",
+        "240.0.0.1",
+    ],
 )
 def test_private_loopback_link_local_and_other_non_public_addresses_are_forbidden(address: str) -> None:
     assert forbidden_address(address)
@@ -127,9 +140,7 @@ def test_a_name_that_passes_the_check_but_connects_to_loopback_is_refused_on_con
     """DNS rebinding: the check saw a public address, the connection reached 127.0.0.1."""
     receiver = _Receiver()
     try:
-        sender = WebhookSender(
-            f"https://localhost:{receiver.port}/hook", "s", resolve=lambda h, p: ["119.28.28.28"]
-        )
+        sender = WebhookSender(f"https://localhost:{receiver.port}/hook", "s", resolve=lambda h, p: ["119.28.28.28"])
         with pytest.raises(WebhookTargetRefused, match="connection reached"):
             sender.send("replica.ended", {"replica_id": "rpl-1"})
         assert receiver.posts == []

@@ -25,8 +25,9 @@ class FakeAdmin:
         self.fail = fail or set()
         self.calls: list[tuple[str, str, Any]] = []
 
-    def modify_image(self, region: str, image_id: str, *, family: str | None = None,
-                     deprecated: bool | None = None) -> None:
+    def modify_image(
+        self, region: str, image_id: str, *, family: str | None = None, deprecated: bool | None = None
+    ) -> None:
         self.calls.append((region, image_id, deprecated))
         if image_id in self.fail:
             raise CloudError("InternalError", "boom")
@@ -46,11 +47,22 @@ def _world(copies: dict[str, list[str]]) -> tuple[FakeReplicaStore, FakeImages, 
             copy_id = f"img-copy{n:04d}"
             images.add(region, copy_id)
             now = clock.now() + timedelta(minutes=n)
-            store.put(Replica(
-                replication_id="rep-1", source_region=SRC, source_image_id=source, destination_region=region,
-                image_name="web", state=S.SUCCEEDED, destination_image_id=copy_id, created_at=now, updated_at=now,
-                ended_at=now, next_check_at=now, deadline_at=now + timedelta(hours=1),
-            ))
+            store.put(
+                Replica(
+                    replication_id="rep-1",
+                    source_region=SRC,
+                    source_image_id=source,
+                    destination_region=region,
+                    image_name="web",
+                    state=S.SUCCEEDED,
+                    destination_image_id=copy_id,
+                    created_at=now,
+                    updated_at=now,
+                    ended_at=now,
+                    next_check_at=now,
+                    deadline_at=now + timedelta(hours=1),
+                )
+            )
     return store, images, audit
 
 

@@ -33,12 +33,21 @@ class World:
 
     def retry(self, limits: Limits | None = None) -> RetryFailed:
         starter = CopyStarter(
-            replicas=self.replicas, audit=self.audit, images=self.images, clock=self.clock,
-            first_check_seconds=60, retry_seconds=120,
+            replicas=self.replicas,
+            audit=self.audit,
+            images=self.images,
+            clock=self.clock,
+            first_check_seconds=60,
+            retry_seconds=120,
         )
         return RetryFailed(
-            replicas=self.replicas, audit=self.audit, images=self.images, clock=self.clock,
-            limits=limits or Limits(), starter=starter, timeout_seconds=3600,
+            replicas=self.replicas,
+            audit=self.audit,
+            images=self.images,
+            clock=self.clock,
+            limits=limits or Limits(),
+            starter=starter,
+            timeout_seconds=3600,
         )
 
     def replication(self, **states: ReplicaState) -> Replication:
@@ -46,17 +55,27 @@ class World:
         now = self.clock.now()
         replicas = [
             Replica(
-                replication_id="rep-1", source_region=SRC, source_image_id="img-a",
-                destination_region=region.replace("_", "-"), image_name="web", state=state, created_at=now,
-                updated_at=now, next_check_at=now, deadline_at=now + timedelta(hours=1),
+                replication_id="rep-1",
+                source_region=SRC,
+                source_image_id="img-a",
+                destination_region=region.replace("_", "-"),
+                image_name="web",
+                state=state,
+                created_at=now,
+                updated_at=now,
+                next_check_at=now,
+                deadline_at=now + timedelta(hours=1),
                 ended_at=now if state.terminal else None,
                 error_code="Copy.Failed" if state is S.FAILED else None,
             )
             for region, state in states.items()
         ]
         replication = Replication(
-            id="rep-1", source_region=SRC, image_ids=["img-a"],
-            destination_regions=[r.destination_region for r in replicas], replicas=replicas,
+            id="rep-1",
+            source_region=SRC,
+            image_ids=["img-a"],
+            destination_regions=[r.destination_region for r in replicas],
+            replicas=replicas,
         )
         self.replicas.put_replication(replication)
         return replication

@@ -16,15 +16,26 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 
 
 def image(name: str = "web-base-2026", region: str = "ap-guangzhou", **kw: Any) -> SourceImage:
-    fields: dict[str, Any] = {"image_id": "img-5ddkx3gh", "region": region, "name": name,
-                              "image_type": "PRIVATE_IMAGE", "state": "NORMAL", "size_gb": 20,
-                              "created_time": "2026-11-26T11:00:00Z", **kw}
+    fields: dict[str, Any] = {
+        "image_id": "img-5ddkx3gh",
+        "region": region,
+        "name": name,
+        "image_type": "PRIVATE_IMAGE",
+        "state": "NORMAL",
+        "size_gb": 20,
+        "created_time": "2026-11-26T11:00:00Z",
+        **kw,
+    }
     return SourceImage(**fields)
 
 
 def rule(selector: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
-    return {"name": kw.pop("name", "r1"), "selector": {"source_regions": ["ap-guangzhou"], **(selector or {})},
-            "destinations": kw.pop("destinations", ["ap-shanghai"]), **kw}
+    return {
+        "name": kw.pop("name", "r1"),
+        "selector": {"source_regions": ["ap-guangzhou"], **(selector or {})},
+        "destinations": kw.pop("destinations", ["ap-shanghai"]),
+        **kw,
+    }
 
 
 def selects(selector: dict[str, Any], img: SourceImage) -> bool:
@@ -51,8 +62,11 @@ def selects(selector: dict[str, Any], img: SourceImage) -> bool:
         ({"image_family": "golden"}, image(family="golden"), True),
         ({"image_family": "golden"}, image(family="silver"), False),
         ({"image_family": "golden"}, image(), False),
-        ({"name_glob": "web-*", "tags": {"team": "web"}, "tag_keys": ["env"], "image_family": "golden"},
-         image(tags={"team": "web", "env": "x"}, family="golden"), True),
+        (
+            {"name_glob": "web-*", "tags": {"team": "web"}, "tag_keys": ["env"], "image_family": "golden"},
+            image(tags={"team": "web", "env": "x"}, family="golden"),
+            True,
+        ),
     ],
 )
 def test_each_selector(selector: dict[str, Any], img: SourceImage, expected: bool) -> None:
@@ -75,8 +89,10 @@ def test_disabled_rule_selects_nothing() -> None:
         ([rule(destinations=["ap-shanghai", "ap-shanghai"])], "a destination region is named twice"),
         ([rule(copy={"name_template": "{nam}"})], "unknown placeholder(s) ['nam']"),
         ([rule(copy={"name_template": "x" * 50 + "-{destination}"})], "renders to 67 characters before any name"),
-        ([rule(copy={"encrypt": {"ap-beijing": "4e8ad5b1-3c3d-4c1f-9d43-2f3a9e1b7c10"}})],
-         "copy.encrypt names region(s) ['ap-beijing'] that are not destinations"),
+        (
+            [rule(copy={"encrypt": {"ap-beijing": "4e8ad5b1-3c3d-4c1f-9d43-2f3a9e1b7c10"}})],
+            "copy.encrypt names region(s) ['ap-beijing'] that are not destinations",
+        ),
         ([rule(copy={"encrypt": {"ap-shanghai": "not a key"}})], "is not a KMS key id"),
         ([rule(hooks=[{"type": "tag"}, {"type": "tag"}])], "hook name(s) ['tag'] used twice"),
         ([rule(hooks=[{"type": "nope"}])], "hooks[0]"),
@@ -111,26 +127,32 @@ def test_encrypt_option_becomes_an_encrypt_hook() -> None:
 
 
 def test_plan_first_rule_wins_each_destination_and_skips_covered_and_own_region() -> None:
-    rules = parse_rules([
-        rule(name="a", destinations=["ap-shanghai", "ap-beijing"]),
-        rule(name="b", destinations=["ap-beijing", "ap-nanjing", "ap-guangzhou"]),
-    ])
+    rules = parse_rules(
+        [
+            rule(name="a", destinations=["ap-shanghai", "ap-beijing"]),
+            rule(name="b", destinations=["ap-beijing", "ap-nanjing", "ap-guangzhou"]),
+        ]
+    )
     planned = plan_copies(rules, image(), now=NOW, covered={"ap-shanghai"})
     assert [(p.rule, p.destinations, p.name) for p in planned] == [
-        ("a", ["ap-beijing"], None), ("b", ["ap-nanjing"], None)
+        ("a", ["ap-beijing"], None),
+        ("b", ["ap-nanjing"], None),
     ]
 
 
 def test_plan_renders_the_name_once_per_request_or_once_per_destination() -> None:
-    once = parse_rules([rule(destinations=["ap-shanghai", "ap-beijing"],
-                             copy={"name_template": "{name}-{region}-{date}"})])
+    once = parse_rules(
+        [rule(destinations=["ap-shanghai", "ap-beijing"], copy={"name_template": "{name}-{region}-{date}"})]
+    )
     assert [(p.destinations, p.name) for p in plan_copies(once, image(), now=NOW)] == [
         (["ap-shanghai", "ap-beijing"], "web-base-2026-ap-guangzhou-20261126")
     ]
-    each = parse_rules([rule(destinations=["ap-shanghai", "ap-beijing"],
-                             copy={"name_template": "{name}@{destination}"})])
+    each = parse_rules(
+        [rule(destinations=["ap-shanghai", "ap-beijing"], copy={"name_template": "{name}@{destination}"})]
+    )
     assert [(p.destinations, p.name) for p in plan_copies(each, image(), now=NOW)] == [
-        (["ap-shanghai"], "web-base-2026@ap-shanghai"), (["ap-beijing"], "web-base-2026@ap-beijing")
+        (["ap-shanghai"], "web-base-2026@ap-shanghai"),
+        (["ap-beijing"], "web-base-2026@ap-beijing"),
     ]
 
 

@@ -14,8 +14,9 @@ from imagesync.domain.rules import RulesInvalid, loads_rules
 from imagesync.domain.safeparse import Unparseable, check_value, loads_json, loads_yaml
 from tests.pathological import BYTES, TEXTS, VALUES, deep_dict, deep_list, nested_arrays, nested_objects
 
-GOOD_RULES = {"rules": [{"name": "r", "selector": {"source_regions": ["ap-guangzhou"]},
-                         "destinations": ["ap-shanghai"]}]}
+GOOD_RULES = {
+    "rules": [{"name": "r", "selector": {"source_regions": ["ap-guangzhou"]}, "destinations": ["ap-shanghai"]}]
+}
 
 
 @pytest.mark.parametrize("name", sorted(TEXTS))
@@ -42,12 +43,33 @@ def test_every_pathological_value_is_refused_by_check_value(name: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        nested_arrays(64), nested_objects(64), "0", "-0.0", "1e308", str(2**63 - 1), str(-(2**63)), str(2**64 - 1),
+        nested_arrays(64),
+        nested_objects(64),
+        "0",
+        "-0.0",
+        "1e308",
+        str(2**63 - 1),
+        str(-(2**63)),
+        str(2**64 - 1),
         '"\\u00e9\\ud83d\\ude00 \u00e9\U0001f600"',  # an escaped surrogate PAIR is a character, not a lone surrogate
-        '{"a": "]]]}}}", "b": "\\"[[["}', " \n\t{}\n", '"\\u0001 control but not NUL"',
+        '{"a": "]]]}}}", "b": "\\"[[["}',
+        " \n\t{}\n",
+        '"\\u0001 control but not NUL"',
     ],
-    ids=["64 arrays", "64 objects", "zero", "negative zero", "largest float", "int64 max", "int64 min",
-         "uint64 max", "surrogate pair", "brackets in strings", "whitespace", "control char"],
+    ids=[
+        "64 arrays",
+        "64 objects",
+        "zero",
+        "negative zero",
+        "largest float",
+        "int64 max",
+        "int64 min",
+        "uint64 max",
+        "surrogate pair",
+        "brackets in strings",
+        "whitespace",
+        "control char",
+    ],
 )
 def test_what_real_payloads_hold_is_accepted_unchanged(text: str) -> None:
     assert loads_json(text) == json.loads(text)
@@ -116,9 +138,24 @@ LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         ("a: 1\n---\nb: 2", "another document"),
         ("a: [1, 2", "not YAML"),
     ],
-    ids=["flow nesting", "block nesting", "billion laughs", "alias cycle", "duplicate key", "surrogate", "NUL",
-         "nan", "huge float", "int over digit limit", "int over 64 bits", "binary", "python tag", "list key",
-         "two documents", "syntax"],
+    ids=[
+        "flow nesting",
+        "block nesting",
+        "billion laughs",
+        "alias cycle",
+        "duplicate key",
+        "surrogate",
+        "NUL",
+        "nan",
+        "huge float",
+        "int over digit limit",
+        "int over 64 bits",
+        "binary",
+        "python tag",
+        "list key",
+        "two documents",
+        "syntax",
+    ],
 )
 def test_yaml_refusals(text: str, reason: str) -> None:
     with pytest.raises(Unparseable, match=reason):
@@ -126,8 +163,10 @@ def test_yaml_refusals(text: str, reason: str) -> None:
 
 
 def test_yaml_keeps_what_rule_files_use() -> None:
-    text = ("\ufeffdefaults: &d {destinations: [ap-shanghai]}\nrules:\n  - <<: *d\n    name: r\n"
-            "    destinations: [ap-beijing]\n    since: 2026-01-01T00:00:00Z\n")
+    text = (
+        "\ufeffdefaults: &d {destinations: [ap-shanghai]}\nrules:\n  - <<: *d\n    name: r\n"
+        "    destinations: [ap-beijing]\n    since: 2026-01-01T00:00:00Z\n"
+    )
     value = loads_yaml(text)  # a BOM, an anchor, a merge key overridden by an explicit key, a timestamp
     rule = value["rules"][0]
     assert rule["destinations"] == ["ap-beijing"] and rule["since"].year == 2026

@@ -49,24 +49,47 @@ class World:
 
     def starter(self) -> CopyStarter:
         return CopyStarter(
-            replicas=self.replicas, audit=self.audit, images=self.images, clock=self.clock,
-            first_check_seconds=60, retry_seconds=120,
+            replicas=self.replicas,
+            audit=self.audit,
+            images=self.images,
+            clock=self.clock,
+            first_check_seconds=60,
+            retry_seconds=120,
         )
 
     def sweep(self, **options: object) -> Sweep:
         return Sweep(
-            replicas=self.replicas, leases=self.leases, outbox=self.outbox, idempotency=self.idempotency,
-            audit=self.audit, images=self.images, clock=self.clock, starter=self.starter(), queue=self.queue,
-            lease_seconds=60, batch=50, recheck_seconds=30, retry_seconds=120, wall=self.wall,
-            sleep=self.sleeps.append, **options,
+            replicas=self.replicas,
+            leases=self.leases,
+            outbox=self.outbox,
+            idempotency=self.idempotency,
+            audit=self.audit,
+            images=self.images,
+            clock=self.clock,
+            starter=self.starter(),
+            queue=self.queue,
+            lease_seconds=60,
+            batch=50,
+            recheck_seconds=30,
+            retry_seconds=120,
+            wall=self.wall,
+            sleep=self.sleeps.append,
+            **options,
         )
 
     def replica(self, image: str, region: str, state: ReplicaState = S.PENDING, **fields: object) -> Replica:
         now = self.clock.now()
         values: dict[str, object] = {
-            "replication_id": "rep-1", "source_region": SRC, "source_image_id": image,
-            "destination_region": region, "image_name": "web", "state": state, "created_at": now,
-            "updated_at": now, "next_check_at": now, "deadline_at": now + timedelta(hours=6),
+            "replication_id": "rep-1",
+            "source_region": SRC,
+            "source_image_id": image,
+            "destination_region": region,
+            "image_name": "web",
+            "state": state,
+            "created_at": now,
+            "updated_at": now,
+            "next_check_at": now,
+            "deadline_at": now + timedelta(hours=6),
         }
         values.update(fields)
         replica = Replica.model_validate(values)

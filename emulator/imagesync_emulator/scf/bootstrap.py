@@ -39,8 +39,11 @@ def _redirect(fd: int, path: str, flags: int) -> None:
 
 
 def _error(exc: BaseException) -> dict:
-    return {"errorType": type(exc).__name__, "errorMessage": str(exc),
-            "stackTrace": traceback.format_exception(type(exc), exc, exc.__traceback__)}
+    return {
+        "errorType": type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_exception(type(exc), exc, exc.__traceback__),
+    }
 
 
 USAGE = "usage: python -I -S -B bootstrap.py CODE_DIR LAYER_DIR HANDLER  (started by the emulated SCF, not by hand)"

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-_MONTHS = {m: i + 1 for i, m in enumerate(
-    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}
+_MONTHS = {
+    m: i + 1 for i, m in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])
+}
 _DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])}
 _RANGES = [(0, 59, {}), (0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (0, 6, _DAYS), (1970, 2099, {})]
 _SEARCH_DAYS = 366 * 8
@@ -69,8 +70,10 @@ class Cron:
         if len(fields) == 5:
             fields = ["0", *fields, "*"]
         if len(fields) != 7:
-            raise CronError(f"`{expression}` has {len(fields)} fields; a timer cron has 7 (second minute hour day "
-                            "month week year) or 5")
+            raise CronError(
+                f"`{expression}` has {len(fields)} fields; a timer cron has 7 (second minute hour day "
+                "month week year) or 5"
+            )
         parsed = [_field(f, lo, hi, names) for f, (lo, hi, names) in zip(fields, _RANGES, strict=False)]
         return cls(*parsed)
 

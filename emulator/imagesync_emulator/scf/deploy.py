@@ -38,11 +38,24 @@ MAX_LAYERS = 5
 MAX_UNZIPPED_BYTES = 500 * 1024 * 1024
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 #: Inputs the emulated SCF applies; anything else is reported in ``Deployment.ignored`` (never dropped silently).
-FUNCTION_INPUTS = {"name", "handler", "runtime", "memorySize", "timeout", "environment", "layers", "role",
-                   "description", "namespace", "deadLetterConfig"}
+FUNCTION_INPUTS = {
+    "name",
+    "handler",
+    "runtime",
+    "memorySize",
+    "timeout",
+    "environment",
+    "layers",
+    "role",
+    "description",
+    "namespace",
+    "deadLetterConfig",
+}
 INPUTS = {"src", "region", "namespace", "runtime", "functions", "triggers"}
-TRIGGER_PARAMETERS = {"timer": {"name", "cronExpression", "argument", "enable"},
-                      "http": {"name", "authType", "netConfig", "enable"}}
+TRIGGER_PARAMETERS = {
+    "timer": {"name", "cronExpression", "argument", "enable"},
+    "http": {"name", "authType", "netConfig", "enable"},
+}
 
 
 class DeployError(ApiError):
@@ -64,11 +77,13 @@ class Deployment:
 
 def resolve_env(value: Any, env: Mapping[str, str], unset: set[str]) -> Any:
     if isinstance(value, str):
+
         def sub(m: re.Match[str]) -> str:
             if m[1] not in env:
                 unset.add(m[1])
                 return ""
             return env[m[1]]
+
         return _ENV_REF.sub(sub, value)
     if isinstance(value, list):
         return [resolve_env(v, env, unset) for v in value]
@@ -106,13 +121,17 @@ def environment(fname: str, raw: Any) -> dict[str, str]:
     env = {str(e["key"]): "" if e.get("value") is None else str(e["value"]) for e in raw}
     reserved = sorted(k for k in env if k.upper().startswith(RESERVED_ENV_PREFIXES))
     if reserved:
-        raise DeployError("InvalidParameterValue.EnvironmentSystemProtect",
-                          f"{fname}: {', '.join(reserved)}: the prefixes {', '.join(RESERVED_ENV_PREFIXES)} are "
-                          "reserved for the platform.")
+        raise DeployError(
+            "InvalidParameterValue.EnvironmentSystemProtect",
+            f"{fname}: {', '.join(reserved)}: the prefixes {', '.join(RESERVED_ENV_PREFIXES)} are "
+            "reserved for the platform.",
+        )
     size = sum(len(k.encode()) + len(v.encode()) for k, v in env.items())
     if size > MAX_ENV_BYTES:
-        raise DeployError("InvalidParameterValue.EnvironmentExceededLimit",
-                          f"{fname}: the environment holds {size} bytes; SCF allows at most 4 KB.")
+        raise DeployError(
+            "InvalidParameterValue.EnvironmentExceededLimit",
+            f"{fname}: the environment holds {size} bytes; SCF allows at most 4 KB.",
+        )
     return env
 
 
@@ -124,8 +143,10 @@ def check_timeout(fname: str, timeout: int) -> int:
 
 def check_memory(fname: str, memory: int) -> int:
     if memory != 64 and not (128 <= memory <= 3072 and memory % 128 == 0):
-        raise DeployError("InvalidParameterValue.MemorySize",
-                          f"{fname}: memorySize {memory} MB is not 64 or a multiple of 128 up to 3072.")
+        raise DeployError(
+            "InvalidParameterValue.MemorySize",
+            f"{fname}: memorySize {memory} MB is not 64 or a multiple of 128 up to 3072.",
+        )
     return memory
 
 
@@ -138,8 +159,9 @@ def dead_letter_config(fname: str, raw: Any) -> dict | None:
     kind = str(raw.get("Type", raw.get("type", ""))).upper()
     name = str(raw.get("Name", raw.get("name", "")))
     if kind not in ("QUEUE", "TOPIC") or not name:
-        raise DeployError("InvalidParameterValue.DeadLetterConfig",
-                          f"{fname}: DeadLetterConfig needs Type QUEUE or TOPIC and a Name.")
+        raise DeployError(
+            "InvalidParameterValue.DeadLetterConfig", f"{fname}: DeadLetterConfig needs Type QUEUE or TOPIC and a Name."
+        )
     return {"Type": kind, "Name": name, "FilterType": str(raw.get("FilterType", raw.get("filterType", "")))}
 
 
@@ -197,8 +219,10 @@ def _layer_zips(fname: str, declared: Any, layers: Mapping[str, Path]) -> list[t
     for layer in declared:
         zip_path = layers.get(str(layer["name"]))
         if zip_path is None or not Path(zip_path).is_file():
-            raise DeployError("ResourceNotFound.Layer", f"{fname}: layer `{layer['name']}` was not given to the "
-                                                        "deploy (--layer NAME=ZIP).")
+            raise DeployError(
+                "ResourceNotFound.Layer",
+                f"{fname}: layer `{layer['name']}` was not given to the deploy (--layer NAME=ZIP).",
+            )
         out.append((f"{layer['name']}:{layer.get('version', '')}", Path(zip_path)))
     return out
 
@@ -212,9 +236,16 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def deploy(runtime: ScfRuntime, path: str | Path, *, env: Mapping[str, str],
-           layers: Mapping[str, str | Path] | str | Path | None = None, code_dir: str | Path | None = None,
-           now: float = 0.0, known_region: Any = None) -> Deployment:
+def deploy(
+    runtime: ScfRuntime,
+    path: str | Path,
+    *,
+    env: Mapping[str, str],
+    layers: Mapping[str, str | Path] | str | Path | None = None,
+    code_dir: str | Path | None = None,
+    now: float = 0.0,
+    known_region: Any = None,
+) -> Deployment:
     """Check and deploy ``path``; raises DeployError before creating anything. ``code_dir`` replaces
     ``inputs.src`` (e.g. a dist/code folder built elsewhere)."""
     path = Path(path)
@@ -224,8 +255,9 @@ def deploy(runtime: ScfRuntime, path: str | Path, *, env: Mapping[str, str],
     unset: set[str] = set()
     doc = resolve_env(doc, env, unset)
     if unset:
-        raise DeployError("Component.UnsetVariable",
-                          f"{path.name}: ${{env:...}} names unset variables: {', '.join(sorted(unset))}.")
+        raise DeployError(
+            "Component.UnsetVariable", f"{path.name}: ${{env:...}} names unset variables: {', '.join(sorted(unset))}."
+        )
     inputs = doc.get("inputs") or {}
     functions = inputs.get("functions")
     if not isinstance(functions, dict) or not functions:
@@ -236,8 +268,10 @@ def deploy(runtime: ScfRuntime, path: str | Path, *, env: Mapping[str, str],
     src = src.get("src") if isinstance(src, dict) else src
     code_src = Path(code_dir).resolve() if code_dir is not None else (path.parent / str(src or ".")).resolve()
     if not code_src.is_dir():
-        raise DeployError("InvalidParameterValue.Code", f"the code folder `{code_src.name}` ({src}) does not exist "
-                                                        "(run the build first).")
+        raise DeployError(
+            "InvalidParameterValue.Code",
+            f"the code folder `{code_src.name}` ({src}) does not exist (run the build first).",
+        )
     region = str(inputs.get("region") or "ap-guangzhou")
     if known_region is not None and not known_region(region):
         raise DeployError("UnsupportedRegion", f"The region `{region}` is not supported.")
@@ -253,22 +287,34 @@ def deploy(runtime: ScfRuntime, path: str | Path, *, env: Mapping[str, str],
         if not runtime_name:
             raise DeployError("MissingParameter.Runtime", f"{fname}: no runtime.")
         if runtime_name not in RUNTIMES:
-            raise DeployError("InvalidParameterValue.Runtime",
-                              f"{fname}: runtime `{runtime_name}` is not offered (emulated: {', '.join(RUNTIMES)}).")
+            raise DeployError(
+                "InvalidParameterValue.Runtime",
+                f"{fname}: runtime `{runtime_name}` is not offered (emulated: {', '.join(RUNTIMES)}).",
+            )
         timeout = check_timeout(fname, _int(fname, f.get("timeout"), 3, "Timeout"))
         memory = check_memory(fname, _int(fname, f.get("memorySize"), 128, "MemorySize"))
         if not _handler_resolves(code_src, handler):
-            raise DeployError("InvalidParameterValue.Handler",
-                              f"{fname}: handler `{handler}` does not resolve to a function in {src}.")
+            raise DeployError(
+                "InvalidParameterValue.Handler",
+                f"{fname}: handler `{handler}` does not resolve to a function in {src}.",
+            )
         zips = _layer_zips(fname, f.get("layers"), layer_map)
         for _, z in zips:
             total_layers.setdefault(z, _unzipped_size(z))
         dead = dead_letter_config(fname, f.get("deadLetterConfig"))
         spec = FunctionSpec(
-            name=fname, handler=handler, code_dir=code_src, layer_dir=code_src, runtime=runtime_name,
-            namespace=str(f.get("namespace") or inputs.get("namespace") or "default"), memory_mb=memory,
-            timeout_s=timeout, environment=environment(fname, f.get("environment")),
-            description=str(f.get("description") or ""), role=str(f.get("role") or ""), region=region,
+            name=fname,
+            handler=handler,
+            code_dir=code_src,
+            layer_dir=code_src,
+            runtime=runtime_name,
+            namespace=str(f.get("namespace") or inputs.get("namespace") or "default"),
+            memory_mb=memory,
+            timeout_s=timeout,
+            environment=environment(fname, f.get("environment")),
+            description=str(f.get("description") or ""),
+            role=str(f.get("role") or ""),
+            region=region,
             dead_letter=dead,
             layers=[{"LayerName": n.split(":")[0], "LayerVersion": n.split(":")[1]} for n, _ in zips],
         )
@@ -277,14 +323,20 @@ def deploy(runtime: ScfRuntime, path: str | Path, *, env: Mapping[str, str],
         specs.append((str(key), spec, zips))
     size = _dir_size(code_src) + sum(total_layers.values())
     if size > MAX_UNZIPPED_BYTES:
-        raise DeployError("InvalidParameterValue.Code",
-                          f"code and layers hold {size} bytes unzipped; SCF allows at most 500 MB.")
+        raise DeployError(
+            "InvalidParameterValue.Code", f"code and layers hold {size} bytes unzipped; SCF allows at most 500 MB."
+        )
 
     ignored = [f"inputs.{k}" for k in inputs if k not in INPUTS]
-    ignored += [f"inputs.functions.{k}.{x}" for k, f in functions.items() for x in (f or {})
-                if x not in FUNCTION_INPUTS]
-    ignored += [f"inputs.triggers.{i}.parameters.{x}" for i, (type_, _, params) in enumerate(triggers)
-                for x in params if x not in TRIGGER_PARAMETERS[type_]]
+    ignored += [
+        f"inputs.functions.{k}.{x}" for k, f in functions.items() for x in (f or {}) if x not in FUNCTION_INPUTS
+    ]
+    ignored += [
+        f"inputs.triggers.{i}.parameters.{x}"
+        for i, (type_, _, params) in enumerate(triggers)
+        for x in params
+        if x not in TRIGGER_PARAMETERS[type_]
+    ]
     root = runtime.work_dir / f"deploy-{len(list(runtime.work_dir.glob('deploy-*'))) + 1}"
     code_dir = root / "code"
     shutil.copytree(code_src, code_dir, ignore=shutil.ignore_patterns("__pycache__"))
@@ -299,8 +351,17 @@ def deploy(runtime: ScfRuntime, path: str | Path, *, env: Mapping[str, str],
     for type_, fkey, params in triggers:
         spec = next(s for k, s, _ in specs if k == fkey)
         name, desc, arg, enabled = _trigger_args(fkey, type_, params)
-        trigger = new_trigger(runtime, function=spec.name, namespace=spec.namespace, name=name, type_=type_,
-                              desc=desc, enabled=enabled, custom_argument=arg, now=now)
+        trigger = new_trigger(
+            runtime,
+            function=spec.name,
+            namespace=spec.namespace,
+            name=name,
+            type_=type_,
+            desc=desc,
+            enabled=enabled,
+            custom_argument=arg,
+            now=now,
+        )
         if trigger.url:
             result.urls[fkey] = trigger.url
     return result
@@ -311,11 +372,17 @@ def _layer_map(functions: dict, layers: Mapping[str, str | Path] | str | Path | 
     if layers is None:
         return {}
     if isinstance(layers, (str, Path)):
-        names = {str(x.get("name")) for f in functions.values() for x in ((f or {}).get("layers") or [])
-                 if isinstance(x, dict)}
+        names = {
+            str(x.get("name"))
+            for f in functions.values()
+            for x in ((f or {}).get("layers") or [])
+            if isinstance(x, dict)
+        }
         if len(names) > 1:
-            raise DeployError("Component.AmbiguousLayer",
-                              f"serverless.yml declares the layers {', '.join(sorted(names))}: give NAME=ZIP each.")
+            raise DeployError(
+                "Component.AmbiguousLayer",
+                f"serverless.yml declares the layers {', '.join(sorted(names))}: give NAME=ZIP each.",
+            )
         return {n: Path(layers) for n in names}
     return {str(k): Path(v) for k, v in layers.items()}
 

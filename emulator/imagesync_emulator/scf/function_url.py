@@ -22,8 +22,13 @@ from urllib.parse import parse_qsl, urlsplit
 if TYPE_CHECKING:
     from .runtime import ScfRuntime
 
-_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form-urlencoded",
-               "application/javascript")
+_TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/xml",
+    "application/x-www-form-urlencoded",
+    "application/javascript",
+)
 
 
 def _is_text(content_type: str, body: bytes) -> bool:
@@ -39,8 +44,9 @@ def _is_text(content_type: str, body: bytes) -> bool:
     return True
 
 
-def request_event(method: str, target: str, headers: list[tuple[str, str]], body: bytes, client_ip: str,
-                  request_id: str) -> dict:
+def request_event(
+    method: str, target: str, headers: list[tuple[str, str]], body: bytes, client_ip: str, request_id: str
+) -> dict:
     parts = urlsplit(target)
     merged: dict[str, str] = {}
     for name, value in headers:
@@ -57,11 +63,20 @@ def request_event(method: str, target: str, headers: list[tuple[str, str]], body
             query[name] = value
     text = _is_text(merged.get("content-type", ""), body)
     return {
-        "httpMethod": method, "path": parts.path or "/", "headers": merged, "queryString": query,
-        "queryStringParameters": {}, "pathParameters": {}, "headerParameters": {},
+        "httpMethod": method,
+        "path": parts.path or "/",
+        "headers": merged,
+        "queryString": query,
+        "queryStringParameters": {},
+        "pathParameters": {},
+        "headerParameters": {},
         "isBase64Encoded": not text,
-        "requestContext": {"sourceIp": client_ip, "requestId": request_id, "httpMethod": method,
-                           "path": parts.path or "/"},
+        "requestContext": {
+            "sourceIp": client_ip,
+            "requestId": request_id,
+            "httpMethod": method,
+            "path": parts.path or "/",
+        },
         "body": body.decode("utf-8") if text else base64.b64encode(body).decode("ascii"),
     }
 
@@ -97,10 +112,12 @@ class FunctionUrlServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length > 0 else b""
                 request_id = str(uuid.uuid4())
-                event = request_event(self.command, self.path, list(self.headers.items()), body,
-                                      self.client_address[0], request_id)
-                record = outer.runtime.invoke(outer.function, event, namespace=outer.namespace, source="http",
-                                              request_id=request_id)
+                event = request_event(
+                    self.command, self.path, list(self.headers.items()), body, self.client_address[0], request_id
+                )
+                record = outer.runtime.invoke(
+                    outer.function, event, namespace=outer.namespace, source="http", request_id=request_id
+                )
                 if record.outcome == "ok":
                     try:
                         status, headers, raw = response_of(record.result)
@@ -126,8 +143,12 @@ class FunctionUrlServer:
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://{host}:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"function-url-{function}", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"function-url-{function}",
+            daemon=True,
+        )
         self._thread.start()
 
     def stop(self) -> None:

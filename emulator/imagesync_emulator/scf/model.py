@@ -61,12 +61,22 @@ class Trigger:
         """As ListTriggers / CreateTrigger answer it."""
         from ..world import iso8601
 
-        return {"Type": self.type, "TriggerName": self.name, "TriggerDesc": self.desc,
-                "Enable": 1 if self.enabled else 0, "CustomArgument": self.custom_argument,
-                "AddTime": iso8601(self.added_at).replace("T", " ").rstrip("Z"),
-                "ModTime": iso8601(self.modified_at).replace("T", " ").rstrip("Z"), "Qualifier": "$DEFAULT",
-                "AvailableStatus": "Available", "BindStatus": "on", "ResourceId": "", "TriggerAttribute": "",
-                "Description": "", **({"TriggerUrl": self.url} if self.url else {})}
+        return {
+            "Type": self.type,
+            "TriggerName": self.name,
+            "TriggerDesc": self.desc,
+            "Enable": 1 if self.enabled else 0,
+            "CustomArgument": self.custom_argument,
+            "AddTime": iso8601(self.added_at).replace("T", " ").rstrip("Z"),
+            "ModTime": iso8601(self.modified_at).replace("T", " ").rstrip("Z"),
+            "Qualifier": "$DEFAULT",
+            "AvailableStatus": "Available",
+            "BindStatus": "on",
+            "ResourceId": "",
+            "TriggerAttribute": "",
+            "Description": "",
+            **({"TriggerUrl": self.url} if self.url else {}),
+        }
 
 
 @dataclass

@@ -42,7 +42,7 @@ def _literal(allowed: Any, value: Any) -> bool:
 def _one(rule: Any, value: Any) -> bool:
     if not isinstance(rule, dict):
         return value is not _MISSING and _literal(rule, value)
-    (name, arg), = rule.items()
+    ((name, arg),) = rule.items()
     if name == "exists":
         return (value is not _MISSING) == bool(arg)
     if value is _MISSING:

@@ -85,9 +85,16 @@ class _Pool:
 
 
 class ScfRuntime:
-    def __init__(self, world: World, *, concurrency: int = 4, timeout_scale: float = 1.0,
-                 endpoint_env: Sequence[str] = ("IMAGESYNC_TENCENT_ENDPOINT",), work_dir: Path | None = None,
-                 host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        world: World,
+        *,
+        concurrency: int = 4,
+        timeout_scale: float = 1.0,
+        endpoint_env: Sequence[str] = ("IMAGESYNC_TENCENT_ENDPOINT",),
+        work_dir: Path | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.world = world
         self.clock = world.clock
         self.concurrency = concurrency
@@ -187,44 +194,73 @@ class ScfRuntime:
 
     def _platform_env(self, spec: FunctionSpec) -> dict[str, str]:
         acct = self._account()
-        return {"TENCENTCLOUD_REGION": spec.region, "TENCENTCLOUD_APPID": str(acct.app_id),
-                "TENCENTCLOUD_UIN": acct.uin, "SCF_FUNCTIONNAME": spec.name, "SCF_FUNCTIONVERSION": "$LATEST",
-                "SCF_NAMESPACE": spec.namespace, "SCF_RUNTIME": spec.runtime,
-                "TENCENTCLOUD_RUNENV": "SCF"}
+        return {
+            "TENCENTCLOUD_REGION": spec.region,
+            "TENCENTCLOUD_APPID": str(acct.app_id),
+            "TENCENTCLOUD_UIN": acct.uin,
+            "SCF_FUNCTIONNAME": spec.name,
+            "SCF_FUNCTIONVERSION": "$LATEST",
+            "SCF_NAMESPACE": spec.namespace,
+            "SCF_RUNTIME": spec.runtime,
+            "TENCENTCLOUD_RUNENV": "SCF",
+        }
 
     def _spawn(self, spec: FunctionSpec) -> Worker:
         keys = self.world.credentials.issue_temporary(self._account())
         home = self.work_dir / "tmp" / spec.name
         home.mkdir(parents=True, exist_ok=True)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HOME": str(home),
-               "TMPDIR": str(home), **spec.environment, **self._platform_env(spec),
-               "TENCENTCLOUD_SECRETID": keys["secret_id"], "TENCENTCLOUD_SECRETKEY": keys["secret_key"],
-               "TENCENTCLOUD_SESSIONTOKEN": keys["token"],
-               **{name: self.endpoint for name in self.endpoint_env}}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": str(home),
+            "TMPDIR": str(home),
+            **spec.environment,
+            **self._platform_env(spec),
+            "TENCENTCLOUD_SECRETID": keys["secret_id"],
+            "TENCENTCLOUD_SECRETKEY": keys["secret_key"],
+            "TENCENTCLOUD_SESSIONTOKEN": keys["token"],
+            **{name: self.endpoint for name in self.endpoint_env},
+        }
         return Worker(spec.code_dir, spec.layer_dir, spec.handler, env)
 
     def _context(self, spec: FunctionSpec, request_id: str) -> dict:
         acct = self._account()
         visible = {**spec.environment, **self._platform_env(spec)}
-        return {"request_id": request_id, "function_name": spec.name, "function_version": "$LATEST",
-                "namespace": spec.namespace, "memory_limit_in_mb": spec.memory_mb,
-                # when the instance is killed (real time): the function's own deadline must match it
-                "time_limit_in_ms": round(spec.timeout_s * self.timeout_scale * 1000),
-                "environment": json.dumps(visible),
-                "environ": ";".join(f"{k}={v}" for k, v in visible.items()),
-                "tencentcloud_region": spec.region, "tencentcloud_appid": str(acct.app_id),
-                "tencentcloud_uin": acct.uin}
+        return {
+            "request_id": request_id,
+            "function_name": spec.name,
+            "function_version": "$LATEST",
+            "namespace": spec.namespace,
+            "memory_limit_in_mb": spec.memory_mb,
+            # when the instance is killed (real time): the function's own deadline must match it
+            "time_limit_in_ms": round(spec.timeout_s * self.timeout_scale * 1000),
+            "environment": json.dumps(visible),
+            "environ": ";".join(f"{k}={v}" for k, v in visible.items()),
+            "tencentcloud_region": spec.region,
+            "tencentcloud_appid": str(acct.app_id),
+            "tencentcloud_uin": acct.uin,
+        }
 
     # ---- invoking ------------------------------------------------------------------------------------------
-    def invoke(self, name: str, event: object, *, namespace: str = "default", invocation_type: str = "RequestResponse",
-               source: str = "api", request_id: str | None = None, attempt: int = 1,
-               env: dict[str, str] | None = None) -> Invocation:
+    def invoke(
+        self,
+        name: str,
+        event: object,
+        *,
+        namespace: str = "default",
+        invocation_type: str = "RequestResponse",
+        source: str = "api",
+        request_id: str | None = None,
+        attempt: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> Invocation:
         """Run one invocation to its end in the calling thread (waiting for a free instance under the cap)."""
         spec = self.function(name, namespace)
         key = (namespace, name)
         pool = self.pools[key]
-        record = Invocation(request_id or str(uuid.uuid4()), name, invocation_type, source, attempt,
-                            started_at=self.clock.now())
+        record = Invocation(
+            request_id or str(uuid.uuid4()), name, invocation_type, source, attempt, started_at=self.clock.now()
+        )
         with self.lock:
             self._log_seq += 1
             log_path = self.work_dir / "logs" / f"{self._log_seq:06d}-{record.request_id}.log"
@@ -237,8 +273,9 @@ class ScfRuntime:
         record.worker_pid = worker.pid
         started = time.monotonic()
         try:
-            outcome = worker.invoke(event, self._context(spec, record.request_id), log_path,
-                                    spec.timeout_s * self.timeout_scale, env)
+            outcome = worker.invoke(
+                event, self._context(spec, record.request_id), log_path, spec.timeout_s * self.timeout_scale, env
+            )
         finally:
             pool.release(worker)
         record.duration_ms = round((time.monotonic() - started) * 1000, 3)
@@ -280,9 +317,12 @@ class ScfRuntime:
             if waiting:  # the previous firing has not even started: the functions cannot keep up; skip this slot
                 t.skipped += 1
                 continue
-            event = {"Type": "Timer", "TriggerName": t.name,
-                     "Time": datetime.fromtimestamp(slot, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                     "Message": t.custom_argument}
+            event = {
+                "Type": "Timer",
+                "TriggerName": t.name,
+                "Time": datetime.fromtimestamp(slot, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "Message": t.custom_argument,
+            }
             t.pending = self.invoke_async(t.function, event, namespace=t.namespace, source="timer")
 
     def _start_due(self, now: float) -> None:
@@ -294,16 +334,23 @@ class ScfRuntime:
                     item.running = True
                     starting.append(item)
         for item in starting:
-            threading.Thread(target=self._attempt, args=(item,), name=f"scf-async-{item.function}",
-                             daemon=True).start()
+            threading.Thread(target=self._attempt, args=(item,), name=f"scf-async-{item.function}", daemon=True).start()
 
     def _attempt(self, item: AsyncEvent) -> None:
         item.attempts += 1
         env = {"TRIGGER_SRC": "timer"} if item.source == "timer" else None
         try:
             spec = self.function(item.function, item.namespace)
-            record = self.invoke(item.function, item.event, namespace=item.namespace, invocation_type="Event",
-                                 source=item.source, request_id=item.request_id, attempt=item.attempts, env=env)
+            record = self.invoke(
+                item.function,
+                item.event,
+                namespace=item.namespace,
+                invocation_type="Event",
+                source=item.source,
+                request_id=item.request_id,
+                attempt=item.attempts,
+                env=env,
+            )
         except Exception as exc:  # the platform failed (e.g. an instance could not start): the event is kept
             with self.lock:
                 item.running = False
@@ -329,19 +376,39 @@ class ScfRuntime:
         acct = self._account()
         error = item.last_error or {}
         message = {
-            "RequestId": item.request_id, "ErrorCode": -1,
+            "RequestId": item.request_id,
+            "ErrorCode": -1,
             "ErrorMessage": "".join(error.get("stackTrace") or []) or error.get("errorMessage", ""),
-            "Body": {"AppId": acct.app_id, "Uin": acct.uin, "SubAccountUin": acct.uin,
-                     "RequestSource": {"timer": "TRIGGER_TIMER", "eventbridge": "EB"}.get(item.source, "API"),
-                     "FunctionName": spec.name, "Namespace": spec.namespace, "Qualifier": "$DEFAULT",
-                     "InvocationType": "Event", "ClientContext": json.dumps(item.event), "LogType": "",
-                     "TimeStampForInvoker": str(int(item.first_at * 1000)), "RequestId": item.request_id,
-                     "PushTime": datetime.fromtimestamp(item.first_at, tz=timezone.utc).isoformat(),
-                     "RetryNum": item.attempts - 1, "Ttl": spec.msg_ttl_s},
+            "Body": {
+                "AppId": acct.app_id,
+                "Uin": acct.uin,
+                "SubAccountUin": acct.uin,
+                "RequestSource": {"timer": "TRIGGER_TIMER", "eventbridge": "EB"}.get(item.source, "API"),
+                "FunctionName": spec.name,
+                "Namespace": spec.namespace,
+                "Qualifier": "$DEFAULT",
+                "InvocationType": "Event",
+                "ClientContext": json.dumps(item.event),
+                "LogType": "",
+                "TimeStampForInvoker": str(int(item.first_at * 1000)),
+                "RequestId": item.request_id,
+                "PushTime": datetime.fromtimestamp(item.first_at, tz=timezone.utc).isoformat(),
+                "RetryNum": item.attempts - 1,
+                "Ttl": spec.msg_ttl_s,
+            },
         }
-        entry = {"function": spec.name, "namespace": spec.namespace, "request_id": item.request_id,
-                 "attempts": item.attempts, "outcome": record.outcome, "error": error, "event": item.event,
-                 "dead_letter": spec.dead_letter, "delivered": False, "message": message}
+        entry = {
+            "function": spec.name,
+            "namespace": spec.namespace,
+            "request_id": item.request_id,
+            "attempts": item.attempts,
+            "outcome": record.outcome,
+            "error": error,
+            "event": item.event,
+            "dead_letter": spec.dead_letter,
+            "delivered": False,
+            "message": message,
+        }
         if spec.dead_letter:
             entry["delivered"] = self._send_to_cmq(spec, json.dumps(message, ensure_ascii=False))
         with self.lock:
@@ -354,9 +421,17 @@ class ScfRuntime:
         with self.world.lock:
             w = self.world
             key = (acct.uin, spec.region, name)
-            msg = {"body": body, "tags": [], "delay_seconds": 0, "msg_id": w.new_id("msg-", 16),
-                   "account": acct.uin, "region": spec.region, "sent_at": self.clock.now(),
-                   "request_id": str(uuid.uuid4()), "dead_letter_of": spec.name}
+            msg = {
+                "body": body,
+                "tags": [],
+                "delay_seconds": 0,
+                "msg_id": w.new_id("msg-", 16),
+                "account": acct.uin,
+                "region": spec.region,
+                "sent_at": self.clock.now(),
+                "request_id": str(uuid.uuid4()),
+                "dead_letter_of": spec.name,
+            }
             if kind == "QUEUE" and key in w.queues:
                 w.outbox.append({"queue": name, **msg})
                 return True
@@ -396,8 +471,17 @@ class ScfRuntime:
 
     def pending(self) -> list[dict]:
         with self.lock:
-            return [{"request_id": e.request_id, "function": e.function, "source": e.source, "attempts": e.attempts,
-                     "due_at": e.due_at, "running": e.running} for e in self.queue]
+            return [
+                {
+                    "request_id": e.request_id,
+                    "function": e.function,
+                    "source": e.source,
+                    "attempts": e.attempts,
+                    "due_at": e.due_at,
+                    "running": e.running,
+                }
+                for e in self.queue
+            ]
 
     def idle(self) -> bool:
         """No async event queued or running."""

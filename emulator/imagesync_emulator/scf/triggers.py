@@ -25,15 +25,21 @@ _TIMER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 def check_trigger(type_: str, name: str, desc: str, custom_argument: str) -> Cron | None:
     """What CreateTrigger checks on its own arguments (the cron of a timer, parsed); raises ApiError."""
     if type_ not in SUPPORTED_TRIGGERS:
-        raise ApiError("InvalidParameterValue.Type",
-                       f"The trigger type `{type_}` is not supported: CreateTrigger takes "
-                       f"{', '.join(SUPPORTED_TRIGGERS)} (CMQ and API Gateway triggers are retired).")
+        raise ApiError(
+            "InvalidParameterValue.Type",
+            f"The trigger type `{type_}` is not supported: CreateTrigger takes "
+            f"{', '.join(SUPPORTED_TRIGGERS)} (CMQ and API Gateway triggers are retired).",
+        )
     if type_ not in EMULATED_TRIGGERS:
-        raise ApiError("UnsupportedOperation.Trigger",
-                       f"The emulator does not emulate `{type_}` triggers (only {', '.join(EMULATED_TRIGGERS)}).")
+        raise ApiError(
+            "UnsupportedOperation.Trigger",
+            f"The emulator does not emulate `{type_}` triggers (only {', '.join(EMULATED_TRIGGERS)}).",
+        )
     if type_ == "timer" and not _TIMER_NAME.match(name):
-        raise ApiError("InvalidParameterValue.TriggerName",
-                       "A timer trigger's name has 1-100 letters, digits, dashes and underscores.")
+        raise ApiError(
+            "InvalidParameterValue.TriggerName",
+            "A timer trigger's name has 1-100 letters, digits, dashes and underscores.",
+        )
     if not name:
         raise ApiError("InvalidParameterValue.TriggerName", "The trigger name is empty.")
     if len(custom_argument.encode("utf-8")) > 4096:
@@ -62,16 +68,30 @@ def check_count(existing: list[tuple[str, str]], type_: str, name: str) -> None:
         raise ApiError("ResourceInUse.Trigger", "The function already has a Function URL.")
 
 
-def new_trigger(runtime: ScfRuntime, *, function: str, namespace: str, name: str, type_: str, desc: str,
-                enabled: bool, custom_argument: str, now: float) -> Trigger:
+def new_trigger(
+    runtime: ScfRuntime,
+    *,
+    function: str,
+    namespace: str,
+    name: str,
+    type_: str,
+    desc: str,
+    enabled: bool,
+    custom_argument: str,
+    now: float,
+) -> Trigger:
     """Check and register a trigger; raises ApiError with the cloud's code."""
     cron = check_trigger(type_, name, desc, custom_argument)
     runtime.function(function, namespace)
     with runtime.lock:
-        check_count([(t.type, t.name) for t in runtime.triggers
-                     if t.function == function and t.namespace == namespace], type_, name)
-        trigger = Trigger(function, namespace, name, type_, desc, enabled, custom_argument, now, now, cron,
-                          checked_until=now)
+        check_count(
+            [(t.type, t.name) for t in runtime.triggers if t.function == function and t.namespace == namespace],
+            type_,
+            name,
+        )
+        trigger = Trigger(
+            function, namespace, name, type_, desc, enabled, custom_argument, now, now, cron, checked_until=now
+        )
         runtime.add_trigger(trigger)
     return trigger
 

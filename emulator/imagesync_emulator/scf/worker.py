@@ -35,7 +35,11 @@ class Worker:
     def __init__(self, code_dir: Path, layer_dir: Path, handler: str, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-B", str(BOOTSTRAP), str(code_dir), str(layer_dir), handler],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=code_dir, env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=code_dir,
+            env=env,
             start_new_session=True,
         )
         self.invocations = 0
@@ -50,8 +54,9 @@ class Worker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def invoke(self, event: object, context: dict, log_path: Path, timeout_s: float,
-               env: dict[str, str] | None = None) -> Outcome:
+    def invoke(
+        self, event: object, context: dict, log_path: Path, timeout_s: float, env: dict[str, str] | None = None
+    ) -> Outcome:
         self.invocations += 1
         request = json.dumps({"event": event, "context": context, "log_path": str(log_path), "env": env or {}})
         request += "\n"
@@ -66,9 +71,13 @@ class Worker:
             return self._died()
         if line is None:
             self.kill()
-            return Outcome("timeout", error={"errorType": "Timeout", "errorMessage":
-                                             f"Invocation timed out after {timeout_s:g} s; the instance was "
-                                             "killed."})
+            return Outcome(
+                "timeout",
+                error={
+                    "errorType": "Timeout",
+                    "errorMessage": f"Invocation timed out after {timeout_s:g} s; the instance was killed.",
+                },
+            )
         answer = json.loads(line)
         if answer.get("ok"):
             return Outcome("ok", result=answer.get("result"))
@@ -77,8 +86,13 @@ class Worker:
     def _died(self) -> Outcome:
         self.kill()
         how = "killed by the emulator's admin handle" if self.killed_by_admin else "exited"
-        return Outcome("killed", error={"errorType": "InstanceKilled",
-                                        "errorMessage": f"The function instance {how} during the invocation."})
+        return Outcome(
+            "killed",
+            error={
+                "errorType": "InstanceKilled",
+                "errorMessage": f"The function instance {how} during the invocation.",
+            },
+        )
 
     def _read_line(self, deadline: float) -> bytes | None:
         """The next line; None when the deadline passed first; _EOF when the process closed the channel."""

@@ -51,11 +51,20 @@ class Service:
     version: str
     actions: dict[str, Action] = field(default_factory=dict)
 
-    def action(self, name: str, params: set[str] | frozenset[str], *, rate: int = DEFAULT_RATE,
-               needs_region: bool = True, audited: bool = False, locked: bool = True) -> Callable[[Handler], Handler]:
+    def action(
+        self,
+        name: str,
+        params: set[str] | frozenset[str],
+        *,
+        rate: int = DEFAULT_RATE,
+        needs_region: bool = True,
+        audited: bool = False,
+        locked: bool = True,
+    ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             self.actions[name] = Action(name, fn, frozenset(params), rate, needs_region, audited, locked)
             return fn
+
         return register
 
 
@@ -63,5 +72,16 @@ def all_services() -> dict[str, Service]:
     """Every emulated service, by its signing name (the credential scope's service)."""
     from . import cbs, cvm, eb, region, scf, sts, tag, tdmq
 
-    return {s.name: s for s in (cvm.SERVICE, tag.SERVICE, tdmq.SERVICE, eb.SERVICE, region.SERVICE, scf.SERVICE,
-                                sts.SERVICE, cbs.SERVICE)}
+    return {
+        s.name: s
+        for s in (
+            cvm.SERVICE,
+            tag.SERVICE,
+            tdmq.SERVICE,
+            eb.SERVICE,
+            region.SERVICE,
+            scf.SERVICE,
+            sts.SERVICE,
+            cbs.SERVICE,
+        )
+    }

@@ -94,18 +94,30 @@ def delete_snapshots(ctx: CallContext, p: Params) -> dict:
             raise ApiError("InvalidSnapshotId.NotFound", f"The snapshot `{sid}` does not exist.")
         images = [img for img in (world.find_image(i, snap.region) for i in snap.image_ids) if img is not None]
         if images and not with_images:
-            raise ApiError("UnsupportedOperation.SnapshotHasBindedImage",
-                           f"The snapshot `{sid}` is bound to images {[i.image_id for i in images]}.")
+            raise ApiError(
+                "UnsupportedOperation.SnapshotHasBindedImage",
+                f"The snapshot `{sid}` is bound to images {[i.image_id for i in images]}.",
+            )
         for img in images:
             if img.shared_with or world.image_state(img, ctx.now)[0] in TRANSITIONAL:
-                raise ApiError("UnsupportedOperation.SnapshotHasBindedImage",
-                               f"The snapshot `{sid}` is bound to `{img.image_id}`, which is shared or busy.")
+                raise ApiError(
+                    "UnsupportedOperation.SnapshotHasBindedImage",
+                    f"The snapshot `{sid}` is bound to `{img.image_id}`, which is shared or busy.",
+                )
         doomed.append((snap, images))
     for snap, images in doomed:
         for img in images:
             if img.key in world.images:
                 world.remove_image(img, delete_snapshots=False)
         world.snapshots.pop(snap.snapshot_id, None)
-        world.history.append({"event": "snapshot_deleted", "snapshot_id": snap.snapshot_id, "region": snap.region,
-                              "owner": snap.owner, "at": ctx.now, "images_deleted": [i.image_id for i in images]})
+        world.history.append(
+            {
+                "event": "snapshot_deleted",
+                "snapshot_id": snap.snapshot_id,
+                "region": snap.region,
+                "owner": snap.owner,
+                "at": ctx.now,
+                "images_deleted": [i.image_id for i in images],
+            }
+        )
     return {}

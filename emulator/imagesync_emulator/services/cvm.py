@@ -44,8 +44,9 @@ def _owned(ctx: CallContext, image_id: str) -> Image:
     """An image the caller owns; shared and public images -> UnauthorizedOperation.ImageNotBelongToAccount."""
     img, vt = _visible(ctx, image_id)
     if vt != "PRIVATE_IMAGE":
-        raise ApiError("UnauthorizedOperation.ImageNotBelongToAccount",
-                       f"The image `{image_id}` does not belong to this account.")
+        raise ApiError(
+            "UnauthorizedOperation.ImageNotBelongToAccount", f"The image `{image_id}` does not belong to this account."
+        )
     return img
 
 
@@ -90,8 +91,10 @@ def describe_images(ctx: CallContext, p: Params) -> dict:
     offset = p.integer("Offset", default=0, minimum=0)
     limit = p.integer("Limit", default=20, minimum=0, maximum=100)
     if image_ids and filters:
-        raise ApiError("InvalidParameter.InvalidParameterCoexistImageIdsFilters",
-                       "ImageIds and Filters cannot be specified at the same time.")
+        raise ApiError(
+            "InvalidParameter.InvalidParameterCoexistImageIdsFilters",
+            "ImageIds and Filters cannot be specified at the same time.",
+        )
     for iid in image_ids or []:
         _check_image_id(iid)
     _check_filters(filters)
@@ -103,13 +106,16 @@ def describe_images(ctx: CallContext, p: Params) -> dict:
     for f in filters or []:
         found = [(img, vt) for img, vt in found if _matches(world, img, vt, f["Name"], f.get("Values") or [])]
     found.sort(key=lambda t: (-t[0].created_at, t[0].image_id))
-    page = found[offset:offset + limit]
+    page = found[offset : offset + limit]
     return {"ImageSet": [world.image_view(img, vt, ctx.now) for img, vt in page], "TotalCount": len(found)}
 
 
 # ---- SyncImages -----------------------------------------------------------------------------------------------
-@SERVICE.action("SyncImages", {"ImageIds", "DestinationRegions", "DryRun", "ImageName", "ImageSetRequired",
-                               "Encrypt", "KmsKeyId"}, rate=10)
+@SERVICE.action(
+    "SyncImages",
+    {"ImageIds", "DestinationRegions", "DryRun", "ImageName", "ImageSetRequired", "Encrypt", "KmsKeyId"},
+    rate=10,
+)
 def sync_images(ctx: CallContext, p: Params) -> dict:
     image_ids = p.str_list("ImageIds", required=True) or []
     dests_raw = p.str_list("DestinationRegions", required=True) or []
@@ -119,8 +125,9 @@ def sync_images(ctx: CallContext, p: Params) -> dict:
     encrypt = p.flag("Encrypt")
     kms_key_id = p.text("KmsKeyId")
     if len(image_ids) != 1:
-        raise bad_value("ImageIds", "SyncImages copies exactly one image per call",
-                        "InvalidParameterValue.LimitExceeded")
+        raise bad_value(
+            "ImageIds", "SyncImages copies exactly one image per call", "InvalidParameterValue.LimitExceeded"
+        )
     world, src_region = ctx.world, ctx.region or ""
     img, vt = _visible(ctx, image_ids[0])
     dests = list(dict.fromkeys(dests_raw))  # duplicates collapse to one copy
@@ -139,17 +146,20 @@ def sync_images(ctx: CallContext, p: Params) -> dict:
     for dest in dests:
         world.regions.check_copy(src_region, dest, ctx.account.cross_border_approved)
         if encrypt and dest != src_region:
-            raise ApiError("InvalidParameterValue.InvalidRegion",
-                           "An encrypted copy may only target the source region.")
+            raise ApiError(
+                "InvalidParameterValue.InvalidRegion", "An encrypted copy may only target the source region."
+            )
         if img.encrypted and dest != src_region:
-            raise ApiError("UnsupportedOperation.SyncEncryptImageNotSupport",
-                           "Encrypted images cannot be synced to another region.")
+            raise ApiError(
+                "UnsupportedOperation.SyncEncryptImageNotSupport",
+                "Encrypted images cannot be synced to another region.",
+            )
         if vt == "SHARED_IMAGE" and dest != src_region:
-            raise ApiError("InvalidParameterValue.InvalidRegion",
-                           "A shared image can only be copied into its own region.")
+            raise ApiError(
+                "InvalidParameterValue.InvalidRegion", "A shared image can only be copied into its own region."
+            )
         if vt == "PRIVATE_IMAGE" and not encrypt and dest == src_region:
-            raise ApiError("InvalidParameterValue.InvalidRegion",
-                           "A custom image cannot be synced to its own region.")
+            raise ApiError("InvalidParameterValue.InvalidRegion", "A custom image cannot be synced to its own region.")
         if world.custom_image_count(ctx.account.uin, dest) + 1 > world.image_quota(ctx.account, dest):
             raise ApiError("ImageQuotaLimitExceeded", f"The image quota of `{dest}` is used up.")
     if dry_run:
@@ -159,23 +169,50 @@ def sync_images(ctx: CallContext, p: Params) -> dict:
         lo, hi = world.settings.copy_duration
         duration = world.rng.uniform(lo, hi) if hi > lo else lo
         failed = world.rng.random() < world.settings.copy_failure_rate
-        copy = world.add_image(Image(
-            image_id=world.new_id("img-"), region=dest, owner=ctx.account.uin, name=image_name or img.name,
-            image_type="PRIVATE_IMAGE", size=img.size, created_at=ctx.now, state="SYNCING",
-            description=img.description, architecture=img.architecture, platform=img.platform,
-            os_name=img.os_name, image_source=img.image_source, license_type=img.license_type,
-            family=img.family, is_support_cloudinit=img.is_support_cloudinit,
-            encrypted=img.encrypted or encrypt, kms_key_id=kms_key_id if encrypt else img.kms_key_id,
-            snapshot_ids=[world.new_id("snap-") for _ in img.snapshot_ids or [""]],
-            started_at=ctx.now, ready_at=ctx.now + duration, final_state="CREATEFAILED" if failed else "NORMAL",
-            copy_of=img.key, is_copy=True,
-            progress_curve=progress.resolve(world.settings.progress_curve, world.progress_rng),
-        ))
+        copy = world.add_image(
+            Image(
+                image_id=world.new_id("img-"),
+                region=dest,
+                owner=ctx.account.uin,
+                name=image_name or img.name,
+                image_type="PRIVATE_IMAGE",
+                size=img.size,
+                created_at=ctx.now,
+                state="SYNCING",
+                description=img.description,
+                architecture=img.architecture,
+                platform=img.platform,
+                os_name=img.os_name,
+                image_source=img.image_source,
+                license_type=img.license_type,
+                family=img.family,
+                is_support_cloudinit=img.is_support_cloudinit,
+                encrypted=img.encrypted or encrypt,
+                kms_key_id=kms_key_id if encrypt else img.kms_key_id,
+                snapshot_ids=[world.new_id("snap-") for _ in img.snapshot_ids or [""]],
+                started_at=ctx.now,
+                ready_at=ctx.now + duration,
+                final_state="CREATEFAILED" if failed else "NORMAL",
+                copy_of=img.key,
+                is_copy=True,
+                progress_curve=progress.resolve(world.settings.progress_curve, world.progress_rng),
+            )
+        )
         world.copies.setdefault(img.key, []).append(copy.key)
-        world.history.append({"event": "copy_started", "source": img.image_id, "source_region": src_region,
-                              "image_id": copy.image_id, "region": dest, "owner": ctx.account.uin,
-                              "at": ctx.now, "ready_at": copy.ready_at, "final_state": copy.final_state,
-                              "progress_curve": copy.progress_curve})
+        world.history.append(
+            {
+                "event": "copy_started",
+                "source": img.image_id,
+                "source_region": src_region,
+                "image_id": copy.image_id,
+                "region": dest,
+                "owner": ctx.account.uin,
+                "at": ctx.now,
+                "ready_at": copy.ready_at,
+                "final_state": copy.final_state,
+                "progress_curve": copy.progress_curve,
+            }
+        )
         image_set.append({"ImageId": copy.image_id, "Region": dest})
     return {"ImageSet": image_set} if want_set else {}
 
@@ -193,9 +230,22 @@ def _tag_specs(specs: list[dict] | None, resource_type: str) -> dict[str, str]:
     return tags
 
 
-@SERVICE.action("CreateImage", {"ImageName", "InstanceId", "ImageDescription", "ForcePoweroff", "Sysprep",
-                                "DataDiskIds", "SnapshotIds", "DryRun", "TagSpecification", "ImageFamily"},
-                audited=True)
+@SERVICE.action(
+    "CreateImage",
+    {
+        "ImageName",
+        "InstanceId",
+        "ImageDescription",
+        "ForcePoweroff",
+        "Sysprep",
+        "DataDiskIds",
+        "SnapshotIds",
+        "DryRun",
+        "TagSpecification",
+        "ImageFamily",
+    },
+    audited=True,
+)
 def create_image(ctx: CallContext, p: Params) -> dict:
     name = p.text("ImageName", required=True, max_len=60) or ""
     instance_id = p.text("InstanceId")
@@ -224,20 +274,33 @@ def create_image(ctx: CallContext, p: Params) -> dict:
     for img, vt in world.visible_images(ctx.account.uin, ctx.region or ""):
         if vt == "PRIVATE_IMAGE" and img.name == name:
             raise ApiError("InvalidImageName.Duplicate", f"An image named `{name}` already exists.")
-    if world.custom_image_count(ctx.account.uin, ctx.region or "") + 1 > world.image_quota(ctx.account,
-                                                                                          ctx.region or ""):
+    if world.custom_image_count(ctx.account.uin, ctx.region or "") + 1 > world.image_quota(
+        ctx.account, ctx.region or ""
+    ):
         raise ApiError("ImageQuotaLimitExceeded", "The image quota of this region is used up.")
     if dry_run:
         return {}
-    img = world.add_image(Image(
-        image_id=world.new_id("img-"), region=ctx.region or "", owner=ctx.account.uin, name=name,
-        image_type="PRIVATE_IMAGE", size=size, created_at=ctx.now, state="CREATING", description=description,
-        family=family, image_source="CREATE_IMAGE",
-        platform=source_image.platform if source_image else "TencentOS",
-        os_name=source_image.os_name if source_image else "TencentOS Server 3.1 (TK4)",
-        snapshot_ids=list(snapshot_ids or [world.new_id("snap-")]),
-        started_at=ctx.now, ready_at=ctx.now + world.settings.create_duration, final_state="NORMAL",
-    ))
+    img = world.add_image(
+        Image(
+            image_id=world.new_id("img-"),
+            region=ctx.region or "",
+            owner=ctx.account.uin,
+            name=name,
+            image_type="PRIVATE_IMAGE",
+            size=size,
+            created_at=ctx.now,
+            state="CREATING",
+            description=description,
+            family=family,
+            image_source="CREATE_IMAGE",
+            platform=source_image.platform if source_image else "TencentOS",
+            os_name=source_image.os_name if source_image else "TencentOS Server 3.1 (TK4)",
+            snapshot_ids=list(snapshot_ids or [world.new_id("snap-")]),
+            started_at=ctx.now,
+            ready_at=ctx.now + world.settings.create_duration,
+            final_state="NORMAL",
+        )
+    )
     if tags:
         world.tags[world.resource_name(img)] = tags
     return {"ImageId": img.image_id}
@@ -282,12 +345,14 @@ def describe_image_share_permission(ctx: CallContext, p: Params) -> dict:
     img = _owned(ctx, p.text("ImageId", required=True) or "")
     from ..world import iso8601
 
-    return {"SharePermissionSet": [{"AccountId": uin, "CreatedTime": iso8601(at)}
-                                   for uin, at in sorted(img.shared_with.items())]}
+    return {
+        "SharePermissionSet": [
+            {"AccountId": uin, "CreatedTime": iso8601(at)} for uin, at in sorted(img.shared_with.items())
+        ]
+    }
 
 
-@SERVICE.action("ModifyImageAttribute", {"ImageId", "ImageName", "ImageDescription", "ImageFamily",
-                                         "ImageDeprecated"})
+@SERVICE.action("ModifyImageAttribute", {"ImageId", "ImageName", "ImageDescription", "ImageFamily", "ImageDeprecated"})
 def modify_image_attribute(ctx: CallContext, p: Params) -> dict:
     image_id = p.text("ImageId", required=True) or ""
     name = p.text("ImageName", max_len=60)
@@ -335,9 +400,17 @@ def delete_images(ctx: CallContext, p: Params) -> dict:
         return {}
     for img in doomed:
         gone = world.remove_image(img, delete_snapshots)
-        world.history.append({"event": "image_deleted", "image_id": img.image_id, "region": img.region,
-                              "owner": img.owner, "at": ctx.now, "snapshots_deleted": gone,
-                              "snapshots_kept": [s for s in img.snapshot_ids if s not in gone]})
+        world.history.append(
+            {
+                "event": "image_deleted",
+                "image_id": img.image_id,
+                "region": img.region,
+                "owner": img.owner,
+                "at": ctx.now,
+                "snapshots_deleted": gone,
+                "snapshots_kept": [s for s in img.snapshot_ids if s not in gone],
+            }
+        )
     return {}
 
 
@@ -349,8 +422,11 @@ def describe_image_from_family(ctx: CallContext, p: Params) -> dict:
     if not FAMILY_RE.match(family):
         raise ApiError("InvalidParameterValue.InvalidImageFamily", f"`{family}` is not a valid image family name.")
     world = ctx.world
-    candidates = [(img, vt) for img, vt in world.visible_images(ctx.account.uin, ctx.region or "")
-                  if img.family == family and not img.deprecated and world.image_state(img, ctx.now)[0] == "NORMAL"]
+    candidates = [
+        (img, vt)
+        for img, vt in world.visible_images(ctx.account.uin, ctx.region or "")
+        if img.family == family and not img.deprecated and world.image_state(img, ctx.now)[0] == "NORMAL"
+    ]
     if not candidates:
         return {}
     img, vt = max(candidates, key=lambda t: (t[0].created_at, t[0].image_id))
@@ -358,14 +434,45 @@ def describe_image_from_family(ctx: CallContext, p: Params) -> dict:
 
 
 # ---- instances and regions ------------------------------------------------------------------------------------
-@SERVICE.action("RunInstances", {"InstanceChargeType", "InstanceChargePrepaid", "Placement", "InstanceType",
-                                 "ImageId", "SystemDisk", "DataDisks", "VirtualPrivateCloud", "InternetAccessible",
-                                 "InstanceCount", "MinCount", "InstanceName", "LoginSettings", "SecurityGroupIds",
-                                 "EnhancedService", "ClientToken", "HostName", "ActionTimer",
-                                 "DisasterRecoverGroupIds", "TagSpecification", "InstanceMarketOptions",
-                                 "UserData", "Metadata", "DryRun", "CpuTopology", "CamRoleName", "HpcClusterId",
-                                 "LaunchTemplate", "DedicatedClusterId", "ChcIds", "PartitionNumber",
-                                 "DisableApiTermination", "EnableJumboFrame", "NetworkInterfaces"})
+@SERVICE.action(
+    "RunInstances",
+    {
+        "InstanceChargeType",
+        "InstanceChargePrepaid",
+        "Placement",
+        "InstanceType",
+        "ImageId",
+        "SystemDisk",
+        "DataDisks",
+        "VirtualPrivateCloud",
+        "InternetAccessible",
+        "InstanceCount",
+        "MinCount",
+        "InstanceName",
+        "LoginSettings",
+        "SecurityGroupIds",
+        "EnhancedService",
+        "ClientToken",
+        "HostName",
+        "ActionTimer",
+        "DisasterRecoverGroupIds",
+        "TagSpecification",
+        "InstanceMarketOptions",
+        "UserData",
+        "Metadata",
+        "DryRun",
+        "CpuTopology",
+        "CamRoleName",
+        "HpcClusterId",
+        "LaunchTemplate",
+        "DedicatedClusterId",
+        "ChcIds",
+        "PartitionNumber",
+        "DisableApiTermination",
+        "EnableJumboFrame",
+        "NetworkInterfaces",
+    },
+)
 def run_instances(ctx: CallContext, p: Params) -> dict:
     placement = p.obj("Placement", required=True) or {}
     zone = require_member("Placement", placement, "Zone")
@@ -393,8 +500,15 @@ def run_instances(ctx: CallContext, p: Params) -> dict:
     for _ in range(count):
         iid = ctx.world.new_id("ins-")
         ctx.world.instances[iid] = Instance(
-            instance_id=iid, region=ctx.region or "", owner=ctx.account.uin, image_id=img.image_id, name=name,
-            instance_type=instance_type, zone=str(zone), state="RUNNING", created_at=ctx.now,
+            instance_id=iid,
+            region=ctx.region or "",
+            owner=ctx.account.uin,
+            image_id=img.image_id,
+            name=name,
+            instance_type=instance_type,
+            zone=str(zone),
+            state="RUNNING",
+            created_at=ctx.now,
             system_disk_size=int(system_disk.get("DiskSize", max(img.size, 20))),
         )
         ids.append(iid)
@@ -405,11 +519,29 @@ def run_instances(ctx: CallContext, p: Params) -> dict:
 
 # The filters the SDK documents for DescribeInstances (models.DescribeInstancesRequest.Filters, cvm 3.1.178). There
 # is NO image-id filter: "which instances use image X" means paging DescribeInstances and comparing ImageId.
-INSTANCE_FILTERS_EMULATED = ("zone", "instance-id", "instance-name", "instance-state", "creation-start-time",
-                             "creation-end-time")
-INSTANCE_FILTERS_NOT_EMULATED = ("project-id", "host-id", "dedicated-cluster-id", "vpc-id", "subnet-id", "uuid",
-                                 "security-group-id", "instance-charge-type", "private-ip-address",
-                                 "public-ip-address", "ipv6-address", "tag-key", "tag-value")
+INSTANCE_FILTERS_EMULATED = (
+    "zone",
+    "instance-id",
+    "instance-name",
+    "instance-state",
+    "creation-start-time",
+    "creation-end-time",
+)
+INSTANCE_FILTERS_NOT_EMULATED = (
+    "project-id",
+    "host-id",
+    "dedicated-cluster-id",
+    "vpc-id",
+    "subnet-id",
+    "uuid",
+    "security-group-id",
+    "instance-charge-type",
+    "private-ip-address",
+    "public-ip-address",
+    "ipv6-address",
+    "tag-key",
+    "tag-value",
+)
 FILTER_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -456,17 +588,31 @@ def describe_instances(ctx: CallContext, p: Params) -> dict:
     _check_filters(filters)
     from ..world import iso8601
 
-    found = [i for i in ctx.world.instances.values() if i.owner == ctx.account.uin and i.region == ctx.region
-             and (ids is None or i.instance_id in ids)]
+    found = [
+        i
+        for i in ctx.world.instances.values()
+        if i.owner == ctx.account.uin and i.region == ctx.region and (ids is None or i.instance_id in ids)
+    ]
     for f in filters or []:
         values = [str(v) for v in f.get("Values") or []]
         found = [i for i in found if _instance_matches(i, f["Name"], values)]
     found.sort(key=lambda i: i.instance_id)
-    return {"TotalCount": len(found), "InstanceSet": [
-        {"InstanceId": i.instance_id, "InstanceName": i.name, "ImageId": i.image_id, "InstanceType": i.instance_type,
-         "InstanceState": i.state, "Placement": {"Zone": i.zone}, "CreatedTime": iso8601(i.created_at),
-         "SystemDisk": {"DiskSize": i.system_disk_size}}
-        for i in found[offset:offset + limit]]}
+    return {
+        "TotalCount": len(found),
+        "InstanceSet": [
+            {
+                "InstanceId": i.instance_id,
+                "InstanceName": i.name,
+                "ImageId": i.image_id,
+                "InstanceType": i.instance_type,
+                "InstanceState": i.state,
+                "Placement": {"Zone": i.zone},
+                "CreatedTime": iso8601(i.created_at),
+                "SystemDisk": {"DiskSize": i.system_disk_size},
+            }
+            for i in found[offset : offset + limit]
+        ],
+    }
 
 
 @SERVICE.action("DescribeRegions", set())

@@ -19,8 +19,10 @@ from ..world import World
 from . import CallContext, Service
 
 DEFAULT_BUS_ID = "eb-default"
-_SCF_TARGET = re.compile(r"^qcs::scf:(?P<region>[^:]*):uin/(?P<uin>\d*):namespace/(?P<ns>[^/]+)/function/"
-                         r"(?P<name>[^/]+)(/(?P<qualifier>[^/]+))?$")
+_SCF_TARGET = re.compile(
+    r"^qcs::scf:(?P<region>[^:]*):uin/(?P<uin>\d*):namespace/(?P<ns>[^/]+)/function/"
+    r"(?P<name>[^/]+)(/(?P<qualifier>[^/]+))?$"
+)
 _RULE_NAME = re.compile(r"^[A-Za-z\u4e00-\u9fff][A-Za-z0-9_\-\u4e00-\u9fff]{0,58}[A-Za-z0-9\u4e00-\u9fff]$")
 
 
@@ -52,14 +54,19 @@ def route_event(world: World, uin: str, bus_id: str, event: dict) -> list[str]:
                 world.history.append({"event": "eb_target_missing", "rule": rule["name"], "target": target})
     return started
 
+
 SERVICE = Service("eb", "2021-04-16")
 
 
 @SERVICE.action("PutEvents", {"EventList", "EventBusId"})
 def put_events(ctx: CallContext, p: Params) -> dict:
     bus = p.text("EventBusId", required=True) or ""
-    events = p.obj_list("EventList", required=True,
-                        fields={"Source": str, "Data": str, "Type": str, "Subject": str, "Time": int}) or []
+    events = (
+        p.obj_list(
+            "EventList", required=True, fields={"Source": str, "Data": str, "Type": str, "Subject": str, "Time": int}
+        )
+        or []
+    )
     if len(events) > 10:
         raise ApiError("InvalidParameterValue", "At most 10 events per PutEvents call.")
     if (ctx.account.uin, bus) not in ctx.world.event_buses:
@@ -75,9 +82,17 @@ def put_events(ctx: CallContext, p: Params) -> dict:
         except ValueError:
             data = e["Data"]
         record = {
-            "event_bus_id": bus, "source": e["Source"], "type": e["Type"], "subject": e["Subject"],
-            "time": e.get("Time"), "data": data, "raw": dict(e), "id": ctx.world.new_id("evt-", 16),
-            "account": ctx.account.uin, "region": ctx.region, "received_at": ctx.now,
+            "event_bus_id": bus,
+            "source": e["Source"],
+            "type": e["Type"],
+            "subject": e["Subject"],
+            "time": e.get("Time"),
+            "data": data,
+            "raw": dict(e),
+            "id": ctx.world.new_id("evt-", 16),
+            "account": ctx.account.uin,
+            "region": ctx.region,
+            "received_at": ctx.now,
             "request_id": ctx.request_id,
         }
         ctx.world.events.append(record)
@@ -88,10 +103,20 @@ def put_events(ctx: CallContext, p: Params) -> dict:
 def _cloud_event(record: dict) -> dict:
     """A PutEvents event as EventBridge delivers it to a target: a CloudEvent."""
     millis = record["time"] if isinstance(record["time"], int) else int(record["received_at"] * 1000)
-    return {"specversion": "1.0", "id": record["id"], "type": record["type"], "source": record["source"],
-            "subject": record["subject"], "time": millis, "region": record["region"],
-            "datacontenttype": "application/json;charset=utf-8", "resource": [], "tags": None, "status": "",
-            "data": record["data"]}
+    return {
+        "specversion": "1.0",
+        "id": record["id"],
+        "type": record["type"],
+        "source": record["source"],
+        "subject": record["subject"],
+        "time": millis,
+        "region": record["region"],
+        "datacontenttype": "application/json;charset=utf-8",
+        "resource": [],
+        "tags": None,
+        "status": "",
+        "data": record["data"],
+    }
 
 
 @SERVICE.action("CreateEventBus", {"EventBusName", "Description", "SaveDays", "EnableStore"})
@@ -105,8 +130,11 @@ def create_event_bus(ctx: CallContext, p: Params) -> dict:
 @SERVICE.action("ListEventBuses", {"OrderBy", "Limit", "Order", "Filters", "Offset"})
 def list_event_buses(ctx: CallContext, p: Params) -> dict:
     default_bus_id(ctx.world, ctx.account.uin)
-    buses = [{"EventBusId": bus_id, "EventBusName": name, "Type": "Cloud" if name == "default" else "Custom"}
-             for (uin, bus_id), name in sorted(ctx.world.event_buses.items()) if uin == ctx.account.uin]
+    buses = [
+        {"EventBusId": bus_id, "EventBusName": name, "Type": "Cloud" if name == "default" else "Custom"}
+        for (uin, bus_id), name in sorted(ctx.world.event_buses.items())
+        if uin == ctx.account.uin
+    ]
     return {"EventBuses": buses, "TotalCount": len(buses)}
 
 
@@ -124,22 +152,32 @@ def create_rule(ctx: CallContext, p: Params) -> dict:
     bus = _bus(ctx, p)
     name = p.text("RuleName", required=True) or ""
     if not _RULE_NAME.match(name):
-        raise ApiError("InvalidParameterValue.RuleName", "A rule name has 2-60 letters, digits, _ and -, starting "
-                                                         "with a letter and ending with a letter or digit.")
+        raise ApiError(
+            "InvalidParameterValue.RuleName",
+            "A rule name has 2-60 letters, digits, _ and -, starting with a letter and ending with a letter or digit.",
+        )
     try:
         pattern = json.loads(p.text("EventPattern", required=True) or "")
         patterns.validate(pattern)
     except (ValueError, patterns.PatternError) as exc:
         raise ApiError("InvalidParameterValue.EventPattern", f"The event pattern is not valid: {exc}.") from exc
     rule_id = ctx.world.new_id("rule-")
-    ctx.world.eb_rules[rule_id] = {"uin": ctx.account.uin, "bus_id": bus, "name": name, "pattern": pattern,
-                                   "enabled": p.flag("Enable", default=True), "targets": [],
-                                   "description": p.text("Description") or ""}
+    ctx.world.eb_rules[rule_id] = {
+        "uin": ctx.account.uin,
+        "bus_id": bus,
+        "name": name,
+        "pattern": pattern,
+        "enabled": p.flag("Enable", default=True),
+        "targets": [],
+        "description": p.text("Description") or "",
+    }
     return {"RuleId": rule_id}
 
 
-@SERVICE.action("CreateTarget", {"EventBusId", "Type", "TargetDescription", "RuleId", "BatchTimeout",
-                                 "BatchEventCount", "EnableBatchDelivery"})
+@SERVICE.action(
+    "CreateTarget",
+    {"EventBusId", "Type", "TargetDescription", "RuleId", "BatchTimeout", "BatchEventCount", "EnableBatchDelivery"},
+)
 def create_target(ctx: CallContext, p: Params) -> dict:
     bus = _bus(ctx, p)
     rule_id = p.text("RuleId", required=True) or ""
@@ -153,8 +191,10 @@ def create_target(ctx: CallContext, p: Params) -> dict:
     resource = desc.get("ResourceDescription")
     m = _SCF_TARGET.match(resource) if isinstance(resource, str) else None
     if m is None:
-        raise ApiError("InvalidParameterValue.TargetDescription", "ResourceDescription is "
-                       "qcs::scf:<region>:uin/<uin>:namespace/<ns>/function/<name>/<qualifier>.")
+        raise ApiError(
+            "InvalidParameterValue.TargetDescription",
+            "ResourceDescription is qcs::scf:<region>:uin/<uin>:namespace/<ns>/function/<name>/<qualifier>.",
+        )
     if (desc.get("SCFParams") or {}).get("EnableBatchDelivery") or p.flag("EnableBatchDelivery"):
         raise ApiError("InvalidParameterValue.TargetDescription", "The emulator does not batch deliveries.")
     runtime = ctx.world.scf
@@ -169,7 +209,7 @@ def _page(p: Params, items: list) -> list:
     """Limit (default 20, at most 100) and Offset, as the SDK documents them; oldest first."""
     limit = p.integer("Limit", default=20, minimum=1, maximum=100) or 20
     offset = p.integer("Offset", default=0, minimum=0) or 0
-    return items[offset:offset + limit]
+    return items[offset : offset + limit]
 
 
 @SERVICE.action("ListRules", {"EventBusId", "OrderBy", "Limit", "Offset", "Order"})
@@ -177,10 +217,18 @@ def list_rules(ctx: CallContext, p: Params) -> dict:
     """The caller's rules on a bus (what `imagesync deploy-steps` looks at before creating one). OrderBy and Order
     are accepted, not applied: rules come oldest first."""
     bus = _bus(ctx, p)
-    rules = [{"RuleId": rule_id, "RuleName": r["name"], "EventBusId": bus, "Enable": r["enabled"],
-              "Description": r["description"],
-              "Targets": [{"TargetId": t["TargetId"], "Type": t["Type"]} for t in r["targets"]]}
-             for rule_id, r in ctx.world.eb_rules.items() if r["uin"] == ctx.account.uin and r["bus_id"] == bus]
+    rules = [
+        {
+            "RuleId": rule_id,
+            "RuleName": r["name"],
+            "EventBusId": bus,
+            "Enable": r["enabled"],
+            "Description": r["description"],
+            "Targets": [{"TargetId": t["TargetId"], "Type": t["Type"]} for t in r["targets"]],
+        }
+        for rule_id, r in ctx.world.eb_rules.items()
+        if r["uin"] == ctx.account.uin and r["bus_id"] == bus
+    ]
     return {"Rules": _page(p, rules), "TotalCount": len(rules)}
 
 
@@ -191,7 +239,15 @@ def list_targets(ctx: CallContext, p: Params) -> dict:
     rule = ctx.world.eb_rules.get(rule_id)
     if rule is None or rule["uin"] != ctx.account.uin or rule["bus_id"] != bus:
         raise ApiError("ResourceNotFound.Rule", f"The rule `{rule_id}` does not exist on bus `{bus}`.")
-    targets = [{"TargetId": t["TargetId"], "Type": t["Type"], "EventBusId": bus, "RuleId": rule_id,
-                "TargetDescription": {"ResourceDescription": t["ResourceDescription"]},
-                "EnableBatchDelivery": False} for t in rule["targets"]]
+    targets = [
+        {
+            "TargetId": t["TargetId"],
+            "Type": t["Type"],
+            "EventBusId": bus,
+            "RuleId": rule_id,
+            "TargetDescription": {"ResourceDescription": t["ResourceDescription"]},
+            "EnableBatchDelivery": False,
+        }
+        for t in rule["targets"]
+    ]
     return {"Targets": _page(p, targets), "TotalCount": len(targets)}

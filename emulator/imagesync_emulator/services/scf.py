@@ -40,8 +40,9 @@ def _function(ctx: CallContext, p: Params) -> tuple[ScfRuntime, FunctionSpec]:
     try:
         return runtime, runtime.function(name, namespace)
     except FunctionNotFound:
-        raise ApiError("ResourceNotFound.Function", f"The function `{name}` does not exist in namespace "
-                                                    f"`{namespace}`.") from None
+        raise ApiError(
+            "ResourceNotFound.Function", f"The function `{name}` does not exist in namespace `{namespace}`."
+        ) from None
 
 
 def _qualifier(p: Params) -> None:
@@ -62,20 +63,34 @@ def _event(text: str, limit: int, name: str) -> object:
 def _result(record: Invocation, with_log: bool) -> dict:
     ok = record.outcome == "ok"
     error = record.error or {}
-    return {"Result": {
-        "FunctionRequestId": record.request_id,
-        "RetMsg": json.dumps(record.result) if ok else "",
-        "ErrMsg": "" if ok else json.dumps({"errorCode": -1, "errorMessage": error.get("errorMessage", ""),
-                                             "stackTrace": "".join(error.get("stackTrace") or []),
-                                             "statusCode": 433 if record.outcome == "timeout" else 430}),
-        "Log": record.log.encode("utf-8")[-LOG_TAIL_BYTES:].decode("utf-8", "ignore") if with_log else "",
-        "Duration": record.duration_ms, "BillDuration": int(record.duration_ms + 0.999), "MemUsage": 0,
-        "InvokeResult": 0 if ok else -1,
-    }}
+    return {
+        "Result": {
+            "FunctionRequestId": record.request_id,
+            "RetMsg": json.dumps(record.result) if ok else "",
+            "ErrMsg": ""
+            if ok
+            else json.dumps(
+                {
+                    "errorCode": -1,
+                    "errorMessage": error.get("errorMessage", ""),
+                    "stackTrace": "".join(error.get("stackTrace") or []),
+                    "statusCode": 433 if record.outcome == "timeout" else 430,
+                }
+            ),
+            "Log": record.log.encode("utf-8")[-LOG_TAIL_BYTES:].decode("utf-8", "ignore") if with_log else "",
+            "Duration": record.duration_ms,
+            "BillDuration": int(record.duration_ms + 0.999),
+            "MemUsage": 0,
+            "InvokeResult": 0 if ok else -1,
+        }
+    }
 
 
-@SERVICE.action("Invoke", {"FunctionName", "InvocationType", "Qualifier", "ClientContext", "LogType", "Namespace",
-                           "RoutingKey"}, locked=False)  # the real rate limit is not documented: the default
+@SERVICE.action(
+    "Invoke",
+    {"FunctionName", "InvocationType", "Qualifier", "ClientContext", "LogType", "Namespace", "RoutingKey"},
+    locked=False,
+)  # the real rate limit is not documented: the default
 def invoke(ctx: CallContext, p: Params) -> dict:
     runtime, spec = _function(ctx, p)
     _qualifier(p)
@@ -86,15 +101,26 @@ def invoke(ctx: CallContext, p: Params) -> dict:
     if kind == "Event":
         event = _event(text, ASYNC_MAX_BYTES, "ClientContext")
         request_id = runtime.invoke_async(spec.name, event, namespace=spec.namespace, source="api")
-        return {"Result": {"FunctionRequestId": request_id, "RetMsg": "", "ErrMsg": "", "Log": "", "Duration": 0,
-                           "BillDuration": 0, "MemUsage": 0, "InvokeResult": 0}}
+        return {
+            "Result": {
+                "FunctionRequestId": request_id,
+                "RetMsg": "",
+                "ErrMsg": "",
+                "Log": "",
+                "Duration": 0,
+                "BillDuration": 0,
+                "MemUsage": 0,
+                "InvokeResult": 0,
+            }
+        }
     event = _event(text, SYNC_MAX_BYTES, "ClientContext")
     record = runtime.invoke(spec.name, event, namespace=spec.namespace, source="api")
     return _result(record, with_log=True)
 
 
-@SERVICE.action("InvokeFunction", {"FunctionName", "Qualifier", "Event", "LogType", "Namespace", "RoutingKey"},
-                locked=False)
+@SERVICE.action(
+    "InvokeFunction", {"FunctionName", "Qualifier", "Event", "LogType", "Namespace", "RoutingKey"}, locked=False
+)
 def invoke_function(ctx: CallContext, p: Params) -> dict:
     runtime, spec = _function(ctx, p)
     _qualifier(p)
@@ -110,12 +136,24 @@ def _function_view(runtime: ScfRuntime, spec: FunctionSpec) -> dict:
     with runtime.lock:
         triggers = [t.info() for t in runtime.triggers if t.function == spec.name and t.namespace == spec.namespace]
     return {
-        "FunctionName": spec.name, "Namespace": spec.namespace, "Runtime": spec.runtime, "Handler": spec.handler,
-        "MemorySize": spec.memory_mb, "Timeout": spec.timeout_s, "Description": spec.description,
-        "Role": spec.role, "Status": "Active", "Type": "Event", "Qualifier": "$LATEST", "FunctionVersion": "$LATEST",
+        "FunctionName": spec.name,
+        "Namespace": spec.namespace,
+        "Runtime": spec.runtime,
+        "Handler": spec.handler,
+        "MemorySize": spec.memory_mb,
+        "Timeout": spec.timeout_s,
+        "Description": spec.description,
+        "Role": spec.role,
+        "Status": "Active",
+        "Type": "Event",
+        "Qualifier": "$LATEST",
+        "FunctionVersion": "$LATEST",
         "Environment": {"Variables": [{"Key": k, "Value": v} for k, v in spec.environment.items()]},
-        "Layers": list(spec.layers), "DeadLetterConfig": spec.dead_letter, "Triggers": triggers,
-        "AsyncRunEnable": "FALSE", "ModTime": iso8601(runtime.clock.started_at).replace("T", " ").rstrip("Z"),
+        "Layers": list(spec.layers),
+        "DeadLetterConfig": spec.dead_letter,
+        "Triggers": triggers,
+        "AsyncRunEnable": "FALSE",
+        "ModTime": iso8601(runtime.clock.started_at).replace("T", " ").rstrip("Z"),
         "AddTime": iso8601(runtime.clock.started_at).replace("T", " ").rstrip("Z"),
     }
 
@@ -127,8 +165,9 @@ def get_function(ctx: CallContext, p: Params) -> dict:
     return _function_view(runtime, spec)
 
 
-@SERVICE.action("ListFunctions", {"Order", "Orderby", "Offset", "Limit", "SearchKey", "Namespace", "Description",
-                                  "Filters"})
+@SERVICE.action(
+    "ListFunctions", {"Order", "Orderby", "Offset", "Limit", "SearchKey", "Namespace", "Description", "Filters"}
+)
 def list_functions(ctx: CallContext, p: Params) -> dict:
     runtime = _runtime(ctx)
     namespace = p.text("Namespace") or "default"
@@ -136,13 +175,26 @@ def list_functions(ctx: CallContext, p: Params) -> dict:
     limit = p.integer("Limit", default=20, minimum=1, maximum=100) or 20
     search = p.text("SearchKey") or ""
     with runtime.lock:
-        specs = sorted((s for (ns, _), s in runtime.functions.items() if ns == namespace and search in s.name),
-                       key=lambda s: s.name)
-    page = specs[offset:offset + limit]
-    return {"TotalCount": len(specs), "Functions": [
-        {"FunctionName": s.name, "Namespace": s.namespace, "Runtime": s.runtime, "Status": "Active",
-         "Description": s.description, "Type": "Event", "FunctionId": f"lam-{zlib.crc32(s.name.encode()):08x}"}
-        for s in page]}
+        specs = sorted(
+            (s for (ns, _), s in runtime.functions.items() if ns == namespace and search in s.name),
+            key=lambda s: s.name,
+        )
+    page = specs[offset : offset + limit]
+    return {
+        "TotalCount": len(specs),
+        "Functions": [
+            {
+                "FunctionName": s.name,
+                "Namespace": s.namespace,
+                "Runtime": s.runtime,
+                "Status": "Active",
+                "Description": s.description,
+                "Type": "Event",
+                "FunctionId": f"lam-{zlib.crc32(s.name.encode()):08x}",
+            }
+            for s in page
+        ],
+    }
 
 
 def _enable(p: Params, name: str = "Enable") -> bool:
@@ -152,32 +204,66 @@ def _enable(p: Params, name: str = "Enable") -> bool:
     return value == "OPEN"
 
 
-@SERVICE.action("CreateTrigger", {"FunctionName", "TriggerName", "Type", "TriggerDesc", "Namespace", "Qualifier",
-                                  "Enable", "CustomArgument", "Description"}, rate=100)
+@SERVICE.action(
+    "CreateTrigger",
+    {
+        "FunctionName",
+        "TriggerName",
+        "Type",
+        "TriggerDesc",
+        "Namespace",
+        "Qualifier",
+        "Enable",
+        "CustomArgument",
+        "Description",
+    },
+    rate=100,
+)
 def create_trigger(ctx: CallContext, p: Params) -> dict:
     runtime, spec = _function(ctx, p)
-    trigger = new_trigger(runtime, function=spec.name, namespace=spec.namespace,
-                          name=p.text("TriggerName", required=True) or "", type_=p.text("Type", required=True) or "",
-                          desc=p.text("TriggerDesc") or "", enabled=_enable(p),
-                          custom_argument=p.text("CustomArgument") or "", now=ctx.now)
+    trigger = new_trigger(
+        runtime,
+        function=spec.name,
+        namespace=spec.namespace,
+        name=p.text("TriggerName", required=True) or "",
+        type_=p.text("Type", required=True) or "",
+        desc=p.text("TriggerDesc") or "",
+        enabled=_enable(p),
+        custom_argument=p.text("CustomArgument") or "",
+        now=ctx.now,
+    )
     return {"TriggerInfo": trigger.info()}
 
 
 @SERVICE.action("DeleteTrigger", {"FunctionName", "TriggerName", "Type", "Namespace", "TriggerDesc", "Qualifier"})
 def delete_trigger(ctx: CallContext, p: Params) -> dict:
     runtime, spec = _function(ctx, p)
-    trigger = find_trigger(runtime, spec.name, spec.namespace, p.text("TriggerName", required=True) or "",
-                           p.text("Type", required=True))
+    trigger = find_trigger(
+        runtime, spec.name, spec.namespace, p.text("TriggerName", required=True) or "", p.text("Type", required=True)
+    )
     runtime.remove_trigger(trigger)
     return {}
 
 
-@SERVICE.action("UpdateTrigger", {"FunctionName", "TriggerName", "Type", "Enable", "Qualifier", "Namespace",
-                                  "TriggerDesc", "Description", "CustomArgument"})
+@SERVICE.action(
+    "UpdateTrigger",
+    {
+        "FunctionName",
+        "TriggerName",
+        "Type",
+        "Enable",
+        "Qualifier",
+        "Namespace",
+        "TriggerDesc",
+        "Description",
+        "CustomArgument",
+    },
+)
 def update_trigger(ctx: CallContext, p: Params) -> dict:
     runtime, spec = _function(ctx, p)
-    trigger = find_trigger(runtime, spec.name, spec.namespace, p.text("TriggerName", required=True) or "",
-                           p.text("Type", required=True))
+    trigger = find_trigger(
+        runtime, spec.name, spec.namespace, p.text("TriggerName", required=True) or "", p.text("Type", required=True)
+    )
     if p.has("TriggerDesc") and trigger.type == "timer":
         try:
             trigger.cron = Cron.parse(p.text("TriggerDesc") or "")
@@ -193,8 +279,9 @@ def update_trigger(ctx: CallContext, p: Params) -> dict:
     return {}
 
 
-@SERVICE.action("UpdateTriggerStatus", {"Enable", "FunctionName", "TriggerName", "Type", "Qualifier", "Namespace",
-                                        "TriggerDesc"})
+@SERVICE.action(
+    "UpdateTriggerStatus", {"Enable", "FunctionName", "TriggerName", "Type", "Qualifier", "Namespace", "TriggerDesc"}
+)
 def update_trigger_status(ctx: CallContext, p: Params) -> dict:
     runtime, spec = _function(ctx, p)
     enabled = _enable(p)
@@ -217,7 +304,7 @@ def list_triggers(ctx: CallContext, p: Params) -> dict:
     limit = p.integer("Limit", default=20, minimum=1, maximum=200) or 20
     with runtime.lock:
         mine = [t.info() for t in runtime.triggers if t.function == spec.name and t.namespace == spec.namespace]
-    return {"TotalCount": len(mine), "Triggers": mine[offset:offset + limit]}
+    return {"TotalCount": len(mine), "Triggers": mine[offset : offset + limit]}
 
 
 @SERVICE.action("GetFunctionEventInvokeConfig", {"FunctionName", "Namespace", "Qualifier"})
@@ -232,9 +319,13 @@ def update_event_invoke_config(ctx: CallContext, p: Params) -> dict:
     config = p.obj("AsyncTriggerConfig", required=True) or {}
     retry = config.get("RetryConfig")
     ttl = config.get("MsgTTL")
-    if retry is not None and (not isinstance(retry, list) or len(retry) != 1 or not isinstance(retry[0], dict)
-                              or not isinstance(retry[0].get("RetryNum"), int)):
-        raise ApiError("InvalidParameterValue.AsyncTriggerConfig", "RetryConfig is [{\"RetryNum\": n}].")
+    if retry is not None and (
+        not isinstance(retry, list)
+        or len(retry) != 1
+        or not isinstance(retry[0], dict)
+        or not isinstance(retry[0].get("RetryNum"), int)
+    ):
+        raise ApiError("InvalidParameterValue.AsyncTriggerConfig", 'RetryConfig is [{"RetryNum": n}].')
     if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool)):
         raise ApiError("InvalidParameterValue.AsyncTriggerConfig", "MsgTTL is an integer (seconds).")
     if retry is not None and not 0 <= retry[0]["RetryNum"] <= MAX_RETRY_NUM:
@@ -249,8 +340,10 @@ def update_event_invoke_config(ctx: CallContext, p: Params) -> dict:
     return {}
 
 
-@SERVICE.action("UpdateFunctionConfiguration", {"FunctionName", "Namespace", "Description", "MemorySize", "Timeout",
-                                                "Environment", "DeadLetterConfig", "Role"})
+@SERVICE.action(
+    "UpdateFunctionConfiguration",
+    {"FunctionName", "Namespace", "Description", "MemorySize", "Timeout", "Environment", "DeadLetterConfig", "Role"},
+)
 def update_function_configuration(ctx: CallContext, p: Params) -> dict:
     """The subset the emulator applies (any other parameter is UnknownParameter, never ignored). The function's
     idle instances stop, so the next invocation starts cold with the new configuration."""
@@ -262,7 +355,7 @@ def update_function_configuration(ctx: CallContext, p: Params) -> dict:
     if env is not None:
         raw = env.get("Variables") or []
         if not isinstance(raw, list) or not all(isinstance(v, dict) and isinstance(v.get("Key"), str) for v in raw):
-            raise ApiError("InvalidParameterValue.Environment", "Environment is {\"Variables\": [{Key, Value}]}.")
+            raise ApiError("InvalidParameterValue.Environment", 'Environment is {"Variables": [{Key, Value}]}.')
         variables = environment(spec.name, [{"key": v["Key"], "value": v.get("Value")} for v in raw])
     dead = dead_letter_config(spec.name, p.obj("DeadLetterConfig")) if p.has("DeadLetterConfig") else None
     if timeout is not None:

@@ -26,8 +26,21 @@ DEFAULT_DURATION_S = 7200
 MAX_DURATION_S = 43200
 
 
-@SERVICE.action("AssumeRole", {"RoleArn", "RoleSessionName", "DurationSeconds", "Policy", "ExternalId", "Tags",
-                               "SourceIdentity", "SerialNumber", "TokenCode"}, rate=600)
+@SERVICE.action(
+    "AssumeRole",
+    {
+        "RoleArn",
+        "RoleSessionName",
+        "DurationSeconds",
+        "Policy",
+        "ExternalId",
+        "Tags",
+        "SourceIdentity",
+        "SerialNumber",
+        "TokenCode",
+    },
+    rate=600,
+)
 def assume_role(ctx: CallContext, p: Params) -> dict:
     arn = p.text("RoleArn", required=True) or ""
     session = p.text("RoleSessionName", required=True) or ""
@@ -37,28 +50,46 @@ def assume_role(ctx: CallContext, p: Params) -> dict:
     p.obj_list("Tags", fields={"Key": str, "Value": str})
     m = ROLE_ARN_RE.match(arn)
     if m is None:
-        raise ApiError("InvalidParameter.ResouceError",
-                       f"`{arn}` is not a role ARN like qcs::cam::uin/<uin>:roleName/<name>.")
+        raise ApiError(
+            "InvalidParameter.ResouceError", f"`{arn}` is not a role ARN like qcs::cam::uin/<uin>:roleName/<name>."
+        )
     if not SESSION_NAME_RE.match(session):
-        raise ApiError("InvalidParameter.ParamError",
-                       "RoleSessionName is 2-128 letters, digits and the characters =,.@_-.")
+        raise ApiError(
+            "InvalidParameter.ParamError", "RoleSessionName is 2-128 letters, digits and the characters =,.@_-."
+        )
     if duration is None or not 0 < duration <= MAX_DURATION_S:
         raise ApiError("InvalidParameter.OverTimeError", f"DurationSeconds is 1-{MAX_DURATION_S} seconds.")
     world = ctx.world
     owner = world.accounts.get(m["uin"])
     if owner is None:
         raise ApiError("InvalidParameter.AccountNotAvaliable", f"The account `{m['uin']}` does not exist.")
-    role = next((r for r in world.roles.values() if r.uin == owner.uin
-                 and (r.name == m["name"] if m["name"] else r.role_id == m["id"])), None)
+    role = next(
+        (
+            r
+            for r in world.roles.values()
+            if r.uin == owner.uin and (r.name == m["name"] if m["name"] else r.role_id == m["id"])
+        ),
+        None,
+    )
     if role is None:
         raise ApiError("ResourceNotFound.RoleNotFound", f"The role `{arn}` does not exist.")
     if ctx.account.uin not in role.trusted:
-        raise ApiError("UnauthorizedOperation",
-                       f"The account `{ctx.account.uin}` is not a principal of the trust policy of `{role.arn}`.")
+        raise ApiError(
+            "UnauthorizedOperation",
+            f"The account `{ctx.account.uin}` is not a principal of the trust policy of `{role.arn}`.",
+        )
     key = world.credentials.issue_temporary(owner, float(duration), role_name=role.name, session_name=session)
     expires = int(key["expires_at"])
-    world.history.append({"event": "role_assumed", "role": role.arn, "by": ctx.account.uin, "session": session,
-                          "secret_id": key["secret_id"], "at": ctx.now})
+    world.history.append(
+        {
+            "event": "role_assumed",
+            "role": role.arn,
+            "by": ctx.account.uin,
+            "session": session,
+            "secret_id": key["secret_id"],
+            "at": ctx.now,
+        }
+    )
     return {
         "Credentials": {"Token": key["token"], "TmpSecretId": key["secret_id"], "TmpSecretKey": key["secret_key"]},
         "ExpiredTime": expires,

@@ -14,8 +14,10 @@ from . import CallContext, Service
 
 SERVICE = Service("tag", "2018-08-13")
 
-RESOURCE_RE = re.compile(r"^qcs::(?P<svc>[a-z0-9]+):(?P<region>[a-z0-9-]*):uin/(?P<uin>\d+):(?P<rtype>[a-zA-Z]+)"
-                         r"/(?P<rid>[\w.-]+)$")
+RESOURCE_RE = re.compile(
+    r"^qcs::(?P<svc>[a-z0-9]+):(?P<region>[a-z0-9-]*):uin/(?P<uin>\d+):(?P<rtype>[a-zA-Z]+)"
+    r"/(?P<rid>[\w.-]+)$"
+)
 MAX_RESOURCES = 50
 MAX_TAGS_PER_REQUEST = 10
 MAX_TAGS_PER_RESOURCE = 50
@@ -74,8 +76,9 @@ def tag_resources(ctx: CallContext, p: Params) -> dict:
     for r in resources:
         current = ctx.world.tags.get(r, {})
         if len(set(current) | set(pairs)) > MAX_TAGS_PER_RESOURCE:
-            raise ApiError("LimitExceeded.ResourceAttachedTags",
-                           f"A resource holds at most {MAX_TAGS_PER_RESOURCE} tags.")
+            raise ApiError(
+                "LimitExceeded.ResourceAttachedTags", f"A resource holds at most {MAX_TAGS_PER_RESOURCE} tags."
+            )
     for r in resources:
         ctx.world.tags.setdefault(r, {}).update(pairs)
     return {}
@@ -116,16 +119,21 @@ def get_resources(ctx: CallContext, p: Params) -> dict:
         key = f.get("TagKey")
         values = f.get("TagValue") or []
         names = [n for n in names if key in ctx.world.tags[n] and (not values or ctx.world.tags[n][key] in values)]
-    page = names[start:start + max_results]
+    page = names[start : start + max_results]
     nxt = str(start + max_results) if start + max_results < len(names) else ""
-    return {"PaginationToken": nxt, "ResourceTagMappingList": [
-        {"Resource": n, "Tags": [{"TagKey": k, "TagValue": v} for k, v in ctx.world.tags[n].items()]} for n in page
-    ]}
+    return {
+        "PaginationToken": nxt,
+        "ResourceTagMappingList": [
+            {"Resource": n, "Tags": [{"TagKey": k, "TagValue": v} for k, v in ctx.world.tags[n].items()]} for n in page
+        ],
+    }
 
 
-@SERVICE.action("DescribeResourceTagsByResourceIds", {"ServiceType", "ResourcePrefix", "ResourceIds",
-                                                      "ResourceRegion", "Offset", "Limit", "Category"},
-                needs_region=False)
+@SERVICE.action(
+    "DescribeResourceTagsByResourceIds",
+    {"ServiceType", "ResourcePrefix", "ResourceIds", "ResourceRegion", "Offset", "Limit", "Category"},
+    needs_region=False,
+)
 def describe_resource_tags_by_resource_ids(ctx: CallContext, p: Params) -> dict:
     service = p.text("ServiceType", required=True)
     prefix = p.text("ResourcePrefix", required=True)
@@ -139,4 +147,4 @@ def describe_resource_tags_by_resource_ids(ctx: CallContext, p: Params) -> dict:
         name = f"qcs::{service}:{region}:uin/{ctx.account.uin}:{prefix}/{rid}"
         for k, v in ctx.world.tags.get(name, {}).items():
             rows.append({"TagKey": k, "TagValue": v, "ResourceId": rid})
-    return {"TotalCount": len(rows), "Offset": offset, "Limit": limit, "Tags": rows[offset:offset + limit]}
+    return {"TotalCount": len(rows), "Offset": offset, "Limit": limit, "Tags": rows[offset : offset + limit]}

@@ -28,15 +28,43 @@ def _check_content(p: Params) -> str:
 
 
 def _record(ctx: CallContext, where: dict, body: str, tags: list[str], delay: int, msg_id: str) -> None:
-    ctx.world.outbox.append({**where, "body": body, "tags": list(tags), "delay_seconds": delay, "msg_id": msg_id,
-                             "account": ctx.account.uin, "region": ctx.region, "sent_at": ctx.now,
-                             "request_id": ctx.request_id})
+    ctx.world.outbox.append(
+        {
+            **where,
+            "body": body,
+            "tags": list(tags),
+            "delay_seconds": delay,
+            "msg_id": msg_id,
+            "account": ctx.account.uin,
+            "region": ctx.region,
+            "sent_at": ctx.now,
+            "request_id": ctx.request_id,
+        }
+    )
 
 
-@SERVICE.action("CreateCmqQueue", {"QueueName", "MaxMsgHeapNum", "PollingWaitSeconds", "VisibilityTimeout",
-                                   "MaxMsgSize", "MsgRetentionSeconds", "RewindSeconds", "Transaction",
-                                   "FirstQueryInterval", "MaxQueryCount", "DeadLetterQueueName", "Policy",
-                                   "MaxReceiveCount", "MaxTimeToLive", "Trace", "Tags", "RetentionSizeInMB"})
+@SERVICE.action(
+    "CreateCmqQueue",
+    {
+        "QueueName",
+        "MaxMsgHeapNum",
+        "PollingWaitSeconds",
+        "VisibilityTimeout",
+        "MaxMsgSize",
+        "MsgRetentionSeconds",
+        "RewindSeconds",
+        "Transaction",
+        "FirstQueryInterval",
+        "MaxQueryCount",
+        "DeadLetterQueueName",
+        "Policy",
+        "MaxReceiveCount",
+        "MaxTimeToLive",
+        "Trace",
+        "Tags",
+        "RetentionSizeInMB",
+    },
+)
 def create_cmq_queue(ctx: CallContext, p: Params) -> dict:
     name = p.text("QueueName", required=True, max_len=64) or ""
     if _key(ctx, name) in ctx.world.queues:
@@ -46,8 +74,7 @@ def create_cmq_queue(ctx: CallContext, p: Params) -> dict:
     return {"QueueId": queue.queue_id}
 
 
-@SERVICE.action("CreateCmqTopic", {"TopicName", "MaxMsgSize", "FilterType", "MsgRetentionSeconds", "Trace",
-                                   "Tags"})
+@SERVICE.action("CreateCmqTopic", {"TopicName", "MaxMsgSize", "FilterType", "MsgRetentionSeconds", "Trace", "Tags"})
 def create_cmq_topic(ctx: CallContext, p: Params) -> dict:
     name = p.text("TopicName", required=True, max_len=64) or ""
     if _key(ctx, name) in ctx.world.topics:
@@ -57,8 +84,19 @@ def create_cmq_topic(ctx: CallContext, p: Params) -> dict:
     return {"TopicId": topic.topic_id}
 
 
-@SERVICE.action("CreateCmqSubscribe", {"TopicName", "SubscriptionName", "Protocol", "Endpoint", "NotifyStrategy",
-                                       "FilterTag", "BindingKey", "NotifyContentFormat"})
+@SERVICE.action(
+    "CreateCmqSubscribe",
+    {
+        "TopicName",
+        "SubscriptionName",
+        "Protocol",
+        "Endpoint",
+        "NotifyStrategy",
+        "FilterTag",
+        "BindingKey",
+        "NotifyContentFormat",
+    },
+)
 def create_cmq_subscribe(ctx: CallContext, p: Params) -> dict:
     topic_name = p.text("TopicName", required=True) or ""
     name = p.text("SubscriptionName", required=True) or ""

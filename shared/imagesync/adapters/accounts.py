@@ -46,7 +46,9 @@ class AssumedRoleCredential:
         with self._lock:
             if self._keys is None or self._now() >= self._expires - RENEW_BEFORE:
                 resp = self.base.call(
-                    "sts", self.region, "AssumeRole",
+                    "sts",
+                    self.region,
+                    "AssumeRole",
                     {"RoleArn": self.arn, "RoleSessionName": SESSION_NAME, "DurationSeconds": DURATION_SECONDS},
                     safe=True,
                 )
@@ -65,8 +67,12 @@ class _AssumedCloud(TencentCloud):
 
     def __init__(self, cred: AssumedRoleCredential, base: TencentCloud) -> None:
         super().__init__(
-            endpoint=base.endpoint, credential_provider=lambda: cred, max_attempts=base.max_attempts,
-            base_delay=base.base_delay, max_delay=base.max_delay, timeout=base.timeout,
+            endpoint=base.endpoint,
+            credential_provider=lambda: cred,
+            max_attempts=base.max_attempts,
+            base_delay=base.base_delay,
+            max_delay=base.max_delay,
+            timeout=base.timeout,
         )
         self.assumed_credential = cred
 

@@ -143,4 +143,3 @@ def _sdk_profile_paths() -> list[str]:
 def _tccli_path() -> Path:
     profile = os.environ.get("TCCLI_PROFILE") or "default"
     return Path(os.path.expanduser("~")) / ".tccli" / f"{profile}.credential"
-

@@ -42,9 +42,7 @@ class TencentImages:
         ids = list(dict.fromkeys(image_ids))
         for start in range(0, len(ids), self.PAGE):
             chunk = ids[start : start + self.PAGE]
-            resp = self.cloud.call(
-                "cvm", region, "DescribeImages", {"ImageIds": chunk, "Limit": self.PAGE}, safe=True
-            )
+            resp = self.cloud.call("cvm", region, "DescribeImages", {"ImageIds": chunk, "Limit": self.PAGE}, safe=True)
             for raw in resp.get("ImageSet") or []:
                 found[raw["ImageId"]] = _to_source_image(region, raw)
         return found
@@ -59,9 +57,7 @@ class TencentImages:
             "Limit": self.PAGE,
         }
         resp = self.cloud.call("cvm", region, "DescribeImages", params, safe=True)
-        return [
-            _to_source_image(region, raw) for raw in resp.get("ImageSet") or [] if raw.get("ImageName") == name
-        ]
+        return [_to_source_image(region, raw) for raw in resp.get("ImageSet") or [] if raw.get("ImageName") == name]
 
     def list_custom_images(
         self, region: str, *, tags: dict[str, str] | None = None, tag_key: str | None = None, limit: int = 10000
@@ -178,8 +174,11 @@ class TencentImageAdmin:
         for start in range(0, len(items), self.TAGS_PER_CALL):
             # Setting a tag to the value it has is a no-op: safe to repeat.
             self.cloud.call(
-                "tag", self.home_region, "TagResources",
-                {"ResourceList": [resource], "Tags": items[start : start + self.TAGS_PER_CALL]}, safe=True,
+                "tag",
+                self.home_region,
+                "TagResources",
+                {"ResourceList": [resource], "Tags": items[start : start + self.TAGS_PER_CALL]},
+                safe=True,
             )
 
     def share_image(self, region: str, image_id: str, account_ids: Sequence[str]) -> list[str]:
@@ -191,23 +190,27 @@ class TencentImageAdmin:
         if missing:
             try:
                 self.cloud.call(
-                    "cvm", region, "ModifyImageSharePermission",
-                    {"ImageId": image_id, "AccountIds": missing, "Permission": "SHARE"}, safe=True,
+                    "cvm",
+                    region,
+                    "ModifyImageSharePermission",
+                    {"ImageId": image_id, "AccountIds": missing, "Permission": "SHARE"},
+                    safe=True,
                 )
             except CloudError as exc:
                 # Shared meanwhile: by this call itself when its answer was lost and the retry met the share, or
                 # by a concurrent run of the same hook. The effect wanted is there; share what is still missing.
                 if exc.cloud_code != "FailedOperation.AccountAlreadyExists":
                     raise
-                resp = self.cloud.call(
-                    "cvm", region, "DescribeImageSharePermission", {"ImageId": image_id}, safe=True
-                )
+                resp = self.cloud.call("cvm", region, "DescribeImageSharePermission", {"ImageId": image_id}, safe=True)
                 now_shared = {str(p.get("AccountId")) for p in resp.get("SharePermissionSet") or []}
                 rest = [a for a in missing if a not in now_shared]
                 if rest:
                     self.cloud.call(
-                        "cvm", region, "ModifyImageSharePermission",
-                        {"ImageId": image_id, "AccountIds": rest, "Permission": "SHARE"}, safe=True,
+                        "cvm",
+                        region,
+                        "ModifyImageSharePermission",
+                        {"ImageId": image_id, "AccountIds": rest, "Permission": "SHARE"},
+                        safe=True,
                     )
         return missing
 

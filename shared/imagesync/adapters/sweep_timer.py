@@ -38,11 +38,21 @@ def one_shot_cron(at: datetime) -> str:
 
 
 class ScfSweepTimer:
-    def __init__(self, client: TriggerClient, *, function_name: str, next_trigger: str, safety_trigger: str,
-                 namespace: str = "default") -> None:
-        for value, setting in ((function_name, "IMAGESYNC_SWEEP_FUNCTION"),
-                               (next_trigger, "IMAGESYNC_SWEEP_TIMER"),
-                               (safety_trigger, "IMAGESYNC_SWEEP_SAFETY_TIMER"), (namespace, "namespace")):
+    def __init__(
+        self,
+        client: TriggerClient,
+        *,
+        function_name: str,
+        next_trigger: str,
+        safety_trigger: str,
+        namespace: str = "default",
+    ) -> None:
+        for value, setting in (
+            (function_name, "IMAGESYNC_SWEEP_FUNCTION"),
+            (next_trigger, "IMAGESYNC_SWEEP_TIMER"),
+            (safety_trigger, "IMAGESYNC_SWEEP_SAFETY_TIMER"),
+            (namespace, "namespace"),
+        ):
             if not value:
                 raise ValueError(f"{setting} must not be empty")
         if next_trigger == safety_trigger:

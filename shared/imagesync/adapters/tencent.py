@@ -61,7 +61,6 @@ def is_ambiguous(code: str) -> bool:
     return code.startswith(AMBIGUOUS_CODES)
 
 
-
 class RateLimiter:
     """A token bucket per action, so one container stays under the API's per-second limits."""
 
@@ -297,5 +296,3 @@ _MODELS: dict[str, Callable[[], Any]] = {
     "eb": _eb_models,
     "sts": _sts_models,
 }
-
-

@@ -84,8 +84,12 @@ def forbidden_address(address: str) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     for label, flag in (
-        ("loopback", ip.is_loopback), ("link-local", ip.is_link_local), ("private", ip.is_private),
-        ("multicast", ip.is_multicast), ("unspecified", ip.is_unspecified), ("reserved", ip.is_reserved),
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("private", ip.is_private),
+        ("multicast", ip.is_multicast),
+        ("unspecified", ip.is_unspecified),
+        ("reserved", ip.is_reserved),
     ):
         if flag:
             return f"{ip} is a {label} address"

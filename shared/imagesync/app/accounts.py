@@ -38,7 +38,9 @@ class AccountStarter:
         for replica in replicas:
             if self.s.accounts is None or not replica.role:
                 saved = self.s._save(
-                    replica, S.FAILED, error_code=NOT_CONFIGURED,
+                    replica,
+                    S.FAILED,
+                    error_code=NOT_CONFIGURED,
                     error_message="copies into other accounts need the cloud (sts AssumeRole) and a role",
                 )
                 done.extend([saved] if saved else [])
@@ -71,7 +73,10 @@ class AccountStarter:
                 # Wait for it, as for a source still CREATING.
                 now = self.s.clock.now()
                 saved = self.s._save(
-                    replica, S.WAITING_SOURCE, next_check_at=now + self.s.retry, error_code=exc.cloud_code,
+                    replica,
+                    S.WAITING_SOURCE,
+                    next_check_at=now + self.s.retry,
+                    error_code=exc.cloud_code,
                     error_message=exc.message,
                 )
                 return [saved] if saved else []
@@ -98,15 +103,17 @@ class AccountStarter:
             if not go:
                 return adopted
             new_ids = images.sync_image(
-                parent.destination_region, parent.destination_image_id, [r.destination_region for r in go],
-                name=parent.image_name, dry_run=False,
+                parent.destination_region,
+                parent.destination_image_id,
+                [r.destination_region for r in go],
+                name=parent.image_name,
+                dry_run=False,
             )
         except CloudError as exc:
             log.warning("copies in account %s of %s failed: %s", account, parent.destination_image_id, exc.cloud_code)
             return [r for r in (self.s._refused(x, exc) for x in (go or rest)) if r]
         failpoint("after_sync_images")
         return adopted + self._started(go, new_ids)
-
 
     def _started(self, group: list[Replica], new_ids: dict[str, str]) -> list[Replica]:
         now = self.s.clock.now()
@@ -115,13 +122,22 @@ class AccountStarter:
             new_id = new_ids.get(replica.destination_region)
             if new_id is None:
                 saved = self.s._save(
-                    replica, replica.state, next_check_at=now + self.s.retry,
-                    error_code="Copy.NoImageId", error_message="SyncImages returned no image id for this region",
+                    replica,
+                    replica.state,
+                    next_check_at=now + self.s.retry,
+                    error_code="Copy.NoImageId",
+                    error_message="SyncImages returned no image id for this region",
                 )
             else:
                 saved = self.s._save(
-                    replica, S.COPYING, destination_image_id=new_id, started_at=now,
-                    next_check_at=now + self.s.first_check, sync_percent=0, error_code=None, error_message=None,
+                    replica,
+                    S.COPYING,
+                    destination_image_id=new_id,
+                    started_at=now,
+                    next_check_at=now + self.s.first_check,
+                    sync_percent=0,
+                    error_code=None,
+                    error_message=None,
                 )
             if saved:
                 out.append(saved)

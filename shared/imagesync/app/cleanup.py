@@ -60,9 +60,15 @@ class SourceCleanup:
                 continue  # no copy was made
             decision = self._decide(replica, dry_run=rule.cleanup.dry_run)
             record = {
-                "source_region": region, "source_image_id": replica.source_image_id, "replica_id": replica.id,
-                "rule": rule.name, "region": replica.destination_region, "image_id": replica.destination_image_id,
-                "dry_run": rule.cleanup.dry_run, "trigger": trigger, **decision,
+                "source_region": region,
+                "source_image_id": replica.source_image_id,
+                "replica_id": replica.id,
+                "rule": rule.name,
+                "region": replica.destination_region,
+                "image_id": replica.destination_image_id,
+                "dry_run": rule.cleanup.dry_run,
+                "trigger": trigger,
+                **decision,
             }
             if self._already(replica, record):
                 continue

@@ -110,7 +110,10 @@ class CompleteReplica:
         replication = self.replicas.get_replication(message.replication_id)
         specs = hooks_for(self.global_hooks, replication.hooks if replication is not None else [])
         ctx = HookContext(
-            message=message, replica=replica, replication=replication, hooks=[s for _, s in specs],
+            message=message,
+            replica=replica,
+            replication=replication,
+            hooks=[s for _, s in specs],
             now=self.clock.now(),
         )
         records = {r.hook_key: r for r in self.runs.hook_runs([message.replica_id])[message.replica_id]}
@@ -145,10 +148,18 @@ class CompleteReplica:
                 status = FAILED if attempts >= self.max_attempts else PENDING
                 log.warning("hook %s failed for %s (attempt %d): %s", key, message.replica_id, attempts, exc)
                 emit(
-                    "hook_failed", logging.ERROR if status == FAILED else logging.WARNING, f"hook {key} failed",
-                    replication=message.replication_id, replica=message.replica_id,
-                    region=message.destination_region, state=message.state.value, hook=key, code=code,
-                    error=str(exc), attempts=attempts, final=status == FAILED,
+                    "hook_failed",
+                    logging.ERROR if status == FAILED else logging.WARNING,
+                    f"hook {key} failed",
+                    replication=message.replication_id,
+                    replica=message.replica_id,
+                    region=message.destination_region,
+                    state=message.state.value,
+                    hook=key,
+                    code=code,
+                    error=str(exc),
+                    attempts=attempts,
+                    final=status == FAILED,
                 )
                 self._record(message, key, spec, status, attempts, error=(code, str(exc)))
                 outcomes[key] = {"status": status, "error_code": code}

@@ -72,8 +72,10 @@ class FollowSource:
                         log.warning("deprecating copy %s failed: %s", copy.destination_image_id, exc.cloud_code)
                         continue
                     row = {
-                        "replica_id": copy.id, "source_image_id": copy.source_image_id,
-                        "region": destination, "image_id": copy.destination_image_id,
+                        "replica_id": copy.id,
+                        "source_image_id": copy.source_image_id,
+                        "region": destination,
+                        "image_id": copy.destination_image_id,
                     }
                     changed.append(row)
                     log.info("copy %s deprecated after its source %s", copy.destination_image_id, copy.source_image_id)

@@ -71,16 +71,22 @@ class GiveUpHooks:
             if message.state.value in spec.on:
                 to_fail.append((key, str(spec.type)))
             elif key not in records:
-                self.runs.save_hook_run(HookRun(
-                    replica_id=message.replica_id, hook_key=key, replication_id=message.replication_id,
-                    hook_type=str(spec.type), status=SKIPPED, attempts=0, updated_at=now,
-                    result={"reason": f"not run on {message.state.value}"},
-                ))
+                self.runs.save_hook_run(
+                    HookRun(
+                        replica_id=message.replica_id,
+                        hook_key=key,
+                        replication_id=message.replication_id,
+                        hook_type=str(spec.type),
+                        status=SKIPPED,
+                        attempts=0,
+                        updated_at=now,
+                        result={"reason": f"not run on {message.state.value}"},
+                    )
+                )
         # records of hooks no longer configured, still open: they will not run either
         keys = {k for k, _ in to_fail}
         to_fail += [
-            (r.hook_key, r.hook_type) for r in records.values()
-            if r.hook_key not in keys and r.status not in SETTLED
+            (r.hook_key, r.hook_type) for r in records.values() if r.hook_key not in keys and r.status not in SETTLED
         ]
         to_fail = [(k, t) for k, t in to_fail if k not in records or records[k].status not in SETTLED]
         if not to_fail:
@@ -95,9 +101,16 @@ class GiveUpHooks:
             )
             for key in failed:  # the operator's record of each (runtime.records: event hook_given_up)
                 emit(
-                    "hook_given_up", logging.ERROR, f"hook {key} given up",
-                    replication=message.replication_id, replica=message.replica_id,
-                    region=message.destination_region, state=message.state.value, hook=key, code=code, error=reason,
+                    "hook_given_up",
+                    logging.ERROR,
+                    f"hook {key} given up",
+                    replication=message.replication_id,
+                    replica=message.replica_id,
+                    region=message.destination_region,
+                    state=message.state.value,
+                    hook=key,
+                    code=code,
+                    error=reason,
                 )
         return failed
 
@@ -131,4 +144,3 @@ class GiveUpHooks:
         for message in ends:
             self.give_up(message, UNDELIVERED, reason)
         return len(ends)
-

@@ -53,8 +53,12 @@ class RequestCopies:
             request, excluded = self._resolve(request, available)
         check_shape(request, self.limits, available)
         check_accounts(
-            request.source_region, request.accounts, own_uin=self.own_uin, available=available,
-            cross_border_allowed=self.limits.cross_border_allowed, max_regions=self.limits.max_regions,
+            request.source_region,
+            request.accounts,
+            own_uin=self.own_uin,
+            available=available,
+            cross_border_allowed=self.limits.cross_border_allowed,
+            max_regions=self.limits.max_regions,
         )
         found = self.images.describe_images(request.source_region, request.image_ids)
         ready: dict[str, bool] = {}
@@ -138,8 +142,11 @@ class RequestCopies:
             detail={
                 "images": request.image_ids,
                 "regions": request.destination_regions,
-                **({"asked": request.requested_destinations, "left_out": excluded} if excluded or
-                   request.requested_destinations else {}),
+                **(
+                    {"asked": request.requested_destinations, "left_out": excluded}
+                    if excluded or request.requested_destinations
+                    else {}
+                ),
             },
         )
         self.starter.start([r for r in stored.replicas if r.state is ReplicaState.PENDING])
@@ -190,6 +197,7 @@ class RequestCopies:
                 if region != request.source_region
             )
         return out
+
     def _resolve(self, request: CopyRequest, available: frozenset[str]) -> tuple[CopyRequest, dict[str, str]]:
         """The request with its destination keywords resolved (domain.destinations), and the regions left out."""
         resolution = resolve(
@@ -204,7 +212,9 @@ class RequestCopies:
                 left_out=resolution.excluded,
             )
         log.info(
-            "destinations %s resolved to %s", request.destination_regions, resolution.regions,
+            "destinations %s resolved to %s",
+            request.destination_regions,
+            resolution.regions,
             extra={"left_out": resolution.excluded},
         )
         resolved = request.model_copy(

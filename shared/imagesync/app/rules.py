@@ -168,9 +168,7 @@ class RuleEngine:
         Validation refusals of a rule-made request are results, not errors: the event is acknowledged.
         """
         payload = {"region": new.region, "name": new.name, "image_id": new.image_id}
-        result, replayed = self.idempotent.run(
-            f"event:{new.event_id}", payload, lambda: self._apply_event(new)
-        )
+        result, replayed = self.idempotent.run(f"event:{new.event_id}", payload, lambda: self._apply_event(new))
         if replayed:
             log.info("event %s already handled; redelivery ignored", new.event_id)
         return {**result, "replayed": replayed}
@@ -185,7 +183,8 @@ class RuleEngine:
             if age < self.image_wait:
                 raise ImageNotVisibleYet(
                     f"no custom image named {new.name!r} created at/after the event in {new.region} yet",
-                    region=new.region, name=new.name,
+                    region=new.region,
+                    name=new.name,
                 )
             log.warning("CreateImage event %s: image %r never found in %s", new.event_id, new.name, new.region)
             return {**base, "status": "image_not_found"}
@@ -220,9 +219,7 @@ class RuleEngine:
 
     # -- requests ------------------------------------------------------------------------------------------------
 
-    def _request(
-        self, candidate: Candidate, *, origin: Origin, requested_by: str, strict: bool
-    ) -> dict[str, Any]:
+    def _request(self, candidate: Candidate, *, origin: Origin, requested_by: str, strict: bool) -> dict[str, Any]:
         """Make one rule request; a domain refusal is returned with its code (logged), never raised.
 
         `strict`: a transient cloud error raises (the event is redelivered); else it is returned as a refusal.
@@ -230,7 +227,9 @@ class RuleEngine:
         planned = candidate.planned
         rule = self.rules_by_name()[planned.rule]
         out: dict[str, Any] = {
-            "rule": planned.rule, "image_id": planned.image.image_id, "destinations": list(planned.destinations),
+            "rule": planned.rule,
+            "image_id": planned.image.image_id,
+            "destinations": list(planned.destinations),
         }
         request = CopyRequest(
             source_region=planned.image.region,
@@ -255,13 +254,18 @@ class RuleEngine:
             return {**out, "status": "refused", "code": exc.cloud_code, "message": exc.message}
         except errors.ImageSyncError as exc:
             log.warning(
-                "rule %s refused for %s: %s", rule.name, planned.image.image_id, exc.message,
+                "rule %s refused for %s: %s",
+                rule.name,
+                planned.image.image_id,
+                exc.message,
                 extra={"code": exc.code, "rule": rule.name, "image_id": planned.image.image_id},
             )
             return {**out, "status": "refused", "code": exc.code, "message": exc.message}
         replication = result.replication
         return {
-            **out, "status": "requested", "replication_id": replication.id,
+            **out,
+            "status": "requested",
+            "replication_id": replication.id,
             "states": sorted({r.state.value for r in replication.replicas}),
         }
 
@@ -284,7 +288,10 @@ class RuleEngine:
             window = int(self.clock.now().timestamp() // self.interval)
             key = f"reconcile:{window}"
             taken = self.records.idempotency_claim(
-                key, "reconcile", now=wall, expires_at=wall + timedelta(seconds=2 * self.interval),
+                key,
+                "reconcile",
+                now=wall,
+                expires_at=wall + timedelta(seconds=2 * self.interval),
                 in_progress_until=wall + timedelta(seconds=budget(self.interval)),
             )
             if taken is not None:
@@ -335,8 +342,9 @@ class RuleEngine:
                 candidate = Candidate(
                     candidate.planned.model_copy(update={"destinations": destinations[:budget]}), candidate.retry
                 )
-            outcome = self._request(candidate, origin=Origin.RULE, requested_by=f"rule:{candidate.planned.rule}",
-                                    strict=False)
+            outcome = self._request(
+                candidate, origin=Origin.RULE, requested_by=f"rule:{candidate.planned.rule}", strict=False
+            )
             if outcome["status"] == "requested":
                 budget -= len(candidate.planned.destinations)
                 report.requested.append(outcome)
@@ -362,8 +370,13 @@ class RuleEngine:
                 row["within_limit"] = False
             rows.append(row)
         copies = sum(len(c.planned.destinations) for c in candidates if c.refusal is None)
-        return {"listed": report.listed, "copies": copies, "limit": self.reconcile_limit, "skipped": report.skipped,
-                "plan": rows}
+        return {
+            "listed": report.listed,
+            "copies": copies,
+            "limit": self.reconcile_limit,
+            "skipped": report.skipped,
+            "plan": rows,
+        }
 
     def candidates(self, report: ReconcileReport) -> list[Candidate]:
         """Every request the reconcile rules want now: never-copied first, then earlier failures; each checked by
@@ -404,8 +417,11 @@ class RuleEngine:
 
     def _precheck(self, planned: PlannedCopy, available: frozenset[str]) -> errors.ImageSyncError | None:
         request = CopyRequest(
-            source_region=planned.image.region, image_ids=[planned.image.image_id],
-            destination_regions=list(planned.destinations), name=planned.name, origin=Origin.RULE,
+            source_region=planned.image.region,
+            image_ids=[planned.image.image_id],
+            destination_regions=list(planned.destinations),
+            name=planned.name,
+            origin=Origin.RULE,
             rule=planned.rule,
         )
         try:
@@ -444,7 +460,6 @@ def _covers(states: list[str]) -> bool:
 
 def _count(counter: dict[str, int], key: str) -> None:
     counter[key] = counter.get(key, 0) + 1
-
 
 
 def _accounts_for(rule: Rule, planned: PlannedCopy, origin: Origin) -> list[Any]:

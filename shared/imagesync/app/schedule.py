@@ -24,9 +24,16 @@ def ceil_second(at: datetime) -> datetime:
 
 
 class FollowWork:
-    def __init__(self, due: DueChecks, scheduler: Scheduler, clock: Clock, *, lead_seconds: float,
-                 outbox_retry_seconds: float, backstop_due: Callable[[datetime], datetime | None] | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        due: DueChecks,
+        scheduler: Scheduler,
+        clock: Clock,
+        *,
+        lead_seconds: float,
+        outbox_retry_seconds: float,
+        backstop_due: Callable[[datetime], datetime | None] | None = None,
+    ) -> None:
         #: when the sweep's backstop (Hook.Undelivered) has an end to look at next, from now; None: none
         self.backstop_due = backstop_due
         #: never arm closer than this to now (the trigger change must land before the moment it names)
@@ -62,5 +69,3 @@ class FollowWork:
         except Exception as exc:  # the caller's own work is done; the copy is tracked anyway (module docstring)
             code = getattr(exc, "cloud_code", None) or getattr(exc, "code", None) or type(exc).__name__
             return {"error": {"code": "Schedule.ArmFailed", "cause": str(code), "message": str(exc)[:500]}}
-
-

@@ -141,8 +141,14 @@ class CopyStarter:
         self._counted(region)
         now = self.clock.now()
         saved = self._save(
-            replica, S.COPYING, destination_image_id=new_id, started_at=now,
-            next_check_at=now + self.first_check, sync_percent=0, error_code=None, error_message=None,
+            replica,
+            S.COPYING,
+            destination_image_id=new_id,
+            started_at=now,
+            next_check_at=now + self.first_check,
+            sync_percent=0,
+            error_code=None,
+            error_message=None,
         )
         return [saved] if saved else []
 
@@ -150,14 +156,20 @@ class CopyStarter:
         now = self.clock.now()
         if exc.busy:
             return self._save(
-                replica, S.WAITING_SOURCE, next_check_at=now + self.retry, error_code=exc.cloud_code,
+                replica,
+                S.WAITING_SOURCE,
+                next_check_at=now + self.retry,
+                error_code=exc.cloud_code,
                 error_message=exc.message,
             )
         if exc.retryable:
             # the attempt was counted by _reserve before the call
             return self._save(
-                replica, replica.state, next_check_at=now + self.retry,
-                error_code=exc.cloud_code, error_message=exc.message,
+                replica,
+                replica.state,
+                next_check_at=now + self.retry,
+                error_code=exc.cloud_code,
+                error_message=exc.message,
             )
         return self._save(replica, S.FAILED, error_code=exc.cloud_code, error_message=exc.message)
 
@@ -237,13 +249,19 @@ class CopyStarter:
                 if exc.busy:
                     # The source is busy with another copy: wait for it, as for a source still CREATING.
                     saved = self._save(
-                        replica, S.WAITING_SOURCE, next_check_at=now + self.retry, error_code=exc.cloud_code,
+                        replica,
+                        S.WAITING_SOURCE,
+                        next_check_at=now + self.retry,
+                        error_code=exc.cloud_code,
                         error_message=exc.message,
                     )
                 elif exc.retryable:  # the attempt was counted by _reserve
                     saved = self._save(
-                        replica, replica.state, next_check_at=now + self.retry,
-                        error_code=exc.cloud_code, error_message=exc.message,
+                        replica,
+                        replica.state,
+                        next_check_at=now + self.retry,
+                        error_code=exc.cloud_code,
+                        error_message=exc.message,
                     )
                 else:
                     saved = self._save(replica, S.FAILED, error_code=exc.cloud_code, error_message=exc.message)
@@ -259,13 +277,22 @@ class CopyStarter:
                 self._counted(replica.destination_region)
             if new_id is None:
                 saved = self._save(
-                    replica, replica.state, next_check_at=now + self.retry,
-                    error_code="Copy.NoImageId", error_message="SyncImages returned no image id for this region",
+                    replica,
+                    replica.state,
+                    next_check_at=now + self.retry,
+                    error_code="Copy.NoImageId",
+                    error_message="SyncImages returned no image id for this region",
                 )
             else:
                 saved = self._save(
-                    replica, S.COPYING, destination_image_id=new_id, started_at=now,
-                    next_check_at=now + self.first_check, sync_percent=0, error_code=None, error_message=None,
+                    replica,
+                    S.COPYING,
+                    destination_image_id=new_id,
+                    started_at=now,
+                    next_check_at=now + self.first_check,
+                    sync_percent=0,
+                    error_code=None,
+                    error_message=None,
                 )
             if saved:
                 results.append(saved)

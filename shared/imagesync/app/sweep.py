@@ -75,12 +75,20 @@ def summary(report: SweepReport, elapsed: float) -> None:
     few timer periods is the "sweep stopped running" alarm (deploy/cls/)."""
     outcomes = report.outcomes
     emit(
-        "sweep_summary", logging.WARNING if report.publish_error else logging.INFO, "sweep done",
-        sweep=report.owner, claimed=report.claimed, started=outcomes.get("STARTED", 0),
-        succeeded=outcomes.get(ReplicaState.SUCCEEDED.value, 0), failed=outcomes.get(ReplicaState.FAILED.value, 0),
-        timed_out=outcomes.get(ReplicaState.TIMED_OUT.value, 0), published=report.published,
-        undelivered=report.undelivered, stopped_early=report.stopped_early,
-        code=(report.publish_error or {}).get("code"), duration_s=elapsed,
+        "sweep_summary",
+        logging.WARNING if report.publish_error else logging.INFO,
+        "sweep done",
+        sweep=report.owner,
+        claimed=report.claimed,
+        started=outcomes.get("STARTED", 0),
+        succeeded=outcomes.get(ReplicaState.SUCCEEDED.value, 0),
+        failed=outcomes.get(ReplicaState.FAILED.value, 0),
+        timed_out=outcomes.get(ReplicaState.TIMED_OUT.value, 0),
+        published=report.published,
+        undelivered=report.undelivered,
+        stopped_early=report.stopped_early,
+        code=(report.publish_error or {}).get("code"),
+        duration_s=elapsed,
     )
 
 
@@ -287,12 +295,18 @@ class Sweep:
                 if not transient or attempt >= self.publish_attempts or delay >= time_left() - self.safety:
                     code = getattr(exc, "cloud_code", None) or getattr(exc, "code", None) or type(exc).__name__
                     report.publish_error = {
-                        "code": str(code), "message": str(exc)[:500], "retryable": transient,
-                        "attempts": attempt, "unsent": len(bodies),
+                        "code": str(code),
+                        "message": str(exc)[:500],
+                        "retryable": transient,
+                        "attempts": attempt,
+                        "unsent": len(bodies),
                     }
                     log.warning(
                         "publish failed after %d attempt(s) (%s); %d message(s) stay in the outbox",
-                        attempt, code, len(bodies), exc_info=not transient,
+                        attempt,
+                        code,
+                        len(bodies),
+                        exc_info=not transient,
                     )
                     return False, transient
                 report.publish_retries += 1
@@ -310,7 +324,10 @@ class Sweep:
         for replica in claimed:
             if replica.deadline_at <= now:
                 self._save(
-                    replica, S.TIMED_OUT, report, error_code="Copy.TimedOut",
+                    replica,
+                    S.TIMED_OUT,
+                    report,
+                    error_code="Copy.TimedOut",
                     error_message=f"not ended by its deadline {replica.deadline_at.isoformat()}",
                 )
             else:
@@ -349,21 +366,32 @@ class Sweep:
                         progress.append((moved, replica.version))
                     else:
                         self._save(
-                            replica, S.FAILED, report, error_code="Copy.ImageMissing",
+                            replica,
+                            S.FAILED,
+                            report,
+                            error_code="Copy.ImageMissing",
                             error_message=f"destination image {replica.destination_image_id} no longer exists",
                         )
                 elif image.state == READY:
                     self._save(replica, S.SUCCEEDED, report, sync_percent=100)
                 elif image.state in FAILED_IMAGE_STATES:
                     self._save(
-                        replica, S.FAILED, report, error_code="Copy.Failed",
+                        replica,
+                        S.FAILED,
+                        report,
+                        error_code="Copy.Failed",
                         error_message=f"destination image {image.image_id} ended {image.state}",
                     )
                 else:
                     # look again when the SyncPercent-based ETA says so, not on every tick
                     due = next_check(
-                        now, replica.started_at, image.sync_percent, interval=self.recheck, cap=self.max_check,
-                        settle=self.settle, previous=(replica.updated_at, replica.sync_percent),
+                        now,
+                        replica.started_at,
+                        image.sync_percent,
+                        interval=self.recheck,
+                        cap=self.max_check,
+                        settle=self.settle,
+                        previous=(replica.updated_at, replica.sync_percent),
                     )
                     moved = replica.moved(S.COPYING, now, sync_percent=image.sync_percent, next_check_at=due)
                     progress.append((moved, replica.version))
@@ -398,7 +426,10 @@ class Sweep:
                 image = found.get(replica.source_image_id)
                 if image is None:
                     self._save(
-                        replica, S.FAILED, report, error_code="Image.NotFound",
+                        replica,
+                        S.FAILED,
+                        report,
+                        error_code="Image.NotFound",
                         error_message=f"source image {replica.source_image_id} no longer exists in {region}",
                     )
                 elif image.state == READY:
@@ -407,7 +438,10 @@ class Sweep:
                     self._save(replica, S.WAITING_SOURCE, report, next_check_at=now + self.retry)
                 else:
                     self._save(
-                        replica, S.FAILED, report, error_code="Image.NotNormal",
+                        replica,
+                        S.FAILED,
+                        report,
+                        error_code="Image.NotNormal",
                         error_message=f"source image {replica.source_image_id} is {image.state}",
                     )
         if ready and time_left() > self.safety:

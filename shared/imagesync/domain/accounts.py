@@ -73,6 +73,4 @@ def check_accounts(
         for region in dest.regions:
             if region == source_region:
                 continue  # the handover copy itself
-            regions.check_copy(
-                source_region, region, available=available, cross_border_allowed=cross_border_allowed
-            )
+            regions.check_copy(source_region, region, available=available, cross_border_allowed=cross_border_allowed)

@@ -55,6 +55,7 @@ class CopyRequest(BaseModel):
         if not self.destination_regions and not self.accounts:
             raise ValueError("at least one destination: a region, or an account with its regions")
         return self
+
     #: the destinations as asked when they held a keyword (all, all-mainland, all-overseas) resolved at request
     #: time into destination_regions (app.destinations)
     requested_destinations: list[str] | None = None
@@ -126,6 +127,7 @@ class Replica(BaseModel):
     def handover(self) -> bool:
         """The first step of a delivery into another account: its own copy of the shared source, same region."""
         return self.account is not None and self.parent_replica_id is None
+
     #: the FAILED or TIMED_OUT replica this one is a new attempt of (POST /replications/{id}/retry), if any
     retry_of: str | None = None
 

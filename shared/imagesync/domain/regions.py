@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from . import errors
 
-MAINLAND = frozenset(
-    {"ap-guangzhou", "ap-shanghai", "ap-nanjing", "ap-beijing", "ap-chengdu", "ap-chongqing"}
-)
+MAINLAND = frozenset({"ap-guangzhou", "ap-shanghai", "ap-nanjing", "ap-beijing", "ap-chengdu", "ap-chongqing"})
 # ap-hongkong is treated as "elsewhere": whether it counts as mainland for the copy rule is unconfirmed.
 ELSEWHERE = frozenset(
     {
-        "ap-hongkong", "ap-singapore", "ap-jakarta", "ap-bangkok", "ap-seoul", "ap-tokyo",
-        "na-siliconvalley", "na-ashburn", "eu-frankfurt", "sa-saopaulo",
+        "ap-hongkong",
+        "ap-singapore",
+        "ap-jakarta",
+        "ap-bangkok",
+        "ap-seoul",
+        "ap-tokyo",
+        "na-siliconvalley",
+        "na-ashburn",
+        "eu-frankfurt",
+        "sa-saopaulo",
     }
 )
 FINANCE = frozenset({"ap-shanghai-fsi", "ap-shenzhen-fsi", "ap-beijing-fsi"})

@@ -121,8 +121,14 @@ class CopyOptions(BaseModel):
         if not value.strip():
             raise ValueError("an empty name")
         # The fixed part must leave room for a name: every placeholder but {name} at its longest.
-        longest = {"name": "", "region": "r" * _LONGEST_REGION, "destination": "r" * _LONGEST_REGION,
-                   "image_id": "img-00000000", "rule": "", "date": "20260101"}
+        longest = {
+            "name": "",
+            "region": "r" * _LONGEST_REGION,
+            "destination": "r" * _LONGEST_REGION,
+            "image_id": "img-00000000",
+            "rule": "",
+            "date": "20260101",
+        }
         fixed = len(value.format(**longest))
         if fixed > MAX_NAME:
             raise ValueError(f"renders to {fixed} characters before any name; at most {MAX_NAME}")
@@ -223,8 +229,12 @@ class Rule(BaseModel):
     def render_name(self, image: SourceImage, *, destination: str | None, now: datetime) -> str:
         """The copy name for `image` (at most 60 characters, else NameTooLong from the request's validation)."""
         return self.copy_options.name_template.format(
-            name=image.name, region=image.region, destination=destination or "", image_id=image.image_id,
-            rule=self.name, date=now.strftime("%Y%m%d"),
+            name=image.name,
+            region=image.region,
+            destination=destination or "",
+            image_id=image.image_id,
+            rule=self.name,
+            date=now.strftime("%Y%m%d"),
         )
 
 
@@ -295,10 +305,10 @@ def plan_copies(
         groups = [[d] for d in destinations] if rule.copy_options.per_destination else [destinations]
         for group in groups:
             name = rule.render_name(image, destination=group[0] if len(group) == 1 else None, now=now)
-            out.append(PlannedCopy(rule=rule.name, image=image, destinations=group,
-                                   name=None if name == image.name else name))
+            out.append(
+                PlannedCopy(rule=rule.name, image=image, destinations=group, name=None if name == image.name else name)
+            )
     return out
-
 
 
 def parse_rules(data: Any, *, source: str = "rules") -> RuleSet:
@@ -327,8 +337,10 @@ def loads_rules(text: str, *, fmt: str, source: str = "rules") -> RuleSet:
         problem = f"not valid {fmt.upper()}: {exc.reason}"
         raise RulesInvalid(f"{source}: {problem}", errors=[problem]) from exc
     if data is not None and not isinstance(data, (Mapping, list)):
-        raise RulesInvalid(f"{source}: expected a mapping with `rules` or a list of rules",
-                           errors=["top level is a " + type(data).__name__])
+        raise RulesInvalid(
+            f"{source}: expected a mapping with `rules` or a list of rules",
+            errors=["top level is a " + type(data).__name__],
+        )
     return parse_rules(data, source=source)
 
 

@@ -36,9 +36,7 @@ def check_shape(request: CopyRequest, limits: Limits, available: frozenset[str] 
     if len(set(request.image_ids)) != len(request.image_ids):
         raise errors.InvalidRequest("the same image is named twice", image_ids=request.image_ids)
     if len(set(request.destination_regions)) != len(request.destination_regions):
-        raise errors.DuplicateRegion(
-            "the same destination region is named twice", regions=request.destination_regions
-        )
+        raise errors.DuplicateRegion("the same destination region is named twice", regions=request.destination_regions)
     if request.name is not None and len(request.name) > MAX_NAME:
         raise errors.NameTooLong(f"copy name has {len(request.name)} characters; at most {MAX_NAME}")
     for destination in request.destination_regions:

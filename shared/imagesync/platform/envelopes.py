@@ -369,7 +369,6 @@ class CkafkaRecord(BaseModel):
     msg_body: JsonText = Field(validation_alias=AliasChoices("msgBody", "MsgBody"))
 
 
-
 class LocalDelivery(BaseModel):
     """The local SQLite queue's delivery (imagesync.ports.Delivery) handed over as an event."""
 
@@ -432,8 +431,10 @@ class QueueEnvelope:
             return EventBridgeEnvelope.parse(event, model)
         if kind == "local":
             return [cls._one(LocalDelivery, event, 0, model, "local")]
-        return [cls._one(CkafkaRecord if kind == "ckafka" else CmqRecord, r, i, model, kind)
-                for i, r in enumerate(event["Records"])]
+        return [
+            cls._one(CkafkaRecord if kind == "ckafka" else CmqRecord, r, i, model, kind)
+            for i, r in enumerate(event["Records"])
+        ]
 
     @staticmethod
     def _scf_async(event: Mapping[str, Any], model: type[M]) -> list[Parsed[M]]:

@@ -40,7 +40,7 @@ _rng = random.Random(0)
 
 
 def parse(spec: str) -> dict[str, float]:
-    """"a=0.05,b=1" -> {"a": 0.05, "b": 1.0}. Raises ValueError on an unknown point or a rate outside [0, 1]."""
+    """ "a=0.05,b=1" -> {"a": 0.05, "b": 1.0}. Raises ValueError on an unknown point or a rate outside [0, 1]."""
     rates: dict[str, float] = {}
     for part in spec.split(","):
         part = part.strip()

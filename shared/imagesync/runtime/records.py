@@ -21,20 +21,50 @@ log = logging.getLogger("imagesync.records")
 #: event -> its fields, beside `event` itself (docs/operations.md, "Records")
 FIELDS: dict[str, tuple[str, ...]] = {
     "replica_ended": (
-        "replication", "replica", "source_region", "image", "region", "state", "code", "error", "attempts",
-        "duration_s", "total_s", "overdue",
+        "replication",
+        "replica",
+        "source_region",
+        "image",
+        "region",
+        "state",
+        "code",
+        "error",
+        "attempts",
+        "duration_s",
+        "total_s",
+        "overdue",
     ),
     "hook_failed": ("replication", "replica", "region", "state", "hook", "code", "error", "attempts", "final"),
     "hook_given_up": ("replication", "replica", "region", "state", "hook", "code", "error"),
     "sweep_summary": (
-        "sweep", "claimed", "started", "succeeded", "failed", "timed_out", "published", "undelivered",
-        "stopped_early", "code", "duration_s",
+        "sweep",
+        "claimed",
+        "started",
+        "succeeded",
+        "failed",
+        "timed_out",
+        "published",
+        "undelivered",
+        "stopped_early",
+        "code",
+        "duration_s",
     ),
     "request_refused": ("status", "code", "error", "method", "path", "source_ip"),
 }
 #: fields that hold numbers or booleans; every other field is text
-NUMBERS = {"attempts", "duration_s", "total_s", "claimed", "started", "succeeded", "failed", "timed_out",
-           "published", "undelivered", "status"}
+NUMBERS = {
+    "attempts",
+    "duration_s",
+    "total_s",
+    "claimed",
+    "started",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "published",
+    "undelivered",
+    "status",
+}
 FLAGS = {"overdue", "final", "stopped_early"}
 #: an error message is cut to this many characters (a record stays one readable line)
 MAX_TEXT = 500

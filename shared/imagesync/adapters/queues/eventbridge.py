@@ -104,9 +104,12 @@ class EventBridgeLink:
         request_id = getattr(response, "RequestId", None)
         if not request_id:
             raise CloudError(
-                EMPTY_RESPONSE_CODE, "eb PutEvents answered without a request id; the events may not be put",
+                EMPTY_RESPONSE_CODE,
+                "eb PutEvents answered without a request id; the events may not be put",
                 retryable=False,
             )
-        logger.debug("completion events put", extra={"event_bus_id": self.event_bus_id, "events": len(bodies),
-                                                     "request_id": request_id})
+        logger.debug(
+            "completion events put",
+            extra={"event_bus_id": self.event_bus_id, "events": len(bodies), "request_id": request_id},
+        )
         return str(request_id)

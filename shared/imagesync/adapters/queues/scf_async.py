@@ -79,8 +79,15 @@ class ScfAsyncLink:
       SCF accepted it): completion_hook acts once per replica end however often a message arrives.
     """
 
-    def __init__(self, client: InvokeClient, *, function_name: str, namespace: str = "default",
-                 qualifier: str = "", max_messages: int | None = None) -> None:
+    def __init__(
+        self,
+        client: InvokeClient,
+        *,
+        function_name: str,
+        namespace: str = "default",
+        qualifier: str = "",
+        max_messages: int | None = None,
+    ) -> None:
         if not function_name:
             raise ValueError("function_name must not be empty (IMAGESYNC_COMPLETION_FUNCTION)")
         if not namespace:
@@ -149,12 +156,17 @@ class ScfAsyncLink:
         if not invocation_id:
             # Not retryable: a misread answer (see EMPTY_RESPONSE_CODE), which repeating would not fix.
             raise CloudError(
-                EMPTY_RESPONSE_CODE, "scf Invoke answered without a request id; the invocation may not be queued",
+                EMPTY_RESPONSE_CODE,
+                "scf Invoke answered without a request id; the invocation may not be queued",
                 retryable=False,
             )
         logger.debug(
             "completion_hook invoked",
-            extra={"function": self.function_name, "messages": len(bodies), "bytes": size,
-                   "invocation_id": invocation_id},
+            extra={
+                "function": self.function_name,
+                "messages": len(bodies),
+                "bytes": size,
+                "invocation_id": invocation_id,
+            },
         )
         return str(invocation_id)

@@ -111,11 +111,23 @@ class SqlHookRunStore(SqlStore):
                     .values(status="failed", error_code=error_code, error_message=message, updated_at=at)
                 ).rowcount
                 if changed == 0 and conn.execute(select(hook_runs.c.status).where(where)).first() is None:
-                    conn.execute(insert(hook_runs), [{
-                        "replica_id": replica_id, "hook_key": key, "replication_id": replication_id,
-                        "hook_type": hook_type, "status": "failed", "attempts": 0, "error_code": error_code,
-                        "error_message": message, "result": None, "updated_at": at,
-                    }])
+                    conn.execute(
+                        insert(hook_runs),
+                        [
+                            {
+                                "replica_id": replica_id,
+                                "hook_key": key,
+                                "replication_id": replication_id,
+                                "hook_type": hook_type,
+                                "status": "failed",
+                                "attempts": 0,
+                                "error_code": error_code,
+                                "error_message": message,
+                                "result": None,
+                                "updated_at": at,
+                            }
+                        ],
+                    )
                     changed = 1
                 if changed:
                     written.append(key)

@@ -84,9 +84,11 @@ class SqlIdempotencyStore(SqlStore):
         claim: an invocation whose claim was taken over cannot complete the new owner's record.
         """
         payload = json.dumps(result, default=str, sort_keys=True)
-        mine = [] if claimed_until is None else [
-            idempotency.c.status == INPROGRESS, idempotency.c.in_progress_until == claimed_until
-        ]
+        mine = (
+            []
+            if claimed_until is None
+            else [idempotency.c.status == INPROGRESS, idempotency.c.in_progress_until == claimed_until]
+        )
 
         def write(conn: Connection, _attempt: int) -> None:
             conn.execute(
@@ -103,9 +105,7 @@ class SqlIdempotencyStore(SqlStore):
         mine = [] if claimed_until is None else [idempotency.c.in_progress_until == claimed_until]
 
         def write(conn: Connection, _attempt: int) -> None:
-            conn.execute(
-                delete(idempotency).where(idempotency.c.key == key, idempotency.c.status == INPROGRESS, *mine)
-            )
+            conn.execute(delete(idempotency).where(idempotency.c.key == key, idempotency.c.status == INPROGRESS, *mine))
 
         self._tx(write)
 

@@ -32,7 +32,6 @@ class SqlLeaseStore(SqlStore):
             return tuple(version[:3]) >= (8, 0, 1)
         return False  # SQLite: BEGIN IMMEDIATE already serialises writers
 
-
     def claim_due(
         self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
     ) -> list[Replica]:

@@ -65,6 +65,7 @@ def downgrade(url_or_engine: str | Engine, revision: str) -> str | None:
 
 def current_revision(url_or_engine: str | Engine) -> str | None:
     """The revision the database is at, or None when it has no imagesync schema (no version table or row)."""
+
     def read(conn: Connection) -> str | None:
         if not inspect(conn).has_table(VERSION_TABLE):
             return None

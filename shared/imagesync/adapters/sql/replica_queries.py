@@ -65,7 +65,6 @@ class SqlReplicaQueries(SqlStore):
             )
         return out
 
-
     def get_replication(self, replication_id: str) -> Replication | None:
         def read(conn: Connection) -> Replication | None:
             rows = conn.execute(select(replications).where(replications.c.id == replication_id)).mappings().all()
@@ -186,7 +185,6 @@ class SqlReplicaQueries(SqlStore):
 
         return self._read(read)
 
-
     def copies_of_source(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
         """Every replica of these source images (see the port)."""
         ids = list(dict.fromkeys(image_ids))
@@ -295,4 +293,3 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     if parsed.tzinfo is None:
         raise ValueError(f"malformed cursor {cursor!r}")
     return parsed, last_id
-

@@ -98,7 +98,8 @@ class SqlReplicaStore(SqlReplicaQueries):
                         "hooks": _hooks_json(replication),
                         "accounts": (
                             json.dumps([a.model_dump(mode="json") for a in replication.accounts])
-                            if replication.accounts else None
+                            if replication.accounts
+                            else None
                         ),
                         "requested_destinations": (
                             json.dumps(replication.requested_destinations)
@@ -133,10 +134,7 @@ class SqlReplicaStore(SqlReplicaQueries):
             raise in_flight(outcome)
         raise RuntimeError(f"could not insert replication {replication.id}: conflicting writes kept racing")
 
-
-    def save_replica(
-        self, replica: Replica, *, expected_version: int, expected_state: ReplicaState
-    ) -> Replica | None:
+    def save_replica(self, replica: Replica, *, expected_version: int, expected_state: ReplicaState) -> Replica | None:
         """Compare-and-set (see the port). A terminal replica without ended_at gets ended_at = updated_at.
 
         Raises IllegalTransition before touching the database. Returns None when the row is no longer at
@@ -187,11 +185,16 @@ class SqlReplicaStore(SqlReplicaQueries):
         for replica, expected_version in changes:
             if replica.state is not ReplicaState.COPYING:
                 raise ValueError(f"save_progress writes COPYING replicas only, not {replica.state.value}")
-            rows.append({
-                "b_id": replica.id, "b_version": expected_version, "b_new_version": expected_version + 1,
-                "b_sync_percent": replica.sync_percent, "b_next_check_at": replica.next_check_at,
-                "b_updated_at": replica.updated_at,
-            })
+            rows.append(
+                {
+                    "b_id": replica.id,
+                    "b_version": expected_version,
+                    "b_new_version": expected_version + 1,
+                    "b_sync_percent": replica.sync_percent,
+                    "b_next_check_at": replica.next_check_at,
+                    "b_updated_at": replica.updated_at,
+                }
+            )
         if not rows:
             return
         stmt = (
@@ -215,7 +218,6 @@ class SqlReplicaStore(SqlReplicaQueries):
 
         self._tx(write)
 
-
     def add_replica(self, replica: Replica) -> Replica:
         """Insert one more replica into its existing replication (see the port); idempotent by replica id."""
         key = None if replica.state.terminal else key_of(replica)
@@ -225,9 +227,7 @@ class SqlReplicaStore(SqlReplicaQueries):
             if row is not None:
                 return to_replica(row)
             if key is not None:
-                holder = conn.execute(
-                    select(replicas.c.replication_id).where(replicas.c.inflight_key == key)
-                ).scalar()
+                holder = conn.execute(select(replicas.c.replication_id).where(replicas.c.inflight_key == key)).scalar()
                 if holder is not None:
                     return str(holder)
             conn.execute(insert(replicas), [replica_row(replica)])
@@ -250,4 +250,3 @@ def _hooks_json(replication: Replication) -> str | None:
     if not replication.hooks:
         return None
     return json.dumps([h.model_dump(mode="json") for h in replication.hooks], sort_keys=True)
-

@@ -16,8 +16,10 @@ class LaunchRunner:
             return skipped("no copy to launch")
         if spec.regions is not None and ctx.region not in spec.regions:
             return skipped(f"{ctx.region} is not among the hook's regions")
-        encrypted_next = ctx.replica is not None and not ctx.replica.kms_key_id and any(
-            isinstance(h, EncryptHook) and ctx.region in h.kms_key_ids for h in ctx.hooks
+        encrypted_next = (
+            ctx.replica is not None
+            and not ctx.replica.kms_key_id
+            and any(isinstance(h, EncryptHook) and ctx.region in h.kms_key_ids for h in ctx.hooks)
         )
         if encrypted_next:
             return skipped("the encrypted copy of this one is launched instead")

@@ -37,9 +37,7 @@ class TagRunner:
             source = self.images.describe_images(ctx.message.source_region, [ctx.message.source_image_id])
             image = source.get(ctx.message.source_image_id)
             if image is not None:
-                tags.update(
-                    {k: v for k, v in image.tags.items() if not k.lower().startswith(RESERVED_PREFIXES)}
-                )
+                tags.update({k: v for k, v in image.tags.items() if not k.lower().startswith(RESERVED_PREFIXES)})
         tags.update(spec.extra)
         if spec.provenance:
             tags.update(provenance_tags(ctx))

@@ -30,7 +30,11 @@ class WebhookRunner:
         # At least once: a crash after the POST and before the record re-sends; the delivery id (the same for
         # every re-send of this hook for this replica end) is what receivers dedupe on.
         status = self.poster.post(
-            spec.url, EVENT, payload, secret=secret, fmt=spec.format,
+            spec.url,
+            EVENT,
+            payload,
+            secret=secret,
+            fmt=spec.format,
             delivery_id=derived_id("whd", ctx.message.replica_id, spec.key),
         )
         return done(http_status=status, format=spec.format)

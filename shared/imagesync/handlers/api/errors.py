@@ -95,9 +95,7 @@ def request_id(event: Mapping[str, Any], context: Any) -> str:
 def internal_error(event: Mapping[str, Any], context: Any, exc: BaseException, message: str) -> dict[str, Any]:
     """The body of a 500 for `exc`, which is logged (with its traceback) under the request id the body names."""
     rid = request_id(event, context)
-    logger.error(
-        message, exc_info=exc, extra={"request_id": rid, "code": getattr(exc, "code", type(exc).__name__)}
-    )
+    logger.error(message, exc_info=exc, extra={"request_id": rid, "code": getattr(exc, "code", type(exc).__name__)})
     return ErrorBody.internal(rid).document()
 
 
@@ -106,8 +104,14 @@ def refused(event: Mapping[str, Any], status: int, code: str, error: str) -> Non
     ctx = event.get("requestContext") if isinstance(event, Mapping) else None
     identity = (ctx or {}).get("identity") or {}
     emit(
-        "request_refused", logging.WARNING if status in (401, 413) else logging.INFO, "request refused",
-        status=status, code=code, error=error, method=event.get("httpMethod"), path=str(event.get("path") or "")[:200],
+        "request_refused",
+        logging.WARNING if status in (401, 413) else logging.INFO,
+        "request refused",
+        status=status,
+        code=code,
+        error=error,
+        method=event.get("httpMethod"),
+        path=str(event.get("path") or "")[:200],
         source_ip=identity.get("sourceIp"),
     )
 

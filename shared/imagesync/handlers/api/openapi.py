@@ -38,7 +38,7 @@ SECURITY_SCHEMES = {
         "in": "header",
         "name": "X-Imagesync-Signature",
         "description": (
-            "sha256=<hex HMAC-SHA256(IMAGESYNC_API_HMAC_SECRET, \"<timestamp>\\n<METHOD>\\n<path>\\n<body>\")>, "
+            'sha256=<hex HMAC-SHA256(IMAGESYNC_API_HMAC_SECRET, "<timestamp>\\n<METHOD>\\n<path>\\n<body>")>, '
             "with X-Imagesync-Timestamp: <unix seconds> within 300 s of the server's clock"
         ),
     },

@@ -84,7 +84,10 @@ def _template() -> Template:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined, trim_blocks=True,
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
         lstrip_blocks=True,
     )
     return env.get_template("status.html")
@@ -153,7 +156,9 @@ def _replication_view(replication: Replication, runs: Mapping[str, Sequence[Hook
         "dry_run": replication.dry_run,
         "replicas": [
             _replica_view(
-                r, runs.get(r.id, []) if runs is not None else None, numbers.get(r.id, 1),
+                r,
+                runs.get(r.id, []) if runs is not None else None,
+                numbers.get(r.id, 1),
                 after[r.id].id if r.id in after else None,
             )
             for r in replication.replicas
@@ -190,9 +195,7 @@ def render(
         filters={k: filters.get(k, "") for k in ("state", "image_id", "region")},
         filtered=bool(filters),
         error=error,
-        replications=[
-            _replication_view(rep, hook_runs if single else None) for rep in replications
-        ],
+        replications=[_replication_view(rep, hook_runs if single else None) for rep in replications],
         next_url=next_url,
         refresh=REFRESH_SECONDS if in_flight else None,
     )

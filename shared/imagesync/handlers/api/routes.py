@@ -335,7 +335,10 @@ def retry_replication(replication_id: str) -> Response[str]:
 
     def retry() -> dict[str, Any]:
         result = svc.retry_failed()(
-            replication_id, regions=body.regions, replica_ids=body.replica_ids, requested_by=caller,
+            replication_id,
+            regions=body.regions,
+            replica_ids=body.replica_ids,
+            requested_by=caller,
             origin=Origin.HTTP.value,
         )
         logger.append_keys(replication_id=replication_id)
@@ -381,8 +384,11 @@ def status_page() -> Response[str]:
             state=query.state, image_id=query.image_id, region=query.region, limit=query.limit, cursor=query.cursor
         )
     except (ValidationError, ValueError) as exc:  # a bad filter or a cursor this API did not issue
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()] if isinstance(
-            exc, ValidationError) else ["cursor: not a cursor this API issued"]
+        problems = (
+            [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+            if isinstance(exc, ValidationError)
+            else ["cursor: not a cursor this API issued"]
+        )
         message = "bad filter: " + "; ".join(problems)
         http_errors.refused(app.current_event.raw_event, 400, errors.InvalidRequest.code, message)
         return _html(400, page.render([], filters=filters, error=message))
@@ -418,7 +424,10 @@ def health() -> Response[str]:
         operation_id="openapi",
         summary="This document",
         answers={
-            200: Answer("the OpenAPI 3.1 document", OpenApiDocument), 400: UNREADABLE, 401: UNAUTHORIZED, 500: INTERNAL
+            200: Answer("the OpenAPI 3.1 document", OpenApiDocument),
+            400: UNREADABLE,
+            401: UNAUTHORIZED,
+            500: INTERNAL,
         },
     )
 )
