@@ -208,6 +208,43 @@ def test_packages_are_within_scf_limits_and_reproducible(built: Any, tmp_path: P
     assert again.layer_zip.read_bytes() == built.layer_zip.read_bytes()
 
 
+def _elf_sections(path: Path) -> list[str]:
+    """The section names of a little-endian ELF64 file (the header's section table and its string table)."""
+    data = path.read_bytes()
+    assert data[:5] == b"\x7fELF\x02", path
+    shoff, shentsize, shnum, shstrndx = (
+        int.from_bytes(data[0x28:0x30], "little"),
+        *(int.from_bytes(data[o : o + 2], "little") for o in (0x3A, 0x3C, 0x3E)),
+    )
+
+    def header(i: int) -> tuple[int, int]:  # (sh_name, sh_offset)
+        base = shoff + i * shentsize
+        name, offset = data[base : base + 4], data[base + 0x18 : base + 0x20]
+        return int.from_bytes(name, "little"), int.from_bytes(offset, "little")
+
+    strings = header(shstrndx)[1]
+    return [data[strings + name : data.index(b"\0", strings + name)].decode() for name, _ in map(header, range(shnum))]
+
+
+def test_extension_modules_ship_stripped_and_still_load(unpacked: tuple[Path, Path], built: Any) -> None:
+    """No debug sections in the layer's shared objects, and the compiled accelerators load from it in a clean
+    interpreter (SQLAlchemy falls back to pure Python silently when its cyextension fails to load: check the flag)."""
+    code, layer = unpacked
+    objects = sorted(layer.rglob("*.so"))
+    assert objects and not [p.name for p in objects if any(n.startswith(".debug") for n in _elf_sections(p))]
+    probe = (
+        "import sqlalchemy.util._has_cy as cy, yaml, markupsafe._speedups, pydantic_core._pydantic_core;"
+        "print(cy.HAS_CYEXTENSION, yaml.__with_libyaml__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", f"import sys; sys.path[:0] = {[str(code), str(layer)]!r}; {probe}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split() == ["True", "True"]
+
+
 def test_each_function_runs_from_the_unpacked_package_against_the_emulator(
     unpacked: tuple[Path, Path],
     built: Any,
