@@ -10,8 +10,8 @@ Layout (docs/deploy.md says why):
   and `imagesync/` with only the modules those entries import (found by reading their imports, lazy ones included),
   plus `imagesync/migrations/`. SCF unpacks it to /var/user; the handler of each function is `<name>.main_handler`.
 - layer.zip root: the packages themselves (no `python/` folder; no bytecode or stubs; extension modules stripped of
-  their debug sections with binutils' `strip`, which the build therefore needs). SCF unpacks layers to /opt, and the Python runtime's
-  PYTHONPATH is `/var/user:/opt`.
+  their debug sections with binutils' `strip`, which the build therefore needs). SCF unpacks layers to /opt, and the
+  Python runtime's PYTHONPATH is `/var/user:/opt`.
 
 What goes into the layer is computed, not listed: the distributions that provide the third-party modules the code
 imports, their requirements (markers evaluated for CPython 3.10 on Linux x86_64), the `mysql` extra (the driver is
