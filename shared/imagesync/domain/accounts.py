@@ -24,7 +24,9 @@ _ROLE = re.compile(ROLE_NAME)
 class AccountDestination(BaseModel):
     """One other account: its uin, the CAM role there imagesync may assume, and the regions to deliver into."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build (on every imagesync model): pydantic builds a model's validator on its first use, not at import,
+    # so a cold start pays only for the models its first answer touches (docs/benchmarks.md, cold import).
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     account: str = Field(pattern=r"^[1-9][0-9]{4,19}$", description="the account's uin")
     role: str = Field(pattern=ROLE_NAME, description="the CAM role in that account imagesync assumes (sts AssumeRole)")

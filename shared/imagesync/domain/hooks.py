@@ -23,7 +23,7 @@ def _on_every_end() -> list[EndState]:
 
 
 class _Hook(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     #: the replica end states this hook runs on (tag/share/encrypt/launch/retention make sense on SUCCEEDED only)
     on: list[EndState] = Field(default_factory=_on_success)

@@ -34,7 +34,7 @@ class Origin(str, Enum):
 class CopyRequest(BaseModel):
     """What a caller asks for: validated shape only; business rules run in domain.validation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     source_region: Region
     image_ids: list[ImageId] = Field(min_length=1)
@@ -64,7 +64,7 @@ class CopyRequest(BaseModel):
 class SourceImage(BaseModel):
     """The facts about a source image that validation needs, read live from DescribeImages."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     image_id: str
     region: str
@@ -93,7 +93,7 @@ class SourceImage(BaseModel):
 class Replica(BaseModel):
     """One image copied into one destination region, tracked to its end."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     id: str = Field(default_factory=lambda: new_id("rpl"))
     replication_id: str
@@ -152,7 +152,7 @@ class Replica(BaseModel):
 class Replication(BaseModel):
     """One request: a source region, its images, the destination regions and options."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     id: str = Field(default_factory=lambda: new_id("rep"))
     source_region: str
@@ -195,7 +195,7 @@ class Replication(BaseModel):
 class CompletionMessage(BaseModel):
     """Published once per replica end (via the outbox); completion_hook consumes it at least once."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     message_id: str
     #: ids are 16 characters; 32 is the state table's id column (a longer one could only fail there, every time)

@@ -51,7 +51,7 @@ class RulesInvalid(ImageSyncError):
 class Selector(BaseModel):
     """Which images a rule takes: all conditions must hold (an empty condition holds for every image)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     source_regions: list[Region] = Field(min_length=1, description="regions whose custom images are considered")
     name_glob: str | None = Field(default=None, description="shell-style pattern on the whole name, e.g. 'web-*'")
@@ -99,7 +99,7 @@ class Selector(BaseModel):
 
 
 class CopyOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     name_template: str = Field(
         default="{name}",
@@ -150,7 +150,7 @@ class CopyOptions(BaseModel):
 class CleanupPolicy(BaseModel):
     """What happens to a rule's copies when their source image is deleted (app.cleanup)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     #: delete: the copies imagesync made of it are deleted (with their snapshots) unless one is in use, syncing or
     #: shared out; keep: left alone
@@ -160,7 +160,7 @@ class CleanupPolicy(BaseModel):
 
 
 class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
@@ -239,7 +239,7 @@ class Rule(BaseModel):
 
 
 class RuleSet(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     version: int = Field(default=1, ge=1, le=1)
     rules: list[Rule] = Field(default_factory=list)
@@ -270,7 +270,7 @@ class RuleSet(BaseModel):
 class PlannedCopy(BaseModel):
     """One request a rule makes for one image: SyncImages-sized (one image, one name, its destinations)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     rule: str
     image: SourceImage

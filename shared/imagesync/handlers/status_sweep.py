@@ -22,7 +22,7 @@ from ..wiring import services
 class SweepOptions(BaseModel):
     """What a timer's Message may ask of one sweep."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     #: "auto": the rules' reconcile pass once per IMAGESYNC_RECONCILE_INTERVAL_SECONDS; "force": now; "skip": not
     reconcile: Literal["auto", "force", "skip"] = "auto"

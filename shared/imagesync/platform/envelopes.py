@@ -132,7 +132,7 @@ JsonText = Annotated[str, BeforeValidator(lambda v: "" if v is None else v if is
 
 
 class TimerEvent(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     type: Literal["Timer", "timer", "TIMER"] = Field(validation_alias=AliasChoices("Type", "type"))
     trigger_name: str = Field(default="", validation_alias=AliasChoices("TriggerName", "triggerName"))
@@ -179,7 +179,7 @@ class TimerEnvelope:
 class CloudEvent(BaseModel):
     """An EventBridge event (CloudEvents 1.0 as Tencent fills it); unknown keys kept."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", populate_by_name=True)
 
     #: at most 200: it becomes an idempotency key ("event:<id>", a 255-character column)
     id: str = Field(min_length=1, max_length=200)
@@ -264,7 +264,7 @@ class CloudAuditRecord(BaseModel):
     requestParameters is a JSON string holding the call's parameters: decoded into a dict here.
     """
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", populate_by_name=True)
 
     event_name: str = Field(validation_alias=AliasChoices("eventName", "EventName"))
     event_region: str = Field(default="", validation_alias=AliasChoices("eventRegion", "EventRegion", "region"))
@@ -336,7 +336,7 @@ class CloudAuditRecord(BaseModel):
 
 
 class CmqRecord(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     type: str = ""
     topic_owner: Text = Field(default="", validation_alias=AliasChoices("topicOwner", "TopicOwner"))
@@ -360,7 +360,7 @@ class CmqRecord(BaseModel):
 
 
 class CkafkaRecord(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     topic: str = ""
     partition: int = 0
@@ -372,7 +372,7 @@ class CkafkaRecord(BaseModel):
 class LocalDelivery(BaseModel):
     """The local SQLite queue's delivery (imagesync.ports.Delivery) handed over as an event."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     message_id: str
     body: str
@@ -384,7 +384,7 @@ class ScfAsyncEvent(BaseModel):
     """status_sweep's asynchronous invocation of completion_hook (scf Invoke, InvocationType Event): the event IS
     the ClientContext it sent, ``{"source": "imagesync.outbox", "messages": [message, ...]}`` (at most 128 KB)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     source: Literal["imagesync.outbox"]
     messages: list[Any]

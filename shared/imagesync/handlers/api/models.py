@@ -33,7 +33,7 @@ from ...ports import HookRun
 class CopyRequestBody(BaseModel):
     """POST /replications."""
 
-    model_config = ConfigDict(extra="forbid", title="CopyRequestBody")
+    model_config = ConfigDict(defer_build=True, extra="forbid", title="CopyRequestBody")
 
     source_region: Region
     image_ids: list[ImageId] = Field(min_length=1, description="custom images in source_region")
@@ -58,7 +58,7 @@ class CopyRequestBody(BaseModel):
 class RetryBody(BaseModel):
     """POST /replications/{id}/retry: which copies to retry (none named: every one whose latest attempt failed)."""
 
-    model_config = ConfigDict(extra="forbid", title="RetryBody")
+    model_config = ConfigDict(defer_build=True, extra="forbid", title="RetryBody")
 
     regions: list[Region] = Field(
         default_factory=list, max_length=100, description="retry the copies into these destination regions"
@@ -71,7 +71,7 @@ class RetryBody(BaseModel):
 class ListQuery(BaseModel):
     """GET /replications query: a replication is listed when one of its replicas matches every filter given."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     state: ReplicaState | None = Field(default=None, description="a replica's state")
     image_id: ImageId | None = Field(default=None, description="a replica's source image")
@@ -101,7 +101,7 @@ ReplicationState = Literal["EMPTY", "PENDING", "WAITING_SOURCE", "COPYING", "SUC
 class Document(BaseModel):
     """A response body: closed (a field the server sends is a field the document declares)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     def document(self) -> dict[str, Any]:
         """The JSON object sent: only the fields given to the constructor (see the module docstring)."""
@@ -118,7 +118,7 @@ class ReplicaError(Document):
 
 
 class HookRunOut(Document):
-    model_config = ConfigDict(title="HookRun")
+    model_config = ConfigDict(defer_build=True, title="HookRun")
 
     hook: str = Field(description="the hook's key")
     type: str
@@ -158,7 +158,7 @@ def replica_eta(replica: Replica) -> datetime | None:
 
 
 class ReplicaOut(Document):
-    model_config = ConfigDict(title="Replica")
+    model_config = ConfigDict(defer_build=True, title="Replica")
 
     id: str
     source_image_id: str
@@ -237,7 +237,7 @@ class ReplicaOut(Document):
 class CleanupDecision(Document):
     """One decision on a copy whose source was deleted (app.cleanup)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     replica_id: str
     region: str
@@ -274,7 +274,7 @@ class AccountDelivery(Document):
 
 
 class ReplicationOut(Document):
-    model_config = ConfigDict(title="Replication")
+    model_config = ConfigDict(defer_build=True, title="Replication")
 
     id: str
     state: ReplicationState = Field(
@@ -347,7 +347,7 @@ class ReplicationOut(Document):
 class RetryOut(Document):
     """POST /replications/{id}/retry: the attempts started now, the retries already running, the replication."""
 
-    model_config = ConfigDict(title="RetryResult")
+    model_config = ConfigDict(defer_build=True, title="RetryResult")
 
     replication_id: str
     started: list[str] = Field(description="replica ids of the attempts this call started")
@@ -406,6 +406,6 @@ class Health(Document):
 class OpenApiDocument(BaseModel):
     """Stands for the document itself in its own description (an object; see the OpenAPI 3.1 specification)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     openapi: str
