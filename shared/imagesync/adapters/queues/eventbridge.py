@@ -12,7 +12,6 @@ The client is injected (the Tencent adapter builds it); nothing is retried here 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -23,6 +22,7 @@ from tencentcloud.eb.v20210416 import models
 from imagesync.domain.errors import CloudError
 
 from .errors import EMPTY_RESPONSE_CODE, to_cloud_error
+from .limits import message_object
 from .scf_async import SOURCE
 
 logger = logging.getLogger(__name__)
@@ -40,14 +40,7 @@ class PutEventsClient(Protocol):
 
 
 def _event(body: str) -> models.Event:
-    if not isinstance(body, str):
-        raise TypeError(f"message body must be str, not {type(body).__name__}")
-    try:
-        message = json.loads(body)
-    except ValueError as exc:
-        raise ValueError(f"a completion message must be a JSON object: {exc}") from exc
-    if not isinstance(message, dict):
-        raise ValueError(f"a completion message must be a JSON object, not a JSON {type(message).__name__}")
+    message = message_object(body)
     event = models.Event()
     event.Source = SOURCE
     event.Type = EVENT_TYPE

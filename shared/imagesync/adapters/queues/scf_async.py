@@ -17,7 +17,6 @@ status_sweep owns the retry policy (within its deadline) and leaves what was not
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -28,6 +27,7 @@ from tencentcloud.scf.v20180416 import models
 from imagesync.domain.errors import CloudError
 
 from .errors import EMPTY_RESPONSE_CODE, to_cloud_error
+from .limits import message_object
 
 logger = logging.getLogger(__name__)
 
@@ -49,18 +49,6 @@ class InvokeClient(Protocol):
 def event_text(bodies: Sequence[str]) -> str:
     """The ClientContext of one invocation carrying `bodies` (each a JSON object's text), compact JSON."""
     return _PREFIX + ",".join(bodies) + _SUFFIX
-
-
-def _check_body(body: str) -> str:
-    if not isinstance(body, str):
-        raise TypeError(f"message body must be str, not {type(body).__name__}")
-    try:
-        value = json.loads(body)
-    except ValueError as exc:
-        raise ValueError(f"a completion message must be a JSON object: {exc}") from exc
-    if not isinstance(value, dict):
-        raise ValueError(f"a completion message must be a JSON object, not a JSON {type(value).__name__}")
-    return body
 
 
 class ScfAsyncLink:
@@ -136,7 +124,9 @@ class ScfAsyncLink:
         """One asynchronous Invoke carrying `bodies`; returns the id SCF gave the invocation."""
         if not bodies:
             raise ValueError("nothing to send")
-        text = event_text([_check_body(b) for b in bodies])
+        for body in bodies:
+            message_object(body)  # refuses a body that is not a JSON object's text, before any call
+        text = event_text(bodies)
         size = len(text.encode("utf-8"))
         if size > MAX_EVENT_BYTES:
             raise ValueError(f"the event is {size} bytes; an asynchronous invocation holds at most {MAX_EVENT_BYTES}")
