@@ -121,9 +121,14 @@ def test_real_package_runs_on_the_emulated_scf(built: Any, tmp_path: Path) -> No
         at = datetime(year, month, day, hour, minute, sec, tzinfo=timezone.utc).timestamp()
         emu.admin.advance(max(0.0, at - emu.admin.now()) + 1)
         wait_for(lambda: attempts(emu, "imagesync-status_sweep"), timeout=120, what="the timer's sweep")
-        [sweep] = attempts(emu, "imagesync-status_sweep")
-        assert sweep["outcome"] == "ok", sweep["log"] or sweep["error"]
-        assert sweep["source"] == "timer" and sweep["cold"]
+        # one sweep, or two when the step crossed the top of an emulated hour (the hourly safety timer, armed with
+        # the one-shot, fires too: about one run in sixty, by the hour of the day)
+        sweeps = attempts(emu, "imagesync-status_sweep")
+        assert 1 <= len(sweeps) <= 2, sweeps
+        for sweep in sweeps:
+            assert sweep["outcome"] == "ok", sweep["log"] or sweep["error"]
+            assert sweep["source"] == "timer"
+        assert sweeps[0]["cold"]
         http_runs = attempts(emu, "imagesync-copy_request")
         assert [r["cold"] for r in http_runs] == [True, False, False] and all(r["outcome"] == "ok" for r in http_runs)
 
