@@ -1,34 +1,52 @@
 #!/usr/bin/env python3
-"""The sweep's ETA (imagesync.domain.progress.next_check) against the emulator's progress curves, without the
-emulator: seconds instead of minutes, for trying ETA settings and changes before a bench_day run confirms them.
+"""The sweep's ETA (imagesync.domain.progress) against the emulator's progress curves, without the emulator:
+seconds instead of minutes, for trying ETA settings and changes before a bench_day run confirms them.
 
-Each copy starts at 0 and ends at a duration drawn uniformly from 10-30 minutes (seeded), like the emulator's
-default; its SyncPercent at a look is imagesync_emulator.progress.percent(curve, elapsed, duration). The first look
-is at --first-check, each next one where next_check puts it, until a look at or after the end sees it ended. Per
-curve it prints the looks per copy (DescribeImages of one copy alone: no page sharing, no timer lead, no sweep
-granularity) and how late the end is seen (median, p95, max, s), beside what a look every --max-check would make.
+Copies arrive at seeded random moments over --hours, each into a random mainland region, and take a duration drawn
+uniformly from 10-30 minutes, like bench_day's day; a copy's SyncPercent at a look is
+imagesync_emulator.progress.percent(curve, elapsed, duration). Its first look is placed the way copy_request places
+it (progress.first_look over progress.durations_for): from the durations, start -> end as seen, of the copies seen
+ended before it started, within the last --window-hours; each next look where next_check puts it (with the look
+count's budget), until a look at or after the end sees it ended. Per curve it prints the looks per copy
+(DescribeImages of one copy alone: no page sharing, no timer lead, no sweep granularity) beside what a look at the
+same first look and then one every --max-check would make (the bound of issue 15), how many copies took more looks
+than that, and how late the end is seen (median, p95, max, s; the bound: --max-check).
 
-    .venv/bin/python scripts/sim_eta.py [--copies 2000] [--seed 7] [--first-check 60] [--recheck 10]
-        [--max-check 600] [--settle 30] [--margin 0.1]
+The defaults are imagesync's settings' defaults (imagesync.settings.Settings).
+
+    .venv/bin/python scripts/sim_eta.py [--copies 2000] [--hours 24] [--seed 7] [--first-check S] [--recheck S]
+        [--max-check S] [--settle S] [--margin 0.1] [--fixed-first]
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import math
 import random
 from datetime import datetime, timedelta
 
-from imagesync.domain.progress import next_check
+from imagesync.domain.progress import FIRST_LOOK_SAMPLES, durations_for, first_look, next_check
+from imagesync.settings import Settings
 from imagesync_emulator.progress import CURVES, percent
 
 COPY_MIN, COPY_MAX = 600.0, 1800.0  # the emulator's default copy time range, emulated seconds
+REGIONS = ["ap-shanghai", "ap-nanjing", "ap-beijing", "ap-chengdu", "ap-chongqing"]  # bench_day's MAINLAND
+#: the store query's sample: the newest this many ends, every region (adapters.sql: recent_durations)
+QUERY_LIMIT = 2 * FIRST_LOOK_SAMPLES
 
 
-def follow(curve: str, duration: float, args: argparse.Namespace) -> tuple[int, float]:
-    """(looks until seen ended, seconds seen late) for one copy of `duration` seconds under `curve`."""
+def default(name: str) -> int:
+    value = Settings.model_fields[name].default
+    assert isinstance(value, int)
+    return value
+
+
+def follow(curve: str, duration: float, first: float, args: argparse.Namespace) -> tuple[int, float]:
+    """(looks until seen ended, seconds seen late) for one copy of `duration` seconds under `curve`, first looked at
+    `first` seconds in."""
     start = datetime(2026, 1, 1)
-    now = start + timedelta(seconds=args.first_check)
+    now = start + timedelta(seconds=first)
     previous: tuple[datetime, int | None] | None = None
     looks = 0
     while True:
@@ -46,32 +64,72 @@ def follow(curve: str, duration: float, args: argparse.Namespace) -> tuple[int, 
             margin=args.margin,
             settle=timedelta(seconds=args.settle) if args.settle else None,
             previous=previous,
+            looks=looks,
+            first_look_at=start + timedelta(seconds=first),
         )
         previous, now = (now, shown), due
+
+
+def day(curve: str, copies: list[tuple[float, str, float]], args: argparse.Namespace) -> list[tuple[int, float, int]]:
+    """(looks, late s, a look every max-check's looks) per copy of (arrival s, region, duration s), in arrival
+    order, each first look placed from the copies seen ended before its arrival."""
+    floor = timedelta(seconds=args.first_check)
+    cap = timedelta(seconds=args.max_check)
+    window = args.window_hours * 3600.0
+    ends: list[tuple[float, str, float]] = []  # (seen end, region, start -> seen end), kept sorted by seen end
+    out = []
+    for at, region, duration in copies:
+        if args.fixed_first:
+            first = float(args.first_check)
+        else:
+            upto = bisect.bisect_right(ends, (at, "\uffff", math.inf))
+            recent = [(r, d) for e, r, d in reversed(ends[max(0, upto - QUERY_LIMIT) : upto]) if e >= at - window]
+            first = first_look(durations_for(recent, region), floor=floor, cap=cap).total_seconds()
+        looks, late = follow(curve, duration, first, args)
+        bisect.insort(ends, (at + duration + late, region, duration + late))
+        capped = 1 + math.ceil(max(0.0, duration - first) / args.max_check)
+        out.append((looks, late, capped))
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=2000)
+    parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--first-check", type=int, default=60, help="IMAGESYNC_FIRST_CHECK_SECONDS")
-    parser.add_argument("--recheck", type=int, default=10, help="IMAGESYNC_RECHECK_SECONDS")
-    parser.add_argument("--max-check", type=int, default=600, help="IMAGESYNC_MAX_CHECK_SECONDS")
-    parser.add_argument("--settle", type=int, default=30, help="IMAGESYNC_SETTLE_SECONDS (0 = off)")
+    parser.add_argument("--first-check", type=int, default=default("first_check_seconds"))
+    parser.add_argument("--recheck", type=int, default=default("recheck_seconds"))
+    parser.add_argument("--max-check", type=int, default=default("max_check_seconds"))
+    parser.add_argument("--settle", type=int, default=default("settle_seconds"), help="0 = off")
     parser.add_argument("--margin", type=float, default=0.1, help="next_check's margin")
+    parser.add_argument("--window-hours", type=float, default=72.0, help="how far back the durations are read")
+    parser.add_argument(
+        "--fixed-first", action="store_true", help="every first look at --first-check (no learned first look)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    durations = [rng.uniform(COPY_MIN, COPY_MAX) for _ in range(args.copies)]
-    # a look every max-check after the first: what the bound of issue 15's goal 2 counts
-    capped = sum(1 + math.ceil(max(0.0, d - args.first_check) / args.max_check) for d in durations) / len(durations)
-    print(f"| curve | looks per copy | every {args.max_check} s | late median s | p95 s | max s |")
-    print("|-------|----------------|-----------|--------------|-------|-------|")
+    span = args.hours * 3600.0 - COPY_MAX - 120.0
+    copies = sorted(
+        (rng.uniform(0, span), rng.choice(REGIONS), rng.uniform(COPY_MIN, COPY_MAX)) for _ in range(args.copies)
+    )
+    print(
+        f"| curve | looks per copy | first look, then every {args.max_check} s | copies over that | most over "
+        "| late median s | p95 s | max s |"
+    )
+    print("|-------|------|------|------|------|------|------|------|")
     for curve in CURVES:
-        runs = [follow(curve, d, args) for d in durations]
-        looks = sum(n for n, _ in runs) / len(runs)
-        late = sorted(s for _, s in runs)
-        p95 = late[min(len(late) - 1, int(0.95 * len(late)))]
-        print(f"| {curve} | {looks:.2f} | {capped:.2f} | {late[len(late) // 2]:.1f} | {p95:.1f} | {late[-1]:.1f} |")
+        runs = day(curve, copies, args)
+        n = len(runs)
+        looks = sum(r[0] for r in runs) / n
+        capped = sum(r[2] for r in runs) / n
+        over = sum(1 for r in runs if r[0] > r[2])
+        most = max(r[0] - r[2] for r in runs)
+        late = sorted(r[1] for r in runs)
+        p95 = late[min(n - 1, int(0.95 * n))]
+        print(
+            f"| {curve} | {looks:.2f} | {capped:.2f} | {100 * over / n:.1f} % | {max(0, most)} "
+            f"| {late[n // 2]:.1f} | {p95:.1f} | {late[-1]:.1f} |"
+        )
 
 
 if __name__ == "__main__":

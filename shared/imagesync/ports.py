@@ -196,7 +196,8 @@ class ReplicaStore(Protocol):
         ...
 
     def save_progress(self, changes: Sequence[tuple[Replica, int]]) -> None:
-        """Record progress (sync_percent, next_check_at, updated_at) of COPYING replicas, many in one transaction:
+        """Record progress (sync_percent, next_check_at, updated_at, looks, first_look_at) of COPYING replicas, many
+        in one transaction:
         each (replica, expected_version) by compare-and-set on (id, version, COPYING); a row that changed meanwhile
         is left as it is (its new owner wrote something newer)."""
         ...
@@ -226,6 +227,15 @@ class ReplicaStore(Protocol):
 
     def copies_of(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
         """The SUCCEEDED replicas, with a destination image, of these images from `source_region`."""
+        ...
+
+
+class CopyDurations(Protocol):
+    """What recent copies took: where a new copy's first look goes (app.first_look, domain.progress.first_look)."""
+
+    def recent_durations(self, since: datetime, limit: int) -> list[tuple[str, float]]:
+        """(destination region, seconds from started_at to ended_at) of the newest `limit` SUCCEEDED copies ended
+        at or after `since` (encrypted copies, made in their own region, left out), newest end first."""
         ...
 
 
@@ -358,7 +368,9 @@ class AuditLog(Protocol):
     def audit_trail(self, replication_id: str) -> list[dict[str, Any]]: ...
 
 
-class StateStore(ReplicaStore, LeaseStore, OutboxStore, IdempotencyStore, HookRunStore, AuditLog, DueChecks, Protocol):
+class StateStore(
+    ReplicaStore, LeaseStore, OutboxStore, IdempotencyStore, HookRunStore, AuditLog, DueChecks, CopyDurations, Protocol
+):
     """All of the state table's stores over one database (adapters.sql.SqlStateStore): what the composition root
     holds and hands each use case the parts of. Use cases depend on the small ports above, never on this."""
 

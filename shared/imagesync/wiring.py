@@ -19,6 +19,7 @@ from .adapters.cvm import TencentImageAdmin, TencentImages
 from .adapters.tencent import TencentCloud
 from .adapters.webhook import HttpWebhooks
 from .app.complete import CompleteReplica
+from .app.first_look import FirstLook
 from .app.follow_source import FollowSource
 from .app.give_up import GiveUpHooks
 from .app.hooks import HookRunner
@@ -90,7 +91,19 @@ class Services:
             first_check_seconds=s.first_check_seconds,
             retry_seconds=s.retry_seconds,
             accounts=self.accounts(),
+            first_look=self.first_look(),
         )
+
+    def first_look(self) -> FirstLook:
+        """When to first look at a new copy, from recent copies' durations; made once per container, so its cached
+        read of them serves every invocation of the next few minutes."""
+        if "first_look" not in self.extras:
+            s = self.settings
+            self.extras["first_look"] = FirstLook(
+                self.store, self.clock, floor_seconds=s.first_check_seconds, cap_seconds=s.max_check_seconds
+            )
+        first_look: FirstLook = self.extras["first_look"]
+        return first_look
 
     def accounts(self) -> Accounts | None:
         """Other accounts (sharing, sts AssumeRole), made once per container: the assumed keys are cached in it."""

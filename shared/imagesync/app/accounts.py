@@ -134,7 +134,7 @@ class AccountStarter:
                     S.COPYING,
                     destination_image_id=new_id,
                     started_at=now,
-                    next_check_at=now + self.s.first_check,
+                    next_check_at=now + self.s.first_check_after(replica),
                     sync_percent=0,
                     error_code=None,
                     error_message=None,

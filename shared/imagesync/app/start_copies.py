@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 
 from ..domain.errors import CloudError, QuotaExceeded
@@ -48,6 +48,7 @@ class CopyStarter:
         first_check_seconds: int,
         retry_seconds: int,
         accounts: Accounts | None = None,
+        first_look: Callable[[str], timedelta] | None = None,
     ) -> None:
         self.replicas = replicas
         self.audit = audit
@@ -59,6 +60,13 @@ class CopyStarter:
         self._quota: dict[str, list[int]] = {}
         #: other accounts (None: not configured; their replicas fail with Account.NotConfigured)
         self.accounts = accounts
+        #: destination region -> when to first look at a copy started now (app.first_look.FirstLook, learned from
+        #: recent copies); None: always `first_check_seconds`
+        self.first_look = first_look
+
+    def first_check_after(self, replica: Replica) -> timedelta:
+        """How long after its start the sweep first looks at `replica`'s copy."""
+        return self.first_look(replica.destination_region) if self.first_look else self.first_check
 
     def start(self, replicas: Iterable[Replica]) -> list[Replica]:
         """Start every given replica whose source is known to be NORMAL; returns the stored results."""
@@ -145,7 +153,7 @@ class CopyStarter:
             S.COPYING,
             destination_image_id=new_id,
             started_at=now,
-            next_check_at=now + self.first_check,
+            next_check_at=now + self.first_check_after(replica),
             sync_percent=0,
             error_code=None,
             error_message=None,
@@ -225,7 +233,7 @@ class CopyStarter:
                 destination_image_id=match.image_id,
                 started_at=self.clock.now(),
                 sync_percent=match.sync_percent,
-                next_check_at=self.clock.now() + self.first_check,
+                next_check_at=self.clock.now() + self.first_check_after(replica),
                 error_code=None,
                 error_message=None,
             )
@@ -289,7 +297,7 @@ class CopyStarter:
                     S.COPYING,
                     destination_image_id=new_id,
                     started_at=now,
-                    next_check_at=now + self.first_check,
+                    next_check_at=now + self.first_check_after(replica),
                     sync_percent=0,
                     error_code=None,
                     error_message=None,

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..domain.errors import CloudError
 from ..domain.models import Replica, new_id
-from ..domain.progress import next_check
+from ..domain.progress import next_check, within_budget
 from ..domain.states import ReplicaState
 from ..domain.validation import READY, WAITABLE
 from ..ports import AuditLog, Clock, IdempotencyStore, ImageService, LeaseStore, OutboxStore, Queue, ReplicaStore
@@ -359,10 +359,13 @@ class Sweep:
             now = self.clock.now()
             progress: list[tuple[Replica, int]] = []  # COPYING -> COPYING, written together below
             for replica in replicas:
+                # this look, counted whatever it found: the look budget (domain.progress.within_budget)
+                looks, first = replica.looks + 1, replica.first_look_at or now
                 image = found.get(replica.destination_image_id or "")
                 if image is None:
                     if replica.started_at and now - replica.started_at < MISSING_GRACE:
-                        moved = replica.moved(S.COPYING, now, next_check_at=now + self.recheck)
+                        due = within_budget(now + self.recheck, looks=looks, first_look_at=first, cap=self.max_check)
+                        moved = replica.moved(S.COPYING, now, next_check_at=due, looks=looks, first_look_at=first)
                         progress.append((moved, replica.version))
                     else:
                         self._save(
@@ -371,9 +374,11 @@ class Sweep:
                             report,
                             error_code="Copy.ImageMissing",
                             error_message=f"destination image {replica.destination_image_id} no longer exists",
+                            looks=looks,
+                            first_look_at=first,
                         )
                 elif image.state == READY:
-                    self._save(replica, S.SUCCEEDED, report, sync_percent=100)
+                    self._save(replica, S.SUCCEEDED, report, sync_percent=100, looks=looks, first_look_at=first)
                 elif image.state in FAILED_IMAGE_STATES:
                     self._save(
                         replica,
@@ -381,6 +386,8 @@ class Sweep:
                         report,
                         error_code="Copy.Failed",
                         error_message=f"destination image {image.image_id} ended {image.state}",
+                        looks=looks,
+                        first_look_at=first,
                     )
                 else:
                     # look again when the SyncPercent-based ETA says so, not on every tick
@@ -392,8 +399,17 @@ class Sweep:
                         cap=self.max_check,
                         settle=self.settle,
                         previous=(replica.updated_at, replica.sync_percent),
+                        looks=looks,
+                        first_look_at=first,
                     )
-                    moved = replica.moved(S.COPYING, now, sync_percent=image.sync_percent, next_check_at=due)
+                    moved = replica.moved(
+                        S.COPYING,
+                        now,
+                        sync_percent=image.sync_percent,
+                        next_check_at=due,
+                        looks=looks,
+                        first_look_at=first,
+                    )
                     progress.append((moved, replica.version))
             self.replicas.save_progress(progress)
 

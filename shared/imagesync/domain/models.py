@@ -130,6 +130,10 @@ class Replica(BaseModel):
 
     #: the FAILED or TIMED_OUT replica this one is a new attempt of (POST /replications/{id}/retry), if any
     retry_of: str | None = None
+    #: the sweep's looks at this copy (DescribeImages), and when the first was: its look budget
+    #: (domain.progress.within_budget)
+    looks: int = 0
+    first_look_at: datetime | None = None
 
     @property
     def terminal(self) -> bool:

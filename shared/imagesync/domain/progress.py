@@ -7,14 +7,29 @@ early as start + elapsed * 100 / (percent + 1) -- and the next check is placed a
 than `cap` away and never sooner than one `interval`. Close to the predicted end the wait shrinks to one interval,
 so a copy that ends as predicted is seen within one timer interval of its end, while a 20-minute copy costs a
 handful of DescribeImages instead of one per minute.
+
+Two bounds hold whatever the curve (issue 15): the first look at a new copy is placed from what recent copies took
+(`first_look`), and a copy is never looked at more often than a look at its first check and then one every `cap`
+would have looked by its next look (`within_budget`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 #: a copy whose percent did not move since the last look is looked at again this many times that gap later
 STALL_BACKOFF = 1.5
+#: the first look at a new copy: this low quantile of recent copies' durations, times FIRST_LOOK_FACTOR. Why low:
+#: a copy shorter than its first look is seen late by the difference, so only about this share of copies may be;
+#: why a factor below 1: the durations are ends as the sweep saw them, a little after the real ends.
+FIRST_LOOK_QUANTILE = 0.1
+FIRST_LOOK_FACTOR = 0.9
+#: fewer recent durations than this say nothing: the configured first check is used
+FIRST_LOOK_MIN_SAMPLES = 5
+#: the recent durations a first look is placed from: the newest this many (of the destination region when it has
+#: FIRST_LOOK_MIN_SAMPLES of them, else of every region)
+FIRST_LOOK_SAMPLES = 100
 
 
 def estimate_end(started_at: datetime | None, observed_at: datetime, percent: int | None) -> datetime | None:
@@ -24,6 +39,61 @@ def estimate_end(started_at: datetime | None, observed_at: datetime, percent: in
     if percent >= 100:
         return observed_at
     return started_at + (observed_at - started_at) * (100 / percent)
+
+
+def first_look(
+    durations: Sequence[float],
+    *,
+    floor: timedelta,
+    cap: timedelta,
+    quantile: float = FIRST_LOOK_QUANTILE,
+    factor: float = FIRST_LOOK_FACTOR,
+    min_samples: int = FIRST_LOOK_MIN_SAMPLES,
+) -> timedelta:
+    """How long after its start to look at a new copy first, from the `durations` (seconds) of recently finished
+    copies: factor x their `quantile` (nearest rank below), clamped to [floor, cap]; `floor` with fewer than
+    `min_samples` of them.
+
+    Why learned: every look before a copy's end whose percent pins the end only loosely is a look spent for
+    nothing, and a first look a few seconds in pins nothing (the window at t seconds into a copy of T seconds is
+    about T^2 / (100 t) wide). A world whose copies take 3 minutes learns a short first look, one whose copies take
+    half an hour a long one; the cap keeps the bound of a look every `cap` seconds.
+    """
+    cap = max(cap, floor)
+    usable = sorted(d for d in durations if d > 0)
+    if len(usable) < max(1, min_samples):
+        return floor
+    low = usable[int(quantile * (len(usable) - 1))]
+    return min(cap, max(floor, timedelta(seconds=low * factor)))
+
+
+def durations_for(
+    samples: Sequence[tuple[str, float]],
+    region: str,
+    *,
+    limit: int = FIRST_LOOK_SAMPLES,
+    min_samples: int = FIRST_LOOK_MIN_SAMPLES,
+) -> list[float]:
+    """Of `samples` ((destination region, seconds), newest first), the newest `limit` durations of copies into
+    `region` when there are `min_samples` of them (regions differ: distance, load), else of every region."""
+    own = [d for r, d in samples if r == region][:limit]
+    return own if len(own) >= min_samples else [d for _, d in samples][:limit]
+
+
+def within_budget(due: datetime, *, looks: int, first_look_at: datetime | None, cap: timedelta) -> datetime:
+    """`due`, or later when the look then would exceed the copy's look budget.
+
+    The budget: by any moment, no more looks than one at the first look and then one every `cap` would have made
+    by its next look, i.e. look n + 1 (after `looks` = n) only after first_look_at + (n - 1) * cap. A copy that is
+    seen no later than such a check every `cap` would see it thus costs no more looks than it would; one more at
+    most when it is seen after that (the budget's last look came a little after one of those checks). Whatever
+    the progress curve (a stall at 99, plateaus), the looks stay bounded, and each next look stays within `cap`
+    (+1 s) of the last.
+    """
+    if looks < 1 or first_look_at is None:
+        return due
+    earliest = first_look_at + cap * (looks - 1) + timedelta(seconds=1)
+    return max(due, earliest)
 
 
 def next_check(
@@ -36,6 +106,8 @@ def next_check(
     margin: float = 0.1,
     settle: timedelta | None = None,
     previous: tuple[datetime, int | None] | None = None,
+    looks: int = 0,
+    first_look_at: datetime | None = None,
 ) -> datetime:
     """When to look at a copy in flight next (see the module docstring).
 
@@ -45,17 +117,22 @@ def next_check(
 
     With `settle` (issue 15: few looks, and the end seen within seconds, under any progress curve) see
     `_settled_wait`; `previous` is the (time, percent) of the look before.
+
+    `looks` (the looks at the copy so far, this one included) and `first_look_at` (when the first was) bound the
+    result by `within_budget`.
     """
     cap = max(cap, interval)
     if settle is not None and started_at is not None and now > started_at:
-        return now + min(cap, max(interval, _settled_wait(now, started_at, percent, settle, previous, margin)))
-    if started_at is None or percent is None or percent <= 0 or now <= started_at:
-        return now + interval
-    elapsed = now - started_at
-    earliest_end = started_at + elapsed * (100 / min(100, percent + 1))
-    remaining = earliest_end - now
-    wait = remaining * (1 - margin) - interval
-    return now + min(cap, max(interval, wait))
+        due = now + min(cap, max(interval, _settled_wait(now, started_at, percent, settle, previous, margin)))
+    elif started_at is None or percent is None or percent <= 0 or now <= started_at:
+        due = now + interval
+    else:
+        elapsed = now - started_at
+        earliest_end = started_at + elapsed * (100 / min(100, percent + 1))
+        remaining = earliest_end - now
+        wait = remaining * (1 - margin) - interval
+        due = now + min(cap, max(interval, wait))
+    return within_budget(due, looks=looks, first_look_at=first_look_at, cap=cap)
 
 
 def _settled_wait(

@@ -185,6 +185,35 @@ class SqlReplicaQueries(SqlStore):
 
         return self._read(read)
 
+    def recent_durations(self, since: datetime, limit: int) -> list[tuple[str, float]]:
+        """(destination region, started_at -> ended_at in seconds) of the newest SUCCEEDED copies (see the port).
+
+        Index ix_replicas_state_ended_at: a range of the index, newest first, `limit` rows. The difference is taken
+        here, not in SQL: date arithmetic differs on each of the three engines.
+        """
+        if limit <= 0:
+            return []
+        q = (
+            select(replicas.c.destination_region, replicas.c.started_at, replicas.c.ended_at)
+            .where(
+                replicas.c.state == ReplicaState.SUCCEEDED.value,
+                replicas.c.ended_at >= since,
+                replicas.c.started_at.is_not(None),
+                replicas.c.kms_key_id.is_(None),
+            )
+            .order_by(replicas.c.ended_at.desc(), replicas.c.id)
+            .limit(limit)
+        )
+
+        def read(conn: Connection) -> list[tuple[str, float]]:
+            return [
+                (region, (ended - started).total_seconds())
+                for region, started, ended in conn.execute(q)
+                if ended >= started
+            ]
+
+        return self._read(read)
+
     def copies_of_source(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
         """Every replica of these source images (see the port)."""
         ids = list(dict.fromkeys(image_ids))

@@ -44,6 +44,8 @@ _MUTABLE = (
     "ended_at",
     "next_check_at",
     "deadline_at",
+    "looks",
+    "first_look_at",
 )
 
 
@@ -193,6 +195,8 @@ class SqlReplicaStore(SqlReplicaQueries):
                     "b_sync_percent": replica.sync_percent,
                     "b_next_check_at": replica.next_check_at,
                     "b_updated_at": replica.updated_at,
+                    "b_looks": replica.looks,
+                    "b_first_look_at": replica.first_look_at,
                 }
             )
         if not rows:
@@ -209,6 +213,8 @@ class SqlReplicaStore(SqlReplicaQueries):
                 sync_percent=bindparam("b_sync_percent"),
                 next_check_at=bindparam("b_next_check_at", type_=UTCDateTime),
                 updated_at=bindparam("b_updated_at", type_=UTCDateTime),
+                looks=bindparam("b_looks"),
+                first_look_at=bindparam("b_first_look_at", type_=UTCDateTime),
             )
         )
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from .types import UTCDateTime
@@ -98,10 +99,15 @@ replicas = Table(
     Column("role", String(ROLE)),
     # the FAILED or TIMED_OUT replica this one is a new attempt of (revision 0003)
     Column("retry_of", String(ID)),
+    # the sweep's looks at the copy (DescribeImages), and when the first was: its look budget (revision 0005)
+    Column("looks", Integer, nullable=False, server_default=text("0")),
+    Column("first_look_at", UTCDateTime),
     Index("ix_replicas_replication_id", "replication_id"),
     Index("ix_replicas_state_next_check_at", "state", "next_check_at"),
     Index("ix_replicas_source_image_id", "source_image_id"),
     Index("ix_replicas_destination_region", "destination_region"),
+    # the newest SUCCEEDED ends: what recent copies took places a new copy's first look (revision 0005)
+    Index("ix_replicas_state_ended_at", "state", "ended_at"),
 )
 
 outbox = Table(
