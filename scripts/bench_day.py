@@ -15,7 +15,8 @@ Printed:
 - the time from a copy's end (the emulator's own end time) to its completion_hook, median and p95, emulated s.
 
     .venv/bin/python scripts/bench_day.py [--copies 1000] [--hours 24] [--seed 7] [--schedule tick|armed]
-        [--curve linear|...] [--recheck 60] [--max-check 600] [--first-check 60] [--settle 0] [--ride-along 0]
+        [--curve linear|...] [--recheck S] [--max-check S] [--first-check S] [--settle S] [--ride-along S]
+        (these default to imagesync's settings' defaults)
 
 --schedule armed (issue 15): no fixed tick; status_sweep runs when the timer the functions arm would fire (the
 earliest due check, app.schedule.FollowWork through a recording Scheduler in place of the SCF adapter) or, while
@@ -50,6 +51,15 @@ def http_event(image_id: str, region: str) -> dict[str, Any]:
         "isBase64Encoded": False,
         "requestContext": {"sourceIp": "198.51.100.7"},
     }
+
+
+def default(name: str) -> int:
+    """The default of an IMAGESYNC_ setting (imagesync.settings.Settings)."""
+    from imagesync.settings import Settings
+
+    value = Settings.model_fields[name].default
+    assert isinstance(value, int)
+    return value
 
 
 def describes(b: Any) -> int:
@@ -182,7 +192,36 @@ def simulate(
             "sync": sync_calls,
             "sweep_times": sweep_times,
             "arms": timer.arms,
+            "replicas": _all_replicas(b.services.store),
         }
+
+
+def _all_replicas(store: Any) -> list[Any]:
+    """Every replica of the day, from the state table (its looks and ends, as the sweep recorded them)."""
+    out: list[Any] = []
+    cursor = None
+    while True:
+        page, cursor = store.list_replications(limit=100, cursor=cursor)
+        out.extend(r for rep in page for r in rep.replicas)
+        if cursor is None:
+            return out
+
+
+def look_bounds(copies: list[dict[str, Any]], replicas: list[Any], max_check: float) -> dict[str, Any]:
+    """Per finished copy: its looks (the replica's count) against a look at its first look and then one every
+    max_check until it is ended (the budget's bound), and how late its end was seen (ended_at - the emulator's end)."""
+    ends = {c["image_id"]: c["ready_at"] for c in copies}
+    looks, bound, late = [], [], []
+    for r in replicas:
+        end = ends.get(r.destination_image_id)
+        if end is None or r.ended_at is None or r.first_look_at is None:
+            continue
+        first = r.first_look_at.timestamp()
+        looks.append(r.looks)
+        bound.append(1 + math.ceil(max(0.0, end - first) / max_check))
+        late.append(r.ended_at.timestamp() - end)
+    over = [n - b for n, b in zip(looks, bound, strict=True) if n > b]
+    return {"looks": looks, "bound": bound, "over": over, "late": late}
 
 
 def baselines(copies: list[dict[str, Any]], t0: float) -> dict[str, int]:
@@ -214,11 +253,12 @@ def main() -> None:
         help="tick: the sweep every minute; armed: when the armed timers fire (issue 15)",
     )
     parser.add_argument("--curve", default="linear", help="the emulator's SyncPercent curve (admin.set_progress_curve)")
-    parser.add_argument("--first-check", type=int, default=60, help="IMAGESYNC_FIRST_CHECK_SECONDS")
-    parser.add_argument("--recheck", type=int, default=60, help="IMAGESYNC_RECHECK_SECONDS")
-    parser.add_argument("--max-check", type=int, default=600, help="IMAGESYNC_MAX_CHECK_SECONDS")
-    parser.add_argument("--settle", type=int, default=0, help="IMAGESYNC_SETTLE_SECONDS")
-    parser.add_argument("--ride-along", type=int, default=0, help="IMAGESYNC_RIDE_ALONG_SECONDS")
+    # the defaults are imagesync's own (imagesync.settings.Settings)
+    parser.add_argument("--first-check", type=int, default=default("first_check_seconds"))
+    parser.add_argument("--recheck", type=int, default=default("recheck_seconds"))
+    parser.add_argument("--max-check", type=int, default=default("max_check_seconds"))
+    parser.add_argument("--settle", type=int, default=default("settle_seconds"), help="0 = off")
+    parser.add_argument("--ride-along", type=int, default=default("ride_along_seconds"))
     args = parser.parse_args()
 
     checks = {
@@ -275,6 +315,17 @@ def main() -> None:
             [[median(lags), percentile(lags, 95), max(lags), min(lags)]] if lags else [["-"] * 4],
         )
     )
+    bounds = look_bounds(copies, r["replicas"], float(args.max_check))
+    if bounds["looks"]:
+        n = len(bounds["looks"])
+        late = bounds["late"]
+        print(
+            f"\nLooks per finished copy (the replicas' count; pages are shared, so calls are fewer): "
+            f"{sum(bounds['looks']) / n:.3f}; a look at the first look and then every {args.max_check} s: "
+            f"{sum(bounds['bound']) / n:.3f}; copies over that: {len(bounds['over'])} of {n} "
+            f"(by {max(bounds['over'], default=0)} at most); end seen late, s: median {median(late):.1f}, "
+            f"p95 {percentile(late, 95):.1f}, max {max(late):.1f} (bound {args.max_check})"
+        )
     if args.schedule == "armed":
         start_h = math.floor(r["t0"] / 3600.0)
         per_hour = defaultdict(int)

@@ -1,0 +1,106 @@
+"""The look count (replicas.looks, first_look_at) and the durations a first look is placed from, on every backend."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import insert, select, text
+from store_helpers import make_replication
+
+from imagesync.adapters.sql import SqlStateStore, downgrade, make_engine, upgrade
+from imagesync.adapters.sql.schema import replicas, replications
+from imagesync.domain.models import Replica
+from imagesync.domain.states import ReplicaState
+
+S = ReplicaState
+T0 = datetime(2026, 11, 29, 8, 0, 0, 250000, tzinfo=timezone.utc)
+
+
+def _move(store: SqlStateStore, r: Replica, state: ReplicaState, at: datetime, **changes: object) -> Replica:
+    saved = store.save_replica(r.moved(state, at, **changes), expected_version=r.version, expected_state=r.state)
+    assert saved is not None
+    return saved
+
+
+def _copy(store: SqlStateStore, image: str, region: str, start: datetime, took: float, end: S = S.SUCCEEDED) -> None:
+    rep = store.create_replication(make_replication([image], [region], created_at=start))
+    r = _move(store, rep.replicas[0], S.COPYING, start, destination_image_id="img-d" + image[-7:], started_at=start)
+    _move(store, r, end, start + timedelta(seconds=took), ended_at=start + timedelta(seconds=took))
+
+
+def test_recent_durations_newest_succeeded_first_within_the_window(store: SqlStateStore) -> None:
+    _copy(store, "img-0000001", "ap-shanghai", T0, 700.5)
+    _copy(store, "img-0000002", "ap-beijing", T0 + timedelta(minutes=1), 1200.0)
+    _copy(store, "img-0000003", "ap-shanghai", T0 + timedelta(minutes=2), 650.0)
+    _copy(store, "img-0000004", "ap-shanghai", T0 + timedelta(minutes=3), 300.0, end=S.FAILED)  # not a duration
+    _copy(store, "img-0000005", "ap-nanjing", T0 - timedelta(days=4), 900.0)  # before the window
+    # an encrypted copy (same region, its own pace) is no sample either
+    plain = make_replication(["img-0000006"], ["ap-shanghai"], created_at=T0)
+    encrypted = plain.model_copy(update={"replicas": [plain.replicas[0].model_copy(update={"kms_key_id": "kms-1"})]})
+    rep = store.create_replication(encrypted)
+    enc = _move(store, rep.replicas[0], S.COPYING, T0, destination_image_id="img-d0000006", started_at=T0)
+    _move(store, enc, S.SUCCEEDED, T0 + timedelta(seconds=60))
+    # a copy still in flight: no end yet
+    rep = store.create_replication(make_replication(["img-0000007"], ["ap-shanghai"], created_at=T0))
+    _move(store, rep.replicas[0], S.COPYING, T0, destination_image_id="img-d0000007", started_at=T0)
+
+    since = T0 - timedelta(days=3)
+    got = store.recent_durations(since, 10)
+    # ends: #1 at 08:11:40.75, #2 at 08:21:00.25, #3 at 08:12:50.25 -> newest end first
+    assert got == [("ap-beijing", 1200.0), ("ap-shanghai", 650.0), ("ap-shanghai", 700.5)]
+    assert store.recent_durations(since, 2) == got[:2]
+    assert store.recent_durations(T0 + timedelta(minutes=12), 10) == got[:2]  # ended at or after `since`
+    assert store.recent_durations(since, 0) == []
+
+
+def test_looks_and_first_look_round_trip_through_both_writes(store: SqlStateStore) -> None:
+    rep = store.create_replication(make_replication(["img-0000001"], ["ap-shanghai", "ap-beijing"], created_at=T0))
+    fresh = store.get_replication(rep.id)
+    assert fresh is not None and {(r.looks, r.first_look_at) for r in fresh.replicas} == {(0, None)}
+    a, b = (
+        _move(store, r, S.COPYING, T0, destination_image_id=f"img-d000000{i}", started_at=T0)
+        for i, r in enumerate(rep.replicas)
+    )
+    first = T0 + timedelta(minutes=10)
+    store.save_progress(
+        [(r.moved(S.COPYING, first, sync_percent=50, looks=1, first_look_at=first), r.version) for r in (a, b)]
+    )
+    a2, b2 = (store.get_replica(r.id) for r in (a, b))
+    assert a2 is not None and b2 is not None
+    assert (a2.looks, a2.first_look_at, b2.looks, b2.first_look_at) == (1, first, 1, first)
+    # the look that sees the end is counted with the end (save_replica)
+    ended = _move(store, a2, S.SUCCEEDED, first + timedelta(minutes=5), looks=2)
+    assert ended.looks == 2
+    stored = store.get_replica(a2.id)
+    assert stored is not None and (stored.looks, stored.first_look_at) == (2, first)
+
+
+def test_upgrade_to_0005_gives_existing_replicas_no_looks_and_downgrade_keeps_them(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    assert upgrade(engine, "0004") == "0004"
+    rep = make_replication(["img-0000001"], ["ap-shanghai"], created_at=T0)
+    row = rep.replicas[0]
+    old_columns = {c.name for c in replicas.columns} - {"looks", "first_look_at"}
+    with engine.begin() as conn:  # a replication and its replica as revision 0004 stored them
+        conn.execute(
+            insert(replications).values(
+                id=rep.id,
+                source_region="ap-guangzhou",
+                image_ids="[]",
+                destination_regions="[]",
+                dry_run=False,
+                origin="cli",
+                requested_by="me",
+                created_at=T0,
+            )
+        )
+        values = {name: getattr(row, name) for name in old_columns if name in Replica.model_fields}
+        values.update(state=row.state.value, inflight_key="k")
+        conn.execute(insert(replicas).values(**values))
+    assert upgrade(engine) == "0005"
+    with engine.connect() as conn:
+        got = conn.execute(select(replicas.c.looks, replicas.c.first_look_at)).all()
+    assert [tuple(g) for g in got] == [(0, None)]
+    assert downgrade(engine, "0004") == "0004"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id FROM replicas")).scalars().all() == [row.id]

@@ -1,0 +1,181 @@
+"""The first look placed from recent copies' durations, and the per-copy look budget (pure; a frozen clock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from imagesync.app.first_look import FirstLook
+from imagesync.domain.progress import durations_for, first_look, next_check, within_budget
+
+T0 = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
+SEC = timedelta(seconds=1)
+MIN = timedelta(minutes=1)
+FLOOR, CAP = 60 * SEC, 600 * SEC
+
+
+def test_first_look_is_a_low_quantile_of_recent_durations_within_floor_and_cap() -> None:
+    # copies of 3 minutes: a short first look, learned (0.9 x their 10th percentile)
+    three_min = [170.0 + i for i in range(20)]
+    assert first_look(three_min, floor=FLOOR, cap=CAP) == timedelta(seconds=0.9 * 171.0)
+    # copies of 10-30 minutes: the cap
+    assert first_look([600.0 + 60 * i for i in range(21)], floor=FLOOR, cap=CAP) == CAP
+    # copies of seconds: the floor
+    assert first_look([20.0] * 10, floor=FLOOR, cap=CAP) == FLOOR
+    # fewer than 5 durations (or none usable) say nothing: the floor, as configured
+    assert first_look([900.0] * 4, floor=FLOOR, cap=CAP) == FLOOR
+    assert first_look([0.0, -1.0, 900.0, 900.0, 900.0], floor=FLOOR, cap=CAP) == FLOOR
+    assert first_look([], floor=FLOOR, cap=CAP) == FLOOR
+    # a cap below the floor never puts the first look before the floor
+    assert first_look([900.0] * 10, floor=FLOOR, cap=30 * SEC) == FLOOR
+
+
+def test_durations_of_the_region_when_it_has_enough_else_of_every_region() -> None:
+    samples = [("ap-shanghai", 100.0 + i) for i in range(6)] + [("ap-beijing", 900.0 + i) for i in range(3)]
+    assert durations_for(samples, "ap-shanghai") == [100.0 + i for i in range(6)]
+    assert durations_for(samples, "ap-beijing") == [d for _, d in samples]  # 3 of its own: all of them
+    assert durations_for(samples, "ap-shanghai", limit=2) == [100.0, 101.0]  # the newest first
+
+
+def test_the_budget_allows_a_look_per_max_check_after_the_first_by_its_next_look() -> None:
+    first = T0 + 10 * MIN
+    # after the first look, a second at any moment (the check every max_check would look at first + cap)
+    assert within_budget(first + 7 * SEC, looks=1, first_look_at=first, cap=CAP) == first + 7 * SEC
+    # a third only after first + cap, a fourth only after first + 2 cap
+    assert within_budget(first + 8 * SEC, looks=2, first_look_at=first, cap=CAP) == first + CAP + SEC
+    assert within_budget(first + CAP + 9 * SEC, looks=3, first_look_at=first, cap=CAP) == first + 2 * CAP + SEC
+    # a look already past its slot is left alone; no look yet (or no record of one): no bound
+    assert within_budget(first + 3 * CAP, looks=3, first_look_at=first, cap=CAP) == first + 3 * CAP
+    assert within_budget(T0, looks=0, first_look_at=None, cap=CAP) == T0
+
+
+def _follow(curve: object, total: float, first: float, **kw: object) -> tuple[int, float]:
+    """(looks, seconds seen late) of one copy of `total` s whose percent at t s is curve(t), first looked at `first`."""
+    now, looks, previous = T0 + first * SEC, 0, None
+    while True:
+        looks += 1
+        t = (now - T0).total_seconds()
+        if t >= total:
+            return looks, t - total
+        shown = curve(t)  # type: ignore[operator]
+        due = next_check(
+            now,
+            T0,
+            shown,
+            interval=10 * SEC,
+            cap=CAP,
+            settle=45 * SEC,
+            previous=previous,
+            looks=looks,
+            first_look_at=T0 + first * SEC,
+        )
+        assert due - now <= CAP + SEC
+        previous, now = (now, shown), due
+
+
+def test_a_stall_at_99_costs_at_most_one_look_more_than_a_check_every_max_check() -> None:
+    for total in (700.0, 1000.0, 1300.0, 1700.0, 3000.0):
+        rise = total - min(900.0, total / 2)
+
+        def stall(t: float, rise: float = rise) -> int:
+            return 99 if t >= rise else int(99 * t / rise)
+
+        looks, late = _follow(stall, total, 600.0)
+        every_cap = 1 + -(-(total - 600.0) // 600.0)  # a look at 600 s, then one every 600 s until it is ended
+        assert looks <= every_cap + 1, (total, looks, every_cap)
+        assert late <= 600.0 + 1, (total, late)
+
+
+def test_a_linear_copy_still_costs_two_looks_and_is_seen_within_the_settle_window() -> None:
+    for total in (700.0, 1000.0, 1190.0):  # longer: the cap (600 s) puts a look between
+        looks, late = _follow(lambda t, total=total: min(99, int(100 * t / total)), total, 600.0)
+        assert looks == 2 and late <= 46.0, (total, looks, late)
+
+
+@dataclass
+class Durations:
+    """The CopyDurations port, recording its reads."""
+
+    samples: list[tuple[str, float]]
+    reads: list[datetime] = field(default_factory=list)
+    fail: bool = False
+
+    def recent_durations(self, since: datetime, limit: int) -> list[tuple[str, float]]:
+        self.reads.append(since)
+        if self.fail:
+            raise ConnectionError("database away")
+        return self.samples[:limit]
+
+
+@dataclass
+class Frozen:
+    at: datetime = T0
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def test_first_look_reads_the_durations_once_per_ttl_and_a_failed_read_means_the_floor() -> None:
+    clock = Frozen()
+    port = Durations([("ap-shanghai", 180.0)] * 10 + [("ap-beijing", 1500.0)] * 10)
+    policy = FirstLook(port, clock, floor_seconds=60, cap_seconds=600)
+    assert policy("ap-shanghai") == timedelta(seconds=162)
+    assert policy("ap-beijing") == CAP
+    assert policy("ap-chengdu") == timedelta(seconds=162)  # none of its own: every region's (10th pct: 180)
+    assert port.reads == [T0 - timedelta(days=3)]  # a burst: one read
+    clock.at = T0 + 4 * MIN
+    policy("ap-shanghai")
+    assert len(port.reads) == 1
+    clock.at = T0 + 5 * MIN  # the TTL ran out: read again
+    port.fail = True
+    assert policy("ap-shanghai") == FLOOR  # the copy is still started, first looked at the configured floor
+    assert len(port.reads) == 2
+    assert FirstLook(None, clock, floor_seconds=60, cap_seconds=600)("ap-shanghai") == FLOOR
+
+
+# -- the sweep counts its looks, and a new copy's first look comes from the policy ---------------------------------
+
+
+def test_the_sweep_counts_every_look_and_keeps_a_stalled_copy_to_its_budget() -> None:
+    from tests.unit.test_sweep_and_starter import World
+
+    world = World()
+    copy = world.copying("img-a", "ap-shanghai", "img-c1", started_at=world.clock.now() - 10 * MIN)
+    world.images.add("ap-shanghai", "img-c1", state="SYNCING", sync_percent=99)
+    sweep = world.sweep(max_check_seconds=600, settle_seconds=45)
+    first = world.clock.now()
+    sweep()
+    seen = world.replicas.rows[copy.id]
+    assert (seen.looks, seen.first_look_at) == (1, first)
+    # 99 % ten minutes in: the end is pinned within seconds, one look just after it (look 2 is within budget)
+    world.clock.at = seen.next_check_at
+    assert seen.next_check_at - first < MIN
+    sweep()
+    stalled = world.replicas.rows[copy.id]
+    assert (stalled.looks, stalled.first_look_at) == (2, first)
+    # still 99: look 3 only once a check every 600 s would have looked a second time
+    assert stalled.next_check_at == first + CAP + SEC
+    world.clock.at = stalled.next_check_at
+    world.images.add("ap-shanghai", "img-c1", state="NORMAL")
+    sweep()
+    ended = world.replicas.rows[copy.id]
+    assert ended.state.value == "SUCCEEDED" and ended.looks == 3 and ended.first_look_at == first
+
+
+def test_a_started_copy_is_first_looked_at_when_the_policy_says() -> None:
+    from tests.unit.test_sweep_and_starter import SRC, World
+
+    world = World()
+    asked: list[str] = []
+
+    def policy(region: str) -> timedelta:
+        asked.append(region)
+        return 540 * SEC
+
+    starter = world.starter()
+    starter.first_look = policy
+    waiting = world.replica("img-a", "ap-shanghai")
+    world.images.add(SRC, "img-a", state="NORMAL")
+    [started] = starter.start([waiting])
+    assert started.state.value == "COPYING" and asked == ["ap-shanghai"]
+    assert started.next_check_at == world.clock.now() + 540 * SEC and started.looks == 0
