@@ -307,7 +307,8 @@ def main() -> None:
     ends = {c["image_id"]: c["ready_at"] for c in copies}
     lags = [r["hook_at"][image] - end for image, end in ends.items() if image in r["hook_at"]]
     print(
-        f"\nCopy end -> completion_hook, emulated seconds ({len(lags):,} hooks; the timer ticks every {TICK:.0f} s)\n"
+        f"\nCopy end -> completion_hook, emulated seconds ({len(lags):,} hooks; "
+        + (f"the timer ticks every {TICK:.0f} s)\n" if args.schedule == "tick" else "the sweep runs when armed)\n")
     )
     print(
         table(

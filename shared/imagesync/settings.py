@@ -152,7 +152,8 @@ class Settings(BaseSettings):
         default=45,
         ge=0,
         description="a copy whose end the SyncPercent pins to a window this narrow is looked at once, "
-        "at its latest point; 0 = off (a look every IMAGESYNC_RECHECK_SECONDS near the end)",
+        "at its latest point; 0 = off (a look every IMAGESYNC_RECHECK_SECONDS near the end, as far as the look budget "
+        "allows: the end is then seen up to IMAGESYNC_MAX_CHECK_SECONDS late)",
     )
     ride_along_seconds: int = Field(
         default=0, ge=0, description="a sweep also checks the copies due within this many seconds (shared pages)"

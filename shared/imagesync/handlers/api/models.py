@@ -174,6 +174,7 @@ class ReplicaOut(Document):
     ended_at: Timestamp | None
     deadline_at: Timestamp
     eta: Timestamp | None = Field(description="predicted end of a copy in flight (SyncPercent-based)")
+    looks: int = Field(default=0, description="the sweep's looks at the copy so far (each a share of a DescribeImages)")
     encrypted_from: EncryptedFrom | None = Field(default=None, description="an encrypted copy's source")
     account: str | None = Field(default=None, description="a copy in another account: its uin (left out: own)")
     copied_from: str | None = Field(
@@ -230,6 +231,7 @@ class ReplicaOut(Document):
             ended_at=replica.ended_at,
             deadline_at=replica.deadline_at,
             eta=replica_eta(replica),
+            looks=replica.looks,
             **extra,
         )
 
