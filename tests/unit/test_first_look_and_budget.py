@@ -179,3 +179,9 @@ def test_a_started_copy_is_first_looked_at_when_the_policy_says() -> None:
     [started] = starter.start([waiting])
     assert started.state.value == "COPYING" and asked == ["ap-shanghai"]
     assert started.next_check_at == world.clock.now() + 540 * SEC and started.looks == 0
+    # an encrypted copy (same region, its own pace, not among the durations): the configured first check
+    enc = world.replica("img-b", "ap-shanghai", kms_key_id="kms-1", parent_replica_id=started.id)
+    world.images.add("ap-shanghai", "img-b", state="NORMAL")
+    [encrypted] = starter.start([enc])
+    assert encrypted.state.value == "COPYING" and asked == ["ap-shanghai"]
+    assert encrypted.next_check_at == world.clock.now() + 60 * SEC

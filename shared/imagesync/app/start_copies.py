@@ -65,8 +65,11 @@ class CopyStarter:
         self.first_look = first_look
 
     def first_check_after(self, replica: Replica) -> timedelta:
-        """How long after its start the sweep first looks at `replica`'s copy."""
-        return self.first_look(replica.destination_region) if self.first_look else self.first_check
+        """How long after its start the sweep first looks at `replica`'s copy. An encrypted copy (same region, its
+        own pace, not among the learned durations) is looked at after `first_check_seconds`."""
+        if self.first_look is None or replica.kms_key_id:
+            return self.first_check
+        return self.first_look(replica.destination_region)
 
     def start(self, replicas: Iterable[Replica]) -> list[Replica]:
         """Start every given replica whose source is known to be NORMAL; returns the stored results."""
