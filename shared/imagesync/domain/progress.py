@@ -84,11 +84,11 @@ def within_budget(due: datetime, *, looks: int, first_look_at: datetime | None, 
     """`due`, or later when the look then would exceed the copy's look budget.
 
     The budget: by any moment, no more looks than one at the first look and then one every `cap` would have made
-    by its next look, i.e. look n + 1 (after `looks` = n) only after first_look_at + (n - 1) * cap. A copy that is
-    seen no later than such a check every `cap` would see it thus costs no more looks than it would; one more at
-    most when it is seen after that (the budget's last look came a little after one of those checks). Whatever
-    the progress curve (a stall at 99, plateaus), the looks stay bounded, and each next look stays within `cap`
-    (+1 s) of the last.
+    by its next look, i.e. look n + 1 (after `looks` = n) only after first_look_at + (n - 1) * cap. Whatever the
+    progress curve (a stall at 99, plateaus), a copy thus costs at most one look more than such a check every `cap`
+    -- the one a look placed between two of those checks (the settle look) spends when the end is not there yet --
+    and each next look stays within `cap` of the last (this look was itself within budget), so the end is still
+    seen within `cap`.
     """
     if looks < 1 or first_look_at is None:
         return due
