@@ -3,7 +3,7 @@
 
 Usage (from the repo root, with the Python 3.10 venv, as `make package` runs it):
 
-    .venv/bin/python scripts/package.py [--dist dist] [--wheels dist/wheels]
+    .venv/bin/python scripts/package.py [--dist dist] [--wheels dist/wheels] [--no-bytecode]
 
 Layout (docs/deploy.md says why):
 - code.zip root: `copy_request.py`, `status_sweep.py`, `completion_hook.py` (each a copy of functions/<name>/index.py),
@@ -453,8 +453,11 @@ def check_limits(sizes: dict[str, int]) -> list[str]:
     return problems
 
 
-def build(dist: Path = ROOT / "dist", wheels: Path | None = None) -> Built:
-    """Build dist/code.zip and dist/layer.zip (staged trees in dist/code and dist/layer). Raises PackageError."""
+def build(dist: Path = ROOT / "dist", wheels: Path | None = None, *, bytecode: bool = True) -> Built:
+    """Build dist/code.zip and dist/layer.zip (staged trees in dist/code and dist/layer). Raises PackageError.
+
+    bytecode=False: sources only, as the package was before it shipped bytecode (to measure what that is worth:
+    docs/benchmarks.md; never deployed)."""
     wheels = wheels or dist / "wheels"
     modules, external = code_closure()
     names = layer_distributions(external)
@@ -473,8 +476,9 @@ def build(dist: Path = ROOT / "dist", wheels: Path | None = None) -> Built:
     )
     stage_code(built.code_dir, modules)
     stage_layer(built.layer_dir, fetch_wheels(pinned, wheels).values())
-    compile_bytecode(built.code_dir, CODE_ROOT, sourceless=False)
-    compile_bytecode(built.layer_dir, LAYER_ROOT, sourceless=True)
+    if bytecode:
+        compile_bytecode(built.code_dir, CODE_ROOT, sourceless=False)
+        compile_bytecode(built.layer_dir, LAYER_ROOT, sourceless=True)
     write_zip(built.code_dir, built.code_zip)
     write_zip(built.layer_dir, built.layer_zip)
     built.sizes = {
@@ -494,9 +498,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder (default: dist)")
     parser.add_argument("--wheels", type=Path, default=None, help="wheel cache (default: <dist>/wheels)")
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="sources only, no bytecode: only to measure what the shipped bytecode saves (never deploy it)",
+    )
     args = parser.parse_args(argv)
     try:
-        built = build(args.dist, args.wheels)
+        built = build(args.dist, args.wheels, bytecode=not args.no_bytecode)
     except PackageError as exc:
         print(f"package: {exc}", file=sys.stderr)
         return 1
