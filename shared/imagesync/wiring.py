@@ -224,7 +224,7 @@ class Services:
             images=self.images,
             clock=self.clock,
             starter=self.starter(),
-            queue=self.queue,
+            queue=_QueueOnFirstUse(self),
             lease_seconds=s.lease_seconds,
             batch=batch or s.sweep_batch,
             recheck_seconds=s.recheck_seconds,
@@ -538,6 +538,20 @@ def build_scheduler(settings: Settings, cloud: TencentCloud) -> Scheduler | None
         safety_trigger=settings.sweep_safety_timer,
         namespace=settings.sweep_namespace,
     )
+
+
+class _QueueOnFirstUse:
+    """The completion link as a sweep sees it: `services.queue`, looked up when the sweep first publishes. A sweep
+    with an empty outbox (nothing ended) never builds it: the local queue opens and checks its own SQLite file."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def send(self, body: str, *, delay_seconds: int = 0) -> str:
+        return self._services.queue.send(body, delay_seconds=delay_seconds)
+
+    def __getattr__(self, name: str) -> Any:  # a BatchQueue's batches and send_batch
+        return getattr(self._services.queue, name)
 
 
 class LazyClient:

@@ -85,3 +85,5 @@ def test_an_idle_sweep_reads_the_state_table_and_builds_nothing_else(tmp_path: P
     assert answer["claimed"] == 0 and answer["outcomes"] == {}
     assert loaded(modules, STORE) == list(STORE)  # its answer is the state table's: it must look
     assert loaded(modules, NEVER) == []
+    # nothing to publish: the completion link (here the local queue, with its own SQLite file) is never built
+    assert "imagesync.adapters.queues.local" not in modules and not (tmp_path / "queue.db").exists()
