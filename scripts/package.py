@@ -13,9 +13,10 @@ Layout (docs/deploy.md says why):
   sections with binutils' `strip`, which the build therefore needs). SCF unpacks layers to /opt, and the Python
   runtime's PYTHONPATH is `/var/user:/opt`.
 - Bytecode (docs/benchmarks.md, "Cold import and the deploy package"): SCF's code and layer folders are read-only,
-  so a module shipped without bytecode is compiled in memory by every cold start that imports it (about 1 s more
-  per cold start). Both packages therefore ship CPython 3.10 bytecode, compiled here (the build must run on 3.10),
-  as unchecked-hash .pyc files (no timestamps: reproducible, and valid whatever times the unzip gives the files).
+  so a module shipped without bytecode is compiled in memory by every cold start that imports it (0.3-0.5 s more
+  per cold start on the build machine). Both packages therefore ship CPython 3.10 bytecode, compiled here (the
+  build must run on 3.10), as unchecked-hash .pyc files (no timestamps: reproducible, and valid whatever times the
+  unzip gives the files).
   code.zip keeps its sources beside the bytecode (`__pycache__/`); the layer ships the third-party modules as
   bytecode only (`module.pyc` in place of `module.py`), which keeps code + layer within 30 MB unzipped (sources and
   bytecode together would be about 43 MB); a traceback through a library frame then names its file and line
@@ -315,7 +316,8 @@ def fetch_wheels(pinned: dict[str, str], cache: Path) -> dict[str, Path]:
 
 
 def stage_layer(target: Path, wheels: Iterable[Path]) -> None:
-    """Unpack the wheels into `target` (= /opt at run time), without bytecode or stubs."""
+    """Unpack the wheels into `target` (= /opt at run time), without their bytecode (compile_bytecode makes it) or
+    stubs."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
