@@ -14,7 +14,14 @@ With dist/ built (`make package`), the same is measured on the deploy package as
 the path first, then dist/layer; `-S`, so nothing from the venv), and the sizes of dist/code.zip and
 dist/layer.zip are printed.
 
-    .venv/bin/python scripts/bench_cold_import.py [--runs 9]
+--as-shipped measures the deploy package only, as SCF's read-only folders run it: no bytecode compiled beforehand
+and none written (`-B`), so each module's bytecode is the one the package ships, or, for a package built with
+`scripts/package.py --no-bytecode`, compiled in memory by every cold start. --dist picks the package.
+
+--cpu reads each sample's CPU time (time.process_time) instead of the wall clock: on a machine busy with other
+work, a sample waiting for a core inflates the wall clock, not its CPU time (both include the waits on disk).
+
+    .venv/bin/python scripts/bench_cold_import.py [--runs 9] [--dist dist] [--as-shipped] [--cpu]
 """
 
 from __future__ import annotations
@@ -51,16 +58,17 @@ OFFLINE_ENV = {
 ZIP_LIMIT_MB, UNZIPPED_LIMIT_MB = 50, 500
 
 
-def sample(path: list[str], statement: str, pycache: str, *, no_site: bool, migrate: bool = False) -> float:
+#: the clock each sample reads (--cpu: the process's CPU time, which a machine shared with other work inflates less)
+CLOCK = "perf_counter"
+
+
+def sample(
+    path: list[str], statement: str, pycache: str, *, no_site: bool, migrate: bool = False, precompiled: bool = True
+) -> float:
     """Seconds one fresh interpreter takes to run `statement` (an import, maybe a first call), timed inside it."""
-    code = (
-        "import sys, time\n"
-        f"sys.path[:0] = {path!r}\n"
-        "t = time.perf_counter()\n"
-        f"{statement}\n"
-        "print(time.perf_counter() - t)\n"
-    )
-    flags = ["-I", "-X", f"pycache_prefix={pycache}"] + (["-S"] if no_site else [])
+    code = f"import sys, time\nsys.path[:0] = {path!r}\nt = time.{CLOCK}()\n{statement}\nprint(time.{CLOCK}() - t)\n"
+    # precompiled: the bytecode in a private prefix (made by the first sample); else none made, none written
+    flags = ["-I", *(["-X", f"pycache_prefix={pycache}"] if precompiled else ["-B"]), *(["-S"] if no_site else [])]
     env = {
         **os.environ,
         **OFFLINE_ENV,
@@ -86,14 +94,16 @@ def first_call(module: str, function: str) -> str:
     return f"import json, {module}; {module}.main_handler(json.loads({event!r}), {{'request_id': 'bench'}})"
 
 
-def measure(rows: dict[str, tuple[list[str], str]], runs: int, *, no_site: bool) -> dict[str, float]:
+def measure(
+    rows: dict[str, tuple[list[str], str]], runs: int, *, no_site: bool, precompiled: bool = True
+) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="imagesync-pycache-") as pycache:
         for path, statement in rows.values():  # compile the bytecode once: the runs measure imports, not compiles
-            sample(path, statement, pycache, no_site=no_site, migrate=True)
+            sample(path, statement, pycache, no_site=no_site, migrate=True, precompiled=precompiled)
         samples: dict[str, list[float]] = {name: [] for name in rows}
         for _ in range(runs):
             for name, (path, statement) in rows.items():
-                samples[name].append(sample(path, statement, pycache, no_site=no_site))
+                samples[name].append(sample(path, statement, pycache, no_site=no_site, precompiled=precompiled))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -119,8 +129,25 @@ def unzipped_mb(path: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9, help="fresh interpreters per row (median); at least 7")
+    parser.add_argument("--dist", type=Path, default=REPO / "dist", help="the deploy package (default: dist)")
+    parser.add_argument(
+        "--as-shipped",
+        action="store_true",
+        help="the deploy package only, with the bytecode it ships and none compiled beforehand (SCF: read-only)",
+    )
+    parser.add_argument(
+        "--cpu", action="store_true", help="time with the process's CPU time instead of the wall clock (busy machines)"
+    )
     args = parser.parse_args()
+    if args.cpu:
+        global CLOCK
+        CLOCK = "process_time"
+    if not args.as_shipped:
+        venv(args.runs)
+    package(args.dist, args.runs, precompiled=not args.as_shipped)
 
+
+def venv(runs: int) -> None:
     shared = str(REPO / "shared")
     rows = {"floor": ([shared], FLOOR)}
     rows.update({name: ([str(REPO / "functions" / name), shared], "import index") for name in FUNCTIONS})
@@ -131,24 +158,27 @@ def main() -> None:
         }
     )
     report(
-        f"Cold import in the venv ({sys.executable}; median of {args.runs} fresh interpreters)",
-        measure(rows, args.runs, no_site=False),
+        f"Cold import in the venv ({sys.executable}; median of {runs} fresh interpreters)",
+        measure(rows, runs, no_site=False),
     )
+    print()
 
-    dist = REPO / "dist"
+
+def package(dist: Path, runs: int, *, precompiled: bool) -> None:
     code, layer = dist / "code", dist / "layer"
     if not (code.is_dir() and layer.is_dir()):
-        print("\nno dist/ (run `make package` first): the deploy package is not measured")
+        print(f"no {dist}/ (run `make package` first): the deploy package is not measured")
         return
     path = [str(code), str(layer)]
     rows = {"floor": (path, FLOOR)}
     present = [name for name in FUNCTIONS if (code / f"{name}.py").exists()]
     rows.update({name: (path, f"import {name}") for name in present})
     rows.update({f"{name} + first call": (path, first_call(name, name)) for name in present})
-    print()
+    how = "bytecode compiled beforehand" if precompiled else "only the bytecode it ships, none written"
     report(
-        f"Cold import from the deploy package (dist/code then dist/layer, no site-packages; median of {args.runs})",
-        measure(rows, args.runs, no_site=True),
+        f"Cold import from the deploy package ({dist.name}/code then {dist.name}/layer, no site-packages; {how}; "
+        f"median of {runs})",
+        measure(rows, runs, no_site=True, precompiled=precompiled),
     )
     print()
     sizes = []

@@ -3,15 +3,24 @@
 
 Usage (from the repo root, with the Python 3.10 venv, as `make package` runs it):
 
-    .venv/bin/python scripts/package.py [--dist dist] [--wheels dist/wheels]
+    .venv/bin/python scripts/package.py [--dist dist] [--wheels dist/wheels] [--no-bytecode]
 
 Layout (docs/deploy.md says why):
 - code.zip root: `copy_request.py`, `status_sweep.py`, `completion_hook.py` (each a copy of functions/<name>/index.py),
   and `imagesync/` with only the modules those entries import (found by reading their imports, lazy ones included),
   plus `imagesync/migrations/`. SCF unpacks it to /var/user; the handler of each function is `<name>.main_handler`.
-- layer.zip root: the packages themselves (no `python/` folder; no bytecode or stubs; extension modules stripped of
-  their debug sections with binutils' `strip`, which the build therefore needs). SCF unpacks layers to /opt, and the
-  Python runtime's PYTHONPATH is `/var/user:/opt`.
+- layer.zip root: the packages themselves (no `python/` folder; no stubs; extension modules stripped of their debug
+  sections with binutils' `strip`, which the build therefore needs). SCF unpacks layers to /opt, and the Python
+  runtime's PYTHONPATH is `/var/user:/opt`.
+- Bytecode (docs/benchmarks.md, "Cold import and the deploy package"): SCF's code and layer folders are read-only,
+  so a module shipped without bytecode is compiled in memory by every cold start that imports it (0.3-0.5 s more
+  per cold start on the build machine). Both packages therefore ship CPython 3.10 bytecode, compiled here (the
+  build must run on 3.10), as unchecked-hash .pyc files (no timestamps: reproducible, and valid whatever times the
+  unzip gives the files).
+  code.zip keeps its sources beside the bytecode (`__pycache__/`); the layer ships the third-party modules as
+  bytecode only (`module.pyc` in place of `module.py`), which keeps code + layer within 30 MB unzipped (sources and
+  bytecode together would be about 43 MB); a traceback through a library frame then names its file and line
+  (`/opt/...`) without the source text.
 
 What goes into the layer is computed, not listed: the distributions that provide the third-party modules the code
 imports, their requirements (markers evaluated for CPython 3.10 on Linux x86_64), the `mysql` extra (the driver is
@@ -73,8 +82,12 @@ DROPPED = {"greenlet": "only SQLAlchemy's asyncio extension imports it"}
 #: imagesync folders that are data (loaded by path, never imported by name): shipped whole. Alembic's migrations,
 #: the status page's templates.
 DATA_PACKAGES = ("migrations", "handlers/api/templates")
-#: Files never shipped: bytecode of the build machine's interpreter, and type stubs (never imported).
+#: Files never taken from the sources or the wheels: bytecode (the build compiles its own: compile_bytecode), and
+#: type stubs (never imported).
 PRUNED_SUFFIXES = (".pyc", ".pyo", ".pyi")
+#: Where SCF unpacks each package: the paths compiled into the bytecode, so tracebacks name the files as they are
+#: laid out at run time.
+CODE_ROOT, LAYER_ROOT = "/var/user", "/opt"
 #: Extension modules get their symbol and debug sections removed (`strip --strip-unneeded`, binutils): several wheels
 #: ship them with DWARF debug info (SQLAlchemy's cyextension: 5.0 MB, 0.6 MB once stripped; PyYAML's _yaml: 2.6 MB,
 #: 0.4 MB), which the interpreter never reads. What a shared object exports for dlopen is kept.
@@ -303,7 +316,8 @@ def fetch_wheels(pinned: dict[str, str], cache: Path) -> dict[str, Path]:
 
 
 def stage_layer(target: Path, wheels: Iterable[Path]) -> None:
-    """Unpack the wheels into `target` (= /opt at run time), without bytecode or stubs."""
+    """Unpack the wheels into `target` (= /opt at run time), without their bytecode (compile_bytecode makes it) or
+    stubs."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
@@ -349,6 +363,65 @@ def _pruned(name: str) -> bool:
     return "__pycache__/" in name or name.endswith(PRUNED_SUFFIXES)
 
 
+# -- bytecode ---------------------------------------------------------------------------------------------------------
+
+
+def compile_bytecode(target: Path, run_root: str, *, sourceless: bool) -> None:
+    """Compile every .py under `target` to unchecked-hash CPython 3.10 bytecode. `sourceless`: the .pyc replaces the
+    .py (legacy layout, `name.pyc` beside where `name.py` was), else it goes to `__pycache__/` beside the source. A
+    file that does not compile (e.g. a template with a .py name) is shipped as it is. Raises PackageError unless the
+    build runs on CPython 3.10: bytecode is specific to the interpreter's version, and SCF runs 3.10.
+
+    Each file is compiled in a child forked from one fresh interpreter with a fixed hash seed: marshal writes an
+    object by reference or by value depending on the compiling process's reference counts, and a set in its
+    iteration order, so only the same process state gives the same bytes (the zips are reproducible; compiling
+    file after file in one process gave a few files different bytes from one build to the next)."""
+    if sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 10):
+        running = f"{sys.implementation.name} {sys.version.split()[0]}"
+        raise PackageError(f"the bytecode must be made by CPython {PYTHON_VERSION} (SCF's runtime), not {running}")
+    result = subprocess.run(
+        [sys.executable, "-s", "-c", _COMPILE, str(target), run_root, "sourceless" if sourceless else "cached"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},  # a set constant is written in its iteration order
+    )
+    if result.returncode != 0:
+        raise PackageError(f"compiling the bytecode under {target} failed:\n{result.stderr.strip()}")
+
+
+_COMPILE = """
+import importlib.util, os, py_compile, sys
+target, run_root, sourceless = sys.argv[1], sys.argv[2], sys.argv[3] == "sourceless"
+# os.path, not pathlib: pathlib interns every path part, and a part that is also a name in the code compiled (a
+# folder `sources`, a variable `sources`) would then be written by reference or not depending on what is alive
+sources = sorted(
+    os.path.join(folder, name) for folder, _, names in os.walk(target) for name in names if name.endswith(".py")
+)
+for source in sources:
+    relative = os.path.relpath(source, target).replace(os.sep, "/")
+    compiled = source[:-3] + ".pyc" if sourceless else importlib.util.cache_from_source(source)
+    pid = os.fork()
+    if pid == 0:  # each file from the same process state
+        try:
+            py_compile.compile(
+                source, cfile=compiled, dfile=run_root + "/" + relative, doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+        except py_compile.PyCompileError:
+            os._exit(3)
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if status == 3:
+        continue  # not Python (a template with a .py name): shipped as it is
+    if status != 0:
+        sys.exit(source + ": compiling failed")
+    if sourceless:
+        os.unlink(source)
+"""
+
+
 # -- zips and sizes --------------------------------------------------------------------------------------------------
 
 
@@ -382,8 +455,11 @@ def check_limits(sizes: dict[str, int]) -> list[str]:
     return problems
 
 
-def build(dist: Path = ROOT / "dist", wheels: Path | None = None) -> Built:
-    """Build dist/code.zip and dist/layer.zip (staged trees in dist/code and dist/layer). Raises PackageError."""
+def build(dist: Path = ROOT / "dist", wheels: Path | None = None, *, bytecode: bool = True) -> Built:
+    """Build dist/code.zip and dist/layer.zip (staged trees in dist/code and dist/layer). Raises PackageError.
+
+    bytecode=False: sources only, as the package was before it shipped bytecode (to measure what that is worth:
+    docs/benchmarks.md; never deployed)."""
     wheels = wheels or dist / "wheels"
     modules, external = code_closure()
     names = layer_distributions(external)
@@ -402,6 +478,9 @@ def build(dist: Path = ROOT / "dist", wheels: Path | None = None) -> Built:
     )
     stage_code(built.code_dir, modules)
     stage_layer(built.layer_dir, fetch_wheels(pinned, wheels).values())
+    if bytecode:
+        compile_bytecode(built.code_dir, CODE_ROOT, sourceless=False)
+        compile_bytecode(built.layer_dir, LAYER_ROOT, sourceless=True)
     write_zip(built.code_dir, built.code_zip)
     write_zip(built.layer_dir, built.layer_zip)
     built.sizes = {
@@ -421,9 +500,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder (default: dist)")
     parser.add_argument("--wheels", type=Path, default=None, help="wheel cache (default: <dist>/wheels)")
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="sources only, no bytecode: only to measure what the shipped bytecode saves (never deploy it)",
+    )
     args = parser.parse_args(argv)
     try:
-        built = build(args.dist, args.wheels)
+        built = build(args.dist, args.wheels, bytecode=not args.no_bytecode)
     except PackageError as exc:
         print(f"package: {exc}", file=sys.stderr)
         return 1

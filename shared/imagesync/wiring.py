@@ -10,43 +10,33 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .adapters.cvm import TencentImageAdmin, TencentImages
-from .adapters.tencent import TencentCloud
-from .adapters.webhook import HttpWebhooks
-from .app.complete import CompleteReplica
-from .app.first_look import FirstLook
-from .app.follow_source import FollowSource
-from .app.give_up import GiveUpHooks
-from .app.hooks import HookRunner
-from .app.hooks.encrypt import EncryptRunner
-from .app.hooks.family import FamilyRunner
-from .app.hooks.launch import LaunchRunner
-from .app.hooks.retention import RetentionRunner
-from .app.hooks.share import ShareRunner
-from .app.hooks.tag import TagRunner
-from .app.hooks.webhook import WebhookRunner
-from .app.idempotency import Idempotent
-from .app.request_copies import RequestCopies
-from .app.retry import RetryFailed
-from .app.schedule import FollowWork
-from .app.start_copies import CopyStarter
-from .app.sweep import Sweep
-from .domain.hooks import HookSpec, WebhookHook
-from .domain.validation import Limits
-from .ports import Accounts, Clock, ImageAdmin, ImageService, Queue, Scheduler, StateStore
 from .settings import Settings, get_settings
 
 _log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:  # imported where used: functions that never read rules do not pay for their models
+if TYPE_CHECKING:
+    # imported where used (cold start, docs/benchmarks.md): an answer pays only for the modules it needs, e.g.
+    # GET /health builds no SDK client, store, hook runner or webhook poster, and imports none of their modules
+    from .adapters.tencent import TencentCloud
     from .app.cleanup import SourceCleanup
+    from .app.complete import CompleteReplica
+    from .app.first_look import FirstLook
+    from .app.give_up import GiveUpHooks
+    from .app.idempotency import Idempotent
+    from .app.request_copies import RequestCopies
+    from .app.retry import RetryFailed
     from .app.rules import RuleEngine
+    from .app.start_copies import CopyStarter
+    from .app.sweep import Sweep
+    from .domain.hooks import HookSpec
     from .domain.rules import RuleSet
+    from .domain.validation import Limits
+    from .ports import Accounts, Clock, ImageAdmin, ImageService, Queue, Scheduler, StateStore
+
 #: the name the global webhook's secret is looked up by (from settings, not the environment)
 GLOBAL_WEBHOOK_SECRET = "IMAGESYNC_WEBHOOK_SECRET"
 
@@ -56,23 +46,102 @@ class SystemClock:
         return datetime.now(timezone.utc)
 
 
-@dataclass
+#: Services(scheduler=...) left out: built from settings on first use (None is "nothing to arm")
+_FROM_SETTINGS: Any = object()
+
+
 class Services:
-    settings: Settings
-    store: StateStore
-    images: ImageService
-    queue: Queue
-    clock: Clock
-    cloud: TencentCloud | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-    #: the real clock, for every window about a process that can die (claims in progress, leases, redelivery
-    #: windows); `clock` may be the emulator's compressed one
-    wall: Clock = field(default_factory=SystemClock)
-    #: wakes status_sweep (IMAGESYNC_SCHEDULER); None: nothing to arm (one machine, tests that drive the sweep)
-    scheduler: Scheduler | None = None
+    """What the functions, the CLI and the tests work with. The store, the image service, the completion link and
+    the scheduler are built from settings on first use unless given (tests and the demo install their own, or
+    assign them later): a cold start pays only for what its first answer touches (GET /health: none of them)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: StateStore | None = None,
+        images: ImageService | None = None,
+        queue: Queue | None = None,
+        clock: Clock | None = None,
+        cloud: TencentCloud | None = None,
+        extras: dict[str, Any] | None = None,
+        wall: Clock | None = None,
+        scheduler: Scheduler | None = _FROM_SETTINGS,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.cloud = cloud
+        self.extras: dict[str, Any] = {} if extras is None else extras
+        #: the real clock, for every window about a process that can die (claims in progress, leases, redelivery
+        #: windows); `clock` may be the emulator's compressed one
+        self.wall: Clock = wall or SystemClock()
+        self._store, self._images, self._queue, self._scheduler = store, images, queue, scheduler
+        self._building = threading.RLock()  # a threaded server (imagesync serve) builds each part once
+
+    @property
+    def store(self) -> StateStore:
+        """The state table (the engine is made, and SQLite's schema checked, on first use)."""
+        if self._store is None:
+            with self._building:
+                if self._store is None:
+                    self._store = build_store(self.settings)
+        return self._store
+
+    @store.setter
+    def store(self, value: StateStore) -> None:
+        self._store = value
+
+    @property
+    def images(self) -> ImageService:
+        if self._images is None:
+            from .adapters.cvm import TencentImages
+
+            with self._building:
+                if self._images is None:
+                    self._images = TencentImages(self._cloud(), home_region=self.settings.region)
+        return self._images
+
+    @images.setter
+    def images(self, value: ImageService) -> None:
+        self._images = value
+
+    @property
+    def queue(self) -> Queue:
+        """The completion link (IMAGESYNC_QUEUE)."""
+        if self._queue is None:
+            with self._building:
+                if self._queue is None:
+                    self._queue = build_queue(self.settings, self._cloud())
+        return self._queue
+
+    @queue.setter
+    def queue(self, value: Queue) -> None:
+        self._queue = value
+
+    @property
+    def scheduler(self) -> Scheduler | None:
+        """Wakes status_sweep (IMAGESYNC_SCHEDULER); None: nothing to arm (one machine, tests that drive the
+        sweep)."""
+        if self._scheduler is _FROM_SETTINGS:
+            with self._building:
+                if self._scheduler is _FROM_SETTINGS:
+                    self._scheduler = build_scheduler(self.settings, self.cloud) if self.cloud else None
+        scheduler: Scheduler | None = self._scheduler
+        return scheduler
+
+    @scheduler.setter
+    def scheduler(self, value: Scheduler | None) -> None:
+        self._scheduler = value
+
+    def _cloud(self) -> TencentCloud:
+        if self.cloud is None:
+            raise RuntimeError("no Tencent Cloud client to build the cloud's services with")
+        return self.cloud
 
     @property
     def limits(self) -> Limits:
+        from .domain.validation import Limits
+
         s = self.settings
         return Limits(
             size_cap_gb=s.size_cap_gb,
@@ -82,6 +151,8 @@ class Services:
         )
 
     def starter(self) -> CopyStarter:
+        from .app.start_copies import CopyStarter
+
         s = self.settings
         return CopyStarter(
             replicas=self.store,
@@ -98,6 +169,8 @@ class Services:
         """When to first look at a new copy, from recent copies' durations; made once per container, so its cached
         read of them serves every invocation of the next few minutes."""
         if "first_look" not in self.extras:
+            from .app.first_look import FirstLook
+
             s = self.settings
             self.extras["first_look"] = FirstLook(
                 self.store, self.clock, floor_seconds=s.first_check_seconds, cap_seconds=s.max_check_seconds
@@ -109,6 +182,7 @@ class Services:
         """Other accounts (sharing, sts AssumeRole), made once per container: the assumed keys are cached in it."""
         if "accounts" not in self.extras:
             from .adapters.accounts import TencentAccounts
+            from .adapters.cvm import TencentImageAdmin
 
             self.extras["accounts"] = (
                 TencentAccounts(
@@ -123,6 +197,8 @@ class Services:
         return accounts
 
     def request_copies(self) -> RequestCopies:
+        from .app.request_copies import RequestCopies
+
         return RequestCopies(
             replicas=self.store,
             audit=self.store,
@@ -136,6 +212,8 @@ class Services:
 
     def retry_failed(self) -> RetryFailed:
         """POST /replications/{id}/retry and `imagesync retry`: new attempts for the copies that failed."""
+        from .app.retry import RetryFailed
+
         return RetryFailed(
             replicas=self.store,
             audit=self.store,
@@ -148,6 +226,8 @@ class Services:
 
     def sweep(self, *, reconcile: str = "auto", batch: int | None = None) -> Sweep:
         """`reconcile`: "auto" (the rules' pass once per IMAGESYNC_RECONCILE_INTERVAL_SECONDS), "force", "skip"."""
+        from .app.sweep import Sweep
+
         s = self.settings
         st = self.store
         return Sweep(
@@ -159,7 +239,7 @@ class Services:
             images=self.images,
             clock=self.clock,
             starter=self.starter(),
-            queue=self.queue,
+            queue=_QueueOnFirstUse(self),
             lease_seconds=s.lease_seconds,
             batch=batch or s.sweep_batch,
             recheck_seconds=s.recheck_seconds,
@@ -178,6 +258,8 @@ class Services:
         without a scheduler. Its result ({"armed": ...} or {"error": ...}) never raises."""
         if self.scheduler is None:
             return None
+        from .app.schedule import FollowWork
+
         s = self.settings
         return FollowWork(
             self.store,
@@ -217,6 +299,8 @@ class Services:
 
     def give_up(self) -> GiveUpHooks:
         """Records the hooks of ends whose completion will not be delivered again as failed."""
+        from .app.give_up import GiveUpHooks
+
         return GiveUpHooks(
             replicas=self.store,
             hook_runs=self.store,
@@ -245,6 +329,7 @@ class Services:
         return rules
 
     def rule_engine(self) -> RuleEngine:
+        from .app.follow_source import FollowSource
         from .app.rules import RuleEngine
 
         s = self.settings
@@ -292,6 +377,8 @@ class Services:
         )
 
     def idempotent(self) -> Idempotent:
+        from .app.idempotency import Idempotent
+
         return Idempotent(self.store, self.wall)
 
     def admin(self) -> ImageAdmin:
@@ -301,10 +388,14 @@ class Services:
             return admin
         if self.cloud is None:
             raise RuntimeError("no Tencent Cloud client to act on images with")
+        from .adapters.cvm import TencentImageAdmin
+
         return TencentImageAdmin(self.cloud, uin=self.settings.uin, home_region=self.settings.region)
 
     def global_hooks(self) -> list[HookSpec]:
         """IMAGESYNC_WEBHOOK_URL (the hook "webhook", signed with IMAGESYNC_WEBHOOK_SECRET), then IMAGESYNC_HOOKS."""
+        from .domain.hooks import WebhookHook
+
         s = self.settings
         hooks: list[HookSpec] = []
         if s.webhook_url:
@@ -313,6 +404,17 @@ class Services:
         return hooks + list(s.hooks)
 
     def complete(self) -> CompleteReplica:
+        from .adapters.webhook import HttpWebhooks
+        from .app.complete import CompleteReplica
+        from .app.hooks import HookRunner
+        from .app.hooks.encrypt import EncryptRunner
+        from .app.hooks.family import FamilyRunner
+        from .app.hooks.launch import LaunchRunner
+        from .app.hooks.retention import RetentionRunner
+        from .app.hooks.share import ShareRunner
+        from .app.hooks.tag import TagRunner
+        from .app.hooks.webhook import WebhookRunner
+
         s = self.settings
         secrets = {GLOBAL_WEBHOOK_SECRET: s.webhook_secret}
 
@@ -377,41 +479,27 @@ def build_store(settings: Settings) -> StateStore:
     return SqlStateStore(make_engine(url), auto_create=settings.migrate_on_start)
 
 
-def build_queue(settings: Settings, cloud: TencentCloud) -> Queue:
-    """The completion link IMAGESYNC_QUEUE names. Raises ValueError when a setting it needs is missing: every
-    cloud resource (the function to invoke, the bus) is named explicitly, never defaulted."""
-    if settings.queue == "local":
-        from .adapters.queues.local import LocalQueue
-
-        Path(settings.queue_path).parent.mkdir(parents=True, exist_ok=True)
-        return LocalQueue(settings.queue_path, max_attempts=settings.queue_max_attempts)
-    if settings.queue == "scf-async":
-        from .adapters.queues.scf_async import ScfAsyncLink
-
-        if not settings.completion_function:
-            raise ValueError("IMAGESYNC_QUEUE=scf-async needs IMAGESYNC_COMPLETION_FUNCTION (completion_hook's name)")
-        return ScfAsyncLink(
-            LazyClient(cloud, "scf", settings.region),
-            function_name=settings.completion_function,
-            namespace=settings.completion_namespace,
-            qualifier=settings.completion_qualifier,
-            max_messages=settings.completion_batch_max,
-        )
-    if settings.queue == "eventbridge":
-        from .adapters.queues.eventbridge import EventBridgeLink
-
-        if not settings.event_bus_id:
-            raise ValueError("IMAGESYNC_QUEUE=eventbridge needs IMAGESYNC_EVENT_BUS_ID (the custom bus's id)")
-        return EventBridgeLink(LazyClient(cloud, "eb", settings.region), event_bus_id=settings.event_bus_id)
-    raise ValueError(f"unknown IMAGESYNC_QUEUE {settings.queue!r}: local, scf-async or eventbridge")
+def link_settings_problem(settings: Settings) -> str | None:
+    """What IMAGESYNC_QUEUE or IMAGESYNC_SCHEDULER needs and is not set (None: nothing). Checked when the
+    services are made, though the link and the scheduler are built on first use: a resource left unnamed fails the
+    container's first invocation, not a later one that happens to publish. Every cloud resource (the function to
+    invoke, the bus, the timers) is named explicitly, never defaulted."""
+    return _queue_problem(settings) or _scheduler_problem(settings)
 
 
-def build_scheduler(settings: Settings, cloud: TencentCloud) -> Scheduler | None:
-    """What IMAGESYNC_SCHEDULER names; ValueError when a trigger or function it needs is not named."""
+def _queue_problem(settings: Settings) -> str | None:
+    if settings.queue == "scf-async" and not settings.completion_function:
+        return "IMAGESYNC_QUEUE=scf-async needs IMAGESYNC_COMPLETION_FUNCTION (completion_hook's name)"
+    if settings.queue == "eventbridge" and not settings.event_bus_id:
+        return "IMAGESYNC_QUEUE=eventbridge needs IMAGESYNC_EVENT_BUS_ID (the custom bus's id)"
+    if settings.queue not in ("local", "scf-async", "eventbridge"):
+        return f"unknown IMAGESYNC_QUEUE {settings.queue!r}: local, scf-async or eventbridge"
+    return None
+
+
+def _scheduler_problem(settings: Settings) -> str | None:
     if settings.scheduler == "none":
         return None
-    from .adapters.sweep_timer import ScfSweepTimer
-
     missing = [
         name
         for name, value in (
@@ -421,8 +509,43 @@ def build_scheduler(settings: Settings, cloud: TencentCloud) -> Scheduler | None
         )
         if not value
     ]
-    if missing:
-        raise ValueError(f"IMAGESYNC_SCHEDULER=scf-timer needs {', '.join(missing)}")
+    return f"IMAGESYNC_SCHEDULER=scf-timer needs {', '.join(missing)}" if missing else None
+
+
+def build_queue(settings: Settings, cloud: TencentCloud) -> Queue:
+    """The completion link IMAGESYNC_QUEUE names. Raises ValueError when a setting it needs is missing."""
+    problem = _queue_problem(settings)
+    if problem:
+        raise ValueError(problem)
+    if settings.queue == "local":
+        from .adapters.queues.local import LocalQueue
+
+        Path(settings.queue_path).parent.mkdir(parents=True, exist_ok=True)
+        return LocalQueue(settings.queue_path, max_attempts=settings.queue_max_attempts)
+    if settings.queue == "scf-async":
+        from .adapters.queues.scf_async import ScfAsyncLink
+
+        return ScfAsyncLink(
+            LazyClient(cloud, "scf", settings.region),
+            function_name=settings.completion_function,
+            namespace=settings.completion_namespace,
+            qualifier=settings.completion_qualifier,
+            max_messages=settings.completion_batch_max,
+        )
+    from .adapters.queues.eventbridge import EventBridgeLink
+
+    return EventBridgeLink(LazyClient(cloud, "eb", settings.region), event_bus_id=settings.event_bus_id)
+
+
+def build_scheduler(settings: Settings, cloud: TencentCloud) -> Scheduler | None:
+    """What IMAGESYNC_SCHEDULER names; ValueError when a trigger or function it needs is not named."""
+    if settings.scheduler == "none":
+        return None
+    problem = _scheduler_problem(settings)
+    if problem:
+        raise ValueError(problem)
+    from .adapters.sweep_timer import ScfSweepTimer
+
     return ScfSweepTimer(
         LazyClient(cloud, "scf", settings.region),
         function_name=settings.sweep_function,
@@ -430,6 +553,20 @@ def build_scheduler(settings: Settings, cloud: TencentCloud) -> Scheduler | None
         safety_trigger=settings.sweep_safety_timer,
         namespace=settings.sweep_namespace,
     )
+
+
+class _QueueOnFirstUse:
+    """The completion link as a sweep sees it: `services.queue`, looked up when the sweep first publishes. A sweep
+    with an empty outbox (nothing ended) never builds it: the local queue opens and checks its own SQLite file."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def send(self, body: str, *, delay_seconds: int = 0) -> str:
+        return self._services.queue.send(body, delay_seconds=delay_seconds)
+
+    def __getattr__(self, name: str) -> Any:  # a BatchQueue's batches and send_batch
+        return getattr(self._services.queue, name)
 
 
 class LazyClient:
@@ -444,20 +581,19 @@ class LazyClient:
 
 
 def build_services(settings: Settings | None = None, *, clock: Clock | None = None) -> Services:
+    """The services from settings: the parts are built on first use (Services); the settings the completion
+    link and the scheduler need are checked now (ValueError)."""
+    from .adapters.tencent import TencentCloud
+
     settings = settings or get_settings()
+    problem = link_settings_problem(settings)
+    if problem:
+        raise ValueError(problem)
     cloud = TencentCloud(
         endpoint=settings.tencent_endpoint,
         rates={"SyncImages": settings.sync_rate_per_second, "DescribeImages": settings.describe_rate_per_second},
     )
-    return Services(
-        settings=settings,
-        store=build_store(settings),
-        images=TencentImages(cloud, home_region=settings.region),
-        queue=build_queue(settings, cloud),
-        clock=clock or SystemClock(),
-        cloud=cloud,
-        scheduler=build_scheduler(settings, cloud),
-    )
+    return Services(settings, clock=clock, cloud=cloud)
 
 
 _lock = threading.Lock()

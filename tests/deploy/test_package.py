@@ -157,8 +157,13 @@ def test_code_zip_holds_the_entries_and_only_the_library_they_import(built: Any)
         assert not name.startswith(
             ("imagesync_emulator/", "emulator/", "imagesync_dev/", "dev/", "tests/", "docs/", "functions/")
         ), name
-        assert "__pycache__" not in name and not name.endswith(".pyc"), name
     assert not names & {"imagesync/cli.py", "imagesync/demo.py", "imagesync/local.py"}
+    # each module with its CPython 3.10 bytecode beside it (SCF's code folder is read-only: none is written there)
+    sources = {n for n in names if n.endswith(".py")}
+    compiled = {n for n in names if n.endswith(".pyc")}
+    assert compiled == {_cached(n) for n in sources}
+    for name in compiled:
+        _assert_unchecked_310(zipfile.ZipFile(built.code_zip).read(name), name)
 
 
 def test_layer_holds_pinned_cp310_manylinux_dependencies_and_nothing_unused(built: Any) -> None:
@@ -195,7 +200,24 @@ def test_layer_holds_pinned_cp310_manylinux_dependencies_and_nothing_unused(buil
     assert not any(n.startswith("python/") for n in names)  # SCF's PYTHONPATH has /opt, not /opt/python
     native = [n for n in names if n.endswith(".so")]
     assert native and all("cpython-310-x86_64-linux-gnu" in n or "abi3" in n for n in native), native
-    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    # bytecode only: each module as CPython 3.10 bytecode in place of its source (tracebacks keep file and line)
+    assert not any("__pycache__" in n or n.endswith(".py") for n in names)
+    with zipfile.ZipFile(built.layer_zip) as layer:
+        compiled = [n for n in names if n.endswith(".pyc")]
+        assert "sqlalchemy/__init__.pyc" in compiled and "pydantic/main.pyc" in compiled
+        for name in compiled:
+            _assert_unchecked_310(layer.read(name), name)
+
+
+def _cached(source: str) -> str:
+    folder, _, name = source.rpartition("/")
+    return (f"{folder}/" if folder else "") + f"__pycache__/{name[:-3]}.cpython-310.pyc"
+
+
+def _assert_unchecked_310(pyc: bytes, name: str) -> None:
+    """CPython 3.10's magic number, and flags 0b01: hash-based, source never checked (PEP 552)."""
+    assert pyc[:4] == (3439).to_bytes(2, "little") + b"\r\n", name
+    assert int.from_bytes(pyc[4:8], "little") == 0b01, name
 
 
 def test_packages_are_within_scf_limits_and_reproducible(built: Any, tmp_path: Path) -> None:

@@ -244,8 +244,6 @@ class Sweep:
         link is down); a permanent one skips that call's messages and goes on with the rest.
         """
         report = report if report is not None else SweepReport(owner="publish")
-        batches = getattr(self.queue, "batches", None)
-        send_batch = getattr(self.queue, "send_batch", None)
         sent = 0
         skipped: set[str] = set()  # messages a permanent failure left in the outbox in this run
         while time_left() > 1.0:
@@ -253,6 +251,9 @@ class Sweep:
             messages = messages[:limit]
             if not messages:
                 break
+            # looked up once there is something to publish: the link may be built on first use (wiring)
+            batches = getattr(self.queue, "batches", None)
+            send_batch = getattr(self.queue, "send_batch", None)
             bodies = [m.model_dump_json() for m in messages]
             try:
                 groups = batches(bodies) if batches and send_batch else [[i] for i in range(len(bodies))]

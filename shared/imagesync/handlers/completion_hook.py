@@ -10,13 +10,16 @@ locally IMAGESYNC_QUEUE_MAX_ATTEMPTS); the ones already done replay their stored
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain.models import CompletionMessage
 from ..platform.context import invocation
 from ..platform.envelopes import InvalidEvent, QueueEnvelope, describe_error
 from ..platform.logs import logger
 from ..wiring import services
+
+if TYPE_CHECKING:
+    from ..app.complete import CompleteReplica
 
 
 class DeliveryFailed(Exception):
@@ -39,7 +42,7 @@ def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[
             return {"processed": 0, "results": [], "rejected": [{"id": "", "code": exc.code, "error": exc.message}]}
         svc = services()
         svc.begin_invocation()
-        complete = svc.complete()
+        complete: CompleteReplica | None = None  # made for the first valid record: a rejection needs no hook runner
         results, failures, rejected = [], [], []
         for record in records:
             if record.value is None:
@@ -47,6 +50,7 @@ def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[
                 rejected.append({"msg_id": record.id, "code": InvalidEvent.code, "error": record.error})
                 continue
             try:
+                complete = complete or svc.complete()
                 results.append(complete(record.value))
             except Exception as exc:  # each record fails alone; the rest are processed
                 logger.exception("completion record failed", extra={"msg_id": record.id})

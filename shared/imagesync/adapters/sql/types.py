@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import DateTime
-from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -18,6 +17,8 @@ def timestamp_type() -> TypeEngine[Any]:
     order is time order); PostgreSQL TIMESTAMP WITHOUT TIME ZONE. The migrations use this same function, so the
     DDL they emit and the metadata agree.
     """
+    from sqlalchemy.dialects import mysql  # here: a SQLite or PostgreSQL cold start does not load MySQL's dialect
+
     return DateTime(timezone=False).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
@@ -33,6 +34,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql  # loaded by the engine already: no cost to a cold start
+
             return dialect.type_descriptor(mysql.DATETIME(fsp=6))
         return dialect.type_descriptor(DateTime(timezone=False))
 

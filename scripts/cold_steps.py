@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Where status_sweep's first answer spends its time above the floor: a profile, step by step, of CPU time.
+
+Each run is a fresh interpreter (`python -I`, bytecode compiled beforehand into a private pycache prefix, as
+scripts/bench_cold_import.py does) that imports the floor, then does status_sweep's first answer (a timer with
+nothing in flight, on a SQLite state table whose schema exists) one step at a time, reading time.process_time()
+between the steps: pydantic's BaseModel, pydantic-settings, powertools, imagesync's settings module, the envelopes,
+the rest of the entry, the settings' validation, the timer's options, the SQL store's modules, the engine, the
+sweep's modules, its construction and its run. The steps import what the handler imports, in its order, so their
+sum is the first answer's cost above the floor (give or take the clock reads). Median of --runs per step.
+
+    .venv/bin/python scripts/cold_steps.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from imagesync_dev.bench import REPO, table
+
+STEPS = r"""
+import sys, time
+sys.path[:0] = [{entry!r}, {shared!r}]
+marks = [("start", time.process_time())]
+def step(name):
+    marks.append((name, time.process_time()))
+import tencentcloud.cvm.v20170312.cvm_client, pydantic, sqlalchemy; step("floor")
+from pydantic import BaseModel; step("pydantic BaseModel")
+import pydantic_settings; step("pydantic-settings")
+import aws_lambda_powertools; step("powertools")
+import imagesync.settings; step("imagesync.settings (the model)")
+import imagesync.platform.envelopes; step("imagesync.platform.envelopes")
+import index; step("the rest of the entry")
+from imagesync.wiring import services
+svc = services(); step("Settings() and the services")
+from imagesync.handlers.status_sweep import SweepOptions
+from imagesync.platform.envelopes import TimerEnvelope
+TimerEnvelope.parse({timer!r}, SweepOptions); step("the timer's options")
+import imagesync.adapters.sql; step("the SQL store's modules")
+svc.store; step("the engine and the store")
+import imagesync.app.sweep; step("the sweep's modules")
+sweep = svc.sweep(); step("the sweep's construction")
+sweep(); step("the sweep (connect, queries)")
+print("|".join(f"{{name}}={{(t - marks[i][1]) * 1000}}" for i, (name, t) in enumerate(marks[1:])))
+"""
+TIMER = {"Type": "Timer", "TriggerName": "every_minute", "Time": "2026-01-01T00:00:00Z", "Message": ""}
+
+
+def run(pycache: str, *, migrate: bool = False) -> dict[str, float]:
+    code = STEPS.format(entry=str(REPO / "functions" / "status_sweep"), shared=str(REPO / "shared"), timer=TIMER)
+    env = {
+        **os.environ,
+        "IMAGESYNC_TENCENT_ENDPOINT": "http://127.0.0.1:9",
+        "IMAGESYNC_LOG_LEVEL": "ERROR",
+        "IMAGESYNC_DATABASE_URL": f"sqlite:///{pycache}/state.db",
+        "IMAGESYNC_QUEUE_PATH": f"{pycache}/queue.db",
+        "IMAGESYNC_AUTO_MIGRATE": "true" if migrate else "false",
+    }
+    out = subprocess.run(
+        [sys.executable, "-I", "-X", f"pycache_prefix={pycache}", "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        env=env,
+    )
+    pairs = (item.rsplit("=", 1) for item in out.stdout.strip().splitlines()[-1].split("|"))
+    return {name: float(ms) for name, ms in pairs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="fresh interpreters (median per step)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="imagesync-steps-") as pycache:
+        run(pycache, migrate=True)  # bytecode and the schema, once
+        samples = [run(pycache) for _ in range(args.runs)]
+    medians = {name: statistics.median(s[name] for s in samples) for name in samples[0]}
+    floor = medians.pop("floor")
+    above = sum(medians.values())
+    print(f"status_sweep's first answer, step by step (CPU ms, median of {args.runs}); floor {floor:.1f} ms\n")
+    rows = [[name, ms, ms / floor] for name, ms in medians.items()]
+    print(table(["step", "CPU ms", "of the floor"], [*rows, ["above the floor, in all", above, above / floor]]))
+
+
+if __name__ == "__main__":
+    main()

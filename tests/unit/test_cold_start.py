@@ -1,0 +1,89 @@
+"""A cold start builds only what its first answer needs (docs/benchmarks.md, "Cold import and the deploy package").
+
+Each case is a fresh interpreter that imports a function's entry (functions/<name>/index.py), answers the first
+event scripts/bench_cold_import.py times, and lists the modules it loaded: what the answer does not need (the SDK's
+CVM client, the webhook poster, the hook runners, the SQL store for answers that never read the state table) must
+not be among them, so a module-level import or an eager construction in the composition root cannot come back
+silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: the first events of scripts/bench_cold_import.py (answers that need no network)
+HEALTH = {"httpMethod": "GET", "path": "/health", "headers": {}, "queryString": {}, "body": ""}
+TIMER = {"Type": "Timer", "TriggerName": "every_minute", "Time": "2026-01-01T00:00:00Z", "Message": ""}
+BAD_RECORD = {"source": "imagesync.outbox", "messages": [{}]}
+
+#: what no first answer below needs
+NEVER = (
+    "tencentcloud.cvm.v20170312.cvm_client",  # the SDK's clients are made by the first cloud call
+    "imagesync.adapters.webhook",  # the webhook poster: completion_hook's runners, for a valid record only
+    "imagesync.app.hooks.webhook",
+    "imagesync.app.hooks.tag",
+    "imagesync.app.rules",  # no rules configured
+)
+#: the state table: only status_sweep's answer reads it (with nothing in flight it still looks)
+STORE = ("sqlalchemy", "imagesync.adapters.sql")
+
+
+def first_answer(function: str, event: dict[str, Any], tmp_path: Path) -> tuple[Any, set[str]]:
+    code = (
+        "import json, sys\n"
+        f"sys.path[:0] = [{str(ROOT / 'functions' / function)!r}, {str(ROOT / 'shared')!r}]\n"
+        "import index\n"
+        f"answer = index.main_handler(json.loads({json.dumps(event)!r}), {{'request_id': 'cold'}})\n"
+        "print(json.dumps({'answer': answer, 'modules': sorted(sys.modules)}, default=str))\n"
+    )
+    env = {
+        **os.environ,
+        "IMAGESYNC_TENCENT_ENDPOINT": "http://127.0.0.1:9",  # never reached: nothing calls the cloud
+        "IMAGESYNC_LOG_LEVEL": "CRITICAL",
+        "IMAGESYNC_API_AUTH": "none",
+        "IMAGESYNC_DATABASE_URL": f"sqlite:///{tmp_path}/state.db",
+        "IMAGESYNC_QUEUE_PATH": f"{tmp_path}/queue.db",
+    }
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, env=env
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result["answer"], set(result["modules"])
+
+
+def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if name in modules]
+
+
+def test_health_builds_no_store_no_sdk_client_no_hook(tmp_path: Path) -> None:
+    answer, modules = first_answer("copy_request", HEALTH, tmp_path)
+    assert answer["statusCode"] == 200 and json.loads(answer["body"]) == {"status": "ok"}
+    assert loaded(modules, NEVER + STORE) == []
+    assert not (tmp_path / "state.db").exists()  # the engine was never made
+
+
+def test_a_rejected_completion_record_builds_no_hook_runner_and_no_store(tmp_path: Path) -> None:
+    answer, modules = first_answer("completion_hook", BAD_RECORD, tmp_path)
+    assert answer["processed"] == 0 and [r["code"] for r in answer["rejected"]] == ["Event.Invalid"]
+    assert loaded(modules, NEVER + STORE + ("imagesync.app.complete",)) == []
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["schema-made", "schema-exists"])
+def test_an_idle_sweep_reads_the_state_table_and_builds_nothing_else(tmp_path: Path, first: bool) -> None:
+    if not first:
+        first_answer("status_sweep", TIMER, tmp_path)  # SQLite: the schema is made on first start
+    answer, modules = first_answer("status_sweep", TIMER, tmp_path)
+    assert answer["claimed"] == 0 and answer["outcomes"] == {}
+    assert loaded(modules, STORE) == list(STORE)  # its answer is the state table's: it must look
+    assert loaded(modules, NEVER) == []
+    # nothing to publish: the completion link (here the local queue, with its own SQLite file) is never built
+    assert "imagesync.adapters.queues.local" not in modules and not (tmp_path / "queue.db").exists()
