@@ -159,6 +159,7 @@ def test_code_zip_holds_the_entries_and_only_the_library_they_import(built: Any)
         ), name
         assert "__pycache__" not in name and not name.endswith(".pyc"), name
     assert not names & {"imagesync/cli.py", "imagesync/demo.py", "imagesync/local.py"}
+    assert not [n for n in names if n.startswith("imagesync/cli/")]  # the command line, a package
 
 
 def test_layer_holds_pinned_cp310_manylinux_dependencies_and_nothing_unused(built: Any) -> None:
