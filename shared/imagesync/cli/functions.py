@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .common import err, services
+from .common import consumable, err, services
 
 FUNCTIONS = ("copy_request", "status_sweep", "completion_hook")
 
@@ -39,8 +39,16 @@ def deliver(
     from ..local import deliver as run
 
     svc = services()
+    queue = svc.queue
+    if not consumable(queue):  # an AttributeError traceback before
+        err.print(
+            f"[red]error[/red] Queue.NotLocal: IMAGESYNC_QUEUE={svc.settings.queue} has no messages to deliver here: "
+            "SCF invokes completion_hook itself (deliver serves the local queue)",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     counts = run(
-        svc.queue,
+        queue,
         main_handler,
         max_messages=max_messages,
         visibility_timeout=timeout,

@@ -4,17 +4,22 @@ ones; and the table they are shown in."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timezone
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from ..domain.accounts import AccountDestination
-from ..domain.errors import ImageSyncError
+from ..domain.errors import ImageSyncError, ReplicationNotFound
 from ..domain.models import CopyRequest, Origin, Replication
 from ..handlers.api.models import ReplicationOut, replica_eta
-from .common import console, err, fail, services
+from .common import console, consumable, err, fail, services
+
+if TYPE_CHECKING:
+    from ..ports import HookRun
+    from ..wiring import Services
 
 
 def copy(
@@ -51,7 +56,6 @@ def copy(
         result = svc.request_copies()(request)
     except ImageSyncError as exc:
         fail(exc)
-        return
     except ValueError as exc:  # pydantic's shape errors (a malformed id or region)
         err.print(f"[red]error[/red] InvalidRequest: {exc}")
         raise typer.Exit(2) from exc
@@ -68,7 +72,7 @@ def copy(
         raise typer.Exit(1)
 
 
-def _wait(svc: Any, replication_id: str, interval: float = 2.0) -> Replication:
+def _wait(svc: Services, replication_id: str, interval: float = 2.0) -> Replication:
     """Sweep (and deliver the local queue) until every copy of the replication has ended, shown live on a terminal
     (imagesync.watch; plain lines when stdout is not one)."""
     from ..watch import watch
@@ -81,25 +85,34 @@ def _wait(svc: Any, replication_id: str, interval: float = 2.0) -> Replication:
         sweep()
         deliver_hooks()
 
-    [replication] = watch(console, lambda: [svc.store.get_replication(replication_id)], interval=interval, step=step)
+    [replication] = watch(console, lambda: [_known(svc, replication_id)], interval=interval, step=step)
     sweep.publish_outbox()
     deliver_hooks()
-    return svc.store.get_replication(replication_id)
+    return _known(svc, replication_id)
 
 
-def _local_delivery(svc: Any) -> Any:
+def _known(svc: Services, replication_id: str) -> Replication:
+    """A replication the command has seen (it started it, or listed it); one gone since is Replication.NotFound."""
+    replication = svc.store.get_replication(replication_id)
+    if replication is None:
+        raise ReplicationNotFound(f"no replication {replication_id}")
+    return replication
+
+
+def _local_delivery(svc: Services) -> Callable[[], object]:
     """A callable delivering the local queue to completion_hook's handler (a no-op for the cloud links: SCF
     invokes it)."""
-    if not hasattr(svc.queue, "receive"):
+    queue = svc.queue
+    if not consumable(queue):
         return lambda: None
     from ..handlers.completion_hook import main_handler
     from ..local import deliver
 
     on_dead = svc.give_up().dead_lettered
-    return lambda: deliver(svc.queue, main_handler, on_dead=on_dead)
+    return lambda: deliver(queue, main_handler, on_dead=on_dead)
 
 
-def _hooks_cell(runs: list[Any]) -> str:
+def _hooks_cell(runs: list[HookRun]) -> str:
     """One line per hook: "tag done", "webhook pending Webhook.BadStatus (2 tries)"."""
     lines = []
     for run in runs:
@@ -119,7 +132,7 @@ def _account_destination(value: str) -> AccountDestination:
     return AccountDestination(account=uin, role=role, regions=[r for r in regions.split(",") if r])
 
 
-def _print_replication(replication: Replication, hook_runs: dict[str, list[Any]] | None = None) -> None:
+def _print_replication(replication: Replication, hook_runs: dict[str, list[HookRun]] | None = None) -> None:
     from ..domain.attempts import attempt_numbers, successors
 
     title = f"{replication.id}  {replication.state}  ({replication.source_region})"
@@ -201,7 +214,7 @@ def status(
     console.print(table)
 
 
-def _watch(svc: Any, replication_id: str | None, interval: float) -> None:
+def _watch(svc: Services, replication_id: str | None, interval: float) -> None:
     """status --watch: reads the state table only (the sweep advances the copies: the timer, or `imagesync sweep`)."""
     from ..watch import watch
 
@@ -215,7 +228,7 @@ def _watch(svc: Any, replication_id: str | None, interval: float) -> None:
         if not ids:
             err.print("nothing in flight")
             return
-    watch(console, lambda: [svc.store.get_replication(i) for i in ids], interval=interval)
+    watch(console, lambda: [_known(svc, i) for i in ids], interval=interval)
 
 
 def retry(
@@ -242,7 +255,6 @@ def retry(
         )
     except ImageSyncError as exc:
         fail(exc)
-        return
     replication = result.replication
     if result.started:
         err.print(f"started {len(result.started)} new attempt(s): {' '.join(r.id for r in result.started)}")

@@ -37,31 +37,31 @@ def rules_check(
         for problem in exc.details.get("errors") or [exc.message]:
             err.print(f"  - {escape(str(problem))}", highlight=False)  # a pattern holds [a-z]: not markup
         raise typer.Exit(2) from exc
-    summary = [
-        {
-            "name": r.name,
-            "enabled": r.enabled,
-            "source_regions": r.selector.source_regions,
-            "destinations": r.destinations,
-            "hooks": [h.key for h in r.all_hooks],
-            "reconcile": r.reconcile,
-        }
-        for r in ruleset.rules
-    ]
     if as_json:
+        summary = [
+            {
+                "name": r.name,
+                "enabled": r.enabled,
+                "source_regions": r.selector.source_regions,
+                "destinations": r.destinations,
+                "hooks": [h.key for h in r.all_hooks],
+                "reconcile": r.reconcile,
+            }
+            for r in ruleset.rules
+        ]
         print(json.dumps({"valid": True, "rules": summary}, indent=2))
         return
     table = Table(title=f"{file}: {len(ruleset.rules)} rule(s), valid")
     for column in ("rule", "enabled", "from", "to", "hooks", "reconcile"):
         table.add_column(column)
-    for row in summary:
+    for r in ruleset.rules:
         table.add_row(
-            row["name"],
-            "yes" if row["enabled"] else "no",
-            " ".join(row["source_regions"]),
-            " ".join(row["destinations"]),
-            " ".join(row["hooks"]) or "-",
-            "yes" if row["reconcile"] else "no",
+            r.name,
+            "yes" if r.enabled else "no",
+            " ".join(r.selector.source_regions),
+            " ".join(r.destinations),
+            " ".join(h.key for h in r.all_hooks) or "-",
+            "yes" if r.reconcile else "no",
         )
     console.print(table)
 
@@ -73,7 +73,6 @@ def plan(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = F
         result = svc.rule_engine().plan()
     except ImageSyncError as exc:
         fail(exc)
-        return
     if as_json:
         print(json.dumps(result, indent=2, default=str))
         return
