@@ -152,12 +152,13 @@ def test_code_zip_holds_the_entries_and_only_the_library_they_import(built: Any)
     assert "imagesync/migrations/env.py" in names and "imagesync/migrations/script.py.mako" in names
     # the status page's templates: data, loaded by path
     assert {"imagesync/handlers/api/templates/status.html", "imagesync/handlers/api/templates/status.css"} <= names
-    # never shipped: the emulator, the dev tooling, tests, docs, the CLI (typer/rich are not in the layer), bytecode
+    # never shipped: the emulator, the dev tooling, tests, docs, the CLI (typer/rich are not in the layer)
     for name in names:
         assert not name.startswith(
             ("imagesync_emulator/", "emulator/", "imagesync_dev/", "dev/", "tests/", "docs/", "functions/")
         ), name
     assert not names & {"imagesync/cli.py", "imagesync/demo.py", "imagesync/local.py"}
+    assert not [n for n in names if n.startswith("imagesync/cli/")]  # the command line, a package
     # each module with its CPython 3.10 bytecode beside it (SCF's code folder is read-only: none is written there)
     sources = {n for n in names if n.endswith(".py")}
     compiled = {n for n in names if n.endswith(".pyc")}
