@@ -395,17 +395,14 @@ class ScfRuntime:
                 item.running = False
                 record.outcome = kind
                 return
-        # The last attempt failed: the event stays queued (running) until its dead letter is sent, so whoever sees
-        # the outcome, or idle(), sees the dead letter too. (_dead_letter takes the world lock: not under ours.)
-        self._dead_letter(spec, item, kind)
-        with self.lock:
-            self.queue.remove(item)
-            item.running = False
-            record.outcome = kind
+        # The last attempt failed: the event stays queued (running) until its dead letter is sent; the dead letter,
+        # the outcome and the empty queue show at once. (_dead_letter takes the world lock: not under ours.)
+        self._dead_letter(spec, item, record, kind)
 
     # ---- dead letters --------------------------------------------------------------------------------------
-    def _dead_letter(self, spec: FunctionSpec, item: AsyncEvent, outcome: str) -> None:
-        """The async event failed its last attempt: into the function's dead letter queue/topic, if it has one."""
+    def _dead_letter(self, spec: FunctionSpec, item: AsyncEvent, record: Invocation, outcome: str) -> None:
+        """The async event failed its last attempt: into the function's dead letter queue/topic, if it has one;
+        then the dead letter, the attempt's outcome and the event's leaving the queue show together."""
         acct = self._account()
         error = item.last_error or {}
         message = {
@@ -446,6 +443,9 @@ class ScfRuntime:
             entry["delivered"] = self._send_to_cmq(spec, json.dumps(message, ensure_ascii=False))
         with self.lock:
             self.dead_letters.append(entry)
+            self.queue.remove(item)
+            item.running = False
+            record.outcome = outcome
 
     def _send_to_cmq(self, spec: FunctionSpec, body: str) -> bool:
         dlq = spec.dead_letter or {}
