@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
@@ -387,3 +389,42 @@ def test_a_scaled_timeout_is_the_deadline_the_function_sees(tmp_path: Path) -> N
         ctx = json.loads(invoke(emu, "toy-fn", {}).RetMsg)["context"]
         assert ctx["time_limit_in_ms"] == 5000
         assert call(emu, "GetFunction", {"FunctionName": "toy-fn"})["Timeout"] == 10  # the declared value
+
+
+def test_an_attempt_shows_its_outcome_only_once_its_next_step_is_settled(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed attempt's outcome shows only with its retry scheduled (and the last one's only with its dead letter
+    sent): a reader acting on the outcome, e.g. stepping the clock to the retry, never races the bookkeeping. The
+    pause below is a thread descheduled between the end of the run and the bookkeeping, as on a busy machine: when
+    the outcome showed first, a step made then put the retry a minute after the STEPPED time, never due."""
+    from imagesync_emulator.scf.runtime import ScfRuntime
+
+    run = ScfRuntime._run
+
+    def descheduled(self: ScfRuntime, *args: Any, **kwargs: Any) -> Any:
+        ended = run(self, *args, **kwargs)
+        time.sleep(0.5)
+        return ended
+
+    monkeypatch.setattr(ScfRuntime, "_run", descheduled)
+    deploy_toy(
+        emu,
+        tmp_path,
+        """
+        def main_handler(event, context):
+            raise RuntimeError("always fails")
+    """,
+    )
+    call(
+        emu,
+        "UpdateFunctionEventInvokeConfig",
+        {"FunctionName": "toy-fn", "AsyncTriggerConfig": {"RetryConfig": [{"RetryNum": 1}], "MsgTTL": 3600}},
+    )
+    invoke(emu, "toy-fn", {}, invocation_type="Event")
+    wait_for(lambda: attempts(emu, "toy-fn"), what="attempt 1")
+    [event] = emu.admin.scf_pending()
+    assert not event["running"] and event["due_at"] == emu.admin.now() + 60  # the retry, a minute on
+    emu.admin.advance(60)
+    wait_for(lambda: len(attempts(emu, "toy-fn")) == 2, what="the retry")
+    assert len(emu.admin.scf_dead_letters()) == 1 and emu.scf.idle()  # shown with the last outcome

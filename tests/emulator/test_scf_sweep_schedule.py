@@ -86,10 +86,15 @@ def test_idle_hours_have_no_sweep_and_a_copy_arms_then_disarms_it(built: Any, tm
         assert status == 202, body
         assert _timers(emu) == {"status-sweep-next": True, "status-sweep-safety": True}
         wait_for(lambda: attempts(emu, HOOK), timeout=240, what="the copy's hook")
+        # The sweep that disarms is still running when the trigger shows off (the disarm is its last step): wait for
+        # it to finish too, or the count below misses it and the idle stretch's count includes it.
         wait_for(
-            lambda: _timers(emu) == {"status-sweep-next": False, "status-sweep-safety": False},
+            lambda: (
+                _timers(emu) == {"status-sweep-next": False, "status-sweep-safety": False}
+                and all(r["outcome"] != "running" for r in emu.admin.scf_invocations(SWEEP))
+            ),
             timeout=120,
-            what="the last end to disarm the sweep's timers",
+            what="the last end to disarm the sweep's timers, and that sweep to finish",
         )
         status, got = _http(url + f"/replications/{body['id']}")
         assert status == 200 and [r["state"] for r in got["replicas"]] == ["SUCCEEDED"], got

@@ -120,6 +120,8 @@ def test_timer_skips_a_slot_while_its_previous_firing_waits(tmp_path: Path) -> N
                 while not os.path.exists({str(release)!r}) and time.monotonic() < deadline:
                     time.sleep(0.02)
         """,
+            # held until released: the 10 s default timeout would kill slot 1 if the steps below were slow
+            functions={"toy": {"timeout": 300}},
             triggers=[
                 {"type": "timer", "function": "toy", "parameters": {"name": "t", "cronExpression": "*/10 * * * * * *"}}
             ],

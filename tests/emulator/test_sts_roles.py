@@ -32,7 +32,8 @@ def test_assumed_keys_act_as_the_role_account(emulator: Emulator) -> None:
     creds = resp.Credentials
     assert creds.TmpSecretId and creds.TmpSecretKey and creds.Token
     assert abs(resp.ExpiredTime - (time.time() + 1800)) < 60
-    assert resp.Expiration.endswith("Z") and resp.Expiration.startswith(time.strftime("%Y-", time.gmtime()))
+    # the same instant as ExpiredTime, in ISO 8601 (not "this year": at 23:30 on 31 December it is next year's)
+    assert resp.Expiration == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(resp.ExpiredTime))
 
     as_partner = client(
         emulator, CvmClient, secret_id=creds.TmpSecretId, secret_key=creds.TmpSecretKey, token=creds.Token

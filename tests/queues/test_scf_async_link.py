@@ -202,10 +202,12 @@ def test_real_sdk_permanent_failure_is_not_retryable(canned: Any) -> None:
 
 
 def test_real_sdk_connection_refused_is_retryable() -> None:
-    with socket.socket() as sock:  # a port that was free a moment ago and has no listener now
+    # a port held bound and never listened on, for the whole call: refused, and no other process on this shared
+    # machine can start listening on it meanwhile (as it could on a port freed before the call)
+    with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    link = ScfAsyncLink(sdk_client(ScfClient, f"127.0.0.1:{port}"), function_name="f")
-    with pytest.raises(CloudError) as caught:
-        link.send_batch(BODIES)
+        link = ScfAsyncLink(sdk_client(ScfClient, f"127.0.0.1:{port}"), function_name="f")
+        with pytest.raises(CloudError) as caught:
+            link.send_batch(BODIES)
     assert (caught.value.cloud_code, caught.value.retryable) == ("ClientNetworkError", True)

@@ -255,6 +255,30 @@ class ScfRuntime:
         env: dict[str, str] | None = None,
     ) -> Invocation:
         """Run one invocation to its end in the calling thread (waiting for a free instance under the cap)."""
+        record, kind = self._run(
+            name, event, namespace, invocation_type, source, request_id=request_id, attempt=attempt, env=env
+        )
+        with self.lock:
+            record.outcome = kind
+        return record
+
+    def _run(
+        self,
+        name: str,
+        event: object,
+        namespace: str,
+        invocation_type: str,
+        source: str,
+        *,
+        request_id: str | None,
+        attempt: int,
+        env: dict[str, str] | None,
+    ) -> tuple[Invocation, str]:
+        """Run one invocation to its end; the record has everything but its outcome, still "running", and the
+        outcome kind is returned for the caller to show. Readers take an outcome other than "running" to mean the
+        attempt is over in every respect (its result, error and log filled in; for an async event, its retry
+        scheduled or its dead letter sent): a test that saw a failed attempt and then stepped the clock found the
+        retry scheduled a minute after the STEPPED time (never due) when the record showed its outcome first."""
         spec = self.function(name, namespace)
         key = (namespace, name)
         pool = self.pools[key]
@@ -279,9 +303,9 @@ class ScfRuntime:
         finally:
             pool.release(worker)
         record.duration_ms = round((time.monotonic() - started) * 1000, 3)
-        record.outcome, record.result, record.error = outcome.kind, outcome.result, outcome.error
+        record.result, record.error = outcome.result, outcome.error
         record.log = log_path.read_text("utf-8", errors="replace")[-MAX_LOG_CHARS:]
-        return record
+        return record, outcome.kind
 
     def invoke_async(self, name: str, event: object, *, namespace: str = "default", source: str = "api") -> str:
         """Queue one async invocation; returns its request id. Never blocks (callers may hold the world lock)."""
@@ -341,12 +365,12 @@ class ScfRuntime:
         env = {"TRIGGER_SRC": "timer"} if item.source == "timer" else None
         try:
             spec = self.function(item.function, item.namespace)
-            record = self.invoke(
+            record, kind = self._run(
                 item.function,
                 item.event,
-                namespace=item.namespace,
-                invocation_type="Event",
-                source=item.source,
+                item.namespace,
+                "Event",
+                item.source,
                 request_id=item.request_id,
                 attempt=item.attempts,
                 env=env,
@@ -357,22 +381,28 @@ class ScfRuntime:
                 item.due_at = self.clock.now() + RETRY_DELAY_S
                 item.last_error = {"errorType": "PlatformError", "errorMessage": repr(exc)}
             return
+        # The attempt's outcome is shown only with the event's next step settled (see _run).
         now = self.clock.now()
         with self.lock:
-            item.running = False
-            if record.outcome == "ok":
+            if kind == "ok":
                 self.queue.remove(item)
+                item.running = False
+                record.outcome = kind
                 return
             item.last_error = record.error
             if item.attempts <= spec.retry_num and now + RETRY_DELAY_S - item.first_at <= spec.msg_ttl_s:
                 item.due_at = now + RETRY_DELAY_S
+                item.running = False
+                record.outcome = kind
                 return
-            self.queue.remove(item)
-        self._dead_letter(spec, item, record)
+        # The last attempt failed: the event stays queued (running) until its dead letter is sent; the dead letter,
+        # the outcome and the empty queue show at once. (_dead_letter takes the world lock: not under ours.)
+        self._dead_letter(spec, item, record, kind)
 
     # ---- dead letters --------------------------------------------------------------------------------------
-    def _dead_letter(self, spec: FunctionSpec, item: AsyncEvent, record: Invocation) -> None:
-        """The async event failed its last attempt: into the function's dead letter queue/topic, if it has one."""
+    def _dead_letter(self, spec: FunctionSpec, item: AsyncEvent, record: Invocation, outcome: str) -> None:
+        """The async event failed its last attempt: into the function's dead letter queue/topic, if it has one;
+        then the dead letter, the attempt's outcome and the event's leaving the queue show together."""
         acct = self._account()
         error = item.last_error or {}
         message = {
@@ -402,7 +432,7 @@ class ScfRuntime:
             "namespace": spec.namespace,
             "request_id": item.request_id,
             "attempts": item.attempts,
-            "outcome": record.outcome,
+            "outcome": outcome,
             "error": error,
             "event": item.event,
             "dead_letter": spec.dead_letter,
@@ -413,6 +443,9 @@ class ScfRuntime:
             entry["delivered"] = self._send_to_cmq(spec, json.dumps(message, ensure_ascii=False))
         with self.lock:
             self.dead_letters.append(entry)
+            self.queue.remove(item)
+            item.running = False
+            record.outcome = outcome
 
     def _send_to_cmq(self, spec: FunctionSpec, body: str) -> bool:
         dlq = spec.dead_letter or {}
