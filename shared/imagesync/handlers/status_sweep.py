@@ -19,7 +19,6 @@ from ..platform.envelopes import InvalidEvent, TimerEnvelope, describe_error
 from ..platform.logs import logger
 from ..wiring import services
 
-
 _frozen = False
 
 
