@@ -74,10 +74,9 @@ class SqlLeaseStore(SqlStore):
                 q = q.with_for_update(skip_locked=True)
             lease = update(replicas).values(lease_owner=owner, lease_expires_at=expires)
             if attempt == 1 and self._use_returning(conn):
-                # why: the read-back statement and building each row twice were most of a claim's time
-                # (docs/benchmarks.md); RETURNING hands back exactly the rows this statement leased
-                # the candidates in a materialised CTE: PostgreSQL may otherwise run an IN (subquery ... LIMIT)
-                # again per row, and lease more than `limit`
+                # one statement instead of three (select, update, read back); RETURNING hands back exactly the
+                # rows this statement leased. The candidates sit in a materialised CTE: PostgreSQL may otherwise
+                # run an IN (subquery ... LIMIT) again per row, and lease more than `limit`
                 candidates = q.cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql")
                 leased = conn.execute(
                     lease.where(replicas.c.id.in_(select(candidates.c.id)), due).returning(*_REPLICA_COLUMNS)
