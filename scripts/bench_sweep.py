@@ -8,18 +8,26 @@
    same regions and id lists, taken from the emulator's call log) made bare through the official SDK, one after
    another as the sweep makes them. Rate limits off on both sides (emulator and client), so the ratio is the
    price of what the sweep does besides asking (claims, CAS writes, progress, ETA): the cloud's answer time is
-   in both. Best of --repeat runs each.
+   in both. Best of --repeat runs each. The container is warm, as the bare calls' is: one sweep with nothing in
+   flight runs first (its first call imports the SDK's cvm module and the handler's deferred imports, a cold
+   start's cost that scripts/bench_cold_import.py measures); --cold times the process's first sweep instead.
 
-    .venv/bin/python scripts/bench_sweep.py [--copies 10000] [--repeat 3]
+    .venv/bin/python scripts/bench_sweep.py [--copies 10000] [--repeat 3] [--cold] [--database-url URL]
+
+--database-url mysql+pymysql://root@127.0.0.1:3306/test (or a postgresql+psycopg:// one): the state table on that
+server instead of a SQLite file, in a scratch database per run (created at the schema's head, then dropped).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from contextlib import ExitStack
 from typing import Any
 
-from imagesync_dev.bench import MAINLAND, Bench, bench, floor_calls, seed_in_flight, table
+from sqlalchemy.engine import make_url
+
+from imagesync_dev.bench import MAINLAND, Bench, bench, floor_calls, scratch_database, seed_in_flight, table
 
 TIMER = {"Type": "Timer", "TriggerName": "every_minute", "Time": "2026-01-01T00:00:00Z", "Message": ""}
 CONTEXT = {"request_id": "bench", "function_name": "status_sweep", "time_limit_in_ms": 900_000}
@@ -71,11 +79,15 @@ def bare(b: Bench, calls: list[dict[str, Any]]) -> float:
     return time.perf_counter() - start
 
 
-def sweep_time(copies: int, repeat: int) -> list[list[Any]]:
+def sweep_time(copies: int, repeat: int, *, cold: bool = False, server: str | None = None) -> list[list[Any]]:
     per_region = {region: copies // len(MAINLAND) for region in MAINLAND}
     sweeps, bares, n_calls, claimed = [], [], 0, 0
     for _ in range(repeat):
-        with bench(rate_limits=False) as b:
+        with ExitStack() as stack:
+            db: dict[str, Any] = {"database_url": stack.enter_context(scratch_database(server))} if server else {}
+            b = stack.enter_context(bench(rate_limits=False, **db))
+            if not cold:
+                run_sweep(b)  # a warm container: nothing in flight, so this sweep only imports what sweeps use
             seed_in_flight(b, per_region)
             b.admin.advance(60)
             b.admin.clear_calls()
@@ -103,18 +115,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=10_000, help="copies in flight for the timing (5 regions)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the timing; the best is shown")
+    parser.add_argument("--cold", action="store_true", help="time the process's first sweep (cold imports in it)")
+    parser.add_argument("--skip-calls", action="store_true", help="only the timing, not the calls-per-sweep table")
+    parser.add_argument(
+        "--database-url", help="a MariaDB/MySQL or PostgreSQL server (any database URL on it) for the timing's state"
+    )
     args = parser.parse_args()
 
-    print("DescribeImages calls per sweep (every copy due; emulator rate limits on)\n")
-    print(table(["in flight", "regions", "claimed", "DescribeImages", "floor", "calls / floor"], calls_per_sweep()))
+    if not args.skip_calls:
+        print("DescribeImages calls per sweep (every copy due; emulator rate limits on)\n")
+        print(table(["in flight", "regions", "claimed", "DescribeImages", "floor", "calls / floor"], calls_per_sweep()))
     print(
         f"\nOne sweep of {args.copies:,} copies in flight vs the same DescribeImages made bare (rate limits off, "
-        f"best of {args.repeat})\n"
+        f"{'cold: the first sweep of the process' if args.cold else 'warm container'}, best of {args.repeat}, "
+        f"state on {make_url(args.database_url).get_backend_name() if args.database_url else 'SQLite'})\n"
     )
     print(
         table(
             ["claimed", "DescribeImages", "floor", "sweep s", "bare calls s", "sweep / bare", "ms per copy"],
-            sweep_time(args.copies, args.repeat),
+            sweep_time(args.copies, args.repeat, cold=args.cold, server=args.database_url),
         )
     )
 

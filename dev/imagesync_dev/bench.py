@@ -133,6 +133,38 @@ def seed_in_flight(b: Bench, per_region: dict[str, int], *, copy_seconds: float 
     return replicas
 
 
+@contextmanager
+def scratch_database(server_url: str) -> Iterator[str]:
+    """A fresh database on the MariaDB/MySQL or PostgreSQL server of `server_url` (any database of it), at the
+    schema's head; dropped afterwards. For benchmarks that take --database-url."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    from imagesync.adapters.sql.engine import dispose_engines
+    from imagesync.adapters.sql.migrate import upgrade
+
+    base = make_url(server_url)
+    name = f"imagesync_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    postgres = base.get_backend_name() == "postgresql"
+    admin = create_engine(base, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"' if postgres else f"CREATE DATABASE `{name}` COLLATE utf8mb4_bin"))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(
+                text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if postgres else f"DROP DATABASE `{name}`")
+            )
+        admin.dispose()
+
+
 def floor_calls(per_region: dict[str, int]) -> int:
     """The fewest DescribeImages that can look at every copy once: sum over regions of ceil(in flight / 100)."""
     return sum(math.ceil(n / 100) for n in per_region.values() if n)

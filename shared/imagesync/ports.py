@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -195,11 +195,13 @@ class ReplicaStore(Protocol):
         """
         ...
 
-    def save_progress(self, changes: Sequence[tuple[Replica, int]]) -> None:
+    def save_progress(self, changes: Sequence[tuple[Replica, int]], *, release: Mapping[str, str] | None = None) -> int:
         """Record progress (sync_percent, next_check_at, updated_at, looks, first_look_at) of COPYING replicas, many
         in one transaction:
         each (replica, expected_version) by compare-and-set on (id, version, COPYING); a row that changed meanwhile
-        is left as it is (its new owner wrote something newer)."""
+        is left as it is (its new owner wrote something newer). `release` maps replica ids to the lease owner whose
+        lease the same write gives up (LeaseStore.release, folded in): only on rows written, and only while that
+        owner still holds the lease. Returns how many of `changes` it wrote (-1 when the database cannot tell)."""
         ...
 
     def add_replica(self, replica: Replica) -> Replica:

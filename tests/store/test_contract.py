@@ -443,18 +443,74 @@ def test_save_progress_writes_many_by_compare_and_set(store: SqlStateStore) -> N
         copying[2].moved(S.COPYING, now, sync_percent=99), expected_version=copying[2].version, expected_state=S.COPYING
     )
     assert third is not None
-    store.save_progress(
+    written = store.save_progress(
         [
             (r.moved(S.COPYING, later, sync_percent=40 + i, next_check_at=later + timedelta(minutes=1)), r.version)
             for i, r in enumerate(copying)
         ]
     )
+    assert written == 2  # the third lost its compare-and-set
     got = {r.id: r for r in store.get_replication(rep.id).replicas}
     for i, r in enumerate(copying[:2]):
         row = got[r.id]
         assert (row.sync_percent, row.version, row.state) == (40 + i, r.version + 1, S.COPYING)
         assert row.next_check_at == later + timedelta(minutes=1) and row.updated_at == later
     assert (got[copying[2].id].sync_percent, got[copying[2].id].version) == (99, third.version)
-    store.save_progress([])  # nothing to write is fine
+    assert store.save_progress([]) == 0  # nothing to write is fine
     with pytest.raises(ValueError):
         store.save_progress([(copying[0].moved(S.SUCCEEDED, later), copying[0].version)])
+
+
+def test_save_progress_releases_the_writers_own_leases_on_the_rows_it_writes(store: SqlStateStore) -> None:
+    now = utcnow()
+    rep = store.create_replication(
+        make_replication(["img-aaaaaaaa"], ["ap-shanghai", "ap-beijing", "ap-nanjing", "ap-chengdu"], next_check_at=now)
+    )
+    copying = {}
+    for r in rep.replicas:
+        saved = store.save_replica(
+            r.moved(S.COPYING, now, destination_image_id="img-" + r.id[-8:], next_check_at=now),
+            expected_version=r.version,
+            expected_state=r.state,
+        )
+        assert saved is not None
+        copying[saved.id] = saved
+    mine = store.claim_due("a", now, 30, 3)
+    (theirs,) = store.claim_due("b", now, 30, 5)
+    assert len(mine) == 3
+    # the first of mine changes under us: its progress write loses, so its lease must stay mine
+    lost = store.save_replica(
+        mine[0].moved(S.COPYING, now, sync_percent=7), expected_version=mine[0].version, expected_state=S.COPYING
+    )
+    assert lost is not None
+    owners = {r.id: "a" for r in mine} | {theirs.id: "a"}  # "a" does not hold theirs: that lease must stay b's
+    later = now + timedelta(seconds=1)
+    written = store.save_progress(
+        [(r.moved(S.COPYING, later, sync_percent=50, next_check_at=now), r.version) for r in [*mine, theirs]],
+        release=owners,
+    )
+    assert written == 4 - 1
+    # due again at once (next_check_at = now): only the rows whose lease the write gave up can be claimed
+    assert sorted(r.id for r in store.claim_due("c", now, 30, 10)) == sorted(r.id for r in mine[1:])
+    store.release([mine[0].id], "a")
+    assert [r.id for r in store.claim_due("d", now, 30, 10)] == [mine[0].id]
+    store.release([theirs.id], "b")
+    assert [r.id for r in store.claim_due("e", now, 30, 10)] == [theirs.id]
+    # without `release`, a progress write keeps the lease (as save_replica does) until release
+    (again,) = store.claim_due("f", now + timedelta(seconds=31), 30, 1)
+    assert store.save_progress([(again.moved(S.COPYING, later, next_check_at=now), again.version)]) == 1
+    assert again.id not in {r.id for r in store.claim_due("g", now + timedelta(seconds=31), 30, 10)}
+
+
+def test_claim_due_rounds_never_return_the_same_replica_twice(store: SqlStateStore) -> None:
+    """The sweep claims in rounds under one lease instant: each round gets the next oldest, none twice."""
+    now = utcnow()
+    for i in range(7):
+        store.create_replication(
+            make_replication([f"img-0000001{i}"], ["ap-shanghai"], next_check_at=now - timedelta(minutes=10 - i))
+        )
+    rounds = [store.claim_due(f"swp.{n}", now, 30, 3, lease_now=now) for n in range(4)]
+    assert [len(r) for r in rounds] == [3, 3, 1, 0]
+    ids = [r.id for batch in rounds for r in batch]
+    assert len(set(ids)) == 7
+    assert [r.next_check_at for batch in rounds for r in batch] == sorted(r.next_check_at for b in rounds for r in b)

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -218,6 +219,35 @@ def test_lost_commit_ack_on_create_and_claim(store: SqlStateStore, monkeypatch: 
     assert fired
     assert sorted(r.id for r in got) == sorted(r.id for r in rep.replicas)  # the first try's leases, not none
     assert store.claim_due("owner-2", now, 30, 10) == []
+
+
+def test_lost_commit_ack_on_a_progress_write_that_releases(
+    store: SqlStateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = utcnow()
+    rep = make_replication(["img-aaaaaaa1", "img-aaaaaaa2"], ["ap-shanghai"], next_check_at=now)
+    store.create_replication(rep)
+    copying = []
+    for r in rep.replicas:
+        saved = store.save_replica(step(r, now), expected_version=0, expected_state=S.PENDING)
+        assert saved is not None and saved.state is S.COPYING
+        copying.append(saved)
+    claimed = store.claim_due("owner-1", now, 30, 10)
+    assert len(claimed) == 2
+    fired = _drop_after_commit(monkeypatch, store.engine)
+    later = now + timedelta(seconds=1)
+    written = store.save_progress(
+        [(r.moved(S.COPYING, later, sync_percent=30, next_check_at=now), r.version) for r in claimed],
+        release={r.id: "owner-1" for r in claimed},
+    )
+    assert fired
+    # the re-run finds its rows already at the new version: written once, and reported unwritten, so the caller
+    # releases again (a no-op: the first try's commit already gave the leases up)
+    assert written == 0
+    for r in claimed:
+        row = store.get_replica(r.id)
+        assert row is not None and (row.version, row.sync_percent) == (r.version + 1, 30)
+    assert sorted(r.id for r in store.claim_due("owner-2", now, 30, 10)) == sorted(r.id for r in claimed)
 
 
 # -- unreachable for a while: paused, restarting -------------------------------------------------------------------

@@ -9,7 +9,7 @@ until it expires. The SQL stores are tested against the same rules by tests/stor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -64,6 +64,8 @@ class FakeReplicaStore:
     log: list[tuple[str, Any]] = field(default_factory=list)
     rows: dict[str, Replica] = field(default_factory=dict)
     replications: dict[str, Replication] = field(default_factory=dict)
+    #: the leases a progress write may release (save_progress's `release`), when the test wires them
+    leases: FakeLeases | None = None
 
     def put(self, *replicas: Replica) -> None:
         for replica in replicas:
@@ -98,13 +100,21 @@ class FakeReplicaStore:
             self.outbox.messages.append(CompletionMessage.for_replica(stored))
         return stored
 
-    def save_progress(self, changes: Sequence[tuple[Replica, int]]) -> None:
+    def save_progress(self, changes: Sequence[tuple[Replica, int]], *, release: Mapping[str, str] | None = None) -> int:
         self.log.append(("save_progress", [r.id for r, _ in changes]))
+        written = 0
         for replica, expected_version in changes:
             assert replica.state is ReplicaState.COPYING, "save_progress writes COPYING replicas only"
             row = self.rows.get(replica.id)
             if row is not None and row.version == expected_version and row.state is ReplicaState.COPYING:
                 self.rows[replica.id] = replica.model_copy(update={"version": expected_version + 1})
+                owner = (release or {}).get(replica.id)
+                if owner is not None and self.leases is not None:
+                    held = self.leases.held.get(replica.id)
+                    if held is not None and held[0] == owner:
+                        del self.leases.held[replica.id]
+                written += 1
+        return written
 
     def copies_of_source(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
         return [r for r in self.rows.values() if r.source_region == source_region and r.source_image_id in image_ids]

@@ -41,6 +41,7 @@ class World:
         self.outbox = FakeOutbox(self.wall)
         self.replicas = FakeReplicaStore(self.outbox, log=self.log)
         self.leases = FakeLeases(self.replicas)
+        self.replicas.leases = self.leases
         self.idempotency = FakeIdempotency()
         self.audit = FakeAudit()
         self.images = FakeImages(log=self.log)
@@ -138,9 +139,10 @@ def test_one_describe_per_region_and_every_end_written_audited_and_published(wor
     assert sorted((m["replica_id"], m["state"]) for m in sent) == expected
     assert report.published == 2 and world.outbox.pending_outbox() == []
     assert set(world.outbox.sent_at.values()) == {world.wall.now()}
-    # leases given back; expired idempotency records purged on the real clock, not the domain one
+    # leases given back: the ends' by release, the copy in flight's by its progress write (one write, not two);
+    # expired idempotency records purged on the real clock, not the domain one
     assert world.leases.held == {} and sorted(i for _, ids in world.leases.released for i in ids) == sorted(
-        [done.id, failed.id, going.id]
+        [done.id, failed.id]
     )
     assert world.idempotency.purges == [world.wall.now()]
 
@@ -182,6 +184,28 @@ def test_a_replica_changed_by_another_invocation_is_left_to_it(world: World) -> 
     assert ("save_lost", replica.id) in world.log
     assert world.replicas.rows[replica.id].state is S.COPYING and world.replicas.rows[replica.id].sync_percent == 99
     assert dict(report.outcomes) == {} and world.audit.records == [] and world.queue.bodies == []
+
+
+def test_a_progress_write_that_loses_its_compare_and_set_still_gives_the_lease_back(world: World) -> None:
+    kept = world.copying("img-a", "ap-shanghai", "img-c1")
+    lost = world.copying("img-b", "ap-shanghai", "img-c2")
+    world.images.add("ap-shanghai", "img-c1", state="SYNCING", sync_percent=10)
+    world.images.add("ap-shanghai", "img-c2", state="SYNCING", sync_percent=10)
+    original = world.leases.claim_due
+
+    def claim_then_lose(*args: object, **kwargs: object) -> list[Replica]:
+        claimed = original(*args, **kwargs)
+        world.replicas.bump(lost.id, sync_percent=99)  # another invocation writes one of them first
+        return claimed
+
+    world.leases.claim_due = claim_then_lose
+    report = world.sweep()()
+    assert report.claimed == 2
+    assert world.replicas.rows[kept.id].sync_percent == 10 and world.replicas.rows[lost.id].sync_percent == 99
+    # the progress write wrote one row of two: the sweep cannot tell which, so it releases both (a no-op on the
+    # one already released), and no lease outlives the sweep
+    assert world.leases.held == {}
+    assert sorted(i for _, ids in world.leases.released for i in ids) == sorted([kept.id, lost.id])
 
 
 def test_a_leased_replica_is_not_swept_twice(world: World) -> None:

@@ -208,11 +208,18 @@ class Sweep:
         claimed = list(by_id.values())
         report.claimed = len(claimed)
         if claimed:
+            released: set[str] = set()  # leases the progress writes already gave up
             try:
-                self._work(claimed, report)
+                self._work(claimed, report, owners, released)
             finally:
-                for owner in set(owners.values()):
-                    self.leases.release([rid for rid, o in owners.items() if o == owner], owner)
+                # the rest: ends, copies waiting for a source, what a stop left unchecked, and every row of a
+                # progress write that did not write them all (a lost compare-and-set keeps its lease until here)
+                left: dict[str, list[str]] = defaultdict(list)
+                for rid, owner in owners.items():
+                    if rid not in released:
+                        left[owner].append(rid)
+                for owner, ids in left.items():
+                    self.leases.release(ids, owner)
         if self.reconcile is not None and time_left() > self.safety:
             report.reconciled = self.reconcile()
         report.published = self.publish_outbox(report=report)
@@ -319,7 +326,7 @@ class Sweep:
         if saved is not None and state is not replica.state:
             report.outcomes[state.value] += 1
 
-    def _work(self, claimed: list[Replica], report: SweepReport) -> None:
+    def _work(self, claimed: list[Replica], report: SweepReport, owners: dict[str, str], released: set[str]) -> None:
         now = self.clock.now()
         live: list[Replica] = []
         for replica in claimed:
@@ -333,7 +340,7 @@ class Sweep:
                 )
             else:
                 live.append(replica)
-        self._check_copies([r for r in live if r.state is S.COPYING], report)
+        self._check_copies([r for r in live if r.state is S.COPYING], report, owners, released)
         self._check_sources([r for r in live if r.state in (S.PENDING, S.WAITING_SOURCE)], report)
 
     def _images_of(self, account: str | None, role: str | None) -> ImageService:
@@ -342,7 +349,9 @@ class Sweep:
             return self.starter.accounts.images(account, role)
         return self.images
 
-    def _check_copies(self, copying: list[Replica], report: SweepReport) -> None:
+    def _check_copies(
+        self, copying: list[Replica], report: SweepReport, owners: dict[str, str], released: set[str]
+    ) -> None:
         by_region: dict[tuple[str | None, str | None, str], list[Replica]] = defaultdict(list)
         for replica in copying:
             by_region[(replica.account, replica.role, replica.destination_region)].append(replica)
@@ -412,7 +421,9 @@ class Sweep:
                         first_look_at=first,
                     )
                     progress.append((moved, replica.version))
-            self.replicas.save_progress(progress)
+            # the same UPDATE gives up this sweep's lease on each row it writes (one write per copy, not two)
+            if progress and self.replicas.save_progress(progress, release=owners) == len(progress):
+                released.update(r.id for r, _ in progress)
 
     def _check_sources(self, waiting: list[Replica], report: SweepReport) -> None:
         by_region: dict[str, list[Replica]] = defaultdict(list)

@@ -12,10 +12,12 @@ from sqlalchemy.engine import Connection
 from ...domain.models import Replica
 from ...domain.states import ACTIVE
 from .base import SqlStore
-from .rows import to_replica
+from .rows import REPLICA_FIELDS, to_replica
 from .schema import replicas
 
 _ACTIVE_VALUES = sorted(s.value for s in ACTIVE)
+#: the columns a Replica is built from (not the lease columns)
+_REPLICA_COLUMNS = [replicas.c[name] for name in REPLICA_FIELDS]
 
 
 class SqlLeaseStore(SqlStore):
@@ -32,16 +34,28 @@ class SqlLeaseStore(SqlStore):
             return tuple(version[:3]) >= (8, 0, 1)
         return False  # SQLite: BEGIN IMMEDIATE already serialises writers
 
+    def _use_returning(self, conn: Connection) -> bool:
+        """UPDATE ... RETURNING: PostgreSQL, and SQLite from 3.35; MySQL/MariaDB have none (the portable path)."""
+        dialect = conn.dialect
+        if dialect.name == "postgresql":
+            return True
+        if dialect.name == "sqlite":
+            return tuple(dialect.server_version_info or ()) >= (3, 35)
+        return False
+
     def claim_due(
         self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
     ) -> list[Replica]:
         """Lease up to `limit` due active replicas to `owner` until lease_now + lease_seconds (see the port).
 
-        Select candidate ids (SKIP LOCKED where available), then ``UPDATE ... WHERE id IN (:ids) AND`` (still
-        active, still due, lease free or expired) -- the condition, not the select, is what makes two owners'
-        leases exclusive, on every backend (MySQL forbids an UPDATE with a subquery on the same table, hence two
-        statements). Then the rows now held by `owner` are read back. Use a fresh owner per sweep invocation: a
-        re-run of this call (lost connection) then returns what the first try leased.
+        Where the backend has UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35): one statement, ``UPDATE ... WHERE
+        id IN (due ids, oldest first, LIMIT; SKIP LOCKED on PostgreSQL) AND`` (still active, still due, lease free
+        or expired) ``RETURNING`` the rows it leased. Elsewhere (MySQL/MariaDB, which also forbid an UPDATE with a
+        subquery on the same table): select candidate ids (SKIP LOCKED where available), ``UPDATE ... WHERE id IN
+        (:ids) AND`` the same condition, then read back the rows now held by `owner`. On both paths the condition,
+        not the select, is what makes two owners' leases exclusive. Use a fresh owner per call: a re-run of this
+        call after a lost connection (whose first try may have committed) takes the portable path, whose read-back
+        by owner and expiry returns what the first try leased.
         """
         if limit <= 0:
             return []
@@ -52,25 +66,37 @@ class SqlLeaseStore(SqlStore):
             replicas.c.next_check_at <= now,
             or_(replicas.c.lease_expires_at.is_(None), replicas.c.lease_expires_at <= held_at),
         )
+        oldest = (replicas.c.next_check_at, replicas.c.id)
 
-        def write(conn: Connection, _attempt: int) -> list[Replica]:
-            q = select(replicas.c.id).where(due).order_by(replicas.c.next_check_at, replicas.c.id).limit(limit)
+        def write(conn: Connection, attempt: int) -> list[Replica]:
+            q = select(replicas.c.id).where(due).order_by(*oldest).limit(limit)
             if self._use_skip_locked(conn):
                 q = q.with_for_update(skip_locked=True)
+            lease = update(replicas).values(lease_owner=owner, lease_expires_at=expires)
+            if attempt == 1 and self._use_returning(conn):
+                # one statement instead of three (select, update, read back); RETURNING hands back exactly the
+                # rows this statement leased. The candidates sit in a materialised CTE: PostgreSQL may otherwise
+                # run an IN (subquery ... LIMIT) again per row, and lease more than `limit`
+                candidates = q.cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql")
+                leased = conn.execute(
+                    lease.where(replicas.c.id.in_(select(candidates.c.id)), due).returning(*_REPLICA_COLUMNS)
+                ).mappings()
+                got = [to_replica(row) for row in leased]
+                got.sort(key=lambda r: (r.next_check_at, r.id))  # RETURNING's order is unspecified
+                return got
             ids = list(conn.execute(q).scalars())
-            owned = replicas.c.lease_owner == owner
             if ids:
-                conn.execute(
-                    update(replicas)
-                    .where(replicas.c.id.in_(ids), due)
-                    .values(lease_owner=owner, lease_expires_at=expires)
-                )
+                conn.execute(lease.where(replicas.c.id.in_(ids), due))
             # the rows this call leased -- including those of a first try whose COMMIT succeeded but whose
             # connection dropped before the answer (a re-run computes the same owner and expiry)
             rows = conn.execute(
-                select(replicas)
-                .where(owned, replicas.c.lease_expires_at == expires, replicas.c.state.in_(_ACTIVE_VALUES))
-                .order_by(replicas.c.next_check_at, replicas.c.id)
+                select(*_REPLICA_COLUMNS)
+                .where(
+                    replicas.c.lease_owner == owner,
+                    replicas.c.lease_expires_at == expires,
+                    replicas.c.state.in_(_ACTIVE_VALUES),
+                )
+                .order_by(*oldest)
                 .limit(limit)
             ).mappings()
             return [to_replica(row) for row in rows]

@@ -16,10 +16,10 @@ How the promise (every copy finished, retried or visibly failed; none lost, none
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, insert, null, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -46,6 +46,34 @@ _MUTABLE = (
     "deadline_at",
     "looks",
     "first_look_at",
+)
+
+
+def _keep_unless_owned(column: str) -> Any:
+    """The column, or NULL when the row's lease is held by :b_owner (a NULL :b_owner matches no row)."""
+    return case((replicas.c.lease_owner == bindparam("b_owner"), null()), else_=replicas.c[column])
+
+
+#: save_progress: the compare-and-set of COPYING -> COPYING, optionally clearing the writer's own lease. The lease
+#: columns come last and lease_expires_at before lease_owner: MySQL/MariaDB assign left to right, each seeing the
+#: columns already assigned, so lease_owner must still hold its old value when lease_expires_at is decided.
+_PROGRESS = (
+    update(replicas)
+    .where(
+        replicas.c.id == bindparam("b_id"),
+        replicas.c.version == bindparam("b_version"),
+        replicas.c.state == ReplicaState.COPYING.value,
+    )
+    .ordered_values(
+        (replicas.c.version, bindparam("b_new_version")),
+        (replicas.c.sync_percent, bindparam("b_sync_percent")),
+        (replicas.c.next_check_at, bindparam("b_next_check_at", type_=UTCDateTime)),
+        (replicas.c.updated_at, bindparam("b_updated_at", type_=UTCDateTime)),
+        (replicas.c.looks, bindparam("b_looks")),
+        (replicas.c.first_look_at, bindparam("b_first_look_at", type_=UTCDateTime)),
+        (replicas.c.lease_expires_at, _keep_unless_owned("lease_expires_at")),
+        (replicas.c.lease_owner, _keep_unless_owned("lease_owner")),
+    )
 )
 
 
@@ -176,13 +204,17 @@ class SqlReplicaStore(SqlReplicaQueries):
 
         return stored if self._tx(write) else None
 
-    def save_progress(self, changes: Sequence[tuple[Replica, int]]) -> None:
+    def save_progress(self, changes: Sequence[tuple[Replica, int]], *, release: Mapping[str, str] | None = None) -> int:
         """Progress of copies in flight, many in one transaction (see the port): each (replica, expected_version)
         is written COPYING -> COPYING by compare-and-set on (id, version, state); a row changed meanwhile is left.
+        `release` (replica id -> lease owner): the same UPDATE clears that owner's lease on a row it writes (a lease
+        now held by another owner is left as it is). Returns how many rows it wrote (-1: the driver cannot tell).
 
-        Why one executemany: the sweep records progress for every copy it checks, and a transaction (and a
-        statement build) per copy was most of its time (docs/benchmarks.md).
+        Why one executemany, and the release in it: the sweep records progress for every copy it checks, and a
+        transaction (and a statement build) per copy, then a second UPDATE of the same rows to release them, were
+        most of its time (docs/benchmarks.md).
         """
+        owners = release or {}
         rows = []
         for replica, expected_version in changes:
             if replica.state is not ReplicaState.COPYING:
@@ -197,32 +229,19 @@ class SqlReplicaStore(SqlReplicaQueries):
                     "b_updated_at": replica.updated_at,
                     "b_looks": replica.looks,
                     "b_first_look_at": replica.first_look_at,
+                    "b_owner": owners.get(replica.id),
                 }
             )
         if not rows:
-            return
-        stmt = (
-            update(replicas)
-            .where(
-                replicas.c.id == bindparam("b_id"),
-                replicas.c.version == bindparam("b_version"),
-                replicas.c.state == ReplicaState.COPYING.value,
-            )
-            .values(
-                version=bindparam("b_new_version"),
-                sync_percent=bindparam("b_sync_percent"),
-                next_check_at=bindparam("b_next_check_at", type_=UTCDateTime),
-                updated_at=bindparam("b_updated_at", type_=UTCDateTime),
-                looks=bindparam("b_looks"),
-                first_look_at=bindparam("b_first_look_at", type_=UTCDateTime),
-            )
-        )
+            return 0
 
-        def write(conn: Connection, _attempt: int) -> None:
+        def write(conn: Connection, _attempt: int) -> int:
             # a re-run after a lost COMMIT finds its own rows at the new version: the CAS skips them, as it should
-            conn.execute(stmt, rows)
+            # (and reports them unwritten, so a caller releases their leases again: harmless)
+            written = conn.execute(_PROGRESS, rows).rowcount
+            return written if conn.dialect.supports_sane_multi_rowcount else -1
 
-        self._tx(write)
+        return self._tx(write)
 
     def add_replica(self, replica: Replica) -> Replica:
         """Insert one more replica into its existing replication (see the port); idempotent by replica id."""
