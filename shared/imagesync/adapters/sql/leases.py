@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from ...domain.models import Replica
 from ...domain.states import ACTIVE
 from .base import SqlStore
-from .rows import REPLICA_FIELDS, to_replica
+from .rows import REPLICA_FIELDS, to_replicas
 from .schema import replicas
 
 _ACTIVE_VALUES = sorted(s.value for s in ACTIVE)
@@ -80,8 +80,8 @@ class SqlLeaseStore(SqlStore):
                 candidates = q.cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql")
                 leased = conn.execute(
                     lease.where(replicas.c.id.in_(select(candidates.c.id)), due).returning(*_REPLICA_COLUMNS)
-                ).mappings()
-                got = [to_replica(row) for row in leased]
+                ).all()
+                got = to_replicas(leased)
                 got.sort(key=lambda r: (r.next_check_at, r.id))  # RETURNING's order is unspecified
                 return got
             ids = list(conn.execute(q).scalars())
@@ -98,8 +98,8 @@ class SqlLeaseStore(SqlStore):
                 )
                 .order_by(*oldest)
                 .limit(limit)
-            ).mappings()
-            return [to_replica(row) for row in rows]
+            ).all()
+            return to_replicas(rows)
 
         return self._tx(write)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -39,6 +40,13 @@ def replica_row(r: Replica) -> dict[str, Any]:
 
 def to_replica(row: RowMapping) -> Replica:
     return Replica.model_validate({name: row[name] for name in REPLICA_FIELDS})
+
+
+def to_replicas(rows: Iterable[Sequence[Any]]) -> list[Replica]:
+    """Replicas from plain rows whose columns are REPLICA_FIELDS, in that order (a claim's thousands of rows: by
+    position, not through a RowMapping's per-key lookups)."""
+    validate = Replica.model_validate
+    return [validate(dict(zip(REPLICA_FIELDS, row, strict=True))) for row in rows]
 
 
 def to_replica_like(r: Replica) -> Replica:
