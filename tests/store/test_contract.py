@@ -514,3 +514,58 @@ def test_claim_due_rounds_never_return_the_same_replica_twice(store: SqlStateSto
     ids = [r.id for batch in rounds for r in batch]
     assert len(set(ids)) == 7
     assert [r.next_check_at for batch in rounds for r in batch] == sorted(r.next_check_at for b in rounds for r in b)
+
+
+def test_save_progress_of_hundreds_of_rows_keeps_the_compare_and_set_per_row(store: SqlStateStore) -> None:
+    """More rows than one statement of a server backend takes (PROGRESS_CHUNK), columns alike and unlike across
+    rows, NULLs among values: each row is written, or left when it changed meanwhile, and only its own lease goes."""
+    now = utcnow()
+    images = [f"img-{i:08d}" for i in range(60)]
+    rep = store.create_replication(
+        make_replication(images, ["ap-shanghai", "ap-beijing", "ap-nanjing", "ap-chengdu"], next_check_at=now)
+    )
+    for r in rep.replicas:
+        assert store.save_replica(
+            r.moved(S.COPYING, now, next_check_at=now), expected_version=0, expected_state=r.state
+        )
+    claimed = store.claim_due("a", now, 30, 1000)
+    assert len(claimed) == 240
+    stale = {r.id for r in claimed[::7]}  # changed by somebody else before the progress write
+    for r in claimed:
+        if r.id in stale:
+            assert store.save_replica(
+                r.moved(S.COPYING, now, sync_percent=1), expected_version=r.version, expected_state=S.COPYING
+            )
+    owners = {r.id: ("zzz" if i % 5 == 0 else "a") for i, r in enumerate(claimed) if i % 11}  # zzz holds none
+    later = now + timedelta(seconds=1)
+    changes = [
+        (
+            r.moved(
+                S.COPYING,
+                later,
+                sync_percent=None if i % 13 == 0 else i % 100,
+                next_check_at=now,
+                looks=i % 3,
+                first_look_at=None if i % 2 else later + timedelta(microseconds=i),
+            ),
+            r.version,
+        )
+        for i, r in enumerate(claimed)
+    ]
+    assert store.save_progress(changes, release=owners) == 240 - len(stale)
+    got = {r.id: r for r in store.get_replication(rep.id).replicas}
+    for (moved, version), r in zip(changes, claimed, strict=True):
+        row = got[r.id]
+        if r.id in stale:
+            assert (row.version, row.sync_percent, row.looks) == (version + 1, 1, 0)
+            continue
+        assert row.version == version + 1
+        assert (row.sync_percent, row.looks, row.first_look_at) == (
+            moved.sync_percent,
+            moved.looks,
+            moved.first_look_at,
+        )
+        assert (row.next_check_at, row.updated_at) == (now, later)
+    # due again at once: only the rows written whose lease "a" held in the map are free now
+    freed = {r.id for r in claimed if r.id not in stale and owners.get(r.id) == "a"}
+    assert {r.id for r in store.claim_due("c", now, 30, 1000)} == freed

@@ -19,9 +19,25 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, null, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Integer,
+    String,
+    bindparam,
+    case,
+    column,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import Update
 
 from ...domain.models import Replica, Replication
 from ...domain.states import ReplicaState, check_transition
@@ -75,6 +91,94 @@ _PROGRESS = (
         (replicas.c.lease_owner, _keep_unless_owned("lease_owner")),
     )
 )
+
+
+#: save_progress on PostgreSQL: every row in one statement, its columns bound as arrays and joined by id
+#: (``UPDATE replicas ... FROM unnest(:ids, :versions, ...) AS v(...) WHERE id = v.id AND version = v.version AND
+#: state = 'COPYING'``): the same compare-and-set as _PROGRESS, row by row. PostgreSQL evaluates every SET against
+#: the row as it was, so the lease columns may come in any order.
+_PG_PROGRESS_ROWS = (
+    ("id", String, "b_id"),
+    ("version", Integer, "b_version"),
+    ("sync_percent", Integer, "b_sync_percent"),
+    ("next_check_at", UTCDateTime, "b_next_check_at"),
+    ("updated_at", UTCDateTime, "b_updated_at"),
+    ("looks", Integer, "b_looks"),
+    ("first_look_at", UTCDateTime, "b_first_look_at"),
+    ("owner", String, "b_owner"),
+)
+_pg_rows = (
+    func.unnest(*[bindparam(key, type_=ARRAY(type_)) for _, type_, key in _PG_PROGRESS_ROWS])
+    .table_valued(*[column(name, type_) for name, type_, _ in _PG_PROGRESS_ROWS])
+    .render_derived(name="v")
+)
+_pg_mine = replicas.c.lease_owner == _pg_rows.c.owner
+_PG_PROGRESS = (
+    update(replicas)
+    .where(
+        replicas.c.id == _pg_rows.c.id,
+        replicas.c.version == _pg_rows.c.version,
+        replicas.c.state == ReplicaState.COPYING.value,
+    )
+    .values(
+        version=replicas.c.version + 1,
+        sync_percent=_pg_rows.c.sync_percent,
+        next_check_at=_pg_rows.c.next_check_at,
+        updated_at=_pg_rows.c.updated_at,
+        looks=_pg_rows.c.looks,
+        first_look_at=_pg_rows.c.first_look_at,
+        lease_expires_at=case((_pg_mine, null()), else_=replicas.c.lease_expires_at),
+        lease_owner=case((_pg_mine, null()), else_=replicas.c.lease_owner),
+    )
+)
+
+#: save_progress on MySQL/MariaDB: rows per UPDATE. Bounds each statement's CASE lists, which the server reads
+#: in order for every row it updates (so a statement's work grows with the square of its rows)
+PROGRESS_CHUNK = 100
+#: the columns a progress write sets from its rows, with their row keys
+_PROGRESS_VALUES = (
+    ("sync_percent", "b_sync_percent"),
+    ("next_check_at", "b_next_check_at"),
+    ("updated_at", "b_updated_at"),
+    ("looks", "b_looks"),
+    ("first_look_at", "b_first_look_at"),
+)
+
+
+def _progress_in_one(rows: Sequence[Mapping[str, Any]]) -> Update:
+    """The progress of `rows` (save_progress's parameter rows) as one UPDATE, for MySQL/MariaDB (no arrays).
+
+    The same compare-and-set as _PROGRESS, row by row: ``WHERE id IN (ids) AND (id, version) IN ((id, expected),
+    ...) AND state = 'COPYING'``, so a row changed meanwhile matches nothing and is not counted; ``version =
+    version + 1`` is each row's expected version plus one. A column with one value across the rows is set to it,
+    another by ``CASE id WHEN .. THEN ..``. The lease is cleared only where ``(id, lease_owner)`` is one of the
+    (row, owner) pairs given, with lease_expires_at before lease_owner (MySQL's left-to-right SET, see _PROGRESS).
+    Why: PyMySQL runs an executemany UPDATE as one round trip per row.
+    """
+    ids = [row["b_id"] for row in rows]
+    values: list[tuple[Any, Any]] = [(replicas.c.version, replicas.c.version + 1)]
+    for name, key in _PROGRESS_VALUES:
+        column = replicas.c[name]
+        first = rows[0][key]
+        if all(row[key] == first for row in rows):
+            values.append((column, literal(first, column.type)))
+        else:
+            whens = [(row["b_id"], literal(row[key], column.type)) for row in rows]
+            values.append((column, case(*whens, value=replicas.c.id, else_=column)))
+    owned = [(row["b_id"], row["b_owner"]) for row in rows if row["b_owner"] is not None]
+    if owned:
+        mine: ColumnElement[bool] = tuple_(replicas.c.id, replicas.c.lease_owner).in_(owned)
+        values.append((replicas.c.lease_expires_at, case((mine, null()), else_=replicas.c.lease_expires_at)))
+        values.append((replicas.c.lease_owner, case((mine, null()), else_=replicas.c.lease_owner)))
+    return (
+        update(replicas)
+        .where(
+            replicas.c.id.in_(ids),
+            tuple_(replicas.c.id, replicas.c.version).in_([(row["b_id"], row["b_version"]) for row in rows]),
+            replicas.c.state == ReplicaState.COPYING.value,
+        )
+        .ordered_values(*values)
+    )
 
 
 class SqlReplicaStore(SqlReplicaQueries):
@@ -210,9 +314,11 @@ class SqlReplicaStore(SqlReplicaQueries):
         `release` (replica id -> lease owner): the same UPDATE clears that owner's lease on a row it writes (a lease
         now held by another owner is left as it is). Returns how many rows it wrote (-1: the driver cannot tell).
 
-        Why one executemany, and the release in it: the sweep records progress for every copy it checks, and a
+        Why one transaction, and the release in it: the sweep records progress for every copy it checks, and a
         transaction (and a statement build) per copy, then a second UPDATE of the same rows to release them, were
-        most of its time (docs/benchmarks.md).
+        most of its time (docs/benchmarks.md). Within it: an executemany of _PROGRESS on SQLite, one UPDATE joined
+        to the rows as arrays on PostgreSQL (_PG_PROGRESS), one UPDATE per PROGRESS_CHUNK rows on MySQL/MariaDB
+        (_progress_in_one), where an executemany is a round trip per row.
         """
         owners = release or {}
         rows = []
@@ -238,6 +344,20 @@ class SqlReplicaStore(SqlReplicaQueries):
         def write(conn: Connection, _attempt: int) -> int:
             # a re-run after a lost COMMIT finds its own rows at the new version: the CAS skips them, as it should
             # (and reports them unwritten, so a caller releases their leases again: harmless)
+            if conn.dialect.name == "postgresql":
+                # one statement, not one per row; each row it matches changes (version + 1): its count is the
+                # rows written
+                return conn.execute(
+                    _PG_PROGRESS, {key: [row[key] for row in rows] for _, _, key in _PG_PROGRESS_ROWS}
+                ).rowcount
+            if conn.dialect.name in ("mysql", "mariadb"):
+                # a statement per PROGRESS_CHUNK rows, not a round trip per row; each row it matches changes
+                # (version + 1), so the server's count (rows matched) is the rows written
+                return sum(
+                    conn.execute(_progress_in_one(rows[at : at + PROGRESS_CHUNK])).rowcount
+                    for at in range(0, len(rows), PROGRESS_CHUNK)
+                )
+            # SQLite: in-process, where an executemany of one prepared statement is the cheaper way
             written = conn.execute(_PROGRESS, rows).rowcount
             return written if conn.dialect.supports_sane_multi_rowcount else -1
 
