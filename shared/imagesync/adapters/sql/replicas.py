@@ -357,7 +357,7 @@ class SqlReplicaStore(SqlReplicaQueries):
                     conn.execute(_progress_in_one(rows[at : at + PROGRESS_CHUNK])).rowcount
                     for at in range(0, len(rows), PROGRESS_CHUNK)
                 )
-            # SQLite: in-process, where an executemany of one prepared statement is the cheaper way
+            # SQLite: in-process, no round trip to save: an executemany of one prepared statement
             written = conn.execute(_PROGRESS, rows).rowcount
             return written if conn.dialect.supports_sane_multi_rowcount else -1
 
