@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -37,7 +38,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import Update
 
@@ -110,6 +111,21 @@ def _sqlite_progress() -> str:
 
 def _as_is(value: Any) -> Any:
     return value
+
+
+def _stamps(dialect: Dialect) -> Callable[[datetime | None], str | None]:
+    """The stored text of a timestamp (UTCDateTime's converter), once per distinct value: the rows of one progress
+    write share their updated_at (the sweep's "now" for a page) and mostly their first_look_at."""
+    convert = UTCDateTime().bind_processor(dialect)
+    texts: dict[datetime | None, str | None] = {}
+
+    def stamp(value: datetime | None) -> str | None:
+        text = texts.get(value)
+        if text is None:
+            text = texts[value] = convert(value)
+        return text
+
+    return stamp
 
 
 #: save_progress on PostgreSQL: every row in one statement, its columns bound as arrays and joined by id
@@ -343,7 +359,7 @@ class SqlReplicaStore(SqlReplicaQueries):
         dialect = self.engine.dialect
         on_sqlite = dialect.name == "sqlite"
         # on SQLite the rows go to sqlite3 as they are, so their timestamps are the stored text already
-        stamp: Callable[[Any], Any] = UTCDateTime().bind_processor(dialect) if on_sqlite else _as_is
+        stamp: Callable[[Any], Any] = _stamps(dialect) if on_sqlite else _as_is
         rows = []
         for replica, expected_version in changes:
             if replica.state is not ReplicaState.COPYING:
