@@ -11,8 +11,11 @@
    in both. Best of --repeat runs each. The container is warm, as the bare calls' is: one sweep with nothing in
    flight runs first (its first call imports the SDK's cvm module and the handler's deferred imports, a cold
    start's cost that scripts/bench_cold_import.py measures); --cold times the process's first sweep instead.
+   --cpu adds the process's CPU time of the sweep and of the bare calls (the median of the runs, and their
+   ratio): steadier than wall time on a shared machine; it includes the in-process emulator's answers, on both
+   sides.
 
-    .venv/bin/python scripts/bench_sweep.py [--copies 10000] [--repeat 3] [--cold] [--database-url URL]
+    .venv/bin/python scripts/bench_sweep.py [--copies 10000] [--repeat 3] [--cold] [--cpu] [--database-url URL]
 
 --database-url mysql+pymysql://root@127.0.0.1:3306/test (or a postgresql+psycopg:// one): the state table on that
 server instead of a SQLite file, in a scratch database per run (created at the schema's head, then dropped).
@@ -21,6 +24,7 @@ server instead of a SQLite file, in a scratch database per run (created at the s
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from contextlib import ExitStack
 from typing import Any
@@ -44,11 +48,17 @@ SCENARIOS: list[dict[str, int]] = [
 
 
 def run_sweep(b: Bench) -> tuple[dict[str, Any], float]:
+    report, elapsed, _ = run_sweep_cpu(b)
+    return report, elapsed
+
+
+def run_sweep_cpu(b: Bench) -> tuple[dict[str, Any], float, float]:
+    """One status_sweep invocation: its report, wall seconds and the process's CPU seconds."""
     from imagesync.handlers import status_sweep
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     report = status_sweep.main_handler(TIMER, CONTEXT)
-    return report, time.perf_counter() - start
+    return report, time.perf_counter() - start, time.process_time() - cpu
 
 
 def calls_per_sweep() -> list[list[Any]]:
@@ -67,21 +77,30 @@ def calls_per_sweep() -> list[list[Any]]:
 
 def bare(b: Bench, calls: list[dict[str, Any]]) -> float:
     """The same DescribeImages requests straight through the SDK clients imagesync uses (no retry, no store)."""
+    return bare_cpu(b, calls)[0]
+
+
+def bare_cpu(b: Bench, calls: list[dict[str, Any]]) -> tuple[float, float]:
+    """bare(), timed in wall and the process's CPU seconds."""
     from tencentcloud.cvm.v20170312 import models
 
     cloud = b.services.cloud
     assert cloud is not None
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for call in calls:
         request = models.DescribeImagesRequest()
         request.from_json_string(__import__("json").dumps(call["params"]))
         cloud.client("cvm", call["region"]).DescribeImages(request)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def sweep_time(copies: int, repeat: int, *, cold: bool = False, server: str | None = None) -> list[list[Any]]:
+def sweep_time(
+    copies: int, repeat: int, *, cold: bool = False, server: str | None = None, cpu: bool = False
+) -> list[list[Any]]:
     per_region = {region: copies // len(MAINLAND) for region in MAINLAND}
     sweeps, bares, n_calls, claimed = [], [], 0, 0
+    sweeps_cpu: list[float] = []
+    bares_cpu: list[float] = []
     for _ in range(repeat):
         with ExitStack() as stack:
             db: dict[str, Any] = {"database_url": stack.enter_context(scratch_database(server))} if server else {}
@@ -91,24 +110,29 @@ def sweep_time(copies: int, repeat: int, *, cold: bool = False, server: str | No
             seed_in_flight(b, per_region)
             b.admin.advance(60)
             b.admin.clear_calls()
-            report, elapsed = run_sweep(b)
+            report, elapsed, elapsed_cpu = run_sweep_cpu(b)
             calls = b.admin.calls(action="DescribeImages")
             assert report["claimed"] == copies, report
             sweeps.append(elapsed)
-            bares.append(min(bare(b, calls) for _ in range(2)))
+            sweeps_cpu.append(elapsed_cpu)
+            bare_runs = [bare_cpu(b, calls) for _ in range(2)]
+            bares.append(min(wall for wall, _ in bare_runs))
+            bares_cpu.append(min(used for _, used in bare_runs))
             n_calls, claimed = len(calls), report["claimed"]
     best_sweep, best_bare = min(sweeps), min(bares)
-    return [
-        [
-            claimed,
-            n_calls,
-            floor_calls(per_region),
-            best_sweep,
-            best_bare,
-            best_sweep / best_bare,
-            1000 * best_sweep / claimed,
-        ]
+    row = [
+        claimed,
+        n_calls,
+        floor_calls(per_region),
+        best_sweep,
+        best_bare,
+        best_sweep / best_bare,
+        1000 * best_sweep / claimed,
     ]
+    if cpu:
+        sweep_cpu, bare_cpu_s = statistics.median(sweeps_cpu), statistics.median(bares_cpu)
+        row += [sweep_cpu, bare_cpu_s, sweep_cpu / bare_cpu_s]
+    return [row]
 
 
 def main() -> None:
@@ -117,6 +141,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of the timing; the best is shown")
     parser.add_argument("--cold", action="store_true", help="time the process's first sweep (cold imports in it)")
     parser.add_argument("--skip-calls", action="store_true", help="only the timing, not the calls-per-sweep table")
+    parser.add_argument(
+        "--cpu", action="store_true", help="also the process CPU time of the sweep and of the bare calls (medians)"
+    )
     parser.add_argument(
         "--database-url", help="a MariaDB/MySQL or PostgreSQL server (any database URL on it) for the timing's state"
     )
@@ -130,12 +157,10 @@ def main() -> None:
         f"{'cold: the first sweep of the process' if args.cold else 'warm container'}, best of {args.repeat}, "
         f"state on {make_url(args.database_url).get_backend_name() if args.database_url else 'SQLite'})\n"
     )
-    print(
-        table(
-            ["claimed", "DescribeImages", "floor", "sweep s", "bare calls s", "sweep / bare", "ms per copy"],
-            sweep_time(args.copies, args.repeat, cold=args.cold, server=args.database_url),
-        )
-    )
+    columns = ["claimed", "DescribeImages", "floor", "sweep s", "bare calls s", "sweep / bare", "ms per copy"]
+    if args.cpu:
+        columns += ["sweep CPU s", "bare CPU s", "CPU sweep / bare"]
+    print(table(columns, sweep_time(args.copies, args.repeat, cold=args.cold, server=args.database_url, cpu=args.cpu)))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from operator import itemgetter
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection
@@ -19,8 +18,6 @@ from .schema import replicas
 _ACTIVE_VALUES = sorted(s.value for s in ACTIVE)
 #: the columns a Replica is built from (not the lease columns)
 _REPLICA_COLUMNS = [replicas.c[name] for name in REPLICA_FIELDS]
-#: the sort key of such a row: the claim's order, oldest check first (next_check_at, id)
-_OLDEST_FIRST = itemgetter(REPLICA_FIELDS.index("next_check_at"), REPLICA_FIELDS.index("id"))
 
 
 class SqlLeaseStore(SqlStore):
@@ -83,9 +80,10 @@ class SqlLeaseStore(SqlStore):
                 candidates = q.cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql")
                 leased = conn.execute(
                     lease.where(replicas.c.id.in_(select(candidates.c.id)), due).returning(*_REPLICA_COLUMNS)
-                )
-                # RETURNING's order is unspecified: sorted as rows (a key by position), before the models are built
-                return to_replicas(sorted(leased, key=_OLDEST_FIRST))
+                ).all()
+                got = to_replicas(leased)
+                got.sort(key=lambda r: (r.next_check_at, r.id))  # RETURNING's order is unspecified
+                return got
             ids = list(conn.execute(q).scalars())
             if ids:
                 conn.execute(lease.where(replicas.c.id.in_(ids), due))
