@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from .domain.models import CompletionMessage, Replica, Replication, SourceImage
+from .domain.models import CompletionMessage, InFlight, Replica, Replication, SourceImage
 from .domain.states import ReplicaState
 
 
@@ -170,6 +170,10 @@ class ReplicaStore(Protocol):
 
     def get_replica(self, replica_id: str) -> Replica | None: ...
 
+    def get_replicas(self, replica_ids: Sequence[str]) -> dict[str, Replica]:
+        """These replicas by id, in one read (an id not found is absent)."""
+        ...
+
     def find_active(
         self, source_region: str, image_id: str, destination_region: str, account: str | None = None
     ) -> Replica | None:
@@ -195,7 +199,9 @@ class ReplicaStore(Protocol):
         """
         ...
 
-    def save_progress(self, changes: Sequence[tuple[Replica, int]], *, release: Mapping[str, str] | None = None) -> int:
+    def save_progress(
+        self, changes: Sequence[tuple[Replica | InFlight, int]], *, release: Mapping[str, str] | None = None
+    ) -> int:
         """Record progress (sync_percent, next_check_at, updated_at, looks, first_look_at) of COPYING replicas, many
         in one transaction:
         each (replica, expected_version) by compare-and-set on (id, version, COPYING); a row that changed meanwhile
@@ -253,6 +259,12 @@ class LeaseStore(Protocol):
         clock's (what is due); the lease is about the sweeping process and runs on `lease_now`, the real clock
         (default: `now`): held until lease_now + lease_seconds, free once another caller's lease_now passes that.
         """
+        ...
+
+    def claim_in_flight(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
+    ) -> list[InFlight]:
+        """claim_due, the same leases, returning only what a sweep reads of each copy (InFlight)."""
         ...
 
     def release(self, replica_ids: Sequence[str], owner: str) -> None:

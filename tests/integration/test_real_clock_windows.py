@@ -32,6 +32,10 @@ class RecordingStore:
         self.leases.append({"now": now, "lease_seconds": lease_seconds, "time_left": time_left(), **kw})
         return self._store.claim_due(owner, now, lease_seconds, limit, **kw)
 
+    def claim_in_flight(self, owner: str, now: datetime, lease_seconds: float, limit: int, **kw: Any) -> Any:
+        self.leases.append({"now": now, "lease_seconds": lease_seconds, "time_left": time_left(), **kw})
+        return self._store.claim_in_flight(owner, now, lease_seconds, limit, **kw)
+
     def idempotency_claim(self, key: str, payload_hash: str, **kw: Any) -> Any:
         self.claims.append({"key": key, "time_left": time_left(), **kw})
         return self._store.idempotency_claim(key, payload_hash, **kw)

@@ -10,7 +10,7 @@ from store_helpers import make_replication, utcnow
 
 from imagesync.adapters.sql import SqlStateStore
 from imagesync.domain.errors import AlreadyInFlight
-from imagesync.domain.models import CompletionMessage, Replica
+from imagesync.domain.models import CompletionMessage, InFlight, Replica
 from imagesync.domain.states import IllegalTransition, ReplicaState
 
 S = ReplicaState
@@ -247,6 +247,41 @@ def test_claim_due_leases_oldest_due_active_first(store: SqlStateStore) -> None:
     # a crashed owner's lease runs out
     assert [r.id for r in store.claim_due("c", now + timedelta(seconds=31), 30, 2)] == [r.id for r in reps[:2]]
     assert store.claim_due("d", now, 30, 0) == []
+
+
+def test_claim_in_flight_leases_as_claim_due_does_and_reads_the_views_fields(store: SqlStateStore) -> None:
+    now = utcnow()
+    reps = []
+    for i in range(4):
+        rep = make_replication([f"img-0000000{i}"], ["ap-shanghai"], next_check_at=now - timedelta(minutes=5 - i))
+        store.create_replication(rep)
+        reps.append(rep.replicas[0])
+    copying = _advance(store, reps[0], S.COPYING, destination_image_id="img-c0000001", sync_percent=7, looks=2)
+    copying = _advance(store, copying, S.COPYING, first_look_at=now, started_at=now - timedelta(minutes=1))
+
+    got = store.claim_in_flight("a", now, 30, 3)
+    assert [v.id for v in got] == [r.id for r in reps[:3]]
+    whole = store.get_replicas([v.id for v in got] + ["rpl-none"])
+    assert sorted(whole) == sorted(v.id for v in got)  # an id not found is absent
+    for view in got:
+        replica = whole[view.id]
+        assert view == tuple(getattr(replica, name) for name in InFlight._fields)
+        assert view.state is replica.state and view.deadline_at.tzinfo is not None
+    assert got[0].version == copying.version and got[0].first_look_at == now and got[0].looks == 2
+    # the same leases as claim_due's: the one left goes to the next owner, then none
+    assert [r.id for r in store.claim_due("b", now, 30, 10)] == [reps[3].id]
+    assert store.claim_in_flight("c", now, 30, 10) == [] and store.get_replicas([]) == {}
+
+    # a progress write from a view: the compare-and-set and the lease release as from a Replica
+    later = now + timedelta(seconds=1)
+    view = got[0]
+    moved = view._replace(updated_at=later, sync_percent=40, next_check_at=now, looks=3)
+    assert store.save_progress([(moved, view.version)], release={view.id: "a"}) == 1
+    row = store.get_replica(view.id)
+    assert row is not None and (row.version, row.sync_percent, row.looks) == (view.version + 1, 40, 3)
+    assert row.first_look_at == now and row.updated_at == later
+    assert store.save_progress([(moved, view.version)]) == 0  # the version moved on
+    assert [v.id for v in store.claim_in_flight("d", now, 30, 10)] == [view.id]  # its lease given up
 
 
 def test_release_frees_only_the_owners_leases(store: SqlStateStore) -> None:

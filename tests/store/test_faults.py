@@ -221,6 +221,19 @@ def test_lost_commit_ack_on_create_and_claim(store: SqlStateStore, monkeypatch: 
     assert store.claim_due("owner-2", now, 30, 10) == []
 
 
+def test_lost_commit_ack_on_a_claim_of_views(store: SqlStateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = utcnow()
+    rep = make_replication(["img-aaaaaaa1", "img-aaaaaaa2"], ["ap-shanghai"], next_check_at=now)
+    store.create_replication(rep)
+    fired = _drop_after_commit(monkeypatch, store.engine)
+    got = store.claim_in_flight("owner-1", now, 30, 10)
+    assert fired
+    # the re-run's read-back by owner and expiry: the first try's leases, as views
+    assert sorted(v.id for v in got) == sorted(r.id for r in rep.replicas)
+    assert all(v.state is S.PENDING and v.version == 0 for v in got)
+    assert store.claim_in_flight("owner-2", now, 30, 10) == []
+
+
 def test_lost_commit_ack_on_a_progress_write_that_releases(
     store: SqlStateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,9 +15,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from imagesync.domain.errors import AlreadyInFlight, CloudError
-from imagesync.domain.models import CompletionMessage, Replica, Replication, SourceImage
+from imagesync.domain.models import CompletionMessage, InFlight, Replica, Replication, SourceImage
 from imagesync.domain.states import ACTIVE, ReplicaState, check_transition
 from imagesync.ports import HookRun, IdempotencyRecord
+
+#: what a progress write changes (save_progress: the SQL store writes these columns and the version)
+_PROGRESS_FIELDS = ("sync_percent", "next_check_at", "updated_at", "looks", "first_look_at")
 
 UTC = timezone.utc
 
@@ -78,6 +81,10 @@ class FakeReplicaStore:
     def get_replica(self, replica_id: str) -> Replica | None:
         return self.rows.get(replica_id)
 
+    def get_replicas(self, replica_ids: Sequence[str]) -> dict[str, Replica]:
+        self.log.append(("get_replicas", list(replica_ids)))
+        return {i: self.rows[i] for i in replica_ids if i in self.rows}
+
     def get_replication(self, replication_id: str) -> Replication | None:
         found = self.replications.get(replication_id)
         if found is None:
@@ -100,14 +107,18 @@ class FakeReplicaStore:
             self.outbox.messages.append(CompletionMessage.for_replica(stored))
         return stored
 
-    def save_progress(self, changes: Sequence[tuple[Replica, int]], *, release: Mapping[str, str] | None = None) -> int:
+    def save_progress(
+        self, changes: Sequence[tuple[Replica | InFlight, int]], *, release: Mapping[str, str] | None = None
+    ) -> int:
         self.log.append(("save_progress", [r.id for r, _ in changes]))
         written = 0
         for replica, expected_version in changes:
             assert replica.state is ReplicaState.COPYING, "save_progress writes COPYING replicas only"
             row = self.rows.get(replica.id)
             if row is not None and row.version == expected_version and row.state is ReplicaState.COPYING:
-                self.rows[replica.id] = replica.model_copy(update={"version": expected_version + 1})
+                # the progress fields only, as the SQL store writes them (a change may be an InFlight view)
+                progress = {k: getattr(replica, k) for k in _PROGRESS_FIELDS}
+                self.rows[replica.id] = row.model_copy(update={**progress, "version": expected_version + 1})
                 owner = (release or {}).get(replica.id)
                 if owner is not None and self.leases is not None:
                     held = self.leases.held.get(replica.id)
@@ -191,6 +202,12 @@ class FakeLeases:
         for r in out:
             self.held[r.id] = (owner, held_at + timedelta(seconds=lease_seconds))
         return out
+
+    def claim_in_flight(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
+    ) -> list[InFlight]:
+        claimed = self.claim_due(owner, now, lease_seconds, limit, lease_now=lease_now)
+        return [InFlight(**{name: getattr(r, name) for name in InFlight._fields}) for r in claimed]
 
     def release(self, replica_ids: Sequence[str], owner: str) -> None:
         self.released.append((owner, list(replica_ids)))

@@ -14,7 +14,7 @@ import pytest
 from imagesync.app.start_copies import CopyStarter
 from imagesync.app.sweep import MISSING_GRACE, Sweep
 from imagesync.domain.errors import CloudError
-from imagesync.domain.models import Replica
+from imagesync.domain.models import InFlight, Replica
 from imagesync.domain.states import ReplicaState
 from tests.unit.fakes import (
     FakeAudit,
@@ -145,6 +145,9 @@ def test_one_describe_per_region_and_every_end_written_audited_and_published(wor
         [done.id, failed.id]
     )
     assert world.idempotency.purges == [world.wall.now()]
+    # the whole replicas are read for the ends only, one read per region's page: not the copy in flight's
+    reads = [ids for op, ids in world.log if op == "get_replicas"]
+    assert sorted(map(sorted, reads)) == [sorted([done.id, failed.id])]
 
 
 def test_a_replica_past_its_deadline_times_out_without_a_cloud_call(world: World) -> None:
@@ -171,15 +174,15 @@ def test_a_replica_changed_by_another_invocation_is_left_to_it(world: World) -> 
     world.images.add("ap-shanghai", "img-c1", state="NORMAL")
     sweep = world.sweep()
     # the other invocation writes between this sweep's claim and its write
-    original = world.leases.claim_due
+    original = world.leases.claim_in_flight
 
-    def claim_then_lose(*args: object, **kwargs: object) -> list[Replica]:
+    def claim_then_lose(*args: object, **kwargs: object) -> list[InFlight]:
         claimed = original(*args, **kwargs)
         for r in claimed:
             world.replicas.bump(r.id, sync_percent=99)
         return claimed
 
-    world.leases.claim_due = claim_then_lose
+    world.leases.claim_in_flight = claim_then_lose
     report = sweep()
     assert ("save_lost", replica.id) in world.log
     assert world.replicas.rows[replica.id].state is S.COPYING and world.replicas.rows[replica.id].sync_percent == 99
@@ -191,14 +194,14 @@ def test_a_progress_write_that_loses_its_compare_and_set_still_gives_the_lease_b
     lost = world.copying("img-b", "ap-shanghai", "img-c2")
     world.images.add("ap-shanghai", "img-c1", state="SYNCING", sync_percent=10)
     world.images.add("ap-shanghai", "img-c2", state="SYNCING", sync_percent=10)
-    original = world.leases.claim_due
+    original = world.leases.claim_in_flight
 
-    def claim_then_lose(*args: object, **kwargs: object) -> list[Replica]:
+    def claim_then_lose(*args: object, **kwargs: object) -> list[InFlight]:
         claimed = original(*args, **kwargs)
         world.replicas.bump(lost.id, sync_percent=99)  # another invocation writes one of them first
         return claimed
 
-    world.leases.claim_due = claim_then_lose
+    world.leases.claim_in_flight = claim_then_lose
     report = world.sweep()()
     assert report.claimed == 2
     assert world.replicas.rows[kept.id].sync_percent == 10 and world.replicas.rows[lost.id].sync_percent == 99

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..domain.errors import CloudError
-from ..domain.models import Replica, new_id
+from ..domain.models import InFlight, Replica, new_id
 from ..domain.progress import next_check, within_budget
 from ..domain.states import ReplicaState
 from ..domain.validation import READY, WAITABLE
@@ -187,7 +187,7 @@ class Sweep:
         # Claim every due replica first (rounds of `batch`; our own leases keep a round from re-claiming the last),
         # then work them together: grouping all of a region's copies into pages of 100 keeps DescribeImages at the
         # floor, sum over regions of ceil(in flight / 100), instead of paying a partial page per round.
-        by_id: dict[str, Replica] = {}
+        by_id: dict[str, InFlight] = {}
         owners: dict[str, str] = {}  # replica id -> the round's owner token that leased it
         started = self.clock.now()  # one "now" for every round: our own round-1 leases are never free in round 2
         held_from = self.wall.now()  # the leases' clock (same reason: one instant for every round)
@@ -198,7 +198,7 @@ class Sweep:
             # a token per round: the store reads back "what this owner leased until this expiry", which must not
             # include an earlier round's rows
             owner = f"{report.owner}.{round_no}"
-            batch = self.leases.claim_due(
+            batch = self.leases.claim_in_flight(
                 owner, started + self.ride_along, lease_seconds, self.batch, lease_now=held_from
             )
             by_id.update((r.id, r) for r in batch)
@@ -326,22 +326,38 @@ class Sweep:
         if saved is not None and state is not replica.state:
             report.outcomes[state.value] += 1
 
-    def _work(self, claimed: list[Replica], report: SweepReport, owners: dict[str, str], released: set[str]) -> None:
+    def _full(self, claimed: Sequence[InFlight]) -> list[Replica]:
+        """The whole replicas of these claimed copies, in one read: what ends (their outbox message) and starts
+        write. A row changed since the claim is written against the version and state claimed, so that its
+        compare-and-set loses as it would have (move: left to its new owner); a row gone is left out."""
+        if not claimed:
+            return []
+        found = self.replicas.get_replicas([c.id for c in claimed])
+        out = []
+        for c in claimed:
+            replica = found.get(c.id)
+            if replica is not None and (replica.version != c.version or replica.state is not c.state):
+                replica = replica.model_copy(update={"version": c.version, "state": c.state})
+            if replica is not None:
+                out.append(replica)
+        return out
+
+    def _work(self, claimed: list[InFlight], report: SweepReport, owners: dict[str, str], released: set[str]) -> None:
         now = self.clock.now()
-        live: list[Replica] = []
-        for replica in claimed:
-            if replica.deadline_at <= now:
-                self._save(
-                    replica,
-                    S.TIMED_OUT,
-                    report,
-                    error_code="Copy.TimedOut",
-                    error_message=f"not ended by its deadline {replica.deadline_at.isoformat()}",
-                )
-            else:
-                live.append(replica)
+        live: list[InFlight] = []
+        overdue: list[InFlight] = []
+        for copy in claimed:
+            (overdue if copy.deadline_at <= now else live).append(copy)
+        for replica in self._full(overdue):
+            self._save(
+                replica,
+                S.TIMED_OUT,
+                report,
+                error_code="Copy.TimedOut",
+                error_message=f"not ended by its deadline {replica.deadline_at.isoformat()}",
+            )
         self._check_copies([r for r in live if r.state is S.COPYING], report, owners, released)
-        self._check_sources([r for r in live if r.state in (S.PENDING, S.WAITING_SOURCE)], report)
+        self._check_sources(self._full([r for r in live if r.state in (S.PENDING, S.WAITING_SOURCE)]), report)
 
     def _images_of(self, account: str | None, role: str | None) -> ImageService:
         """Where a copy is checked: the own account, or another one through the role assumed there."""
@@ -350,9 +366,9 @@ class Sweep:
         return self.images
 
     def _check_copies(
-        self, copying: list[Replica], report: SweepReport, owners: dict[str, str], released: set[str]
+        self, copying: list[InFlight], report: SweepReport, owners: dict[str, str], released: set[str]
     ) -> None:
-        by_region: dict[tuple[str | None, str | None, str], list[Replica]] = defaultdict(list)
+        by_region: dict[tuple[str | None, str | None, str], list[InFlight]] = defaultdict(list)
         for replica in copying:
             by_region[(replica.account, replica.role, replica.destination_region)].append(replica)
         for (account, role, region), replicas in by_region.items():
@@ -367,7 +383,8 @@ class Sweep:
                 log.warning("DescribeImages in %s failed (%s); retried next tick", region, exc.cloud_code)
                 continue
             now = self.clock.now()
-            progress: list[tuple[Replica, int]] = []  # COPYING -> COPYING, written together below
+            progress: list[tuple[InFlight, int]] = []  # COPYING -> COPYING, written together below
+            ends: list[tuple[InFlight, ReplicaState, dict[str, Any]]] = []  # written below, from the whole replica
             for replica in replicas:
                 # this look, counted whatever it found: the look budget (domain.progress.within_budget)
                 looks, first = replica.looks + 1, replica.first_look_at or now
@@ -375,29 +392,37 @@ class Sweep:
                 if image is None:
                     if replica.started_at and now - replica.started_at < MISSING_GRACE:
                         due = within_budget(now + self.recheck, looks=looks, first_look_at=first, cap=self.max_check)
-                        moved = replica.moved(S.COPYING, now, next_check_at=due, looks=looks, first_look_at=first)
+                        moved = replica._replace(updated_at=now, next_check_at=due, looks=looks, first_look_at=first)
                         progress.append((moved, replica.version))
                     else:
-                        self._save(
-                            replica,
-                            S.FAILED,
-                            report,
-                            error_code="Copy.ImageMissing",
-                            error_message=f"destination image {replica.destination_image_id} no longer exists",
-                            looks=looks,
-                            first_look_at=first,
+                        ends.append(
+                            (
+                                replica,
+                                S.FAILED,
+                                {
+                                    "error_code": "Copy.ImageMissing",
+                                    "error_message": (
+                                        f"destination image {replica.destination_image_id} no longer exists"
+                                    ),
+                                    "looks": looks,
+                                    "first_look_at": first,
+                                },
+                            )
                         )
                 elif image.state == READY:
-                    self._save(replica, S.SUCCEEDED, report, sync_percent=100, looks=looks, first_look_at=first)
+                    ends.append((replica, S.SUCCEEDED, {"sync_percent": 100, "looks": looks, "first_look_at": first}))
                 elif image.state in FAILED_IMAGE_STATES:
-                    self._save(
-                        replica,
-                        S.FAILED,
-                        report,
-                        error_code="Copy.Failed",
-                        error_message=f"destination image {image.image_id} ended {image.state}",
-                        looks=looks,
-                        first_look_at=first,
+                    ends.append(
+                        (
+                            replica,
+                            S.FAILED,
+                            {
+                                "error_code": "Copy.Failed",
+                                "error_message": f"destination image {image.image_id} ended {image.state}",
+                                "looks": looks,
+                                "first_look_at": first,
+                            },
+                        )
                     )
                 else:
                     # look again when the SyncPercent-based ETA says so, not on every tick
@@ -412,15 +437,20 @@ class Sweep:
                         looks=looks,
                         first_look_at=first,
                     )
-                    moved = replica.moved(
-                        S.COPYING,
-                        now,
+                    moved = replica._replace(
+                        updated_at=now,
                         sync_percent=image.sync_percent,
                         next_check_at=due,
                         looks=looks,
                         first_look_at=first,
                     )
                     progress.append((moved, replica.version))
+            # the page's ends, from their whole replicas (one read): each end writes its outbox message with it
+            if ends:
+                whole = {r.id: r for r in self._full([copy for copy, _, _ in ends])}
+                for copy, state, changes in ends:
+                    if copy.id in whole:
+                        self._save(whole[copy.id], state, report, **changes)
             # the same UPDATE gives up this sweep's lease on each row it writes (one write per copy, not two)
             if progress and self.replicas.save_progress(progress, release=owners) == len(progress):
                 released.update(r.id for r, _ in progress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timezone
 from enum import Enum
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -151,6 +152,30 @@ class Replica(BaseModel):
         if state.terminal:
             fields.setdefault("ended_at", now)
         return self.model_copy(update=fields)
+
+
+class InFlight(NamedTuple):
+    """What a sweep reads of a claimed copy to look at it and record its progress (LeaseStore.claim_in_flight).
+
+    Why not the Replica: a sweep claims thousands of copies and all but a few only get a progress write
+    (ReplicaStore.save_progress takes this as well); reading and validating all of a Replica's fields per copy was
+    a third of the sweep's own time (docs/benchmarks.md). The few that end or start read their Replica by id.
+    """
+
+    id: str
+    version: int
+    state: ReplicaState
+    account: str | None
+    role: str | None
+    destination_region: str
+    destination_image_id: str | None
+    deadline_at: datetime
+    started_at: datetime | None
+    sync_percent: int | None
+    updated_at: datetime
+    next_check_at: datetime
+    looks: int
+    first_look_at: datetime | None
 
 
 class Replication(BaseModel):

@@ -3,21 +3,25 @@ sweeper's lease runs out)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Connection
 
-from ...domain.models import Replica
+from ...domain.models import InFlight, Replica
 from ...domain.states import ACTIVE
 from .base import SqlStore
-from .rows import REPLICA_FIELDS, to_replicas
+from .rows import IN_FLIGHT_FIELDS, REPLICA_FIELDS, to_in_flight, to_replicas
 from .schema import replicas
 
 _ACTIVE_VALUES = sorted(s.value for s in ACTIVE)
 #: the columns a Replica is built from (not the lease columns)
 _REPLICA_COLUMNS = [replicas.c[name] for name in REPLICA_FIELDS]
+#: the columns an InFlight is built from
+_IN_FLIGHT_COLUMNS = [replicas.c[name] for name in IN_FLIGHT_FIELDS]
+T = TypeVar("T", Replica, InFlight)
 
 
 class SqlLeaseStore(SqlStore):
@@ -46,6 +50,25 @@ class SqlLeaseStore(SqlStore):
     def claim_due(
         self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
     ) -> list[Replica]:
+        """Lease up to `limit` due active replicas to `owner` (see the port and _claim)."""
+        return self._claim(owner, now, lease_seconds, limit, lease_now, _REPLICA_COLUMNS, to_replicas)
+
+    def claim_in_flight(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
+    ) -> list[InFlight]:
+        """claim_due's leases, read back as InFlight views: fewer columns, and no Replica validated per row."""
+        return self._claim(owner, now, lease_seconds, limit, lease_now, _IN_FLIGHT_COLUMNS, to_in_flight)
+
+    def _claim(
+        self,
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int,
+        lease_now: datetime | None,
+        columns: list[Any],
+        build: Callable[[Sequence[Sequence[Any]]], list[T]],
+    ) -> list[T]:
         """Lease up to `limit` due active replicas to `owner` until lease_now + lease_seconds (see the port).
 
         Where the backend has UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35): one statement, ``UPDATE ... WHERE
@@ -68,7 +91,7 @@ class SqlLeaseStore(SqlStore):
         )
         oldest = (replicas.c.next_check_at, replicas.c.id)
 
-        def write(conn: Connection, attempt: int) -> list[Replica]:
+        def write(conn: Connection, attempt: int) -> list[T]:
             q = select(replicas.c.id).where(due).order_by(*oldest).limit(limit)
             if self._use_skip_locked(conn):
                 q = q.with_for_update(skip_locked=True)
@@ -79,9 +102,9 @@ class SqlLeaseStore(SqlStore):
                 # run an IN (subquery ... LIMIT) again per row, and lease more than `limit`
                 candidates = q.cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql")
                 leased = conn.execute(
-                    lease.where(replicas.c.id.in_(select(candidates.c.id)), due).returning(*_REPLICA_COLUMNS)
+                    lease.where(replicas.c.id.in_(select(candidates.c.id)), due).returning(*columns)
                 ).all()
-                got = to_replicas(leased)
+                got = build(leased)
                 got.sort(key=lambda r: (r.next_check_at, r.id))  # RETURNING's order is unspecified
                 return got
             ids = list(conn.execute(q).scalars())
@@ -90,7 +113,7 @@ class SqlLeaseStore(SqlStore):
             # the rows this call leased -- including those of a first try whose COMMIT succeeded but whose
             # connection dropped before the answer (a re-run computes the same owner and expiry)
             rows = conn.execute(
-                select(*_REPLICA_COLUMNS)
+                select(*columns)
                 .where(
                     replicas.c.lease_owner == owner,
                     replicas.c.lease_expires_at == expires,
@@ -99,7 +122,7 @@ class SqlLeaseStore(SqlStore):
                 .order_by(*oldest)
                 .limit(limit)
             ).all()
-            return to_replicas(rows)
+            return build(rows)
 
         return self._tx(write)
 

@@ -128,6 +128,20 @@ class SqlReplicaQueries(SqlStore):
 
         return self._read(read)
 
+    def get_replicas(self, replica_ids: Sequence[str]) -> dict[str, Replica]:
+        """These replicas by id, one SELECT per 500 ids (a sweep's ends and starts: a page's few, not one read per
+        copy)."""
+        ids = list(dict.fromkeys(replica_ids))
+
+        def read(conn: Connection) -> dict[str, Replica]:
+            found: dict[str, Replica] = {}
+            for at in range(0, len(ids), 500):
+                rows = conn.execute(select(replicas).where(replicas.c.id.in_(ids[at : at + 500]))).mappings()
+                found.update((r.id, r) for r in map(to_replica, rows))
+            return found
+
+        return self._read(read) if ids else {}
+
     def find_active(
         self, source_region: str, image_id: str, destination_region: str, account: str | None = None
     ) -> Replica | None:

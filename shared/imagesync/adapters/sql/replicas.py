@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import Update
 
-from ...domain.models import Replica, Replication
+from ...domain.models import InFlight, Replica, Replication
 from ...domain.states import ReplicaState, check_transition
 from .replica_queries import SqlReplicaQueries
 from .rows import in_flight, key_of, outbox_row, replica_row, to_replica, to_replica_like, with_end
@@ -343,7 +343,9 @@ class SqlReplicaStore(SqlReplicaQueries):
 
         return stored if self._tx(write) else None
 
-    def save_progress(self, changes: Sequence[tuple[Replica, int]], *, release: Mapping[str, str] | None = None) -> int:
+    def save_progress(
+        self, changes: Sequence[tuple[Replica | InFlight, int]], *, release: Mapping[str, str] | None = None
+    ) -> int:
         """Progress of copies in flight, many in one transaction (see the port): each (replica, expected_version)
         is written COPYING -> COPYING by compare-and-set on (id, version, state); a row changed meanwhile is left.
         `release` (replica id -> lease owner): the same UPDATE clears that owner's lease on a row it writes (a lease

@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 
 from ...domain.errors import AlreadyInFlight
-from ...domain.models import CompletionMessage, Replica
+from ...domain.models import CompletionMessage, InFlight, Replica
+from ...domain.states import ReplicaState
 
 REPLICA_FIELDS = tuple(Replica.model_fields)
+IN_FLIGHT_FIELDS = InFlight._fields
 #: hook_runs statuses that no later write may change (see SqlHookRunStore.save_hook_run)
 FINAL_HOOK_STATES = ("done", "skipped")
 #: hook_runs statuses of a hook that is over: final, or given up
@@ -47,6 +49,13 @@ def to_replicas(rows: Iterable[Sequence[Any]]) -> list[Replica]:
     position, not through a RowMapping's per-key lookups)."""
     validate = Replica.model_validate
     return [validate(dict(zip(REPLICA_FIELDS, row, strict=True))) for row in rows]
+
+
+def to_in_flight(rows: Iterable[Sequence[Any]]) -> list[InFlight]:
+    """InFlight views from plain rows whose columns are IN_FLIGHT_FIELDS, in that order. The column types already
+    give what the view holds (aware UTC datetimes: UTCDateTime); only the state is turned into its enum."""
+    state, make = ReplicaState, InFlight._make
+    return [make((*row[:2], state(row[2]), *row[3:])) for row in rows]
 
 
 def to_replica_like(r: Replica) -> Replica:
