@@ -78,14 +78,20 @@ class Services:
         self._store, self._images, self._queue, self._scheduler = store, images, queue, scheduler
         self._building = threading.RLock()  # a threaded server (imagesync serve) builds each part once
 
+    def _once(self, attr: str, build: Callable[[], Any], *, unset: Any = None) -> Any:
+        """The part held in `attr`, built by `build` the first time it is asked for (still `unset`), once even
+        when threads ask together."""
+        if getattr(self, attr) is unset:
+            with self._building:
+                if getattr(self, attr) is unset:
+                    setattr(self, attr, build())
+        return getattr(self, attr)
+
     @property
     def store(self) -> StateStore:
         """The state table (the engine is made, and SQLite's schema checked, on first use)."""
-        if self._store is None:
-            with self._building:
-                if self._store is None:
-                    self._store = build_store(self.settings)
-        return self._store
+        store: StateStore = self._once("_store", lambda: build_store(self.settings))
+        return store
 
     @store.setter
     def store(self, value: StateStore) -> None:
@@ -93,13 +99,13 @@ class Services:
 
     @property
     def images(self) -> ImageService:
-        if self._images is None:
+        def build() -> ImageService:
             from .adapters.cvm import TencentImages
 
-            with self._building:
-                if self._images is None:
-                    self._images = TencentImages(self._cloud(), home_region=self.settings.region)
-        return self._images
+            return TencentImages(self._cloud(), home_region=self.settings.region)
+
+        images: ImageService = self._once("_images", build)
+        return images
 
     @images.setter
     def images(self, value: ImageService) -> None:
@@ -108,11 +114,8 @@ class Services:
     @property
     def queue(self) -> Queue:
         """The completion link (IMAGESYNC_QUEUE)."""
-        if self._queue is None:
-            with self._building:
-                if self._queue is None:
-                    self._queue = build_queue(self.settings, self._cloud())
-        return self._queue
+        queue: Queue = self._once("_queue", lambda: build_queue(self.settings, self._cloud()))
+        return queue
 
     @queue.setter
     def queue(self, value: Queue) -> None:
@@ -122,11 +125,11 @@ class Services:
     def scheduler(self) -> Scheduler | None:
         """Wakes status_sweep (IMAGESYNC_SCHEDULER); None: nothing to arm (one machine, tests that drive the
         sweep)."""
-        if self._scheduler is _FROM_SETTINGS:
-            with self._building:
-                if self._scheduler is _FROM_SETTINGS:
-                    self._scheduler = build_scheduler(self.settings, self.cloud) if self.cloud else None
-        scheduler: Scheduler | None = self._scheduler
+        scheduler: Scheduler | None = self._once(
+            "_scheduler",
+            lambda: build_scheduler(self.settings, self.cloud) if self.cloud else None,
+            unset=_FROM_SETTINGS,
+        )
         return scheduler
 
     @scheduler.setter
