@@ -239,11 +239,17 @@ class ReplicaStore(Protocol):
 
 
 class CopyDurations(Protocol):
-    """What recent copies took: where a new copy's first look goes (app.first_look, domain.progress.first_look)."""
+    """What recent copies took and how their looks fared: where a new copy's first look goes, and whether looks
+    ahead of the look budget's slots go on (app.first_look; domain.progress.first_look, bets_pay)."""
 
     def recent_durations(self, since: datetime, limit: int) -> list[tuple[str, float]]:
         """(destination region, seconds from started_at to ended_at) of the newest `limit` SUCCEEDED copies ended
         at or after `since` (encrypted copies, made in their own region, left out), newest end first."""
+        ...
+
+    def recent_judged(self, since: datetime, limit: int) -> list[tuple[str, int]]:
+        """(destination region, looks_over) of the newest `limit` SUCCEEDED copies ended at or after `since` whose
+        looks_over is set (domain.progress.judged_looks), newest end first."""
         ...
 
 

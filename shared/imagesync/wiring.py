@@ -254,6 +254,8 @@ class Services:
             follow_work=self.follow_work(),
             settle_seconds=s.settle_seconds or None,
             ride_along_seconds=s.ride_along_seconds,
+            bets=self.first_look().bets,
+            first_check_seconds=s.first_check_seconds,
         )
 
     def follow_work(self) -> Callable[[], dict[str, Any]] | None:

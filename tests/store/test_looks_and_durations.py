@@ -1,4 +1,5 @@
-"""The look count (replicas.looks, first_look_at) and the durations a first look is placed from, on every backend."""
+"""The look count (replicas.looks, first_look_at, looks_over), the durations a first look is placed from and the
+judged copies the look budget's strictness is decided from, on every backend."""
 
 from __future__ import annotations
 
@@ -22,10 +23,36 @@ def _move(store: SqlStateStore, r: Replica, state: ReplicaState, at: datetime, *
     return saved
 
 
-def _copy(store: SqlStateStore, image: str, region: str, start: datetime, took: float, end: S = S.SUCCEEDED) -> None:
+def _copy(
+    store: SqlStateStore,
+    image: str,
+    region: str,
+    start: datetime,
+    took: float,
+    end: S = S.SUCCEEDED,
+    looks_over: int | None = None,
+) -> str:
     rep = store.create_replication(make_replication([image], [region], created_at=start))
     r = _move(store, rep.replicas[0], S.COPYING, start, destination_image_id="img-d" + image[-7:], started_at=start)
-    _move(store, r, end, start + timedelta(seconds=took), ended_at=start + timedelta(seconds=took))
+    end_at = start + timedelta(seconds=took)
+    return _move(store, r, end, end_at, ended_at=end_at, looks_over=looks_over).id
+
+
+def test_recent_judged_newest_first_skipping_copies_not_judged(store: SqlStateStore) -> None:
+    _copy(store, "img-0000001", "ap-shanghai", T0, 700.0, looks_over=1)
+    _copy(store, "img-0000002", "ap-beijing", T0 + timedelta(minutes=1), 1200.0, looks_over=0)
+    _copy(store, "img-0000003", "ap-shanghai", T0 + timedelta(minutes=2), 650.0)  # not judged (a strict budget's)
+    judged = _copy(store, "img-0000004", "ap-shanghai", T0 + timedelta(minutes=3), 800.0, looks_over=2)
+    _copy(store, "img-0000005", "ap-shanghai", T0 + timedelta(minutes=4), 300.0, end=S.FAILED, looks_over=1)
+    _copy(store, "img-0000006", "ap-nanjing", T0 - timedelta(days=2), 900.0, looks_over=1)  # before the window
+    since = T0 - timedelta(days=1)
+    got = store.recent_judged(since, 10)
+    # ends: #1 08:11:40, #2 08:21:00, #4 08:16:20 -> newest end first
+    assert got == [("ap-beijing", 0), ("ap-shanghai", 2), ("ap-shanghai", 1)]
+    assert store.recent_judged(since, 1) == got[:1]
+    assert store.recent_judged(since, 0) == []
+    stored = store.get_replica(judged)
+    assert stored is not None and stored.looks_over == 2
 
 
 def test_recent_durations_newest_succeeded_first_within_the_window(store: SqlStateStore) -> None:
@@ -75,12 +102,42 @@ def test_looks_and_first_look_round_trip_through_both_writes(store: SqlStateStor
     assert stored is not None and (stored.looks, stored.first_look_at) == (2, first)
 
 
+def test_upgrade_to_0006_judges_no_existing_replica_and_downgrade_keeps_them(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    assert upgrade(engine, "0005") == "0005"
+    rep = make_replication(["img-0000001"], ["ap-shanghai"], created_at=T0)
+    row = rep.replicas[0]
+    with engine.begin() as conn:  # a replication and its replica as revision 0005 stored them
+        conn.execute(
+            insert(replications).values(
+                id=rep.id,
+                source_region="ap-guangzhou",
+                image_ids="[]",
+                destination_regions="[]",
+                dry_run=False,
+                origin="cli",
+                requested_by="me",
+                created_at=T0,
+            )
+        )
+        values = {name: getattr(row, name) for name in Replica.model_fields if name != "looks_over"}
+        values.update(state=row.state.value, inflight_key="k", looks=3)
+        conn.execute(insert(replicas).values(**values))
+    assert upgrade(engine) == "0006"
+    with engine.connect() as conn:
+        got = conn.execute(select(replicas.c.looks, replicas.c.looks_over)).all()
+    assert [tuple(g) for g in got] == [(3, None)]
+    assert downgrade(engine, "0005") == "0005"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id, looks FROM replicas")).all() == [(row.id, 3)]
+
+
 def test_upgrade_to_0005_gives_existing_replicas_no_looks_and_downgrade_keeps_them(empty_url: str) -> None:
     engine = make_engine(empty_url)
     assert upgrade(engine, "0004") == "0004"
     rep = make_replication(["img-0000001"], ["ap-shanghai"], created_at=T0)
     row = rep.replicas[0]
-    old_columns = {c.name for c in replicas.columns} - {"looks", "first_look_at"}
+    old_columns = {c.name for c in replicas.columns} - {"looks", "first_look_at", "looks_over"}
     with engine.begin() as conn:  # a replication and its replica as revision 0004 stored them
         conn.execute(
             insert(replications).values(
@@ -97,7 +154,7 @@ def test_upgrade_to_0005_gives_existing_replicas_no_looks_and_downgrade_keeps_th
         values = {name: getattr(row, name) for name in old_columns if name in Replica.model_fields}
         values.update(state=row.state.value, inflight_key="k")
         conn.execute(insert(replicas).values(**values))
-    assert upgrade(engine) == "0005"
+    assert upgrade(engine, "0005") == "0005"
     with engine.connect() as conn:
         got = conn.execute(select(replicas.c.looks, replicas.c.first_look_at)).all()
     assert [tuple(g) for g in got] == [(0, None)]

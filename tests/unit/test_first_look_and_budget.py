@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from imagesync.app.first_look import FirstLook
-from imagesync.domain.progress import durations_for, first_look, next_check, within_budget
+from imagesync.domain.progress import (
+    bets_pay,
+    durations_for,
+    first_look,
+    judged_looks,
+    next_check,
+    within_budget,
+)
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
 SEC = timedelta(seconds=1)
@@ -41,12 +48,50 @@ def test_the_budget_allows_a_look_per_max_check_after_the_first_by_its_next_look
     first = T0 + 10 * MIN
     # after the first look, a second at any moment (the check every max_check would look at first + cap)
     assert within_budget(first + 7 * SEC, looks=1, first_look_at=first, cap=CAP) == first + 7 * SEC
-    # a third only after first + cap, a fourth only after first + 2 cap
-    assert within_budget(first + 8 * SEC, looks=2, first_look_at=first, cap=CAP) == first + CAP + SEC
-    assert within_budget(first + CAP + 9 * SEC, looks=3, first_look_at=first, cap=CAP) == first + 2 * CAP + SEC
+    # a third not before first + cap, a fourth not before first + 2 cap
+    assert within_budget(first + 8 * SEC, looks=2, first_look_at=first, cap=CAP) == first + CAP
+    assert within_budget(first + CAP + 9 * SEC, looks=3, first_look_at=first, cap=CAP) == first + 2 * CAP
     # a look already past its slot is left alone; no look yet (or no record of one): no bound
     assert within_budget(first + 3 * CAP, looks=3, first_look_at=first, cap=CAP) == first + 3 * CAP
     assert within_budget(T0, looks=0, first_look_at=None, cap=CAP) == T0
+
+
+def test_the_strict_budget_looks_only_at_the_slots_unless_a_look_is_already_ahead_of_them() -> None:
+    first = T0 + 10 * MIN
+    # strict: look n + 1 not before first + n cap, the check every cap's own moments
+    assert within_budget(first + 7 * SEC, looks=1, first_look_at=first, cap=CAP, strict=True, now=first) == first + CAP
+    on_slot = first + CAP
+    assert within_budget(on_slot + 7 * SEC, looks=2, first_look_at=first, cap=CAP, strict=True, now=on_slot) == (
+        first + 2 * CAP
+    )
+    # a copy a look ahead (a bet made before the budget turned strict): the lenient bound, so its end is still seen
+    # within cap of this look (first + 2 cap would be up to two cap away)
+    ahead = first + 30 * SEC
+    assert within_budget(ahead + 7 * SEC, looks=2, first_look_at=first, cap=CAP, strict=True, now=ahead) == (
+        first + CAP
+    )
+
+
+def test_a_copy_is_judged_by_whether_its_looks_ahead_of_the_slots_missed() -> None:
+    first = T0 + 10 * MIN
+    # a look at the first look, one just after the pinned end, which saw it ended: a bet that paid
+    assert judged_looks(2, first, first, first + 7 * MIN, CAP) == 0
+    # a bet that missed (look 2 at +7 min saw it in flight), then the end seen at the second slot: one over
+    assert judged_looks(3, first, first + 7 * MIN, first + CAP + SEC, CAP) == 1
+    # the same copy seen in flight at the second slot too, ended by the third: still a look over for an end right
+    # after the second slot (the earliest it can have been), so still a miss
+    assert judged_looks(4, first, first + CAP + SEC, first + 2 * CAP + SEC, CAP) == 1
+    # only looks on the slots (a strict budget's): nothing to judge; one look, or no first look recorded: neither
+    assert judged_looks(3, first, first + CAP, first + 2 * CAP, CAP) is None
+    assert judged_looks(1, first, T0, first, CAP) is None
+    assert judged_looks(2, None, first, first + MIN, CAP) is None
+
+
+def test_bets_go_on_until_enough_recent_copies_say_they_miss() -> None:
+    assert bets_pay([]) and bets_pay([1.0] * 9)  # fewer than 10 judged: nothing said
+    assert bets_pay([0.0] * 8 + [1.0] * 2)  # 20 % missed: at the limit, go on
+    assert not bets_pay([0.0] * 7 + [1.0] * 3)
+    assert not bets_pay([1.0] * 40)
 
 
 def _follow(curve: object, total: float, first: float, **kw: object) -> tuple[int, float]:
@@ -99,12 +144,18 @@ class Durations:
     samples: list[tuple[str, float]]
     reads: list[datetime] = field(default_factory=list)
     fail: bool = False
+    judged: list[tuple[str, int]] = field(default_factory=list)
+    judged_since: list[datetime] = field(default_factory=list)
 
     def recent_durations(self, since: datetime, limit: int) -> list[tuple[str, float]]:
         self.reads.append(since)
         if self.fail:
             raise ConnectionError("database away")
         return self.samples[:limit]
+
+    def recent_judged(self, since: datetime, limit: int) -> list[tuple[str, int]]:
+        self.judged_since.append(since)
+        return self.judged[:limit]
 
 
 @dataclass
@@ -133,6 +184,24 @@ def test_first_look_reads_the_durations_once_per_ttl_and_a_failed_read_means_the
     assert FirstLook(None, clock, floor_seconds=60, cap_seconds=600)("ap-shanghai") == FLOOR
 
 
+def test_bets_are_read_with_the_durations_per_region_and_go_on_when_the_read_fails() -> None:
+    clock = Frozen()
+    port = Durations([("ap-shanghai", 900.0)] * 10)
+    port.judged = [("ap-shanghai", 1)] * 12 + [("ap-beijing", 0)] * 3
+    policy = FirstLook(port, clock, floor_seconds=60, cap_seconds=600)
+    assert not policy.bets("ap-shanghai")  # its own 12 judged: all missed
+    assert not policy.bets("ap-beijing")  # 3 of its own: every region's 15, 12 missed
+    port.judged = [("ap-shanghai", 1)] * 12 + [("ap-beijing", 0)] * 10
+    assert not policy.bets("ap-beijing")  # within the TTL: the same read
+    assert len(port.reads) == 1 and port.judged_since == [T0 - timedelta(days=1)]
+    clock.at = T0 + 5 * MIN
+    assert policy.bets("ap-beijing") and not policy.bets("ap-shanghai")
+    clock.at = T0 + 10 * MIN
+    port.fail = True
+    assert policy.bets("ap-shanghai")  # nothing read: the lenient budget
+    assert FirstLook(None, clock, floor_seconds=60, cap_seconds=600).bets("ap-shanghai")
+
+
 # -- the sweep counts its looks, and a new copy's first look comes from the policy ---------------------------------
 
 
@@ -154,12 +223,54 @@ def test_the_sweep_counts_every_look_and_keeps_a_stalled_copy_to_its_budget() ->
     stalled = world.replicas.rows[copy.id]
     assert (stalled.looks, stalled.first_look_at) == (2, first)
     # still 99: look 3 only once a check every 600 s would have looked a second time
-    assert stalled.next_check_at == first + CAP + SEC
+    assert stalled.next_check_at == first + CAP
     world.clock.at = stalled.next_check_at
     world.images.add("ap-shanghai", "img-c1", state="NORMAL")
     sweep()
     ended = world.replicas.rows[copy.id]
     assert ended.state.value == "SUCCEEDED" and ended.looks == 3 and ended.first_look_at == first
+    # judged at its end: the look ahead of its slot (look 2) missed, one look over the slots
+    assert ended.looks_over == 1
+
+
+def test_where_bets_miss_the_sweep_looks_only_at_the_slots_and_judges_nothing() -> None:
+    from tests.unit.test_sweep_and_starter import World
+
+    world = World()
+    asked: list[str] = []
+
+    def bets(region: str) -> bool:
+        asked.append(region)
+        return False
+
+    copy = world.copying("img-a", "ap-shanghai", "img-c1", started_at=world.clock.now() - 10 * MIN)
+    world.images.add("ap-shanghai", "img-c1", state="SYNCING", sync_percent=99)
+    sweep = world.sweep(max_check_seconds=600, settle_seconds=45, bets=bets, first_check_seconds=60)
+    first = world.clock.now()
+    sweep()
+    seen = world.replicas.rows[copy.id]
+    # 99 % ten minutes in pins the end within seconds, but looks ahead of the slots miss here: the next slot
+    assert seen.looks == 1 and seen.next_check_at == first + CAP and asked == ["ap-shanghai"]
+    world.clock.at = seen.next_check_at
+    world.images.add("ap-shanghai", "img-c1", state="NORMAL")
+    sweep()
+    ended = world.replicas.rows[copy.id]
+    assert ended.state.value == "SUCCEEDED" and ended.looks == 2 and ended.looks_over is None
+
+
+def test_a_copy_first_looked_at_the_configured_floor_is_not_judged() -> None:
+    from tests.unit.test_sweep_and_starter import World
+
+    world = World()
+    copy = world.copying("img-a", "ap-shanghai", "img-c1", started_at=world.clock.now() - MIN)
+    world.images.add("ap-shanghai", "img-c1", state="SYNCING", sync_percent=10)
+    sweep = world.sweep(max_check_seconds=600, settle_seconds=45, first_check_seconds=60)
+    sweep()
+    world.clock.at = world.replicas.rows[copy.id].next_check_at
+    world.images.add("ap-shanghai", "img-c1", state="NORMAL")
+    sweep()
+    ended = world.replicas.rows[copy.id]
+    assert ended.state.value == "SUCCEEDED" and ended.looks == 2 and ended.looks_over is None
 
 
 def test_a_started_copy_is_first_looked_at_when_the_policy_says() -> None:

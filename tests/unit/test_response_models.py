@@ -83,6 +83,7 @@ def test_a_listed_replication() -> None:
                 # 5 minutes for 25%: 20 minutes in all
                 "eta": "2026-01-02T03:25:00+00:00",
                 "looks": 0,  # the sweep has not looked at it yet
+                "looks_over": None,  # judged at its end
                 # within its replication: a first attempt, not retried
                 "retry_of": None,
                 "attempt": 1,

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..domain.errors import CloudError
 from ..domain.models import InFlight, Replica, new_id
-from ..domain.progress import next_check, within_budget
+from ..domain.progress import judged_looks, next_check, within_budget
 from ..domain.states import ReplicaState
 from ..domain.validation import READY, WAITABLE
 from ..ports import AuditLog, Clock, IdempotencyStore, ImageService, LeaseStore, OutboxStore, Queue, ReplicaStore
@@ -133,6 +133,8 @@ class Sweep:
         follow_work: Callable[[], dict[str, Any]] | None = None,
         settle_seconds: int | None = None,
         ride_along_seconds: int = 0,
+        bets: Callable[[str], bool] | None = None,
+        first_check_seconds: int = 0,
     ) -> None:
         self.replicas = replicas
         self.leases = leases
@@ -169,6 +171,12 @@ class Sweep:
         self.settle = timedelta(seconds=settle_seconds) if settle_seconds else None
         #: replicas due within this many seconds are claimed with those due now (their pages are usually shared)
         self.ride_along = timedelta(seconds=ride_along_seconds)
+        #: destination region -> whether looks may go ahead of the look budget's slots there (app.first_look
+        #: FirstLook.bets, from how recent copies' looks fared); None: always (the lenient budget)
+        self.bets = bets
+        #: a copy first looked at no later than this after its start was looked at before any end taught its first
+        #: look (the configured first check): its looks say little about the curve, so it is not judged
+        self.unlearned = timedelta(seconds=first_check_seconds)
 
     def __call__(self) -> SweepReport:
         """One sweep. Its leases last until the invocation's deadline (a sweep never works past it, and SCF ends
@@ -383,6 +391,8 @@ class Sweep:
                 log.warning("DescribeImages in %s failed (%s); retried next tick", region, exc.cloud_code)
                 continue
             now = self.clock.now()
+            # the look budget turns strict where recent copies' looks ahead of its slots missed (domain.progress)
+            strict = self.bets is not None and not self.bets(region)
             progress: list[tuple[InFlight, int]] = []  # COPYING -> COPYING, written together below
             ends: list[tuple[InFlight, ReplicaState, dict[str, Any]]] = []  # written below, from the whole replica
             for replica in replicas:
@@ -391,7 +401,14 @@ class Sweep:
                 image = found.get(replica.destination_image_id or "")
                 if image is None:
                     if replica.started_at and now - replica.started_at < MISSING_GRACE:
-                        due = within_budget(now + self.recheck, looks=looks, first_look_at=first, cap=self.max_check)
+                        due = within_budget(
+                            now + self.recheck,
+                            looks=looks,
+                            first_look_at=first,
+                            cap=self.max_check,
+                            strict=strict,
+                            now=now,
+                        )
                         moved = replica._replace(updated_at=now, next_check_at=due, looks=looks, first_look_at=first)
                         progress.append((moved, replica.version))
                     else:
@@ -410,7 +427,18 @@ class Sweep:
                             )
                         )
                 elif image.state == READY:
-                    ends.append((replica, S.SUCCEEDED, {"sync_percent": 100, "looks": looks, "first_look_at": first}))
+                    judged = (
+                        judged_looks(looks, replica.first_look_at, replica.updated_at, now, self.max_check)
+                        if replica.started_at is not None and first - replica.started_at > self.unlearned
+                        else None
+                    )
+                    ends.append(
+                        (
+                            replica,
+                            S.SUCCEEDED,
+                            {"sync_percent": 100, "looks": looks, "first_look_at": first, "looks_over": judged},
+                        )
+                    )
                 elif image.state in FAILED_IMAGE_STATES:
                     ends.append(
                         (
@@ -436,6 +464,7 @@ class Sweep:
                         previous=(replica.updated_at, replica.sync_percent),
                         looks=looks,
                         first_look_at=first,
+                        strict=strict,
                     )
                     moved = replica._replace(
                         updated_at=now,

@@ -135,6 +135,10 @@ class Replica(BaseModel):
     #: (domain.progress.within_budget)
     looks: int = 0
     first_look_at: datetime | None = None
+    #: how the copy fared against that budget's slots, written at its end (domain.progress.judged_looks): n > 0 looks
+    #: over them (a look ahead of its slot missed), 0 (a look ahead of its slot saw the end), None (none went ahead,
+    #: or not judged); recent copies' values decide whether looks ahead of the slots go on (bets_pay)
+    looks_over: int | None = None
 
     @property
     def terminal(self) -> bool:

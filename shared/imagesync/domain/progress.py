@@ -10,7 +10,9 @@ handful of DescribeImages instead of one per minute.
 
 Two bounds hold whatever the curve (issue 15): the first look at a new copy is placed from what recent copies took
 (`first_look`), and a copy is never looked at more often than a look at its first check and then one every `cap`
-would have looked by its next look (`within_budget`).
+would have looked by its next look (`within_budget`). A look placed ahead of that schedule's slots (the settle look
+at a pinned end) is a bet on the curve: where recent copies show such bets missing (`judged_looks`, `bets_pay`),
+the budget turns strict and every look waits for its slot.
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ FIRST_LOOK_MIN_SAMPLES = 5
 #: the recent durations a first look is placed from: the newest this many (of the destination region when it has
 #: FIRST_LOOK_MIN_SAMPLES of them, else of every region)
 FIRST_LOOK_SAMPLES = 100
+#: looks ahead of the budget's slots stop (the strict budget) where more than this share of the recent copies judged
+#: took a look more than the slots would have (their bet missed): stalls or plateaus, not a steady pace. Steady
+#: copies miss on a few percent (the copies first looked at before any end taught the first look), a world of
+#: stalls at 99 on nearly all, of jumps on about 60 % (scripts/sim_eta.py)
+BET_MISS_SHARE = 0.2
+#: fewer judged copies than this say nothing (bets go on); the newest BET_SAMPLES are read (of the region when it
+#: has BET_MIN_JUDGED of them, else of every region)
+BET_MIN_JUDGED = 10
+BET_SAMPLES = 40
 
 
 def estimate_end(started_at: datetime | None, observed_at: datetime, percent: int | None) -> datetime | None:
@@ -80,20 +91,66 @@ def durations_for(
     return own if len(own) >= min_samples else [d for _, d in samples][:limit]
 
 
-def within_budget(due: datetime, *, looks: int, first_look_at: datetime | None, cap: timedelta) -> datetime:
+def within_budget(
+    due: datetime,
+    *,
+    looks: int,
+    first_look_at: datetime | None,
+    cap: timedelta,
+    strict: bool = False,
+    now: datetime | None = None,
+) -> datetime:
     """`due`, or later when the look then would exceed the copy's look budget.
 
     The budget: by any moment, no more looks than one at the first look and then one every `cap` would have made
-    by its next look, i.e. look n + 1 (after `looks` = n) only after first_look_at + (n - 1) * cap. Whatever the
+    by its next look, i.e. look n + 1 (after `looks` = n) not before first_look_at + (n - 1) * cap. Whatever the
     progress curve (a stall at 99, plateaus), a copy thus costs at most one look more than such a check every `cap`
     -- the one a look placed between two of those checks (the settle look) spends when the end is not there yet --
     and each next look stays within `cap` of the last (this look was itself within budget), so the end is still
     seen within `cap`.
+
+    `strict`: no look ahead of the slots at all (look n + 1 not before first_look_at + n * cap): never a look more
+    than the check every `cap` from the first look, at the price of seeing an end up to `cap` late. For where bets
+    miss (`bets_pay`): no schedule can both see a steady copy's end within seconds and never spend a look more on a
+    copy whose percent is identical up to that look and then stalls. A copy already a look ahead of its slots at
+    `now` (this look, a bet made before the budget turned strict) keeps the lenient bound: its next slot may be up to
+    two `cap` away, and the end must still be seen within `cap`.
     """
     if looks < 1 or first_look_at is None:
         return due
-    earliest = first_look_at + cap * (looks - 1) + timedelta(seconds=1)
+    on_slot = now is None or now >= first_look_at + cap * (looks - 1)
+    earliest = first_look_at + cap * (looks if strict and on_slot else looks - 1)  # a slot: that check's moment
     return max(due, earliest)
+
+
+def judged_looks(
+    looks: int, first_look_at: datetime | None, last_look_at: datetime, seen_at: datetime, cap: timedelta
+) -> int | None:
+    """How a copy seen ended at `seen_at` by its look number `looks` fared against its look budget's slots (a look
+    at first_look_at, then one every `cap`), `last_look_at` being the look before, which saw it in flight:
+
+    - n > 0: it took n looks more than the slots would have for an end right after `last_look_at` (the earliest
+      its end can have been): a look ahead of its slot (a bet) missed;
+    - 0: a look ahead of its slot saw the end (a bet paid);
+    - None: no look went ahead of its slot (strict, or nothing to judge: one look, no first look recorded).
+    """
+    if looks < 2 or first_look_at is None or last_look_at < first_look_at:
+        return None
+    slots_by_last = 1 + int((last_look_at - first_look_at) / cap)  # the slots' looks up to the last look
+    over = (looks - 1) - slots_by_last
+    if over > 0:
+        return over
+    if seen_at < first_look_at + cap * (looks - 1):  # the end's look came before its slot, and saw the end
+        return 0
+    return None
+
+
+def bets_pay(judged: Sequence[float], *, share: float = BET_MISS_SHARE, min_judged: int = BET_MIN_JUDGED) -> bool:
+    """Whether looks ahead of the budget's slots should go on, from recent copies' `judged_looks` (None left out):
+    yes with fewer than `min_judged` of them, else when no more than `share` of them missed."""
+    if len(judged) < max(1, min_judged):
+        return True
+    return sum(1 for j in judged if j > 0) <= share * len(judged)
 
 
 def next_check(
@@ -108,6 +165,7 @@ def next_check(
     previous: tuple[datetime, int | None] | None = None,
     looks: int = 0,
     first_look_at: datetime | None = None,
+    strict: bool = False,
 ) -> datetime:
     """When to look at a copy in flight next (see the module docstring).
 
@@ -119,7 +177,7 @@ def next_check(
     `_settled_wait`; `previous` is the (time, percent) of the look before.
 
     `looks` (the looks at the copy so far, this one included) and `first_look_at` (when the first was) bound the
-    result by `within_budget`.
+    result by `within_budget` (`strict`: see there).
     """
     cap = max(cap, interval)
     if settle is not None and started_at is not None and now > started_at:
@@ -132,7 +190,7 @@ def next_check(
         remaining = earliest_end - now
         wait = remaining * (1 - margin) - interval
         due = now + min(cap, max(interval, wait))
-    return within_budget(due, looks=looks, first_look_at=first_look_at, cap=cap)
+    return within_budget(due, looks=looks, first_look_at=first_look_at, cap=cap, strict=strict, now=now)
 
 
 def _settled_wait(

@@ -228,6 +228,27 @@ class SqlReplicaQueries(SqlStore):
 
         return self._read(read)
 
+    def recent_judged(self, since: datetime, limit: int) -> list[tuple[str, int]]:
+        """(destination region, looks_over) of the newest judged SUCCEEDED copies (see the port). The same index
+        range as recent_durations; the copies not judged are skipped in it (a strict budget's, mostly)."""
+        if limit <= 0:
+            return []
+        q = (
+            select(replicas.c.destination_region, replicas.c.looks_over)
+            .where(
+                replicas.c.state == ReplicaState.SUCCEEDED.value,
+                replicas.c.ended_at >= since,
+                replicas.c.looks_over.is_not(None),
+            )
+            .order_by(replicas.c.ended_at.desc(), replicas.c.id)
+            .limit(limit)
+        )
+
+        def read(conn: Connection) -> list[tuple[str, int]]:
+            return [(region, int(over)) for region, over in conn.execute(q)]
+
+        return self._read(read)
+
     def copies_of_source(self, source_region: str, image_ids: Sequence[str]) -> list[Replica]:
         """Every replica of these source images (see the port)."""
         ids = list(dict.fromkeys(image_ids))

@@ -65,6 +65,7 @@ _MUTABLE = (
     "deadline_at",
     "looks",
     "first_look_at",
+    "looks_over",
 )
 
 

@@ -102,6 +102,8 @@ replicas = Table(
     # the sweep's looks at the copy (DescribeImages), and when the first was: its look budget (revision 0005)
     Column("looks", Integer, nullable=False, server_default=text("0")),
     Column("first_look_at", UTCDateTime),
+    # how the copy fared against its look budget's slots, written at its end (revision 0006)
+    Column("looks_over", Integer),
     Index("ix_replicas_replication_id", "replication_id"),
     Index("ix_replicas_state_next_check_at", "state", "next_check_at"),
     Index("ix_replicas_source_image_id", "source_image_id"),

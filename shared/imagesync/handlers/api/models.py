@@ -175,6 +175,11 @@ class ReplicaOut(Document):
     deadline_at: Timestamp
     eta: Timestamp | None = Field(description="predicted end of a copy in flight (SyncPercent-based)")
     looks: int = Field(default=0, description="the sweep's looks at the copy so far (each a share of a DescribeImages)")
+    looks_over: int | None = Field(
+        default=None,
+        description="at its end: looks taken over a look at the first look and one every IMAGESYNC_MAX_CHECK_SECONDS "
+        "(0: a look ahead of that schedule saw the end; null: none went ahead, or not judged)",
+    )
     encrypted_from: EncryptedFrom | None = Field(default=None, description="an encrypted copy's source")
     account: str | None = Field(default=None, description="a copy in another account: its uin (left out: own)")
     copied_from: str | None = Field(
@@ -232,6 +237,7 @@ class ReplicaOut(Document):
             deadline_at=replica.deadline_at,
             eta=replica_eta(replica),
             looks=replica.looks,
+            looks_over=replica.looks_over,
             **extra,
         )
 
