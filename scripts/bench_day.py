@@ -207,11 +207,15 @@ def _all_replicas(store: Any) -> list[Any]:
             return out
 
 
-def look_bounds(copies: list[dict[str, Any]], replicas: list[Any], max_check: float) -> dict[str, Any]:
+def look_bounds(
+    copies: list[dict[str, Any]], replicas: list[Any], max_check: float, unlearned: float
+) -> dict[str, Any]:
     """Per finished copy: its looks (the replica's count) against a look at its first look and then one every
-    max_check until it is ended (the budget's bound), and how late its end was seen (ended_at - the emulator's end)."""
+    max_check until it is ended (the budget's bound), and how late its end was seen (ended_at - the emulator's end);
+    `over_learned`: the copies over the bound among those whose first look was learned (later than `unlearned` after
+    their start: the configured first check and one recheck, as the sweep tells them apart)."""
     ends = {c["image_id"]: c["ready_at"] for c in copies}
-    looks, bound, late = [], [], []
+    looks, bound, late, learned = [], [], [], []
     for r in replicas:
         end = ends.get(r.destination_image_id)
         if end is None or r.ended_at is None or r.first_look_at is None:
@@ -220,8 +224,17 @@ def look_bounds(copies: list[dict[str, Any]], replicas: list[Any], max_check: fl
         looks.append(r.looks)
         bound.append(1 + math.ceil(max(0.0, end - first) / max_check))
         late.append(r.ended_at.timestamp() - end)
+        learned.append(r.started_at is not None and first - r.started_at.timestamp() > unlearned)
     over = [n - b for n, b in zip(looks, bound, strict=True) if n > b]
-    return {"looks": looks, "bound": bound, "over": over, "late": late}
+    over_learned = sum(1 for n, b, k in zip(looks, bound, learned, strict=True) if k and n > b)
+    return {
+        "looks": looks,
+        "bound": bound,
+        "over": over,
+        "late": late,
+        "learned": sum(learned),
+        "over_learned": over_learned,
+    }
 
 
 def baselines(copies: list[dict[str, Any]], t0: float) -> dict[str, int]:
@@ -316,7 +329,7 @@ def main() -> None:
             [[median(lags), percentile(lags, 95), max(lags), min(lags)]] if lags else [["-"] * 4],
         )
     )
-    bounds = look_bounds(copies, r["replicas"], float(args.max_check))
+    bounds = look_bounds(copies, r["replicas"], float(args.max_check), float(args.first_check + args.recheck))
     if bounds["looks"]:
         n = len(bounds["looks"])
         late = bounds["late"]
@@ -324,7 +337,8 @@ def main() -> None:
             f"\nLooks per finished copy (the replicas' count; pages are shared, so calls are fewer): "
             f"{sum(bounds['looks']) / n:.3f}; a look at the first look and then every {args.max_check} s: "
             f"{sum(bounds['bound']) / n:.3f}; copies over that: {len(bounds['over'])} of {n} "
-            f"(by {max(bounds['over'], default=0)} at most); end seen late, s: median {median(late):.1f}, "
+            f"(by {max(bounds['over'], default=0)} at most), of the {bounds['learned']} whose first look was learned: "
+            f"{bounds['over_learned']}; end seen late, s: median {median(late):.1f}, "
             f"p95 {percentile(late, 95):.1f}, max {max(late):.1f} (bound {args.max_check})"
         )
     if args.schedule == "armed":

@@ -175,8 +175,9 @@ class Sweep:
         #: FirstLook.bets, from how recent copies' looks fared); None: always (the lenient budget)
         self.bets = bets
         #: a copy first looked at no later than this after its start was looked at before any end taught its first
-        #: look (the configured first check): its looks say little about the curve, so it is not judged
-        self.unlearned = timedelta(seconds=first_check_seconds)
+        #: look (the configured first check, give or take the timer's lead and one recheck): its early looks narrow
+        #: a wide window, ahead of the budget's slots by design, so they say nothing about the curve: not judged
+        self.unlearned = timedelta(seconds=first_check_seconds) + self.recheck if first_check_seconds else timedelta(0)
 
     def __call__(self) -> SweepReport:
         """One sweep. Its leases last until the invocation's deadline (a sweep never works past it, and SCF ends

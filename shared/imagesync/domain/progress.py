@@ -39,7 +39,7 @@ FIRST_LOOK_SAMPLES = 100
 BET_MISS_SHARE = 0.2
 #: fewer judged copies than this say nothing (bets go on); the newest BET_SAMPLES are read (of the region when it
 #: has BET_MIN_JUDGED of them, else of every region)
-BET_MIN_JUDGED = 10
+BET_MIN_JUDGED = 5
 BET_SAMPLES = 40
 
 
