@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import random
 import shutil
 import socket
 import sqlite3
@@ -267,9 +268,30 @@ def test_lost_commit_ack_on_a_progress_write_that_releases(
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now, for a server that listens on it later (a paused proxy; a restarted database). Drawn below
+    the kernel's ephemeral range (ip_local_port_range, 32768 and up by default), where a bind to port 0 or an
+    outgoing connection (thousands in these tests) would draw from: only a listener choosing this very port could
+    take it in between."""
+    low, _ = _ephemeral_range()
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
 
 
 class _LateProxy:
