@@ -16,22 +16,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..platform import coldstart
 from ..platform.context import invocation
 from ..platform.envelopes import InvalidEvent, TimerEnvelope, describe_error
 from ..platform.logs import logger
 from ..wiring import services
-
-_frozen = False
-
-
-def _freeze_once() -> None:
-    """Once per process (an SCF container), after the cold start: move what it holds (modules, the services) out
-    of the garbage collector's way (gc.freeze). They live as long as the container, yet every full collection
-    traversed them again: a sweep of 10,000 copies allocates enough to run one or two (docs/benchmarks.md)."""
-    global _frozen
-    if not _frozen:
-        gc.freeze()
-        _frozen = True
 
 
 @contextmanager
@@ -64,9 +53,8 @@ class SweepOptions(BaseModel):
 
 
 def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[str, Any]:
-    with invocation(context, "status_sweep"):
+    with invocation(context, "status_sweep"), coldstart.first_answer():
         svc = services()
-        _freeze_once()
         svc.begin_invocation()
         options, problem = SweepOptions(), None
         try:
