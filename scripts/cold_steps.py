@@ -34,12 +34,12 @@ from pydantic import BaseModel; step("pydantic BaseModel")
 import pydantic_settings; step("pydantic-settings")
 import aws_lambda_powertools; step("powertools")
 import imagesync.settings; step("imagesync.settings (the model)")
-import imagesync.platform.envelopes; step("imagesync.platform.envelopes")
+import imagesync.platform.timer; step("imagesync.platform.timer")
 import index; step("the rest of the entry")
 from imagesync.wiring import services
 svc = services(); step("Settings() and the services")
 from imagesync.handlers.status_sweep import SweepOptions
-from imagesync.platform.envelopes import TimerEnvelope
+from imagesync.platform.timer import TimerEnvelope
 TimerEnvelope.parse({timer!r}, SweepOptions); step("the timer's options")
 import imagesync.adapters.sql; step("the SQL store's modules")
 svc.store; step("the engine and the store")

@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..platform import coldstart
 from ..platform.context import invocation
-from ..platform.envelopes import InvalidEvent, TimerEnvelope, describe_error
+from ..platform.events import InvalidEvent, describe_error
 from ..platform.logs import logger
+from ..platform.timer import TimerEnvelope
 from ..wiring import services
 
 
