@@ -1,8 +1,8 @@
 """A cold start builds only what its first answer needs (docs/benchmarks.md, "Cold import and the deploy package").
 
 Each case is a fresh interpreter that imports a function's entry (functions/<name>/index.py), answers the first
-event scripts/bench_cold_import.py times, and lists the modules it loaded: what the answer does not need (the SDK's
-CVM client, the webhook poster, the hook runners, the SQL store for answers that never read the state table) must
+event scripts/bench_cold_import.py times, and lists the modules it loaded: what the answer does not need (any part of
+the SDK, the webhook poster, the hook runners, the SQL store for answers that never read the state table) must
 not be among them, so a module-level import or an eager construction in the composition root cannot come back
 silently.
 """
@@ -27,7 +27,11 @@ BAD_RECORD = {"source": "imagesync.outbox", "messages": [{}]}
 
 #: what no first answer below needs
 NEVER = (
-    "tencentcloud.cvm.v20170312.cvm_client",  # the SDK's clients are made by the first cloud call
+    # no part of the SDK (nor requests, its HTTP client): the cloud client is built by the first cloud call
+    # (wiring.Services.cloud), its SDK clients by their first call
+    "tencentcloud",
+    "requests",
+    "imagesync.adapters.tencent",
     "imagesync.adapters.webhook",  # the webhook poster: completion_hook's runners, for a valid record only
     "imagesync.app.hooks.webhook",
     "imagesync.app.hooks.tag",
@@ -35,12 +39,9 @@ NEVER = (
 )
 #: the state table: only status_sweep's answer reads it (with nothing in flight it still looks)
 STORE = ("sqlalchemy", "imagesync.adapters.sql")
-#: what an idle sweep does not need: it calls no cloud API (IMAGESYNC_SCHEDULER=none: nothing to disarm), so no
-#: part of the SDK, and it reads a timer, no other trigger's envelope
+#: what an idle sweep does not need either: it calls no cloud API (IMAGESYNC_SCHEDULER=none: nothing to disarm)
+#: and reads a timer, no other trigger's envelope
 IDLE_SWEEP_NEVER = (
-    "tencentcloud",
-    "requests",
-    "imagesync.adapters.tencent",  # the cloud client is built by the first cloud call (wiring.Services.cloud)
     "imagesync.adapters.cvm",  # the image service and the copy starter: built when a copy is looked at or started
     "imagesync.adapters.accounts",
     "imagesync.app.first_look",
@@ -109,7 +110,7 @@ def test_an_idle_sweep_reads_the_state_table_and_builds_nothing_else(tmp_path: P
     assert "imagesync.adapters.queues.local" not in modules and not (tmp_path / "queue.db").exists()
 
 
-def test_an_idle_sweep_calls_no_cloud_api_and_imports_no_sdk(tmp_path: Path) -> None:
+def test_an_idle_sweep_builds_no_image_service_no_starter_and_no_other_envelope(tmp_path: Path) -> None:
     first_answer("status_sweep", TIMER, tmp_path)  # the schema
     answer, modules = first_answer("status_sweep", TIMER, tmp_path)
     assert answer["claimed"] == 0 and answer["schedule"] is None
