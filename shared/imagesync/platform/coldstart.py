@@ -5,11 +5,12 @@ SQLAlchemy's tables and compiled statements: about 100,000 objects) and makes al
 hundred objects, measured on status_sweep's first answer). With the collector on, those allocations trip a
 hundred or so collections, each traversing what was built so far for nothing: about a tenth of the first answer's
 CPU time (docs/benchmarks.md, "Cold import and the deploy package"). So a function's entry (functions/<name>/
-index.py) calls pause() before its first import, and its handler's first invocation calls resume() before it
-returns: gc.freeze() moves everything built so far out of the collector's way for the container's life (the few
-hundred garbage objects of the cold start included, which are never freed), and the collector runs again. The
-freeze also serves every later invocation: what the container holds lives as long as it, yet every full
-collection traversed it again (a sweep of 10,000 copies allocates enough to run one or two).
+index.py) calls pause() before its first import, and its handler's first invocation calls resume() once it has
+built what it keeps (status_sweep: before the sweep runs) and at the latest before it returns (first_answer()):
+gc.freeze() moves everything built so far out of the collector's way for the container's life (the few hundred
+garbage objects of the cold start included, which are never freed), and the collector runs again. The freeze also
+serves every later invocation: what the container holds lives as long as it, yet every full collection traversed it
+again (a sweep of 10,000 copies allocates enough to run one or two).
 
 This module imports nothing but the standard library's gc and contextlib: the entry imports it before anything else.
 """
@@ -47,7 +48,7 @@ def resume() -> None:
 
 @contextmanager
 def first_answer() -> Iterator[None]:
-    """Around a handler's work: resume() when it ends (once per process; raised or not)."""
+    """Around a handler's work: resume() when it ends at the latest (once per process; raised or not)."""
     try:
         yield
     finally:
