@@ -25,7 +25,7 @@ work, a sample waiting for a core inflates the wall clock, not its CPU time (bot
 
 --against DIR adds, to the venv's table, the "+ first call" rows of another tree (DIR/functions and DIR/shared,
 e.g. `git archive <commit> functions shared | tar -x -C DIR`), interleaved with this tree's: an A/B in one run,
-where machine noise falls on both alike (its rows are named "<function> + first call @ DIR").
+where machine noise falls on both alike (its rows are named "<function> + first call @ DIR"). Repeatable.
 
     .venv/bin/python scripts/bench_cold_import.py [--runs 9] [--dist dist] [--as-shipped] [--cpu] [--against DIR]
 """
@@ -158,8 +158,11 @@ def main() -> None:
     parser.add_argument(
         "--against",
         type=Path,
+        action="append",
+        default=[],
         metavar="DIR",
-        help="also the '+ first call' rows of the tree in DIR (its functions/ and shared/), interleaved (A/B)",
+        help="also the '+ first call' rows of the tree in DIR (its functions/ and shared/), interleaved (A/B); "
+        "repeatable",
     )
     args = parser.parse_args()
     if args.cpu:
@@ -170,7 +173,7 @@ def main() -> None:
     package(args.dist, args.runs, precompiled=not args.as_shipped)
 
 
-def venv(runs: int, against: Path | None = None) -> None:
+def venv(runs: int, against: list[Path]) -> None:
     shared = str(REPO / "shared")
     rows = {"floor": ([shared], FLOOR)}
     rows.update({name: ([str(REPO / "functions" / name), shared], "import index") for name in FUNCTIONS})
@@ -182,8 +185,8 @@ def venv(runs: int, against: Path | None = None) -> None:
     )
     sweep = [str(REPO / "functions" / "status_sweep"), shared]
     rows["status_sweep + first call, scf-timer"] = (sweep, first_call("index", "status_sweep", SCF_TIMER))
-    if against is not None:
-        other = against.resolve()
+    for tree in against:
+        other = tree.resolve()
         rows.update(
             {
                 f"{name} + first call @ {other}": (
