@@ -7,8 +7,10 @@ against the floor `import tencentcloud.cvm.v20170312.cvm_client, pydantic, sqlal
 The handlers defer imports to their first call (the SQL store, the envelopes...), so `import index` alone can come
 in under the floor; the "+ first call" rows add one invocation that needs no network (copy_request: GET /health;
 status_sweep: a timer with nothing in flight; completion_hook: a delivery with one bad record) on a SQLite state
-table whose schema exists. Median of --runs samples per row, interleaved so that machine noise falls on every row
-alike. Ratios, since absolute times depend on the machine.
+table whose schema exists. The row "status_sweep + first call, scf-timer" is the same idle sweep with the schedule
+serverless.yml deploys (IMAGESYNC_SCHEDULER=scf-timer): it disarms the sweep's timers through the SDK, refused
+here (nothing listens on the endpoint). Median of --runs samples per row, interleaved so that machine noise falls
+on every row alike. Ratios, since absolute times depend on the machine.
 
 With dist/ built (`make package`), the same is measured on the deploy package as SCF lays it out (dist/code on
 the path first, then dist/layer; `-S`, so nothing from the venv), and the sizes of dist/code.zip and
@@ -21,7 +23,11 @@ and none written (`-B`), so each module's bytecode is the one the package ships,
 --cpu reads each sample's CPU time (time.process_time) instead of the wall clock: on a machine busy with other
 work, a sample waiting for a core inflates the wall clock, not its CPU time (both include the waits on disk).
 
-    .venv/bin/python scripts/bench_cold_import.py [--runs 9] [--dist dist] [--as-shipped] [--cpu]
+--against DIR adds, to the venv's table, the "+ first call" rows of another tree (DIR/functions and DIR/shared,
+e.g. `git archive <commit> functions shared | tar -x -C DIR`), interleaved with this tree's: an A/B in one run,
+where machine noise falls on both alike (its rows are named "<function> + first call @ DIR"). Repeatable.
+
+    .venv/bin/python scripts/bench_cold_import.py [--runs 9] [--dist dist] [--as-shipped] [--cpu] [--against DIR]
 """
 
 from __future__ import annotations
@@ -53,6 +59,15 @@ OFFLINE_ENV = {
     "TENCENTCLOUD_SECRET_KEY": "bench",
     "IMAGESYNC_LOG_LEVEL": "ERROR",
     "IMAGESYNC_API_AUTH": "none",
+}
+#: status_sweep as serverless.yml deploys it: its schedule follows the work (IMAGESYNC_SCHEDULER=scf-timer), so an
+#: idle sweep disarms its timers, two UpdateTrigger calls through the SDK (refused here: nothing listens on the
+#: endpoint, so the CPU time holds the SDK's import and the refused connections, not a TLS handshake)
+SCF_TIMER = {
+    "IMAGESYNC_SCHEDULER": "scf-timer",
+    "IMAGESYNC_SWEEP_FUNCTION": "status_sweep",
+    "IMAGESYNC_SWEEP_TIMER": "status_sweep_next",
+    "IMAGESYNC_SWEEP_SAFETY_TIMER": "status_sweep_safety",
 }
 #: SCF's limits (docs/facts.md#F-SCF-2): a zip uploaded through the API, and code plus layers unzipped
 ZIP_LIMIT_MB, UNZIPPED_LIMIT_MB = 50, 500
@@ -88,10 +103,12 @@ def sample(
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def first_call(module: str, function: str) -> str:
-    """Import the entry and answer one offline event: the imports a handler defers to its first call included."""
+def first_call(module: str, function: str, env: dict[str, str] | None = None) -> str:
+    """Import the entry and answer one offline event: the imports a handler defers to its first call included
+    (`env`: settings set first, inside the sample)."""
     event = json.dumps(FIRST_EVENTS[function])
-    return f"import json, {module}; {module}.main_handler(json.loads({event!r}), {{'request_id': 'bench'}})"
+    setup = f"import os; os.environ.update({env!r}); " if env else ""
+    return f"{setup}import json, {module}; {module}.main_handler(json.loads({event!r}), {{'request_id': 'bench'}})"
 
 
 def measure(
@@ -138,16 +155,25 @@ def main() -> None:
     parser.add_argument(
         "--cpu", action="store_true", help="time with the process's CPU time instead of the wall clock (busy machines)"
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also the '+ first call' rows of the tree in DIR (its functions/ and shared/), interleaved (A/B); "
+        "repeatable",
+    )
     args = parser.parse_args()
     if args.cpu:
         global CLOCK
         CLOCK = "process_time"
     if not args.as_shipped:
-        venv(args.runs)
+        venv(args.runs, args.against)
     package(args.dist, args.runs, precompiled=not args.as_shipped)
 
 
-def venv(runs: int) -> None:
+def venv(runs: int, against: list[Path]) -> None:
     shared = str(REPO / "shared")
     rows = {"floor": ([shared], FLOOR)}
     rows.update({name: ([str(REPO / "functions" / name), shared], "import index") for name in FUNCTIONS})
@@ -157,6 +183,19 @@ def venv(runs: int) -> None:
             for name in FUNCTIONS
         }
     )
+    sweep = [str(REPO / "functions" / "status_sweep"), shared]
+    rows["status_sweep + first call, scf-timer"] = (sweep, first_call("index", "status_sweep", SCF_TIMER))
+    for tree in against:
+        other = tree.resolve()
+        rows.update(
+            {
+                f"{name} + first call @ {other}": (
+                    [str(other / "functions" / name), str(other / "shared")],
+                    first_call("index", name),
+                )
+                for name in FUNCTIONS
+            }
+        )
     report(
         f"Cold import in the venv ({sys.executable}; median of {runs} fresh interpreters)",
         measure(rows, runs, no_site=False),
@@ -174,6 +213,8 @@ def package(dist: Path, runs: int, *, precompiled: bool) -> None:
     present = [name for name in FUNCTIONS if (code / f"{name}.py").exists()]
     rows.update({name: (path, f"import {name}") for name in present})
     rows.update({f"{name} + first call": (path, first_call(name, name)) for name in present})
+    if "status_sweep" in present:
+        rows["status_sweep + first call, scf-timer"] = (path, first_call("status_sweep", "status_sweep", SCF_TIMER))
     how = "bytecode compiled beforehand" if precompiled else "only the bytecode it ships, none written"
     report(
         f"Cold import from the deploy package ({dist.name}/code then {dist.name}/layer, no site-packages; {how}; "

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .domain.hooks import HookSpec
+if TYPE_CHECKING:
+    from .domain.hooks import HookSpec
 
 #: the completion links (IMAGESYNC_QUEUE)
 QUEUES = ("local", "scf-async", "eventbridge")
@@ -110,8 +111,10 @@ class Settings(BaseSettings):
     )
 
     # hooks (issue 6): global ones run on every replica end, after the webhook above and before a rule's own
-    # NoDecode: read as text, so an empty value means none (serverless.yml passes ${env:IMAGESYNC_HOOKS} as is)
-    hooks: Annotated[list[HookSpec], NoDecode] = Field(
+    # NoDecode: read as text, so an empty value means none (serverless.yml passes ${env:IMAGESYNC_HOOKS} as is).
+    # Each item a HookSpec, validated on entry by _hook_specs (list[Any] here: the hook models' schema is built only
+    # when there are hooks, which an empty IMAGESYNC_HOOKS never pays for: docs/benchmarks.md, cold start)
+    hooks: Annotated[list[Any], NoDecode] = Field(
         default_factory=list,
         description="JSON list of hook specs run on every replica end (see domain.hooks); empty = none",
     )
@@ -207,6 +210,12 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"IMAGESYNC_HOOKS is not JSON ({exc}): a JSON list of hook specs, or empty") from exc
 
+    @field_validator("hooks")
+    @classmethod
+    def _hook_specs(cls, value: list[Any]) -> list[HookSpec]:
+        # a bad spec fails here as before: pydantic reports the adapter's errors under `hooks` (hooks.0.share...)
+        return _hook_specs_adapter().validate_python(value) if value else []
+
     @field_validator("tencent_endpoint")
     @classmethod
     def _strip(cls, value: str) -> str:
@@ -217,6 +226,13 @@ class Settings(BaseSettings):
         if self.auto_migrate is not None:
             return self.auto_migrate
         return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def _hook_specs_adapter() -> TypeAdapter[list[HookSpec]]:
+    from .domain.hooks import HookSpec
+
+    return TypeAdapter(list[HookSpec])
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .settings import Settings, get_settings
 
@@ -67,16 +67,31 @@ class Services:
         extras: dict[str, Any] | None = None,
         wall: Clock | None = None,
         scheduler: Scheduler | None = _FROM_SETTINGS,
+        make_cloud: Callable[[], TencentCloud] | None = None,
     ) -> None:
+        """`make_cloud` builds the Tencent Cloud client on first use when no `cloud` is given (None: no cloud)."""
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        self.cloud = cloud
+        self._cloud_client, self._make_cloud = cloud, make_cloud
         self.extras: dict[str, Any] = {} if extras is None else extras
         #: the real clock, for every window about a process that can die (claims in progress, leases, redelivery
         #: windows); `clock` may be the emulator's compressed one
         self.wall: Clock = wall or SystemClock()
         self._store, self._images, self._queue, self._scheduler = store, images, queue, scheduler
         self._building = threading.RLock()  # a threaded server (imagesync serve) builds each part once
+
+    @property
+    def cloud(self) -> TencentCloud | None:
+        """The Tencent Cloud client (built by `make_cloud` on first use: an answer that calls no cloud API, such
+        as an idle sweep or GET /health, imports none of its modules); None without one."""
+        if self._make_cloud is None:
+            return self._cloud_client
+        cloud: TencentCloud = self._once("_cloud_client", self._make_cloud)
+        return cloud
+
+    @cloud.setter
+    def cloud(self, value: TencentCloud | None) -> None:
+        self._cloud_client, self._make_cloud = value, None
 
     def _once(self, attr: str, build: Callable[[], Any], *, unset: Any = None) -> Any:
         """The part held in `attr`, built by `build` the first time it is asked for (still `unset`), once even
@@ -127,7 +142,10 @@ class Services:
         sweep)."""
         scheduler: Scheduler | None = self._once(
             "_scheduler",
-            lambda: build_scheduler(self.settings, self.cloud) if self.cloud else None,
+            # IMAGESYNC_SCHEDULER=none needs no cloud client: not built for it
+            lambda: (
+                build_scheduler(self.settings, self.cloud) if self.settings.scheduler != "none" and self.cloud else None
+            ),
             unset=_FROM_SETTINGS,
         )
         return scheduler
@@ -239,9 +257,10 @@ class Services:
             outbox=st,
             idempotency=st,
             audit=st,
-            images=self.images,
+            # an idle sweep (nothing claimed) neither looks at a copy nor starts one: built when first used
+            images=cast("ImageService", _OnFirstUse(lambda: self.images)),
             clock=self.clock,
-            starter=self.starter(),
+            starter=cast("CopyStarter", _OnFirstUse(self.starter)),
             queue=_QueueOnFirstUse(self),
             lease_seconds=s.lease_seconds,
             batch=batch or s.sweep_batch,
@@ -450,9 +469,10 @@ class Services:
         )
 
     def begin_invocation(self) -> None:
-        """Per invocation: fresh credentials (SCF rotates the role's temporary keys)."""
-        if self.cloud is not None:
-            self.cloud.refresh_credentials()
+        """Per invocation: fresh credentials (SCF rotates the role's temporary keys). A client not built yet has
+        none to refresh."""
+        if self._cloud_client is not None:
+            self._cloud_client.refresh_credentials()
 
 
 def load_rules(settings: Settings) -> RuleSet:
@@ -574,6 +594,19 @@ class _QueueOnFirstUse:
         return getattr(self._services.queue, name)
 
 
+class _OnFirstUse:
+    """A part built by `build` when first used (an attribute read), then kept: what a sweep may not need."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._part: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._part is None:
+            self._part = self._build()
+        return getattr(self._part, name)
+
+
 class LazyClient:
     """An SDK client made on its first call (credentials are read then, not when the services are built: a
     function that never publishes, or a CLI command that only reads local state, needs no keys)."""
@@ -588,17 +621,20 @@ class LazyClient:
 def build_services(settings: Settings | None = None, *, clock: Clock | None = None) -> Services:
     """The services from settings: the parts are built on first use (Services); the settings the completion
     link and the scheduler need are checked now (ValueError)."""
-    from .adapters.tencent import TencentCloud
-
     settings = settings or get_settings()
     problem = link_settings_problem(settings)
     if problem:
         raise ValueError(problem)
-    cloud = TencentCloud(
-        endpoint=settings.tencent_endpoint,
-        rates={"SyncImages": settings.sync_rate_per_second, "DescribeImages": settings.describe_rate_per_second},
-    )
-    return Services(settings, clock=clock, cloud=cloud)
+
+    def make_cloud() -> TencentCloud:
+        from .adapters.tencent import TencentCloud
+
+        return TencentCloud(
+            endpoint=settings.tencent_endpoint,
+            rates={"SyncImages": settings.sync_rate_per_second, "DescribeImages": settings.describe_rate_per_second},
+        )
+
+    return Services(settings, clock=clock, make_cloud=make_cloud)
 
 
 _lock = threading.Lock()

@@ -16,22 +16,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..platform import coldstart
 from ..platform.context import invocation
-from ..platform.envelopes import InvalidEvent, TimerEnvelope, describe_error
+from ..platform.events import InvalidEvent, describe_error
 from ..platform.logs import logger
+from ..platform.timer import TimerEnvelope
 from ..wiring import services
-
-_frozen = False
-
-
-def _freeze_once() -> None:
-    """Once per process (an SCF container), after the cold start: move what it holds (modules, the services) out
-    of the garbage collector's way (gc.freeze). They live as long as the container, yet every full collection
-    traversed them again: a sweep of 10,000 copies allocates enough to run one or two (docs/benchmarks.md)."""
-    global _frozen
-    if not _frozen:
-        gc.freeze()
-        _frozen = True
 
 
 @contextmanager
@@ -64,9 +54,8 @@ class SweepOptions(BaseModel):
 
 
 def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[str, Any]:
-    with invocation(context, "status_sweep"):
+    with invocation(context, "status_sweep"), coldstart.first_answer():
         svc = services()
-        _freeze_once()
         svc.begin_invocation()
         options, problem = SweepOptions(), None
         try:
@@ -78,8 +67,12 @@ def main_handler(event: dict[str, Any], context: dict[str, Any] | None) -> dict[
                 exc = InvalidEvent(f"timer event unreadable: {describe_error(exc)}")
             problem = exc.to_dict()
             logger.error("timer options ignored", extra={"error": problem})
+        sweep = svc.sweep(reconcile=options.reconcile, batch=options.batch)
+        # a cold start: what it built (modules, store, engine) frozen before the sweep allocates its own, whose cycles
+        # (if any) are then collected as usual; first_answer() above is the fallback when something raised before
+        coldstart.resume()
         with _collector_paused():
-            report = svc.sweep(reconcile=options.reconcile, batch=options.batch)().as_dict()
+            report = sweep().as_dict()
         if problem:
             report["options_error"] = problem
         logger.info("sweep done", extra=report)

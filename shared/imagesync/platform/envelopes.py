@@ -9,7 +9,8 @@ where a record is parsed (copy_request imports this module for EventBridge event
 
 Shapes (docs/facts.md#events; parsed tolerantly because the official docs disagree with each other):
 
-* timer: ``{"Type": "Timer"|"timer", "TriggerName", "Time", "Message"}`` -> TimerEnvelope, Message decoded.
+* timer: ``{"Type": "Timer"|"timer", "TriggerName", "Time", "Message"}`` -> TimerEnvelope, Message decoded (in
+  platform.timer, re-exported here: status_sweep's cold start imports it without the other triggers' models).
 * EventBridge: a CloudEvent, or ``{"EventList": [CloudEvent, ...]}`` (batched delivery); ``time`` is epoch
   milliseconds as a number or a string (ISO 8601 accepted too); "subjuect" is read as "subject"; ``data`` is an
   object or a JSON string.
@@ -29,65 +30,39 @@ its fields are read: nesting, numbers, NUL and lone surrogates out of bounds mak
 RecursionError or an encoding error further on.
 
 Over 400 lines on purpose: one module per trigger would be one pydantic model each, and the shapes share their
-tolerant readers (time, data, bodies) and the Parsed/InvalidEvent contract the handlers rely on.
+tolerant readers (time, data, bodies). The Parsed/InvalidEvent contract the handlers rely on is in platform.events,
+shared with the timer's envelope.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from ..domain.errors import ImageSyncError
-from ..domain.safeparse import Unparseable, check_value, dumps_json, loads_json, printable
+from ..domain.safeparse import Unparseable, check_value, loads_json, printable
+from .events import InvalidEvent, JsonText, M, Parsed, describe_error
+from .timer import TimerEnvelope, TimerEvent
 
-M = TypeVar("M", bound=BaseModel)
-
-
-class InvalidEvent(ImageSyncError):
-    """The trigger's outer shape is not one this function understands (a deployment mistake, not a record)."""
-
-    code = "Event.Invalid"
-    kind = "invalid"
-
-
-@dataclass(frozen=True)
-class Parsed(Generic[M]):
-    """One record: `value` when it validated, else `error` (a one-line reason with the field)."""
-
-    id: str
-    value: M | None = None
-    error: str | None = None
-    #: envelope facts about the record (queue, tags, offset, event type...), for logs and reports
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-def describe_error(exc: Exception) -> str:
-    """A short reason: pydantic's first errors with their fields, or the exception's text."""
-    if isinstance(exc, ValidationError):
-        parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:3]]
-        return printable("; ".join(parts), 500)
-    if isinstance(exc, Unparseable):
-        return exc.reason
-    if isinstance(exc, json.JSONDecodeError):
-        return f"not JSON: {exc.msg} at position {exc.pos}"
-    return printable(f"{type(exc).__name__}: {exc}", 500)
-
-
-def _checked(value: Any, what: str) -> None:
-    """Raise InvalidEvent unless `value` (a record as the runtime decoded it) is within safeparse's bounds."""
-    try:
-        check_value(value)
-    except Unparseable as exc:
-        raise InvalidEvent(f"{what}: {exc.reason}") from exc
+__all__ = [  # the shared contract and the timer are re-exported: every trigger's envelope is importable from here
+    "CkafkaRecord",
+    "CloudAuditRecord",
+    "CloudEvent",
+    "CmqRecord",
+    "EventBridgeEnvelope",
+    "InvalidEvent",
+    "LocalDelivery",
+    "Parsed",
+    "QueueEnvelope",
+    "ScfAsyncEvent",
+    "TimerEnvelope",
+    "TimerEvent",
+    "describe_error",
+    "epoch_or_iso",
+]
 
 
 def _json_or_value(value: Any) -> Any:
@@ -124,53 +99,6 @@ def epoch_or_iso(value: Any) -> datetime | None:
 
 #: A text field that captures fill with null or a number as often as a string: None -> "", anything else str().
 Text = Annotated[str, BeforeValidator(lambda v: "" if v is None else str(v))]
-#: A message body: a string as given; an object the trigger already decoded, back to its JSON text; null -> "".
-JsonText = Annotated[str, BeforeValidator(lambda v: "" if v is None else v if isinstance(v, str) else dumps_json(v))]
-
-
-# -- timer --------------------------------------------------------------------------------------------------------
-
-
-class TimerEvent(BaseModel):
-    model_config = ConfigDict(defer_build=True, extra="allow")
-
-    type: Literal["Timer", "timer", "TIMER"] = Field(validation_alias=AliasChoices("Type", "type"))
-    trigger_name: str = Field(default="", validation_alias=AliasChoices("TriggerName", "triggerName"))
-    time: str = Field(default="", validation_alias=AliasChoices("Time", "time"))
-    message: JsonText = Field(default="", validation_alias=AliasChoices("Message", "message"))
-
-
-class TimerEnvelope:
-    """The timer trigger; the business payload is its Message (empty, or a JSON object of options)."""
-
-    @staticmethod
-    def matches(event: Mapping[str, Any]) -> bool:
-        if not isinstance(event, Mapping):  # SCF hands over any JSON value an invoker sent
-            return False
-        kind = event.get("Type") or event.get("type")
-        return isinstance(kind, str) and kind.lower() == "timer"
-
-    @staticmethod
-    def parse(event: Mapping[str, Any], model: type[M]) -> M:
-        """The Message validated as `model` (an empty Message = the model's defaults).
-
-        Raises InvalidEvent when the event is not a timer event or the Message does not validate.
-        """
-        _checked(event, "not a timer event")
-        try:
-            timer = TimerEvent.model_validate(event)
-        except ValidationError as exc:
-            raise InvalidEvent(f"not a timer event: {describe_error(exc)}") from exc
-        text = timer.message.strip()
-        try:
-            data = loads_json(text) if text else {}
-            return model.model_validate(data)
-        except (ValueError, ValidationError) as exc:  # Unparseable is a ValueError
-            name = printable(timer.trigger_name, 60) or "?"
-            raise InvalidEvent(
-                f"timer {name}: Message is not valid options: {describe_error(exc)}",
-                timer_message=printable(text),
-            ) from exc
 
 
 # -- EventBridge --------------------------------------------------------------------------------------------------
