@@ -273,7 +273,8 @@ class Services:
             follow_work=self.follow_work(),
             settle_seconds=s.settle_seconds or None,
             ride_along_seconds=s.ride_along_seconds,
-            bets=self.first_look().bets,
+            # read (and its module imported) only when a page of copies is looked at
+            bets=lambda region: self.first_look().bets(region),
             first_check_seconds=s.first_check_seconds,
         )
 
