@@ -97,7 +97,7 @@ def test_upgrade_to_0005_gives_existing_replicas_no_looks_and_downgrade_keeps_th
         values = {name: getattr(row, name) for name in old_columns if name in Replica.model_fields}
         values.update(state=row.state.value, inflight_key="k")
         conn.execute(insert(replicas).values(**values))
-    assert upgrade(engine) == "0005"
+    assert upgrade(engine, "0005") == "0005"
     with engine.connect() as conn:
         got = conn.execute(select(replicas.c.looks, replicas.c.first_look_at)).all()
     assert [tuple(g) for g in got] == [(0, None)]

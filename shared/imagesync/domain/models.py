@@ -155,7 +155,7 @@ class Replica(BaseModel):
 
 
 class InFlight(NamedTuple):
-    """What a sweep reads of a claimed copy to look at it and record its progress (LeaseStore.claim_in_flight).
+    """What a sweep reads of a due copy to look at it and record its progress (LeaseStore.due_in_flight).
 
     Why not the Replica: a sweep claims thousands of copies and all but a few only get a progress write
     (ReplicaStore.save_progress takes this as well); reading and validating all of a Replica's fields per copy was
