@@ -256,10 +256,10 @@ class LeaseStore(Protocol):
         """Give the sweepers' lease up if `owner` still holds it (another owner's lease is untouched)."""
         ...
 
-    def due_in_flight(self, now: datetime, limit: int, *, after: tuple[datetime, str] | None = None) -> list[InFlight]:
+    def due_in_flight(self, now: datetime, limit: int) -> list[InFlight]:
         """Up to `limit` active replicas with next_check_at <= now (the domain clock's), oldest (next_check_at,
-        id) first, after the key `after` (the previous page's last): what a sweep reads of each (InFlight).
-        A read: the caller holds the lease, and each write it makes is a compare-and-set on the row's version."""
+        id) first: what a sweep reads of each (InFlight). A read: the caller holds the lease, and each write it
+        makes is a compare-and-set on the row's version."""
         ...
 
 

@@ -195,13 +195,11 @@ class FakeLeases:
         if self.held is not None and self.held[0] == owner:
             self.held = None
 
-    def due_in_flight(self, now: datetime, limit: int, *, after: tuple[datetime, str] | None = None) -> list[InFlight]:
+    def due_in_flight(self, now: datetime, limit: int) -> list[InFlight]:
         due = sorted(
             (r for r in self.replicas.rows.values() if r.state in ACTIVE and r.next_check_at <= now),
             key=lambda r: (r.next_check_at, r.id),
         )
-        if after is not None:
-            due = [r for r in due if (r.next_check_at, r.id) > after]
         return [InFlight(**{name: getattr(r, name) for name in InFlight._fields}) for r in due[: max(0, limit)]]
 
 

@@ -229,25 +229,27 @@ def test_while_another_sweep_holds_the_lease_no_copy_is_looked_at_but_the_outbox
     assert not report.lease_held_elsewhere and report.claimed == 1 and world.leases.held is None
 
 
-def test_the_due_copies_are_read_in_pages_each_once(world: World) -> None:
-    copies = [world.copying(f"img-{i:02d}", "ap-shanghai", f"img-c{i:02d}") for i in range(120)]
-    for i in range(120):
-        world.images.add("ap-shanghai", f"img-c{i:02d}", state="SYNCING", sync_percent=10)
-    pages: list[int] = []
+def test_the_due_copies_are_read_at_once_up_to_batch_times_rounds_oldest_first(world: World) -> None:
+    copies = [world.copying(f"img-{i:03d}", "ap-shanghai", f"img-c{i:03d}") for i in range(120)]
+    for i, c in enumerate(copies):
+        world.replicas.put(c.model_copy(update={"next_check_at": world.clock.now() - timedelta(seconds=i)}))
+        world.images.add("ap-shanghai", f"img-c{i:03d}", state="SYNCING", sync_percent=10)
+    reads: list[int] = []
     original = world.leases.due_in_flight
 
-    def counted(*args: Any, **kwargs: Any) -> list[InFlight]:
-        due = original(*args, **kwargs)
-        pages.append(len(due))
-        return due
+    def counted(now: Any, limit: int) -> list[InFlight]:
+        reads.append(limit)
+        return original(now, limit)
 
     world.leases.due_in_flight = counted
-    report = world.sweep()()  # batch 50
-    assert pages == [50, 50, 20] and report.claimed == 120
+    report = world.sweep(max_rounds=2)()  # batch 50: at most 100 copies per sweep
+    assert reads == [100] and report.claimed == 100
     written = [i for op, ids in world.log if op == "save_progress" for i in ids]
-    assert sorted(written) == sorted(c.id for c in copies)  # each copy written once
+    assert sorted(written) == sorted(c.id for c in copies[20:])  # the 100 oldest, each written once
     # all of the region's copies in one look (the adapter pages the ids by 100): not a partial page per round
     assert len([op for op, _ in world.log if op == "describe_images"]) == 1
+    # the rest on the next sweep
+    assert world.sweep(max_rounds=2)().claimed == 20
 
 
 def test_a_source_turned_normal_is_started_with_one_sync_images_for_all_its_regions(world: World) -> None:

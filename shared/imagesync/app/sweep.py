@@ -13,7 +13,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from ..domain.errors import CloudError
@@ -213,22 +213,13 @@ class Sweep:
         return report
 
     def _due(self, report: SweepReport) -> list[InFlight]:
-        """Every due copy, read in pages of `batch` (at most `max_rounds`), then worked together: grouping all of a
-        region's copies into pages of 100 keeps DescribeImages at the floor, sum over regions of ceil(in flight /
-        100), instead of paying a partial page per round."""
-        due: list[InFlight] = []
-        now = self.clock.now() + self.ride_along  # one "now" for every page: keyset pages then never overlap
-        after: tuple[datetime, str] | None = None
-        for _ in range(self.max_rounds):
-            if time_left() < self.safety:
-                report.stopped_early = True
-                break
-            page = self.leases.due_in_flight(now, self.batch, after=after)
-            due.extend(page)
-            if len(page) < self.batch:
-                break
-            after = (page[-1].next_check_at, page[-1].id)
-        return due
+        """Every due copy (up to `batch` x `max_rounds`, oldest first), read at once and then worked together:
+        grouping all of a region's copies into pages of 100 keeps DescribeImages at the floor, sum over regions of
+        ceil(in flight / 100), instead of paying a partial page per round of a batch."""
+        if time_left() < self.safety:
+            report.stopped_early = True
+            return []
+        return self.leases.due_in_flight(self.clock.now() + self.ride_along, self.batch * self.max_rounds)
 
     def _give_up_undelivered(self) -> int:
         """The backstop (see app.give_up): ends whose completion the link never delivered get failed hooks."""
