@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from .domain.models import CompletionMessage, InFlight, Replica, Replication, SourceImage
+from .domain.models import CompletionMessage, ImageProgress, InFlight, Replica, Replication, SourceImage
 from .domain.states import ReplicaState
 
 
@@ -22,6 +22,10 @@ class ImageService(Protocol):
 
     def describe_images(self, region: str, image_ids: Sequence[str]) -> dict[str, SourceImage]:
         """The images among `image_ids` that exist in `region`, by id; one DescribeImages call per 100 ids."""
+        ...
+
+    def describe_progress(self, region: str, image_ids: Sequence[str]) -> dict[str, ImageProgress]:
+        """describe_images, reading only each image's state and SyncPercent (what a sweep needs of a copy)."""
         ...
 
     def find_by_name(self, region: str, name: str) -> list[SourceImage]:

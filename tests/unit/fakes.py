@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from imagesync.domain.errors import AlreadyInFlight, CloudError
-from imagesync.domain.models import CompletionMessage, InFlight, Replica, Replication, SourceImage
+from imagesync.domain.models import CompletionMessage, ImageProgress, InFlight, Replica, Replication, SourceImage
 from imagesync.domain.states import ACTIVE, ReplicaState, check_transition
 from imagesync.ports import HookRun, IdempotencyRecord
 
@@ -356,6 +356,11 @@ class FakeImages:
         self.log.append(("describe_images", (region, sorted(image_ids))))
         self._maybe_fail("describe_images", region)
         return {i: self.images[(region, i)] for i in image_ids if (region, i) in self.images}
+
+    def describe_progress(self, region: str, image_ids: Sequence[str]) -> dict[str, ImageProgress]:
+        return {
+            i: ImageProgress(img.state, img.sync_percent) for i, img in self.describe_images(region, image_ids).items()
+        }
 
     def find_by_name(self, region: str, name: str) -> list[SourceImage]:
         self.log.append(("find_by_name", (region, name)))

@@ -366,7 +366,7 @@ class Sweep:
                 report.stopped_early = True
                 return
             try:
-                found = self._images_of(account, role).describe_images(
+                found = self._images_of(account, role).describe_progress(
                     region, [r.destination_image_id or "" for r in replicas]
                 )
             except CloudError as exc:
@@ -408,7 +408,9 @@ class Sweep:
                             S.FAILED,
                             {
                                 "error_code": "Copy.Failed",
-                                "error_message": f"destination image {image.image_id} ended {image.state}",
+                                "error_message": (
+                                    f"destination image {replica.destination_image_id} ended {image.state}"
+                                ),
                                 "looks": looks,
                                 "first_look_at": first,
                             },

@@ -154,6 +154,15 @@ class Replica(BaseModel):
         return self.model_copy(update=fields)
 
 
+class ImageProgress(NamedTuple):
+    """What a sweep reads of a copy's destination image in DescribeImages (ImageService.describe_progress): its
+    ImageState and SyncPercent. Why not a SourceImage: a sweep looks at thousands of copies, and a validated model
+    per image was a measurable part of its own time (docs/benchmarks.md, "One sweep of 10,000 copies")."""
+
+    state: str
+    sync_percent: int | None
+
+
 class InFlight(NamedTuple):
     """What a sweep reads of a due copy to look at it and record its progress (LeaseStore.due_in_flight).
 
