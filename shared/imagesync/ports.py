@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from .domain.models import CompletionMessage, InFlight, Replica, Replication, SourceImage
+from .domain.models import CompletionMessage, ImageProgress, InFlight, Replica, Replication, SourceImage
 from .domain.states import ReplicaState
 
 
@@ -22,6 +22,10 @@ class ImageService(Protocol):
 
     def describe_images(self, region: str, image_ids: Sequence[str]) -> dict[str, SourceImage]:
         """The images among `image_ids` that exist in `region`, by id; one DescribeImages call per 100 ids."""
+        ...
+
+    def describe_progress(self, region: str, image_ids: Sequence[str]) -> dict[str, ImageProgress]:
+        """describe_images, reading only each image's state and SyncPercent (what a sweep needs of a copy)."""
         ...
 
     def find_by_name(self, region: str, name: str) -> list[SourceImage]:
@@ -199,15 +203,11 @@ class ReplicaStore(Protocol):
         """
         ...
 
-    def save_progress(
-        self, changes: Sequence[tuple[Replica | InFlight, int]], *, release: Mapping[str, str] | None = None
-    ) -> int:
+    def save_progress(self, changes: Sequence[tuple[Replica | InFlight, int]]) -> int:
         """Record progress (sync_percent, next_check_at, updated_at, looks, first_look_at) of COPYING replicas, many
-        in one transaction:
-        each (replica, expected_version) by compare-and-set on (id, version, COPYING); a row that changed meanwhile
-        is left as it is (its new owner wrote something newer). `release` maps replica ids to the lease owner whose
-        lease the same write gives up (LeaseStore.release, folded in): only on rows written, and only while that
-        owner still holds the lease. Returns how many of `changes` it wrote (-1 when the database cannot tell)."""
+        in one transaction: each (replica, expected_version) by compare-and-set on (id, version, COPYING); a row
+        that changed meanwhile is left as it is (its new owner wrote something newer). Returns how many of
+        `changes` it wrote (-1 when the database cannot tell)."""
         ...
 
     def add_replica(self, replica: Replica) -> Replica:
@@ -254,27 +254,22 @@ class CopyDurations(Protocol):
 
 
 class LeaseStore(Protocol):
-    """Sweepers' leases on due replicas: no two owners work the same replica within a lease."""
+    """The sweepers' lease -- one sweeper at a time works the copies in flight -- and the due copies it works."""
 
-    def claim_due(
-        self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
-    ) -> list[Replica]:
-        """Lease up to `limit` active replicas with next_check_at <= now whose lease is free or expired.
-
-        Oldest next_check_at first. No two owners hold the same replica within a lease. `now` is the domain
-        clock's (what is due); the lease is about the sweeping process and runs on `lease_now`, the real clock
-        (default: `now`): held until lease_now + lease_seconds, free once another caller's lease_now passes that.
-        """
+    def acquire(self, owner: str, now: datetime, lease_seconds: float) -> bool:
+        """Hold the sweepers' lease for `owner` until now + lease_seconds if it is free or has expired: True. False
+        while another owner holds it. `now` is the real clock's: a lease is about a process, which may crash (its
+        lease then runs out); the domain clock may be an emulated one. Use a fresh owner per sweep invocation."""
         ...
 
-    def claim_in_flight(
-        self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
-    ) -> list[InFlight]:
-        """claim_due, the same leases, returning only what a sweep reads of each copy (InFlight)."""
+    def release(self, owner: str) -> None:
+        """Give the sweepers' lease up if `owner` still holds it (another owner's lease is untouched)."""
         ...
 
-    def release(self, replica_ids: Sequence[str], owner: str) -> None:
-        """Give up `owner`'s leases on these replicas (others' leases are untouched)."""
+    def due_in_flight(self, now: datetime, limit: int) -> list[InFlight]:
+        """Up to `limit` active replicas with next_check_at <= now (the domain clock's), oldest (next_check_at,
+        id) first: what a sweep reads of each (InFlight). A read: the caller holds the lease, and each write it
+        makes is a compare-and-set on the row's version."""
         ...
 
 

@@ -95,10 +95,12 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(
         default=120,
         ge=5,
-        description="how long a sweep with no invocation deadline (the CLI) runs and holds the replicas it claimed; "
-        "an SCF invocation holds them until its own deadline",
+        description="how long a sweep with no invocation deadline (the CLI) runs and holds the sweepers' lease; an "
+        "SCF invocation holds it until its own deadline",
     )
-    sweep_batch: int = Field(default=1000, ge=1, description="replicas claimed per sweep round")
+    sweep_batch: int = Field(
+        default=1000, ge=1, description="a sweep reads up to 20 times this many due replicas (the oldest due first)"
+    )
     sync_rate_per_second: float = Field(default=8.0, gt=0, description="SyncImages calls per second (API limit 10)")
     describe_rate_per_second: float = Field(default=30.0, gt=0, description="DescribeImages calls/s (API limit 40)")
 

@@ -28,13 +28,13 @@ class RecordingStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    def claim_due(self, owner: str, now: datetime, lease_seconds: float, limit: int, **kw: Any) -> Any:
-        self.leases.append({"now": now, "lease_seconds": lease_seconds, "time_left": time_left(), **kw})
-        return self._store.claim_due(owner, now, lease_seconds, limit, **kw)
+    def acquire(self, owner: str, now: datetime, lease_seconds: float) -> Any:
+        self.leases.append({"lease_now": now, "lease_seconds": lease_seconds, "time_left": time_left()})
+        return self._store.acquire(owner, now, lease_seconds)
 
-    def claim_in_flight(self, owner: str, now: datetime, lease_seconds: float, limit: int, **kw: Any) -> Any:
-        self.leases.append({"now": now, "lease_seconds": lease_seconds, "time_left": time_left(), **kw})
-        return self._store.claim_in_flight(owner, now, lease_seconds, limit, **kw)
+    def due_in_flight(self, now: datetime, limit: int, **kw: Any) -> Any:
+        self.leases[-1]["now"] = now  # what is due, read under the lease just taken
+        return self._store.due_in_flight(now, limit, **kw)
 
     def idempotency_claim(self, key: str, payload_hash: str, **kw: Any) -> Any:
         self.claims.append({"key": key, "time_left": time_left(), **kw})

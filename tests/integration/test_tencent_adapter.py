@@ -28,6 +28,17 @@ def test_describe_batches_by_100(images: TencentImages, emulator: Any) -> None:
     assert [len(c["params"]["ImageIds"]) for c in calls] == [100, 51]
 
 
+def test_describe_progress_reads_the_same_calls_state_and_sync_percent_only(
+    images: TencentImages, emulator: Any
+) -> None:
+    ids = [emulator.admin.add_image("ap-shanghai", name=f"n{i}", size=10) for i in range(101)]
+    found = images.describe_progress("ap-shanghai", ids + ["img-zzzzzzzz"])
+    calls = emulator.admin.calls(action="DescribeImages")
+    assert [len(c["params"]["ImageIds"]) for c in calls] == [100, 2]  # the same pages as describe_images
+    whole = images.describe_images("ap-shanghai", ids)
+    assert found == {i: (img.state, img.sync_percent) for i, img in whole.items()}  # the missing id absent
+
+
 def test_throttling_and_internal_errors_are_retried_for_reads(images: TencentImages, emulator: Any) -> None:
     emulator.admin.script_fault("DescribeImages", 2, code="RequestLimitExceeded")
     emulator.admin.script_fault("DescribeImages", 1, code="InternalError")

@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 from imagesync.adapters.sql import SqlStateStore, make_engine
 from imagesync.adapters.sql.engine import run_tx
 from imagesync.adapters.sql.schema import TABLES
-from imagesync.domain.models import Replica, Replication
+from imagesync.domain.models import InFlight, Replica, Replication
 from imagesync.domain.states import ReplicaState
 
 MYSQL_URL = os.environ.get("IMAGESYNC_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
@@ -194,42 +194,47 @@ def sweep(
     batch: int = 25,
     time_limit: float = 60.0,
     tolerate_errors: bool = False,
-    skip_locked: bool | None = None,
     pause: float = 0.0,
     on_step: Callable[[], None] | None = None,
     stop: threading.Event | None = None,
 ) -> SweepLog:
-    """One sweeper: claim, advance each replica one step with CAS, release; until no work is left.
+    """One sweeper: take the sweepers' lease, advance each due replica one step with CAS, give the lease up; until
+    no work is left (while another sweeper holds the lease, it waits and tries again).
 
     `publisher`: also relays the outbox (the one publisher, so each message is published exactly once).
     `tolerate_errors`: an exception ends the current "invocation" (logged) and a new one starts, as SCF would
-    retry; its leases are left to expire. `pause`: seconds of "cloud work" per replica step. `on_step`: called
-    after each step this sweeper won (tests place faults by progress, not by time); `stop`: once set, the sweeper
-    stops stepping, releases what it claimed and ends (an invocation that ended there).
+    retry; its lease is left to run out (a crash). `pause`: seconds of "cloud work" per replica step. `on_step`:
+    called after each step this sweeper won (tests place faults by progress, not by time); `stop`: once set, the
+    sweeper stops stepping, gives the lease up and ends (an invocation that ended there).
     """
     log = SweepLog()
-    store = SqlStateStore(make_engine(url), skip_locked=skip_locked)
+    store = SqlStateStore(make_engine(url))
     deadline = time.monotonic() + time_limit
     idle = 0
     while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
         owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
-            now = utcnow()
-            got = store.claim_due(owner, now, lease_seconds, batch)
-            held_from = time.time()
-            for r in got:
-                if pause:
-                    time.sleep(pause)
-                saved = store.save_replica(step(r, utcnow()), expected_version=r.version, expected_state=r.state)
-                (log.won if saved is not None else log.lost).append((r.id, r.version))
-                if saved is not None and on_step is not None:
-                    on_step()
-                if stop is not None and stop.is_set():
-                    break
-            held_until = time.time()
-            log.claims.extend((r.id, owner, held_from, held_until) for r in got)
-            if got:
-                store.release([r.id for r in got], owner)
+            got: list[InFlight] = []
+            if store.acquire(owner, utcnow(), lease_seconds):
+                held_from = time.time()
+                got = store.due_in_flight(utcnow(), batch)
+                for view in got:
+                    if pause:
+                        time.sleep(pause)
+                    # the whole replica as it was read (a row changed since, after a lease ran out, loses its CAS)
+                    (r,) = store.get_replicas([view.id]).values()
+                    r = r.model_copy(update={"version": view.version, "state": view.state})
+                    saved = store.save_replica(
+                        step(r, utcnow()), expected_version=view.version, expected_state=view.state
+                    )
+                    (log.won if saved is not None else log.lost).append((r.id, view.version))
+                    if saved is not None and on_step is not None:
+                        on_step()
+                    if stop is not None and stop.is_set():
+                        break
+                held_until = time.time()
+                log.claims.extend((r.id, owner, held_from, held_until) for r in got)
+                store.release(owner)
             sent = publish(store, log) if publisher else 0
             if got or sent:
                 idle = 0
@@ -239,7 +244,7 @@ def sweep(
             if active == 0 and (not publisher or not store.pending_outbox(1)):
                 break
             idle += 1
-            time.sleep(min(0.01 * idle, 0.2))  # others hold the rest, or leases of a crashed one run out
+            time.sleep(min(0.01 * idle, 0.2))  # another holds the lease, or a crashed one's lease runs out
         except Exception as exc:
             if not tolerate_errors:
                 raise

@@ -1,7 +1,8 @@
 """Overlapping sweepers (threads and processes) over 2,000 replicas, on every backend.
 
-Invariants checked: no replica is held by two owners at once within a lease (held intervals never overlap, and
-not one compare-and-set is lost, which would betray a shared lease); no transition is lost (every replica ends
+Invariants checked: no replica is held by two owners at once within a lease (the sweepers' lease is exclusive, so
+held intervals never overlap, and not one compare-and-set is lost, which would betray a shared lease); no
+transition is lost (every replica ends
 SUCCEEDED at version 2, every recorded win is distinct); every completion message is in the outbox exactly once
 and published exactly once by the one publisher.
 """
@@ -26,9 +27,9 @@ THREADS_PER_PROCESS = 2
 MAIN_THREADS = 2  # plus these in the test process: 8 sweepers in all
 
 
-def _process_main(url: str, publisher: bool, skip_locked: bool | None, out: multiprocessing.Queue) -> None:
+def _process_main(url: str, publisher: bool, out: multiprocessing.Queue) -> None:
     try:
-        out.put(sweep_threads(url, THREADS_PER_PROCESS, publisher, skip_locked=skip_locked))
+        out.put(sweep_threads(url, THREADS_PER_PROCESS, publisher))
     except BaseException as exc:  # report, do not hang the parent
         out.put(exc)
 
@@ -72,10 +73,7 @@ def _check(store: SqlStateStore, logs: list[SweepLog], ids: list[str]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("skip_locked", [None, False], ids=["auto", "portable"])
-def test_overlapping_sweepers_threads_and_processes(store_url: str, backend: str, skip_locked: bool | None) -> None:
-    if backend == "sqlite" and skip_locked is False:
-        pytest.skip("SQLite never uses SKIP LOCKED: the auto run is the portable one")
+def test_overlapping_sweepers_threads_and_processes(store_url: str, backend: str) -> None:
     store = SqlStateStore(make_engine(store_url))
     ids = seed(store, N)
     assert len(ids) == N
@@ -83,13 +81,10 @@ def test_overlapping_sweepers_threads_and_processes(store_url: str, backend: str
     started = time.monotonic()
     ctx = multiprocessing.get_context("fork")
     out: multiprocessing.Queue = ctx.Queue()
-    procs = [
-        ctx.Process(target=_process_main, args=(store_url, i == 0, skip_locked, out), daemon=True)
-        for i in range(PROCESSES)
-    ]
+    procs = [ctx.Process(target=_process_main, args=(store_url, i == 0, out), daemon=True) for i in range(PROCESSES)]
     for p in procs:
         p.start()
-    logs = [sweep_threads(store_url, MAIN_THREADS, False, skip_locked=skip_locked)]
+    logs = [sweep_threads(store_url, MAIN_THREADS, False)]
     for _ in procs:
         got = out.get(timeout=120)
         if isinstance(got, BaseException):
@@ -99,7 +94,7 @@ def test_overlapping_sweepers_threads_and_processes(store_url: str, backend: str
         p.join(timeout=10)
     elapsed = time.monotonic() - started
     print(
-        f"{backend}/{skip_locked}: {N} replicas, {PROCESSES}x{THREADS_PER_PROCESS}+{MAIN_THREADS} sweepers, "
+        f"{backend}: {N} replicas, {PROCESSES}x{THREADS_PER_PROCESS}+{MAIN_THREADS} sweepers, "
         f"{elapsed:.1f}s, claims per sweeper {[len(lg.claims) for lg in logs]}"
     )
     _check(store, logs, ids)

@@ -229,83 +229,90 @@ def test_terminal_save_writes_one_outbox_message_and_clears_in_flight(store: Sql
 # -- leases --------------------------------------------------------------------------------------------------------
 
 
-def test_claim_due_leases_oldest_due_active_first(store: SqlStateStore) -> None:
+def test_the_sweepers_lease_is_held_by_one_owner_until_released_or_run_out(store: SqlStateStore) -> None:
+    now = utcnow()
+    assert store.acquire("a", now, 30)  # first use: the row is written
+    assert not store.acquire("b", now + timedelta(seconds=29), 30)
+    store.release("b")  # not b's: a's lease is untouched
+    assert not store.acquire("b", now, 30)
+    store.release("a")
+    assert store.acquire("b", now, 30)
+    # a crashed owner's lease runs out at its expiry (the caller's real clock)
+    assert not store.acquire("c", now + timedelta(seconds=29, microseconds=999_999), 30)
+    assert store.acquire("c", now + timedelta(seconds=30), 30)
+    # what the owner took is recognised as its own (a re-run after a lost COMMIT); another take of it is not
+    assert store.acquire("c", now + timedelta(seconds=30), 30)
+    assert not store.acquire("c", now + timedelta(seconds=31), 30)
+    store.release("c")
+    store.release("c")  # twice: a no-op
+
+
+def test_racing_first_acquires_give_the_lease_to_one(store: SqlStateStore) -> None:
+    """On an empty `leases` table the row is inserted by the first taker; the others lose on its key and look
+    again: exactly one of eight racing sweepers holds the lease."""
+    now = utcnow()
+    barrier = threading.Barrier(8)
+    got: list[tuple[str, bool]] = []
+
+    def take(n: int) -> None:
+        barrier.wait()
+        got.append((f"s{n}", store.acquire(f"s{n}", now, 30)))
+
+    threads = [threading.Thread(target=take, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [owner for owner, won in got if won]
+    assert len(got) == 8 and len(winners) == 1
+    assert not store.acquire("late", now, 30)
+    store.release(winners[0])
+    assert store.acquire("late", now, 30)
+
+
+def test_due_in_flight_reads_the_oldest_due_active_copies(store: SqlStateStore) -> None:
     now = utcnow()
     reps = []
-    for i in range(5):
+    for i in range(6):
         rep = make_replication([f"img-0000000{i}"], ["ap-shanghai"], next_check_at=now - timedelta(minutes=5 - i))
         store.create_replication(rep)
         reps.append(rep.replicas[0])
+    same = make_replication(["img-0000000s"], ["ap-beijing"], next_check_at=reps[1].next_check_at)
+    store.create_replication(same)  # the same next_check_at as reps[1]: the id orders them
     later = make_replication(["img-0000000z"], ["ap-shanghai"], next_check_at=now + timedelta(minutes=5))
     store.create_replication(later)
-    _finish(store, reps[4])  # terminal: never claimed
-
-    got = store.claim_due("a", now, 30, 3)
-    assert [r.id for r in got] == [r.id for r in reps[:3]]
-    assert [r.id for r in store.claim_due("b", now, 30, 10)] == [reps[3].id]  # the rest, not a's
-    assert store.claim_due("c", now, 30, 10) == []
-    # a crashed owner's lease runs out
-    assert [r.id for r in store.claim_due("c", now + timedelta(seconds=31), 30, 2)] == [r.id for r in reps[:2]]
-    assert store.claim_due("d", now, 30, 0) == []
-
-
-def test_claim_in_flight_leases_as_claim_due_does_and_reads_the_views_fields(store: SqlStateStore) -> None:
-    now = utcnow()
-    reps = []
-    for i in range(4):
-        rep = make_replication([f"img-0000000{i}"], ["ap-shanghai"], next_check_at=now - timedelta(minutes=5 - i))
-        store.create_replication(rep)
-        reps.append(rep.replicas[0])
+    _finish(store, reps[5])  # terminal: never due
     copying = _advance(store, reps[0], S.COPYING, destination_image_id="img-c0000001", sync_percent=7, looks=2)
     copying = _advance(store, copying, S.COPYING, first_look_at=now, started_at=now - timedelta(minutes=1))
 
-    got = store.claim_in_flight("a", now, 30, 3)
-    assert [v.id for v in got] == [r.id for r in reps[:3]]
+    expected = sorted([*reps[:5], same.replicas[0]], key=lambda r: (r.next_check_at, r.id))
+    got = store.due_in_flight(now, 10)
+    assert [v.id for v in got] == [r.id for r in expected]  # oldest first
+    assert [v.id for v in store.due_in_flight(now, 4)] == [r.id for r in expected[:4]]
+    # nothing is written: the same copies are due again, for anyone
+    assert [v.id for v in store.due_in_flight(now, 10)] == [r.id for r in expected]
+    assert store.due_in_flight(now, 0) == []
+
+    # the views hold what the whole replicas hold
     whole = store.get_replicas([v.id for v in got] + ["rpl-none"])
     assert sorted(whole) == sorted(v.id for v in got)  # an id not found is absent
     for view in got:
         replica = whole[view.id]
         assert view == tuple(getattr(replica, name) for name in InFlight._fields)
         assert view.state is replica.state and view.deadline_at.tzinfo is not None
-    assert got[0].version == copying.version and got[0].first_look_at == now and got[0].looks == 2
-    # the same leases as claim_due's: the one left goes to the next owner, then none
-    assert [r.id for r in store.claim_due("b", now, 30, 10)] == [reps[3].id]
-    assert store.claim_in_flight("c", now, 30, 10) == [] and store.get_replicas([]) == {}
+    (first,) = [v for v in got if v.id == copying.id]
+    assert first.version == copying.version and first.first_look_at == now and first.looks == 2
+    assert store.get_replicas([]) == {}
 
-    # a progress write from a view: the compare-and-set and the lease release as from a Replica
-    later = now + timedelta(seconds=1)
-    view = got[0]
-    moved = view._replace(updated_at=later, sync_percent=40, next_check_at=now, looks=3)
-    assert store.save_progress([(moved, view.version)], release={view.id: "a"}) == 1
-    row = store.get_replica(view.id)
-    assert row is not None and (row.version, row.sync_percent, row.looks) == (view.version + 1, 40, 3)
-    assert row.first_look_at == now and row.updated_at == later
-    assert store.save_progress([(moved, view.version)]) == 0  # the version moved on
-    assert [v.id for v in store.claim_in_flight("d", now, 30, 10)] == [view.id]  # its lease given up
-
-
-def test_release_frees_only_the_owners_leases(store: SqlStateStore) -> None:
-    now = utcnow()
-    rep = make_replication(["img-aaaaaaa1", "img-aaaaaaa2"], ["ap-shanghai"], next_check_at=now)
-    store.create_replication(rep)
-    a = store.claim_due("a", now, 30, 1)
-    b = store.claim_due("b", now, 30, 1)
-    assert len(a) == len(b) == 1 and a[0].id != b[0].id
-    store.release([a[0].id, b[0].id], "a")
-    assert [r.id for r in store.claim_due("c", now, 30, 5)] == [a[0].id]
-    store.release([], "a")
-
-
-def test_saving_keeps_the_lease_until_release(store: SqlStateStore) -> None:
-    now = utcnow()
-    rep = make_replication(["img-aaaaaaa1"], ["ap-shanghai"], next_check_at=now)
-    store.create_replication(rep)
-    (r,) = store.claim_due("a", now, 30, 5)
-    _advance(store, r, S.COPYING, next_check_at=now)
-    assert store.claim_due("b", now, 30, 5) == []
-    store.release([r.id], "a")
-    (again,) = store.claim_due("b", now, 30, 5)
-    assert again.state is S.COPYING and again.version == 1
+    # a progress write from a view: the compare-and-set as from a Replica; then it is no longer due
+    later_now = now + timedelta(seconds=1)
+    moved = first._replace(updated_at=later_now, sync_percent=40, next_check_at=now + timedelta(minutes=1), looks=3)
+    assert store.save_progress([(moved, first.version)]) == 1
+    row = store.get_replica(first.id)
+    assert row is not None and (row.version, row.sync_percent, row.looks) == (first.version + 1, 40, 3)
+    assert row.first_look_at == now and row.updated_at == later_now
+    assert store.save_progress([(moved, first.version)]) == 0  # the version moved on
+    assert first.id not in {v.id for v in store.due_in_flight(now, 10)}
 
 
 # -- outbox, counts, audit -------------------------------------------------------------------------------------------
@@ -496,64 +503,9 @@ def test_save_progress_writes_many_by_compare_and_set(store: SqlStateStore) -> N
         store.save_progress([(copying[0].moved(S.SUCCEEDED, later), copying[0].version)])
 
 
-def test_save_progress_releases_the_writers_own_leases_on_the_rows_it_writes(store: SqlStateStore) -> None:
-    now = utcnow()
-    rep = store.create_replication(
-        make_replication(["img-aaaaaaaa"], ["ap-shanghai", "ap-beijing", "ap-nanjing", "ap-chengdu"], next_check_at=now)
-    )
-    copying = {}
-    for r in rep.replicas:
-        saved = store.save_replica(
-            r.moved(S.COPYING, now, destination_image_id="img-" + r.id[-8:], next_check_at=now),
-            expected_version=r.version,
-            expected_state=r.state,
-        )
-        assert saved is not None
-        copying[saved.id] = saved
-    mine = store.claim_due("a", now, 30, 3)
-    (theirs,) = store.claim_due("b", now, 30, 5)
-    assert len(mine) == 3
-    # the first of mine changes under us: its progress write loses, so its lease must stay mine
-    lost = store.save_replica(
-        mine[0].moved(S.COPYING, now, sync_percent=7), expected_version=mine[0].version, expected_state=S.COPYING
-    )
-    assert lost is not None
-    owners = {r.id: "a" for r in mine} | {theirs.id: "a"}  # "a" does not hold theirs: that lease must stay b's
-    later = now + timedelta(seconds=1)
-    written = store.save_progress(
-        [(r.moved(S.COPYING, later, sync_percent=50, next_check_at=now), r.version) for r in [*mine, theirs]],
-        release=owners,
-    )
-    assert written == 4 - 1
-    # due again at once (next_check_at = now): only the rows whose lease the write gave up can be claimed
-    assert sorted(r.id for r in store.claim_due("c", now, 30, 10)) == sorted(r.id for r in mine[1:])
-    store.release([mine[0].id], "a")
-    assert [r.id for r in store.claim_due("d", now, 30, 10)] == [mine[0].id]
-    store.release([theirs.id], "b")
-    assert [r.id for r in store.claim_due("e", now, 30, 10)] == [theirs.id]
-    # without `release`, a progress write keeps the lease (as save_replica does) until release
-    (again,) = store.claim_due("f", now + timedelta(seconds=31), 30, 1)
-    assert store.save_progress([(again.moved(S.COPYING, later, next_check_at=now), again.version)]) == 1
-    assert again.id not in {r.id for r in store.claim_due("g", now + timedelta(seconds=31), 30, 10)}
-
-
-def test_claim_due_rounds_never_return_the_same_replica_twice(store: SqlStateStore) -> None:
-    """The sweep claims in rounds under one lease instant: each round gets the next oldest, none twice."""
-    now = utcnow()
-    for i in range(7):
-        store.create_replication(
-            make_replication([f"img-0000001{i}"], ["ap-shanghai"], next_check_at=now - timedelta(minutes=10 - i))
-        )
-    rounds = [store.claim_due(f"swp.{n}", now, 30, 3, lease_now=now) for n in range(4)]
-    assert [len(r) for r in rounds] == [3, 3, 1, 0]
-    ids = [r.id for batch in rounds for r in batch]
-    assert len(set(ids)) == 7
-    assert [r.next_check_at for batch in rounds for r in batch] == sorted(r.next_check_at for b in rounds for r in b)
-
-
 def test_save_progress_of_hundreds_of_rows_keeps_the_compare_and_set_per_row(store: SqlStateStore) -> None:
     """More rows than one statement of a server backend takes (PROGRESS_CHUNK), columns alike and unlike across
-    rows, NULLs among values: each row is written, or left when it changed meanwhile, and only its own lease goes."""
+    rows, NULLs among values: each row is written, or left when it changed meanwhile."""
     now = utcnow()
     images = [f"img-{i:08d}" for i in range(60)]
     rep = store.create_replication(
@@ -563,7 +515,9 @@ def test_save_progress_of_hundreds_of_rows_keeps_the_compare_and_set_per_row(sto
         assert store.save_replica(
             r.moved(S.COPYING, now, next_check_at=now), expected_version=0, expected_state=r.state
         )
-    claimed = store.claim_due("a", now, 30, 1000)
+    due = store.due_in_flight(now, 1000)
+    whole = store.get_replicas([v.id for v in due])
+    claimed = [whole[v.id] for v in due]
     assert len(claimed) == 240
     stale = {r.id for r in claimed[::7]}  # changed by somebody else before the progress write
     for r in claimed:
@@ -571,7 +525,6 @@ def test_save_progress_of_hundreds_of_rows_keeps_the_compare_and_set_per_row(sto
             assert store.save_replica(
                 r.moved(S.COPYING, now, sync_percent=1), expected_version=r.version, expected_state=S.COPYING
             )
-    owners = {r.id: ("zzz" if i % 5 == 0 else "a") for i, r in enumerate(claimed) if i % 11}  # zzz holds none
     later = now + timedelta(seconds=1)
     changes = [
         (
@@ -587,7 +540,7 @@ def test_save_progress_of_hundreds_of_rows_keeps_the_compare_and_set_per_row(sto
         )
         for i, r in enumerate(claimed)
     ]
-    assert store.save_progress(changes, release=owners) == 240 - len(stale)
+    assert store.save_progress(changes) == 240 - len(stale)
     got = {r.id: r for r in store.get_replication(rep.id).replicas}
     for (moved, version), r in zip(changes, claimed, strict=True):
         row = got[r.id]
@@ -601,6 +554,3 @@ def test_save_progress_of_hundreds_of_rows_keeps_the_compare_and_set_per_row(sto
             moved.first_look_at,
         )
         assert (row.next_check_at, row.updated_at) == (now, later)
-    # due again at once: only the rows written whose lease "a" held in the map are free now
-    freed = {r.id for r in claimed if r.id not in stale and owners.get(r.id) == "a"}
-    assert {r.id for r in store.claim_due("c", now, 30, 1000)} == freed

@@ -183,7 +183,7 @@ def test_undelivered_ends_are_found_by_sent_at_until_settled(store_url: str) -> 
 def test_leases_run_on_their_own_clock(store: SqlStateStore) -> None:
     """The domain clock says what is due; the lease is the sweeping process's, on the real clock: an emulated
     clock hours ahead must not free a lease whose holder is still at work."""
-    r = _ended(store, "img-aaaa0001", hooks=False)  # the outbox needs a replica; the lease needs an active one
+    r = _ended(store, "img-aaaa0001", hooks=False)
     active = Replica(
         replication_id=r.replication_id,
         source_region="ap-guangzhou",
@@ -198,9 +198,9 @@ def test_leases_run_on_their_own_clock(store: SqlStateStore) -> None:
     store.add_replica(active)
     emulated = T0 + timedelta(days=3)
     real = T0
-    (held,) = store.claim_due("a", emulated, 30, 10, lease_now=real)
-    assert held.id == active.id
-    # hours later in emulated time, 29 real seconds later: still a's
-    assert store.claim_due("b", emulated + timedelta(hours=5), 30, 10, lease_now=real + timedelta(seconds=29)) == []
-    (taken,) = store.claim_due("b", emulated + timedelta(hours=5), 30, 10, lease_now=real + timedelta(seconds=30))
-    assert taken.id == active.id
+    assert store.acquire("a", real, 30)
+    (due,) = store.due_in_flight(emulated, 10)  # due on the emulated clock
+    assert due.id == active.id
+    # 29 real seconds later (days later in emulated time): still a's; the lease never sees the emulated clock
+    assert not store.acquire("b", real + timedelta(seconds=29), 30)
+    assert store.acquire("b", real + timedelta(seconds=30), 30)

@@ -102,12 +102,12 @@ def test_looks_and_first_look_round_trip_through_both_writes(store: SqlStateStor
     assert stored is not None and (stored.looks, stored.first_look_at) == (2, first)
 
 
-def test_upgrade_to_0006_judges_no_existing_replica_and_downgrade_keeps_them(empty_url: str) -> None:
+def test_upgrade_to_0007_judges_no_existing_replica_and_downgrade_keeps_them(empty_url: str) -> None:
     engine = make_engine(empty_url)
-    assert upgrade(engine, "0005") == "0005"
+    assert upgrade(engine, "0006") == "0006"
     rep = make_replication(["img-0000001"], ["ap-shanghai"], created_at=T0)
     row = rep.replicas[0]
-    with engine.begin() as conn:  # a replication and its replica as revision 0005 stored them
+    with engine.begin() as conn:  # a replication and its replica as revision 0006 stored them
         conn.execute(
             insert(replications).values(
                 id=rep.id,
@@ -123,11 +123,11 @@ def test_upgrade_to_0006_judges_no_existing_replica_and_downgrade_keeps_them(emp
         values = {name: getattr(row, name) for name in Replica.model_fields if name != "looks_over"}
         values.update(state=row.state.value, inflight_key="k", looks=3)
         conn.execute(insert(replicas).values(**values))
-    assert upgrade(engine) == "0006"
+    assert upgrade(engine) == "0007"
     with engine.connect() as conn:
         got = conn.execute(select(replicas.c.looks, replicas.c.looks_over)).all()
     assert [tuple(g) for g in got] == [(3, None)]
-    assert downgrade(engine, "0005") == "0005"
+    assert downgrade(engine, "0006") == "0006"
     with engine.connect() as conn:
         assert conn.execute(text("SELECT id, looks FROM replicas")).all() == [(row.id, 3)]
 

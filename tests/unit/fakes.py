@@ -3,19 +3,19 @@
 Each fake keeps what a real store would keep and records what it was asked, in one shared `log` when given, so a
 test can check the order of writes and cloud calls (e.g. an attempt is on record before SyncImages is called).
 They keep the ports' rules that the use cases rely on: a replica write is a compare-and-set on (version, state)
-and checks the transition; a terminal write puts one completion message into the outbox; a lease is exclusive
+and checks the transition; a terminal write puts one completion message into the outbox; the lease is exclusive
 until it expires. The SQL stores are tested against the same rules by tests/store (the contract suite).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from imagesync.domain.errors import AlreadyInFlight, CloudError
-from imagesync.domain.models import CompletionMessage, InFlight, Replica, Replication, SourceImage
+from imagesync.domain.models import CompletionMessage, ImageProgress, InFlight, Replica, Replication, SourceImage
 from imagesync.domain.states import ACTIVE, ReplicaState, check_transition
 from imagesync.ports import HookRun, IdempotencyRecord
 
@@ -67,8 +67,6 @@ class FakeReplicaStore:
     log: list[tuple[str, Any]] = field(default_factory=list)
     rows: dict[str, Replica] = field(default_factory=dict)
     replications: dict[str, Replication] = field(default_factory=dict)
-    #: the leases a progress write may release (save_progress's `release`), when the test wires them
-    leases: FakeLeases | None = None
 
     def put(self, *replicas: Replica) -> None:
         for replica in replicas:
@@ -107,9 +105,7 @@ class FakeReplicaStore:
             self.outbox.messages.append(CompletionMessage.for_replica(stored))
         return stored
 
-    def save_progress(
-        self, changes: Sequence[tuple[Replica | InFlight, int]], *, release: Mapping[str, str] | None = None
-    ) -> int:
+    def save_progress(self, changes: Sequence[tuple[Replica | InFlight, int]]) -> int:
         self.log.append(("save_progress", [r.id for r, _ in changes]))
         written = 0
         for replica, expected_version in changes:
@@ -119,11 +115,6 @@ class FakeReplicaStore:
                 # the progress fields only, as the SQL store writes them (a change may be an InFlight view)
                 progress = {k: getattr(replica, k) for k in _PROGRESS_FIELDS}
                 self.rows[replica.id] = row.model_copy(update={**progress, "version": expected_version + 1})
-                owner = (release or {}).get(replica.id)
-                if owner is not None and self.leases is not None:
-                    held = self.leases.held.get(replica.id)
-                    if held is not None and held[0] == owner:
-                        del self.leases.held[replica.id]
                 written += 1
         return written
 
@@ -182,38 +173,34 @@ class FakeReplicaStore:
 
 @dataclass
 class FakeLeases:
-    """LeaseStore over the fake replica rows: exclusive until expiry, oldest next_check_at first."""
+    """LeaseStore over the fake replica rows: one sweepers' lease, exclusive until it expires; due copies oldest
+    next_check_at first."""
 
     replicas: FakeReplicaStore
-    held: dict[str, tuple[str, datetime]] = field(default_factory=dict)
-    released: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: (owner, expiry) of the sweepers' lease, None while free
+    held: tuple[str, datetime] | None = None
+    #: every acquire: (owner, taken)
+    acquired: list[tuple[str, bool]] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
 
-    def claim_due(
-        self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
-    ) -> list[Replica]:
-        held_at = lease_now or now
-        due = [
-            r
-            for r in self.replicas.rows.values()
-            if r.state in ACTIVE and r.next_check_at <= now and (r.id not in self.held or self.held[r.id][1] <= held_at)
-        ]
-        due.sort(key=lambda r: (r.next_check_at, r.id))
-        out = due[: max(0, limit)]
-        for r in out:
-            self.held[r.id] = (owner, held_at + timedelta(seconds=lease_seconds))
-        return out
+    def acquire(self, owner: str, now: datetime, lease_seconds: float) -> bool:
+        taken = self.held is None or self.held[1] <= now
+        if taken:
+            self.held = (owner, now + timedelta(seconds=lease_seconds))
+        self.acquired.append((owner, taken))
+        return taken
 
-    def claim_in_flight(
-        self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
-    ) -> list[InFlight]:
-        claimed = self.claim_due(owner, now, lease_seconds, limit, lease_now=lease_now)
-        return [InFlight(**{name: getattr(r, name) for name in InFlight._fields}) for r in claimed]
+    def release(self, owner: str) -> None:
+        self.released.append(owner)
+        if self.held is not None and self.held[0] == owner:
+            self.held = None
 
-    def release(self, replica_ids: Sequence[str], owner: str) -> None:
-        self.released.append((owner, list(replica_ids)))
-        for rid in replica_ids:
-            if rid in self.held and self.held[rid][0] == owner:
-                del self.held[rid]
+    def due_in_flight(self, now: datetime, limit: int) -> list[InFlight]:
+        due = sorted(
+            (r for r in self.replicas.rows.values() if r.state in ACTIVE and r.next_check_at <= now),
+            key=lambda r: (r.next_check_at, r.id),
+        )
+        return [InFlight(**{name: getattr(r, name) for name in InFlight._fields}) for r in due[: max(0, limit)]]
 
 
 @dataclass
@@ -369,6 +356,11 @@ class FakeImages:
         self.log.append(("describe_images", (region, sorted(image_ids))))
         self._maybe_fail("describe_images", region)
         return {i: self.images[(region, i)] for i in image_ids if (region, i) in self.images}
+
+    def describe_progress(self, region: str, image_ids: Sequence[str]) -> dict[str, ImageProgress]:
+        return {
+            i: ImageProgress(img.state, img.sync_percent) for i, img in self.describe_images(region, image_ids).items()
+        }
 
     def find_by_name(self, region: str, name: str) -> list[SourceImage]:
         self.log.append(("find_by_name", (region, name)))

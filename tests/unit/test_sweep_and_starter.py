@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from imagesync.app.start_copies import CopyStarter
 from imagesync.app.sweep import MISSING_GRACE, Sweep
 from imagesync.domain.errors import CloudError
-from imagesync.domain.models import InFlight, Replica
+from imagesync.domain.models import CompletionMessage, InFlight, Replica
 from imagesync.domain.states import ReplicaState
 from tests.unit.fakes import (
     FakeAudit,
@@ -41,7 +42,6 @@ class World:
         self.outbox = FakeOutbox(self.wall)
         self.replicas = FakeReplicaStore(self.outbox, log=self.log)
         self.leases = FakeLeases(self.replicas)
-        self.replicas.leases = self.leases
         self.idempotency = FakeIdempotency()
         self.audit = FakeAudit()
         self.images = FakeImages(log=self.log)
@@ -139,11 +139,11 @@ def test_one_describe_per_region_and_every_end_written_audited_and_published(wor
     assert sorted((m["replica_id"], m["state"]) for m in sent) == expected
     assert report.published == 2 and world.outbox.pending_outbox() == []
     assert set(world.outbox.sent_at.values()) == {world.wall.now()}
-    # leases given back: the ends' by release, the copy in flight's by its progress write (one write, not two);
-    # expired idempotency records purged on the real clock, not the domain one
-    assert world.leases.held == {} and sorted(i for _, ids in world.leases.released for i in ids) == sorted(
-        [done.id, failed.id]
-    )
+    # the sweepers' lease taken on the real clock and given back; each copy written once (its progress or its
+    # end); expired idempotency records purged on the real clock, not the domain one
+    assert world.leases.acquired == [(report.owner, True)] and world.leases.released == [report.owner]
+    assert world.leases.held is None
+    assert [ids for op, ids in world.log if op == "save_progress"] == [[going.id]]
     assert world.idempotency.purges == [world.wall.now()]
     # the whole replicas are read for the ends only, one read per region's page: not the copy in flight's
     reads = [ids for op, ids in world.log if op == "get_replicas"]
@@ -173,51 +173,83 @@ def test_a_replica_changed_by_another_invocation_is_left_to_it(world: World) -> 
     replica = world.copying("img-a", "ap-shanghai", "img-c1")
     world.images.add("ap-shanghai", "img-c1", state="NORMAL")
     sweep = world.sweep()
-    # the other invocation writes between this sweep's claim and its write
-    original = world.leases.claim_in_flight
+    # the other invocation writes between this sweep's read and its write
+    original = world.leases.due_in_flight
 
-    def claim_then_lose(*args: object, **kwargs: object) -> list[InFlight]:
-        claimed = original(*args, **kwargs)
-        for r in claimed:
+    def read_then_lose(*args: Any, **kwargs: Any) -> list[InFlight]:
+        due = original(*args, **kwargs)
+        for r in due:
             world.replicas.bump(r.id, sync_percent=99)
-        return claimed
+        return due
 
-    world.leases.claim_in_flight = claim_then_lose
+    world.leases.due_in_flight = read_then_lose
     report = sweep()
     assert ("save_lost", replica.id) in world.log
     assert world.replicas.rows[replica.id].state is S.COPYING and world.replicas.rows[replica.id].sync_percent == 99
     assert dict(report.outcomes) == {} and world.audit.records == [] and world.queue.bodies == []
 
 
-def test_a_progress_write_that_loses_its_compare_and_set_still_gives_the_lease_back(world: World) -> None:
+def test_a_progress_write_that_loses_its_compare_and_set_leaves_that_row_and_the_lease_is_given_back(
+    world: World,
+) -> None:
     kept = world.copying("img-a", "ap-shanghai", "img-c1")
     lost = world.copying("img-b", "ap-shanghai", "img-c2")
     world.images.add("ap-shanghai", "img-c1", state="SYNCING", sync_percent=10)
     world.images.add("ap-shanghai", "img-c2", state="SYNCING", sync_percent=10)
-    original = world.leases.claim_in_flight
+    original = world.leases.due_in_flight
 
-    def claim_then_lose(*args: object, **kwargs: object) -> list[InFlight]:
-        claimed = original(*args, **kwargs)
+    def read_then_lose(*args: Any, **kwargs: Any) -> list[InFlight]:
+        due = original(*args, **kwargs)
         world.replicas.bump(lost.id, sync_percent=99)  # another invocation writes one of them first
-        return claimed
+        return due
 
-    world.leases.claim_in_flight = claim_then_lose
+    world.leases.due_in_flight = read_then_lose
     report = world.sweep()()
     assert report.claimed == 2
     assert world.replicas.rows[kept.id].sync_percent == 10 and world.replicas.rows[lost.id].sync_percent == 99
-    # the progress write wrote one row of two: the sweep cannot tell which, so it releases both (a no-op on the
-    # one already released), and no lease outlives the sweep
-    assert world.leases.held == {}
-    assert sorted(i for _, ids in world.leases.released for i in ids) == sorted([kept.id, lost.id])
+    assert world.leases.held is None and world.leases.released == [report.owner]
 
 
-def test_a_leased_replica_is_not_swept_twice(world: World) -> None:
+def test_while_another_sweep_holds_the_lease_no_copy_is_looked_at_but_the_outbox_is_published(
+    world: World,
+) -> None:
     world.copying("img-a", "ap-shanghai", "img-c1")
     world.images.add("ap-shanghai", "img-c1", state="SYNCING", sync_percent=10)
-    other = world.leases.claim_due("other-sweeper", world.clock.now(), 60, 10, lease_now=world.wall.now())
-    assert len(other) == 1
+    ended = world.replica("img-z", "ap-beijing", S.SUCCEEDED, ended_at=world.clock.now())
+    world.outbox.messages.append(CompletionMessage.for_replica(ended))
+    assert world.leases.acquire("other-sweeper", world.wall.now(), 60)
     report = world.sweep()()
-    assert report.claimed == 0 and not [op for op, _ in world.log if op == "describe_images"]
+    assert report.lease_held_elsewhere and report.claimed == 0
+    assert not [op for op, _ in world.log if op in ("describe_images", "save_progress")]
+    assert report.published == 1  # publishing needs no lease: the link is at least once anyway
+    assert world.leases.held is not None and world.leases.held[0] == "other-sweeper"  # theirs, untouched
+    # once it has run out (a crashed sweeper), the next sweep takes it
+    world.wall.advance(seconds=60)
+    report = world.sweep()()
+    assert not report.lease_held_elsewhere and report.claimed == 1 and world.leases.held is None
+
+
+def test_the_due_copies_are_read_at_once_up_to_batch_times_rounds_oldest_first(world: World) -> None:
+    copies = [world.copying(f"img-{i:03d}", "ap-shanghai", f"img-c{i:03d}") for i in range(120)]
+    for i, c in enumerate(copies):
+        world.replicas.put(c.model_copy(update={"next_check_at": world.clock.now() - timedelta(seconds=i)}))
+        world.images.add("ap-shanghai", f"img-c{i:03d}", state="SYNCING", sync_percent=10)
+    reads: list[int] = []
+    original = world.leases.due_in_flight
+
+    def counted(now: Any, limit: int) -> list[InFlight]:
+        reads.append(limit)
+        return original(now, limit)
+
+    world.leases.due_in_flight = counted
+    report = world.sweep(max_rounds=2)()  # batch 50: at most 100 copies per sweep
+    assert reads == [100] and report.claimed == 100
+    written = [i for op, ids in world.log if op == "save_progress" for i in ids]
+    assert sorted(written) == sorted(c.id for c in copies[20:])  # the 100 oldest, each written once
+    # all of the region's copies in one look (the adapter pages the ids by 100): not a partial page per round
+    assert len([op for op, _ in world.log if op == "describe_images"]) == 1
+    # the rest on the next sweep
+    assert world.sweep(max_rounds=2)().claimed == 20
 
 
 def test_a_source_turned_normal_is_started_with_one_sync_images_for_all_its_regions(world: World) -> None:

@@ -3,11 +3,11 @@ and ImageAdmin (TencentImageAdmin: tags, sharing, instances, deletion)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..domain.errors import CloudError
-from ..domain.models import SourceImage
+from ..domain.models import ImageProgress, SourceImage
 from .tencent import TencentCloud
 
 
@@ -37,14 +37,25 @@ class TencentImages:
         self.home_region = home_region
         self._regions: frozenset[str] | None = None
 
-    def describe_images(self, region: str, image_ids: Sequence[str]) -> dict[str, SourceImage]:
-        found: dict[str, SourceImage] = {}
+    def _described(self, region: str, image_ids: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """The raw ImageSet entries of these ids, one DescribeImages per PAGE ids."""
         ids = list(dict.fromkeys(image_ids))
         for start in range(0, len(ids), self.PAGE):
             chunk = ids[start : start + self.PAGE]
             resp = self.cloud.call("cvm", region, "DescribeImages", {"ImageIds": chunk, "Limit": self.PAGE}, safe=True)
-            for raw in resp.get("ImageSet") or []:
-                found[raw["ImageId"]] = _to_source_image(region, raw)
+            yield from resp.get("ImageSet") or []
+
+    def describe_images(self, region: str, image_ids: Sequence[str]) -> dict[str, SourceImage]:
+        return {raw["ImageId"]: _to_source_image(region, raw) for raw in self._described(region, image_ids)}
+
+    def describe_progress(self, region: str, image_ids: Sequence[str]) -> dict[str, ImageProgress]:
+        """The same calls, each image read as (ImageState, SyncPercent) only: no SourceImage validated per image."""
+        found: dict[str, ImageProgress] = {}
+        for raw in self._described(region, image_ids):
+            percent = raw.get("SyncPercent")
+            if percent is not None and type(percent) is not int:
+                percent = int(percent)  # as SourceImage would take it
+            found[raw["ImageId"]] = ImageProgress(raw.get("ImageState") or "", percent)
         return found
 
     def find_by_name(self, region: str, name: str) -> list[SourceImage]:

@@ -1,8 +1,8 @@
 """Use case: advance every copy in flight (the timer's job).
 
-Claim due replicas under a lease -> one DescribeImages per region per 100 ids -> record progress or the end ->
-start copies whose source is ready -> publish the outbox. Stops before the invocation's deadline; what is left
-stays due for the next tick.
+Take the sweepers' lease, read the due replicas -> one DescribeImages per region per 100 ids -> record progress or
+the end -> start copies whose source is ready -> publish the outbox. Stops before the invocation's deadline; what
+is left stays due for the next tick.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class SweepReport:
     undelivered: int = 0  # ends whose hooks were recorded failed: their completion was never delivered
     reconciled: dict[str, Any] = field(default_factory=dict)
     stopped_early: bool = False
+    #: another sweep held the sweepers' lease: this one looked at no copy (it published and reconciled)
+    lease_held_elsewhere: bool = False
     #: transient publish failures retried (each one a call that was sent again)
     publish_retries: int = 0
     #: the last publish failure this sweep gave up on ({code, message, retryable, unsent}); its messages stay in the
@@ -64,6 +66,7 @@ class SweepReport:
             "undelivered": self.undelivered,
             "reconciled": self.reconciled,
             "stopped_early": self.stopped_early,
+            "lease_held_elsewhere": self.lease_held_elsewhere,
             "publish_retries": self.publish_retries,
             "publish_error": self.publish_error,
             "schedule": self.schedule,
@@ -101,7 +104,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 class Sweep:
-    """The timer's job. Its state: `replicas` (progress and ends), `leases` (which due replicas this sweep works),
+    """The timer's job. Its state: `replicas` (progress and ends), `leases` (the sweepers' lease, the due replicas),
     `outbox` (completions to publish), `audit` (each end), `idempotency` (expired records purged)."""
 
     def __init__(
@@ -193,42 +196,22 @@ class Sweep:
 
     def _sweep(self, lease_seconds: float) -> SweepReport:
         report = SweepReport(owner=new_id("swp"))
-        # Claim every due replica first (rounds of `batch`; our own leases keep a round from re-claiming the last),
-        # then work them together: grouping all of a region's copies into pages of 100 keeps DescribeImages at the
-        # floor, sum over regions of ceil(in flight / 100), instead of paying a partial page per round.
-        by_id: dict[str, InFlight] = {}
-        owners: dict[str, str] = {}  # replica id -> the round's owner token that leased it
-        started = self.clock.now()  # one "now" for every round: our own round-1 leases are never free in round 2
-        held_from = self.wall.now()  # the leases' clock (same reason: one instant for every round)
-        for round_no in range(self.max_rounds):
-            if time_left() < self.safety:
-                report.stopped_early = True
-                break
-            # a token per round: the store reads back "what this owner leased until this expiry", which must not
-            # include an earlier round's rows
-            owner = f"{report.owner}.{round_no}"
-            batch = self.leases.claim_in_flight(
-                owner, started + self.ride_along, lease_seconds, self.batch, lease_now=held_from
-            )
-            by_id.update((r.id, r) for r in batch)
-            owners.update((r.id, owner) for r in batch)
-            if len(batch) < self.batch:
-                break
-        claimed = list(by_id.values())
-        report.claimed = len(claimed)
-        if claimed:
-            released: set[str] = set()  # leases the progress writes already gave up
+        # One sweeper at a time works the copies in flight: the sweepers' lease, held until this invocation's
+        # deadline on the real clock (a crashed sweeper's runs out). While another sweeper holds it, this one looks
+        # at no copy (SCF's hourly safety timer and the one-shot one may fire together) and goes on to publish.
+        # The due copies are read, not written: each is written once per sweep, by its progress or its end, a
+        # compare-and-set on the version read (so a sweeper that outlived its lease writes nothing the next holder
+        # wrote first: docs/state.md, "Leases").
+        if not self.leases.acquire(report.owner, self.wall.now(), lease_seconds):
+            report.lease_held_elsewhere = True
+        else:
             try:
-                self._work(claimed, report, owners, released)
+                claimed = self._due(report)
+                report.claimed = len(claimed)
+                if claimed:
+                    self._work(claimed, report)
             finally:
-                # the rest: ends, copies waiting for a source, what a stop left unchecked, and every row of a
-                # progress write that did not write them all (a lost compare-and-set keeps its lease until here)
-                left: dict[str, list[str]] = defaultdict(list)
-                for rid, owner in owners.items():
-                    if rid not in released:
-                        left[owner].append(rid)
-                for owner, ids in left.items():
-                    self.leases.release(ids, owner)
+                self.leases.release(report.owner)
         if self.reconcile is not None and time_left() > self.safety:
             report.reconciled = self.reconcile()
         report.published = self.publish_outbox(report=report)
@@ -237,6 +220,15 @@ class Sweep:
         if self.follow_work is not None:
             report.schedule = self.follow_work()
         return report
+
+    def _due(self, report: SweepReport) -> list[InFlight]:
+        """Every due copy (up to `batch` x `max_rounds`, oldest first), read at once and then worked together:
+        grouping all of a region's copies into pages of 100 keeps DescribeImages at the floor, sum over regions of
+        ceil(in flight / 100), instead of paying a partial page per round of a batch."""
+        if time_left() < self.safety:
+            report.stopped_early = True
+            return []
+        return self.leases.due_in_flight(self.clock.now() + self.ride_along, self.batch * self.max_rounds)
 
     def _give_up_undelivered(self) -> int:
         """The backstop (see app.give_up): ends whose completion the link never delivered get failed hooks."""
@@ -351,7 +343,7 @@ class Sweep:
                 out.append(replica)
         return out
 
-    def _work(self, claimed: list[InFlight], report: SweepReport, owners: dict[str, str], released: set[str]) -> None:
+    def _work(self, claimed: list[InFlight], report: SweepReport) -> None:
         now = self.clock.now()
         live: list[InFlight] = []
         overdue: list[InFlight] = []
@@ -365,7 +357,7 @@ class Sweep:
                 error_code="Copy.TimedOut",
                 error_message=f"not ended by its deadline {replica.deadline_at.isoformat()}",
             )
-        self._check_copies([r for r in live if r.state is S.COPYING], report, owners, released)
+        self._check_copies([r for r in live if r.state is S.COPYING], report)
         self._check_sources(self._full([r for r in live if r.state in (S.PENDING, S.WAITING_SOURCE)]), report)
 
     def _images_of(self, account: str | None, role: str | None) -> ImageService:
@@ -374,9 +366,7 @@ class Sweep:
             return self.starter.accounts.images(account, role)
         return self.images
 
-    def _check_copies(
-        self, copying: list[InFlight], report: SweepReport, owners: dict[str, str], released: set[str]
-    ) -> None:
+    def _check_copies(self, copying: list[InFlight], report: SweepReport) -> None:
         by_region: dict[tuple[str | None, str | None, str], list[InFlight]] = defaultdict(list)
         for replica in copying:
             by_region[(replica.account, replica.role, replica.destination_region)].append(replica)
@@ -385,7 +375,7 @@ class Sweep:
                 report.stopped_early = True
                 return
             try:
-                found = self._images_of(account, role).describe_images(
+                found = self._images_of(account, role).describe_progress(
                     region, [r.destination_image_id or "" for r in replicas]
                 )
             except CloudError as exc:
@@ -447,7 +437,9 @@ class Sweep:
                             S.FAILED,
                             {
                                 "error_code": "Copy.Failed",
-                                "error_message": f"destination image {image.image_id} ended {image.state}",
+                                "error_message": (
+                                    f"destination image {replica.destination_image_id} ended {image.state}"
+                                ),
                                 "looks": looks,
                                 "first_look_at": first,
                             },
@@ -481,9 +473,8 @@ class Sweep:
                 for copy, state, changes in ends:
                     if copy.id in whole:
                         self._save(whole[copy.id], state, report, **changes)
-            # the same UPDATE gives up this sweep's lease on each row it writes (one write per copy, not two)
-            if progress and self.replicas.save_progress(progress, release=owners) == len(progress):
-                released.update(r.id for r, _ in progress)
+            if progress:
+                self.replicas.save_progress(progress)
 
     def _check_sources(self, waiting: list[Replica], report: SweepReport) -> None:
         by_region: dict[str, list[Replica]] = defaultdict(list)

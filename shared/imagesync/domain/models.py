@@ -158,8 +158,17 @@ class Replica(BaseModel):
         return self.model_copy(update=fields)
 
 
+class ImageProgress(NamedTuple):
+    """What a sweep reads of a copy's destination image in DescribeImages (ImageService.describe_progress): its
+    ImageState and SyncPercent. Why not a SourceImage: a sweep looks at thousands of copies, and a validated model
+    per image was a measurable part of its own time (docs/benchmarks.md, "One sweep of 10,000 copies")."""
+
+    state: str
+    sync_percent: int | None
+
+
 class InFlight(NamedTuple):
-    """What a sweep reads of a claimed copy to look at it and record its progress (LeaseStore.claim_in_flight).
+    """What a sweep reads of a due copy to look at it and record its progress (LeaseStore.due_in_flight).
 
     Why not the Replica: a sweep claims thousands of copies and all but a few only get a progress write
     (ReplicaStore.save_progress takes this as well); reading and validating all of a Replica's fields per copy was

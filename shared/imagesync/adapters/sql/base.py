@@ -27,9 +27,8 @@ class SystemClock:
 class SqlStore:
     """One store on `engine`. Construction checks the schema revision and raises domain.errors.SchemaOutOfDate
     when the database is behind (or empty); `auto_create=True` first upgrades it to head (the local embedded
-    SQLite default and tests; never silently in production). `skip_locked` (claims only, see leases.py): None
-    picks SELECT ... FOR UPDATE SKIP LOCKED where the server has it, False forces the portable path. All
-    datetimes passed in must be timezone-aware; all returned are aware UTC.
+    SQLite default and tests; never silently in production). All datetimes passed in must be timezone-aware; all
+    returned are aware UTC.
     """
 
     def __init__(
@@ -38,11 +37,9 @@ class SqlStore:
         *,
         auto_create: bool = False,
         clock: Clock | None = None,
-        skip_locked: bool | None = None,
     ) -> None:
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
-        self._skip_locked = skip_locked
         if auto_create:
             upgrade(engine)
         self.revision = check_schema(engine)

@@ -1,142 +1,88 @@
-"""SqlLeaseStore: the LeaseStore port (sweepers lease due replicas with a conditional UPDATE; a crashed
-sweeper's lease runs out)."""
+"""SqlLeaseStore: the LeaseStore port (one sweepers' lease, a row of `leases` taken with a conditional UPDATE; a
+crashed sweeper's lease runs out) and the due copies the holder works, read without writing them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
-from ...domain.models import InFlight, Replica
+from ...domain.models import InFlight
 from ...domain.states import ACTIVE
 from .base import SqlStore
-from .rows import IN_FLIGHT_FIELDS, REPLICA_FIELDS, to_in_flight, to_replicas
-from .schema import replicas
+from .rows import IN_FLIGHT_FIELDS, to_in_flight
+from .schema import leases, replicas
 
 _ACTIVE_VALUES = sorted(s.value for s in ACTIVE)
-#: the columns a Replica is built from (not the lease columns)
-_REPLICA_COLUMNS = [replicas.c[name] for name in REPLICA_FIELDS]
 #: the columns an InFlight is built from
 _IN_FLIGHT_COLUMNS = [replicas.c[name] for name in IN_FLIGHT_FIELDS]
-T = TypeVar("T", Replica, InFlight)
+#: the row of `leases` the sweepers take turns on
+SWEEP = "sweep"
 
 
 class SqlLeaseStore(SqlStore):
-    def _use_skip_locked(self, conn: Connection) -> bool:
-        if self._skip_locked is not None:
-            return self._skip_locked
-        dialect = conn.dialect
-        version = dialect.server_version_info or ()
-        if dialect.name == "postgresql":
-            return True
-        if dialect.name in ("mysql", "mariadb"):
-            if getattr(dialect, "is_mariadb", False):
-                return tuple(version[:2]) >= (10, 6)
-            return tuple(version[:3]) >= (8, 0, 1)
-        return False  # SQLite: BEGIN IMMEDIATE already serialises writers
+    def acquire(self, owner: str, now: datetime, lease_seconds: float) -> bool:
+        """Hold the sweepers' lease for `owner` until now + lease_seconds, if it is free or expired (see the port).
 
-    def _use_returning(self, conn: Connection) -> bool:
-        """UPDATE ... RETURNING: PostgreSQL, and SQLite from 3.35; MySQL/MariaDB have none (the portable path)."""
-        dialect = conn.dialect
-        if dialect.name == "postgresql":
-            return True
-        if dialect.name == "sqlite":
-            return tuple(dialect.server_version_info or ()) >= (3, 35)
-        return False
-
-    def claim_due(
-        self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
-    ) -> list[Replica]:
-        """Lease up to `limit` due active replicas to `owner` (see the port and _claim)."""
-        return self._claim(owner, now, lease_seconds, limit, lease_now, _REPLICA_COLUMNS, to_replicas)
-
-    def claim_in_flight(
-        self, owner: str, now: datetime, lease_seconds: float, limit: int, *, lease_now: datetime | None = None
-    ) -> list[InFlight]:
-        """claim_due's leases, read back as InFlight views: fewer columns, and no Replica validated per row."""
-        return self._claim(owner, now, lease_seconds, limit, lease_now, _IN_FLIGHT_COLUMNS, to_in_flight)
-
-    def _claim(
-        self,
-        owner: str,
-        now: datetime,
-        lease_seconds: float,
-        limit: int,
-        lease_now: datetime | None,
-        columns: list[Any],
-        build: Callable[[Sequence[Sequence[Any]]], list[T]],
-    ) -> list[T]:
-        """Lease up to `limit` due active replicas to `owner` until lease_now + lease_seconds (see the port).
-
-        Where the backend has UPDATE ... RETURNING (PostgreSQL, SQLite >= 3.35): one statement, ``UPDATE ... WHERE
-        id IN (due ids, oldest first, LIMIT; SKIP LOCKED on PostgreSQL) AND`` (still active, still due, lease free
-        or expired) ``RETURNING`` the rows it leased. Elsewhere (MySQL/MariaDB, which also forbid an UPDATE with a
-        subquery on the same table): select candidate ids (SKIP LOCKED where available), ``UPDATE ... WHERE id IN
-        (:ids) AND`` the same condition, then read back the rows now held by `owner`. On both paths the condition,
-        not the select, is what makes two owners' leases exclusive. Use a fresh owner per call: a re-run of this
-        call after a lost connection (whose first try may have committed) takes the portable path, whose read-back
-        by owner and expiry returns what the first try leased.
-        """
-        if limit <= 0:
-            return []
-        held_at = now if lease_now is None else lease_now
-        expires = held_at + timedelta(seconds=lease_seconds)
-        due = and_(
-            replicas.c.state.in_(_ACTIVE_VALUES),
-            replicas.c.next_check_at <= now,
-            or_(replicas.c.lease_expires_at.is_(None), replicas.c.lease_expires_at <= held_at),
+        One conditional ``UPDATE leases ... WHERE name = 'sweep' AND (free OR expired OR already exactly ours)``:
+        the condition, evaluated by the database on the one row, makes the lease exclusive. "Exactly ours" (this
+        owner, this expiry) is how a re-run after a lost COMMIT acknowledgement recognises its first try's success.
+        The row is inserted on first use (a racing insert loses on the primary key, and looks again)."""
+        expires = now + timedelta(seconds=lease_seconds)
+        row = leases.c
+        takeable = or_(
+            row.owner.is_(None),
+            row.expires_at.is_(None),
+            row.expires_at <= now,
+            and_(row.owner == owner, row.expires_at == expires),
         )
-        oldest = (replicas.c.next_check_at, replicas.c.id)
 
-        def write(conn: Connection, attempt: int) -> list[T]:
-            q = select(replicas.c.id).where(due).order_by(*oldest).limit(limit)
-            if self._use_skip_locked(conn):
-                q = q.with_for_update(skip_locked=True)
-            lease = update(replicas).values(lease_owner=owner, lease_expires_at=expires)
-            if attempt == 1 and self._use_returning(conn):
-                # one statement instead of three (select, update, read back); RETURNING hands back exactly the
-                # rows this statement leased. The candidates sit in a materialised CTE: PostgreSQL may otherwise
-                # run an IN (subquery ... LIMIT) again per row, and lease more than `limit`
-                candidates = q.cte("candidates").prefix_with("MATERIALIZED", dialect="postgresql")
-                leased = conn.execute(
-                    lease.where(replicas.c.id.in_(select(candidates.c.id)), due).returning(*columns)
-                ).all()
-                got = build(leased)
-                got.sort(key=lambda r: (r.next_check_at, r.id))  # RETURNING's order is unspecified
-                return got
-            ids = list(conn.execute(q).scalars())
-            if ids:
-                conn.execute(lease.where(replicas.c.id.in_(ids), due))
-            # the rows this call leased -- including those of a first try whose COMMIT succeeded but whose
-            # connection dropped before the answer (a re-run computes the same owner and expiry)
-            rows = conn.execute(
-                select(*columns)
-                .where(
-                    replicas.c.lease_owner == owner,
-                    replicas.c.lease_expires_at == expires,
-                    replicas.c.state.in_(_ACTIVE_VALUES),
-                )
-                .order_by(*oldest)
-                .limit(limit)
-            ).all()
-            return build(rows)
+        def write(conn: Connection, _attempt: int) -> bool:
+            taken = conn.execute(
+                update(leases).where(row.name == SWEEP, takeable).values(owner=owner, expires_at=expires)
+            ).rowcount
+            if taken == 1:
+                return True
+            held = conn.execute(select(row.owner, row.expires_at).where(row.name == SWEEP)).first()
+            if held is None:  # first use on this database
+                conn.execute(insert(leases).values(name=SWEEP, owner=owner, expires_at=expires))
+                return True
+            # (a server that counts rows changed, not matched, reports 0 for a re-run's identical write)
+            return bool(held.owner == owner and held.expires_at == expires)
 
-        return self._tx(write)
+        for _ in range(3):
+            try:
+                return self._tx(write)
+            except IntegrityError:
+                continue  # another sweeper inserted the row first: look again
+        raise RuntimeError("could not take the sweepers' lease: conflicting inserts kept racing")
 
-    def release(self, replica_ids: Sequence[str], owner: str) -> None:
-        """Clear `owner`'s leases on these replicas; others' leases are untouched."""
-        ids = list(replica_ids)
-        if not ids:
-            return
+    def release(self, owner: str) -> None:
+        """Give the sweepers' lease up if `owner` holds it; another owner's is untouched."""
 
         def write(conn: Connection, _attempt: int) -> None:
             conn.execute(
-                update(replicas)
-                .where(replicas.c.id.in_(ids), replicas.c.lease_owner == owner)
-                .values(lease_owner=None, lease_expires_at=None)
+                update(leases)
+                .where(leases.c.name == SWEEP, leases.c.owner == owner)
+                .values(owner=None, expires_at=None)
             )
 
         self._tx(write)
+
+    def due_in_flight(self, now: datetime, limit: int) -> list[InFlight]:
+        """Up to `limit` active replicas with next_check_at <= now, oldest (next_check_at, id) first, as InFlight
+        views. One plain read (index (state, next_check_at)): nothing is written, the caller's lease keeps other
+        sweepers away. Why one statement for the whole sweep and not keyset pages: each page sorted every due row
+        left after its key again, twice the read's time for 10,000 copies on SQLite (docs/benchmarks.md)."""
+        if limit <= 0:
+            return []
+        c = replicas.c
+        q = (
+            select(*_IN_FLIGHT_COLUMNS)
+            .where(c.state.in_(_ACTIVE_VALUES), c.next_check_at <= now)
+            .order_by(c.next_check_at, c.id)
+            .limit(limit)
+        )
+        return self._read(lambda conn: to_in_flight(conn.execute(q).all()))

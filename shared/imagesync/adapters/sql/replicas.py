@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
-    ColumnElement,
     Integer,
     String,
     bindparam,
@@ -33,7 +32,6 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
-    null,
     select,
     tuple_,
     update,
@@ -69,14 +67,7 @@ _MUTABLE = (
 )
 
 
-def _keep_unless_owned(column: str) -> Any:
-    """The column, or NULL when the row's lease is held by :b_owner (a NULL :b_owner matches no row)."""
-    return case((replicas.c.lease_owner == bindparam("b_owner"), null()), else_=replicas.c[column])
-
-
-#: save_progress: the compare-and-set of COPYING -> COPYING, optionally clearing the writer's own lease. The lease
-#: columns come last and lease_expires_at before lease_owner: MySQL/MariaDB assign left to right, each seeing the
-#: columns already assigned, so lease_owner must still hold its old value when lease_expires_at is decided.
+#: save_progress: the compare-and-set of COPYING -> COPYING
 _PROGRESS = (
     update(replicas)
     .where(
@@ -92,8 +83,6 @@ _PROGRESS = (
         (replicas.c.updated_at, bindparam("b_updated_at", type_=UTCDateTime)),
         (replicas.c.looks, bindparam("b_looks")),
         (replicas.c.first_look_at, bindparam("b_first_look_at", type_=UTCDateTime)),
-        (replicas.c.lease_expires_at, _keep_unless_owned("lease_expires_at")),
-        (replicas.c.lease_owner, _keep_unless_owned("lease_owner")),
     )
 )
 
@@ -131,8 +120,7 @@ def _stamps(dialect: Dialect) -> Callable[[datetime | None], str | None]:
 
 #: save_progress on PostgreSQL: every row in one statement, its columns bound as arrays and joined by id
 #: (``UPDATE replicas ... FROM unnest(:ids, :versions, ...) AS v(...) WHERE id = v.id AND version = v.version AND
-#: state = 'COPYING'``): the same compare-and-set as _PROGRESS, row by row. PostgreSQL evaluates every SET against
-#: the row as it was, so the lease columns may come in any order.
+#: state = 'COPYING'``): the same compare-and-set as _PROGRESS, row by row.
 _PG_PROGRESS_ROWS = (
     ("id", String, "b_id"),
     ("version", Integer, "b_version"),
@@ -141,14 +129,12 @@ _PG_PROGRESS_ROWS = (
     ("updated_at", UTCDateTime, "b_updated_at"),
     ("looks", Integer, "b_looks"),
     ("first_look_at", UTCDateTime, "b_first_look_at"),
-    ("owner", String, "b_owner"),
 )
 _pg_rows = (
     func.unnest(*[bindparam(key, type_=ARRAY(type_)) for _, type_, key in _PG_PROGRESS_ROWS])
     .table_valued(*[column(name, type_) for name, type_, _ in _PG_PROGRESS_ROWS])
     .render_derived(name="v")
 )
-_pg_mine = replicas.c.lease_owner == _pg_rows.c.owner
 _PG_PROGRESS = (
     update(replicas)
     .where(
@@ -163,8 +149,6 @@ _PG_PROGRESS = (
         updated_at=_pg_rows.c.updated_at,
         looks=_pg_rows.c.looks,
         first_look_at=_pg_rows.c.first_look_at,
-        lease_expires_at=case((_pg_mine, null()), else_=replicas.c.lease_expires_at),
-        lease_owner=case((_pg_mine, null()), else_=replicas.c.lease_owner),
     )
 )
 
@@ -187,9 +171,7 @@ def _progress_in_one(rows: Sequence[Mapping[str, Any]]) -> Update:
     The same compare-and-set as _PROGRESS, row by row: ``WHERE id IN (ids) AND (id, version) IN ((id, expected),
     ...) AND state = 'COPYING'``, so a row changed meanwhile matches nothing and is not counted; ``version =
     version + 1`` is each row's expected version plus one. A column with one value across the rows is set to it,
-    another by ``CASE id WHEN .. THEN ..``. The lease is cleared only where ``(id, lease_owner)`` is one of the
-    (row, owner) pairs given, with lease_expires_at before lease_owner (MySQL's left-to-right SET, see _PROGRESS).
-    Why: PyMySQL runs an executemany UPDATE as one round trip per row.
+    another by ``CASE id WHEN .. THEN ..``. Why: PyMySQL runs an executemany UPDATE as one round trip per row.
     """
     ids = [row["b_id"] for row in rows]
     values: list[tuple[Any, Any]] = [(replicas.c.version, replicas.c.version + 1)]
@@ -201,11 +183,6 @@ def _progress_in_one(rows: Sequence[Mapping[str, Any]]) -> Update:
         else:
             whens = [(row["b_id"], literal(row[key], column.type)) for row in rows]
             values.append((column, case(*whens, value=replicas.c.id, else_=column)))
-    owned = [(row["b_id"], row["b_owner"]) for row in rows if row["b_owner"] is not None]
-    if owned:
-        mine: ColumnElement[bool] = tuple_(replicas.c.id, replicas.c.lease_owner).in_(owned)
-        values.append((replicas.c.lease_expires_at, case((mine, null()), else_=replicas.c.lease_expires_at)))
-        values.append((replicas.c.lease_owner, case((mine, null()), else_=replicas.c.lease_owner)))
     return (
         update(replicas)
         .where(
@@ -344,21 +321,17 @@ class SqlReplicaStore(SqlReplicaQueries):
 
         return stored if self._tx(write) else None
 
-    def save_progress(
-        self, changes: Sequence[tuple[Replica | InFlight, int]], *, release: Mapping[str, str] | None = None
-    ) -> int:
+    def save_progress(self, changes: Sequence[tuple[Replica | InFlight, int]]) -> int:
         """Progress of copies in flight, many in one transaction (see the port): each (replica, expected_version)
         is written COPYING -> COPYING by compare-and-set on (id, version, state); a row changed meanwhile is left.
-        `release` (replica id -> lease owner): the same UPDATE clears that owner's lease on a row it writes (a lease
-        now held by another owner is left as it is). Returns how many rows it wrote (-1: the driver cannot tell).
+        Returns how many rows it wrote (-1: the driver cannot tell).
 
-        Why one transaction, and the release in it: the sweep records progress for every copy it checks, and a
-        transaction (and a statement build) per copy, then a second UPDATE of the same rows to release them, were
-        most of its time (docs/benchmarks.md). Within it: an executemany of _PROGRESS's SQLite text on SQLite
-        (_sqlite_progress), one UPDATE joined to the rows as arrays on PostgreSQL (_PG_PROGRESS), one UPDATE per
-        PROGRESS_CHUNK rows on MySQL/MariaDB (_progress_in_one), where an executemany is a round trip per row.
+        Why one transaction: the sweep records progress for every copy it checks, and a transaction (and a
+        statement build) per copy was most of its time (docs/benchmarks.md). Within it: an executemany of
+        _PROGRESS's SQLite text on SQLite (_sqlite_progress), one UPDATE joined to the rows as arrays on PostgreSQL
+        (_PG_PROGRESS), one UPDATE per PROGRESS_CHUNK rows on MySQL/MariaDB (_progress_in_one), where an
+        executemany is a round trip per row.
         """
-        owners = release or {}
         dialect = self.engine.dialect
         on_sqlite = dialect.name == "sqlite"
         # on SQLite the rows go to sqlite3 as they are, so their timestamps are the stored text already
@@ -377,7 +350,6 @@ class SqlReplicaStore(SqlReplicaQueries):
                     "b_updated_at": stamp(replica.updated_at),
                     "b_looks": replica.looks,
                     "b_first_look_at": stamp(replica.first_look_at),
-                    "b_owner": owners.get(replica.id),
                 }
             )
         if not rows:
@@ -385,7 +357,7 @@ class SqlReplicaStore(SqlReplicaQueries):
 
         def write(conn: Connection, _attempt: int) -> int:
             # a re-run after a lost COMMIT finds its own rows at the new version: the CAS skips them, as it should
-            # (and reports them unwritten, so a caller releases their leases again: harmless)
+            # (and reports them unwritten)
             if conn.dialect.name == "postgresql":
                 # one statement, not one per row; each row it matches changes (version + 1): its count is the
                 # rows written

@@ -35,8 +35,6 @@ def replica_row(r: Replica) -> dict[str, Any]:
     row = {name: getattr(r, name) for name in REPLICA_FIELDS}
     row["state"] = r.state.value
     row["inflight_key"] = None if r.state.terminal else key_of(r)
-    row["lease_owner"] = None
-    row["lease_expires_at"] = None
     return row
 
 

@@ -1,7 +1,7 @@
 """The state table's schema as SQLAlchemy Core metadata (the migrations create it; tests compare the two).
 
-Why columns and not a JSON blob: the sweep filters on state, next_check_at and the lease, the API on image and
-region; each is an indexed column. Only a replication's image_ids/destination_regions lists are JSON text (never
+Why columns and not a JSON blob: the sweep filters on state and next_check_at, the API on image and region; each
+is an indexed column. Only a replication's image_ids/destination_regions lists are JSON text (never
 queried: the replicas carry each image and region as columns).
 """
 
@@ -83,9 +83,6 @@ replicas = Table(
     Column("deadline_at", UTCDateTime, nullable=False),
     # compare-and-set: every write is UPDATE ... WHERE id AND version AND state, and bumps version
     Column("version", Integer, nullable=False),
-    # sweep lease: who holds the replica until when (a crashed sweeper's lease simply runs out)
-    Column("lease_owner", String(64)),
-    Column("lease_expires_at", UTCDateTime),
     # "<source_region>/<source_image_id>/<destination_region>" while active, NULL once terminal. UNIQUE: all three
     # engines allow many NULLs in a unique index, so at most ONE active replica per copy, enforced by the database
     # itself even when two create_replication calls race.
@@ -102,7 +99,7 @@ replicas = Table(
     # the sweep's looks at the copy (DescribeImages), and when the first was: its look budget (revision 0005)
     Column("looks", Integer, nullable=False, server_default=text("0")),
     Column("first_look_at", UTCDateTime),
-    # how the copy fared against its look budget's slots, written at its end (revision 0006)
+    # how the copy fared against its look budget's slots, written at its end (revision 0007)
     Column("looks_over", Integer),
     Index("ix_replicas_replication_id", "replication_id"),
     Index("ix_replicas_state_next_check_at", "state", "next_check_at"),
@@ -168,5 +165,15 @@ hook_runs = Table(
     Index("ix_hook_runs_replication_id", "replication_id"),
 )
 
+leases = Table(
+    "leases",
+    metadata,
+    # one row per lease, e.g. "sweep": the sweepers' lease (revision 0006; written on first use). Who holds it until
+    # when, on the real clock; NULL owner: free. A crashed holder's lease simply runs out at expires_at.
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(64)),
+    Column("expires_at", UTCDateTime),
+)
+
 #: child tables first: the order rows are deleted in
-TABLES = (outbox, audit, hook_runs, replicas, replications, idempotency)
+TABLES = (outbox, audit, hook_runs, replicas, replications, idempotency, leases)

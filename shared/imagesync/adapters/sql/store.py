@@ -7,7 +7,7 @@ Each concern has its own module and class, usable alone on the same engine and s
 module                        class                 port (imagesync.ports)
 ============================  ====================  =====================================================
 replicas.py, replica_queries  SqlReplicaStore       ReplicaStore: replications, replicas, compare-and-set
-leases.py                     SqlLeaseStore         LeaseStore: sweepers' leases on due replicas
+leases.py                     SqlLeaseStore         LeaseStore: the sweepers' lease, the due copies
 outbox.py                     SqlOutboxStore        OutboxStore: completion messages to publish
 idempotency.py                SqlIdempotencyStore   IdempotencyStore: claims and stored results per key
 hook_runs.py                  SqlHookRunStore       HookRunStore: each hook's outcome per replica end

@@ -1,7 +1,7 @@
 """How a copy fared against its look budget: replicas.looks_over.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-29
 
 Written out by hand (see 0001). Nullable, no default: rows ended before the upgrade were not judged (NULL), which
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
