@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import insert, select, text
+from sqlalchemy.engine import Engine
 from store_helpers import make_replication
 
 from imagesync.adapters.sql import SqlStateStore, downgrade, make_engine, upgrade
@@ -102,12 +103,12 @@ def test_looks_and_first_look_round_trip_through_both_writes(store: SqlStateStor
     assert stored is not None and (stored.looks, stored.first_look_at) == (2, first)
 
 
-def test_upgrade_to_0007_judges_no_existing_replica_and_downgrade_keeps_them(empty_url: str) -> None:
-    engine = make_engine(empty_url)
-    assert upgrade(engine, "0006") == "0006"
+def _stored_as_of(engine: Engine, revision: str, leave_out: set[str], **values: object) -> str:
+    """A replication and its replica as `revision` stored them (the Replica's fields but `leave_out`); the id."""
+    assert upgrade(engine, revision) == revision
     rep = make_replication(["img-0000001"], ["ap-shanghai"], created_at=T0)
     row = rep.replicas[0]
-    with engine.begin() as conn:  # a replication and its replica as revision 0006 stored them
+    with engine.begin() as conn:
         conn.execute(
             insert(replications).values(
                 id=rep.id,
@@ -120,44 +121,31 @@ def test_upgrade_to_0007_judges_no_existing_replica_and_downgrade_keeps_them(emp
                 created_at=T0,
             )
         )
-        values = {name: getattr(row, name) for name in Replica.model_fields if name != "looks_over"}
-        values.update(state=row.state.value, inflight_key="k", looks=3)
-        conn.execute(insert(replicas).values(**values))
+        fields = {name: getattr(row, name) for name in Replica.model_fields if name not in leave_out}
+        fields.update(state=row.state.value, inflight_key="k", **values)
+        conn.execute(insert(replicas).values(**fields))
+    return row.id
+
+
+def test_upgrade_to_0007_judges_no_existing_replica_and_downgrade_keeps_them(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    row_id = _stored_as_of(engine, "0006", {"looks_over"}, looks=3)
     assert upgrade(engine) == "0007"
     with engine.connect() as conn:
         got = conn.execute(select(replicas.c.looks, replicas.c.looks_over)).all()
     assert [tuple(g) for g in got] == [(3, None)]
     assert downgrade(engine, "0006") == "0006"
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT id, looks FROM replicas")).all() == [(row.id, 3)]
+        assert conn.execute(text("SELECT id, looks FROM replicas")).all() == [(row_id, 3)]
 
 
 def test_upgrade_to_0005_gives_existing_replicas_no_looks_and_downgrade_keeps_them(empty_url: str) -> None:
     engine = make_engine(empty_url)
-    assert upgrade(engine, "0004") == "0004"
-    rep = make_replication(["img-0000001"], ["ap-shanghai"], created_at=T0)
-    row = rep.replicas[0]
-    old_columns = {c.name for c in replicas.columns} - {"looks", "first_look_at", "looks_over"}
-    with engine.begin() as conn:  # a replication and its replica as revision 0004 stored them
-        conn.execute(
-            insert(replications).values(
-                id=rep.id,
-                source_region="ap-guangzhou",
-                image_ids="[]",
-                destination_regions="[]",
-                dry_run=False,
-                origin="cli",
-                requested_by="me",
-                created_at=T0,
-            )
-        )
-        values = {name: getattr(row, name) for name in old_columns if name in Replica.model_fields}
-        values.update(state=row.state.value, inflight_key="k")
-        conn.execute(insert(replicas).values(**values))
+    row_id = _stored_as_of(engine, "0004", {"looks", "first_look_at", "looks_over"})
     assert upgrade(engine, "0005") == "0005"
     with engine.connect() as conn:
         got = conn.execute(select(replicas.c.looks, replicas.c.first_look_at)).all()
     assert [tuple(g) for g in got] == [(0, None)]
     assert downgrade(engine, "0004") == "0004"
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT id FROM replicas")).scalars().all() == [row.id]
+        assert conn.execute(text("SELECT id FROM replicas")).scalars().all() == [row_id]
