@@ -11,8 +11,9 @@ count's budget), until a look at or after the end sees it ended. Per curve it pr
 (DescribeImages of one copy alone: no page sharing, no timer lead, no sweep granularity) beside what a look at the
 same first look and then one every --max-check would make (the bound of issue 15), how many copies took more looks
 than that (all, and of the copies whose first look was learned, not the configured floor), and how late the end
-is seen (median, p95, max, s; the bound: --max-check). The budget turns strict while recent copies' looks say
-looks ahead of its slots miss (domain.progress.bets_pay), as the sweep does; --always-bet never.
+is seen (median, p95, max, s; the bound: --max-check). As the sweep does, the budget is strict until recent
+copies' looks ahead of its slots, or their paces (domain.progress.pace_verdict), say such looks pay
+(domain.progress.bets_pay), and strict throughout for a copy whose first look was not learned; --always-bet never.
 
 The defaults are imagesync's settings' defaults (imagesync.settings.Settings).
 
@@ -34,11 +35,13 @@ from imagesync.domain.progress import (
     BET_MIN_JUDGED,
     BET_SAMPLES,
     FIRST_LOOK_SAMPLES,
+    PACE_MIN_JUDGED,
     bets_pay,
     durations_for,
     first_look,
     judged_looks,
     next_check,
+    pace_verdict,
 )
 from imagesync.settings import Settings
 from imagesync_emulator.progress import CURVES, percent
@@ -57,33 +60,41 @@ def default(name: str) -> int:
 
 def follow(
     curve: str, duration: float, first: float, args: argparse.Namespace, strict: Callable[[float], bool]
-) -> tuple[int, float, int | None]:
-    """(looks until seen ended, seconds seen late, judged_looks) for one copy of `duration` seconds under `curve`,
-    first looked at `first` seconds in; `strict(s)`: whether the budget is strict at s seconds into the copy."""
+) -> tuple[int, float, int | None, int | None]:
+    """(looks until seen ended, seconds seen late, judged_looks, pace_verdict) for one copy of `duration` seconds
+    under `curve`, first looked at `first` seconds in; `strict(s)`: whether the budget is strict at s seconds into
+    the copy (as the sweep does, a copy whose first look was not learned is strict throughout)."""
     start = datetime(2026, 1, 1)
     now = start + timedelta(seconds=first)
+    first_at = start + timedelta(seconds=first)
+    cap = timedelta(seconds=args.max_check)
+    settle = timedelta(seconds=args.settle) if args.settle else None
     previous: tuple[datetime, int | None] | None = None
+    paced: int | None = None
+    learned = first > args.first_check
     looks = 0
     while True:
         looks += 1
         elapsed = (now - start).total_seconds()
         if elapsed >= duration:
             last = previous[0] if previous else start
-            judged = judged_looks(looks, start + timedelta(seconds=first), last, now, timedelta(seconds=args.max_check))
-            return looks, elapsed - duration, judged
+            judged = judged_looks(looks, first_at, last, now, cap) if learned else None
+            return looks, elapsed - duration, judged, paced
         shown = percent(curve, elapsed, duration)
+        paced = pace_verdict(paced, start, previous, now, shown)
+        is_strict = not args.always_bet and (strict(elapsed) or not learned)
         due = next_check(
             now,
             start,
             shown,
             interval=timedelta(seconds=args.recheck),
-            cap=timedelta(seconds=args.max_check),
+            cap=cap,
             margin=args.margin,
-            settle=timedelta(seconds=args.settle) if args.settle else None,
+            settle=settle,
             previous=previous,
             looks=looks,
-            first_look_at=start + timedelta(seconds=first),
-            strict=not args.always_bet and strict(elapsed),
+            first_look_at=first_at,
+            strict=is_strict,
         )
         previous, now = (now, shown), due
 
@@ -100,6 +111,7 @@ def day(
     bet_window = BET_WINDOW.total_seconds()
     ends: list[tuple[float, str, float]] = []  # (seen end, region, start -> seen end), kept sorted by seen end
     judged: list[tuple[float, str, int]] = []  # (seen end, region, judged_looks) of the copies judged
+    paces: list[tuple[float, str, int]] = []  # (seen end, region, pace_verdict) of the copies whose pace was judged
     out = []
     for at, region, duration in copies:
 
@@ -109,7 +121,12 @@ def day(
             now = at + elapsed
             upto = bisect.bisect_right(judged, (now, "\uffff", 1 << 30))
             recent = [(r, float(j)) for e, r, j in reversed(judged[:upto]) if e >= now - bet_window]
-            return not bets_pay(durations_for(recent, region, limit=BET_SAMPLES, min_samples=BET_MIN_JUDGED))
+            upto = bisect.bisect_right(paces, (now, "\uffff", 1 << 30))
+            kept = [(r, float(j)) for e, r, j in reversed(paces[:upto]) if e >= now - bet_window]
+            return not bets_pay(
+                durations_for(recent, region, limit=BET_SAMPLES, min_samples=BET_MIN_JUDGED),
+                durations_for(kept, region, limit=BET_SAMPLES, min_samples=PACE_MIN_JUDGED),
+            )
 
         if args.fixed_first:
             first = float(args.first_check)
@@ -117,11 +134,13 @@ def day(
             upto = bisect.bisect_right(ends, (at, "\uffff", math.inf))
             recent = [(r, d) for e, r, d in reversed(ends[max(0, upto - QUERY_LIMIT) : upto]) if e >= at - window]
             first = first_look(durations_for(recent, region), floor=floor, cap=cap).total_seconds()
-        looks, late, verdict = follow(curve, duration, first, args, strict)
+        looks, late, verdict, paced = follow(curve, duration, first, args, strict)
         bisect.insort(ends, (at + duration + late, region, duration + late))
         # as the sweep does, a copy first looked at the configured floor (not learned) is not judged
-        if verdict is not None and first > args.first_check:
+        if verdict is not None:
             bisect.insort(judged, (at + duration + late, region, verdict))
+        if paced is not None:
+            bisect.insort(paces, (at + duration + late, region, paced))
         capped = 1 + math.ceil(max(0.0, duration - first) / args.max_check)
         out.append((looks, late, capped, first > args.first_check))
     return out

@@ -247,9 +247,9 @@ class CopyDurations(Protocol):
         at or after `since` (encrypted copies, made in their own region, left out), newest end first."""
         ...
 
-    def recent_judged(self, since: datetime, limit: int) -> list[tuple[str, int]]:
-        """(destination region, looks_over) of the newest `limit` SUCCEEDED copies ended at or after `since` whose
-        looks_over is set (domain.progress.judged_looks), newest end first."""
+    def recent_judged(self, since: datetime, limit: int) -> list[tuple[str, int | None, int | None]]:
+        """(destination region, looks_over, pace_changed) of the newest `limit` SUCCEEDED copies ended at or after
+        `since` with either set (domain.progress.judged_looks, pace_verdict), newest end first."""
         ...
 
 

@@ -130,7 +130,8 @@ class Settings(BaseSettings):
         ge=1,
         description="longest wait between two looks at a copy in flight (SyncPercent-based ETA); also its look "
         "budget: never more looks by any moment than one at the first look and one every this many seconds since "
-        "would have made by its next, and only those looks where recent copies' looks ahead of them missed",
+        "would have made by its next, and only those looks until recent copies say looks ahead of them pay (their "
+        "looks ahead rarely missed, or their SyncPercent kept one pace)",
     )
 
     # the sweep's schedule (issue 15): status_sweep's timers follow the work (app.schedule, adapters.sweep_timer)

@@ -535,6 +535,7 @@ def test_save_progress_of_hundreds_of_rows_keeps_the_compare_and_set_per_row(sto
                 next_check_at=now,
                 looks=i % 3,
                 first_look_at=None if i % 2 else later + timedelta(microseconds=i),
+                pace_changed=(None, 0, 1)[i % 3] if i % 5 else 1,
             ),
             r.version,
         )
@@ -548,9 +549,10 @@ def test_save_progress_of_hundreds_of_rows_keeps_the_compare_and_set_per_row(sto
             assert (row.version, row.sync_percent, row.looks) == (version + 1, 1, 0)
             continue
         assert row.version == version + 1
-        assert (row.sync_percent, row.looks, row.first_look_at) == (
+        assert (row.sync_percent, row.looks, row.first_look_at, row.pace_changed) == (
             moved.sync_percent,
             moved.looks,
             moved.first_look_at,
+            moved.pace_changed,
         )
         assert (row.next_check_at, row.updated_at) == (now, later)

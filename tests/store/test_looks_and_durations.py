@@ -32,28 +32,31 @@ def _copy(
     took: float,
     end: S = S.SUCCEEDED,
     looks_over: int | None = None,
+    pace_changed: int | None = None,
 ) -> str:
     rep = store.create_replication(make_replication([image], [region], created_at=start))
     r = _move(store, rep.replicas[0], S.COPYING, start, destination_image_id="img-d" + image[-7:], started_at=start)
     end_at = start + timedelta(seconds=took)
-    return _move(store, r, end, end_at, ended_at=end_at, looks_over=looks_over).id
+    return _move(store, r, end, end_at, ended_at=end_at, looks_over=looks_over, pace_changed=pace_changed).id
 
 
-def test_recent_judged_newest_first_skipping_copies_not_judged(store: SqlStateStore) -> None:
+def test_recent_judged_newest_first_with_either_verdict_skipping_copies_with_neither(store: SqlStateStore) -> None:
     _copy(store, "img-0000001", "ap-shanghai", T0, 700.0, looks_over=1)
     _copy(store, "img-0000002", "ap-beijing", T0 + timedelta(minutes=1), 1200.0, looks_over=0)
-    _copy(store, "img-0000003", "ap-shanghai", T0 + timedelta(minutes=2), 650.0)  # not judged (a strict budget's)
+    _copy(store, "img-0000003", "ap-shanghai", T0 + timedelta(minutes=2), 650.0)  # neither verdict
     judged = _copy(store, "img-0000004", "ap-shanghai", T0 + timedelta(minutes=3), 800.0, looks_over=2)
+    # a strict budget's copy: its looks never went ahead, its pace judged (08:14:40 + 600 s)
+    _copy(store, "img-0000007", "ap-chengdu", T0 + timedelta(minutes=4, seconds=40), 600.0, pace_changed=1)
     _copy(store, "img-0000005", "ap-shanghai", T0 + timedelta(minutes=4), 300.0, end=S.FAILED, looks_over=1)
     _copy(store, "img-0000006", "ap-nanjing", T0 - timedelta(days=2), 900.0, looks_over=1)  # before the window
     since = T0 - timedelta(days=1)
     got = store.recent_judged(since, 10)
-    # ends: #1 08:11:40, #2 08:21:00, #4 08:16:20 -> newest end first
-    assert got == [("ap-beijing", 0), ("ap-shanghai", 2), ("ap-shanghai", 1)]
+    # ends: #1 08:11:40, #2 08:21:00, #4 08:16:20, #7 08:14:40 -> newest end first
+    assert got == [("ap-beijing", 0, None), ("ap-shanghai", 2, None), ("ap-chengdu", None, 1), ("ap-shanghai", 1, None)]
     assert store.recent_judged(since, 1) == got[:1]
     assert store.recent_judged(since, 0) == []
     stored = store.get_replica(judged)
-    assert stored is not None and stored.looks_over == 2
+    assert stored is not None and stored.looks_over == 2 and stored.pace_changed is None
 
 
 def test_recent_durations_newest_succeeded_first_within_the_window(store: SqlStateStore) -> None:
@@ -129,8 +132,8 @@ def _stored_as_of(engine: Engine, revision: str, leave_out: set[str], **values: 
 
 def test_upgrade_to_0007_judges_no_existing_replica_and_downgrade_keeps_them(empty_url: str) -> None:
     engine = make_engine(empty_url)
-    row_id = _stored_as_of(engine, "0006", {"looks_over"}, looks=3)
-    assert upgrade(engine) == "0007"
+    row_id = _stored_as_of(engine, "0006", {"looks_over", "pace_changed"}, looks=3)
+    assert upgrade(engine, "0007") == "0007"
     with engine.connect() as conn:
         got = conn.execute(select(replicas.c.looks, replicas.c.looks_over)).all()
     assert [tuple(g) for g in got] == [(3, None)]
@@ -139,9 +142,21 @@ def test_upgrade_to_0007_judges_no_existing_replica_and_downgrade_keeps_them(emp
         assert conn.execute(text("SELECT id, looks FROM replicas")).all() == [(row_id, 3)]
 
 
+def test_upgrade_to_0008_gives_existing_replicas_no_pace_verdict_and_downgrade_keeps_them(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    row_id = _stored_as_of(engine, "0007", {"pace_changed"}, looks=2, looks_over=1)
+    assert upgrade(engine) == "0008"
+    with engine.connect() as conn:
+        got = conn.execute(select(replicas.c.looks_over, replicas.c.pace_changed)).all()
+    assert [tuple(g) for g in got] == [(1, None)]
+    assert downgrade(engine, "0007") == "0007"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id, looks_over FROM replicas")).all() == [(row_id, 1)]
+
+
 def test_upgrade_to_0005_gives_existing_replicas_no_looks_and_downgrade_keeps_them(empty_url: str) -> None:
     engine = make_engine(empty_url)
-    row_id = _stored_as_of(engine, "0004", {"looks", "first_look_at", "looks_over"})
+    row_id = _stored_as_of(engine, "0004", {"looks", "first_look_at", "looks_over", "pace_changed"})
     assert upgrade(engine, "0005") == "0005"
     with engine.connect() as conn:
         got = conn.execute(select(replicas.c.looks, replicas.c.first_look_at)).all()

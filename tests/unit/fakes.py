@@ -20,7 +20,7 @@ from imagesync.domain.states import ACTIVE, ReplicaState, check_transition
 from imagesync.ports import HookRun, IdempotencyRecord
 
 #: what a progress write changes (save_progress: the SQL store writes these columns and the version)
-_PROGRESS_FIELDS = ("sync_percent", "next_check_at", "updated_at", "looks", "first_look_at")
+_PROGRESS_FIELDS = ("sync_percent", "next_check_at", "updated_at", "looks", "first_look_at", "pace_changed")
 
 UTC = timezone.utc
 

@@ -12,6 +12,8 @@ from imagesync.domain.progress import (
     first_look,
     judged_looks,
     next_check,
+    pace_verdict,
+    paces_agree,
     within_budget,
 )
 
@@ -87,11 +89,42 @@ def test_a_copy_is_judged_by_whether_its_looks_ahead_of_the_slots_missed() -> No
     assert judged_looks(2, None, first, first + MIN, CAP) is None
 
 
-def test_bets_go_on_until_enough_recent_copies_say_they_miss() -> None:
-    assert bets_pay([]) and bets_pay([1.0] * 4)  # fewer than 5 judged: nothing said
+def test_bets_wait_for_recent_copies_to_say_they_pay() -> None:
+    # nothing known of the world: no looks ahead of the slots
+    assert not bets_pay([]) and not bets_pay([], [0.0] * 9)
+    # 5 or more copies whose looks went ahead decide: at most 20 % missed
     assert bets_pay([0.0] * 8 + [1.0] * 2)  # 20 % missed: at the limit, go on
     assert not bets_pay([0.0] * 7 + [1.0] * 3)
-    assert not bets_pay([1.0] * 40)
+    assert not bets_pay([1.0] * 40, [0.0] * 40)  # the looks ahead themselves outweigh the paces
+    # fewer than 5 of them: 10 or more copies' paces decide, at most 5 % changed
+    assert bets_pay([1.0] * 4, [0.0] * 10)
+    assert bets_pay([], [0.0] * 19 + [1.0])
+    assert not bets_pay([], [0.0] * 18 + [1.0] * 2)
+    assert not bets_pay([], [0.0] * 9 + [1.0])
+
+
+def test_two_looks_agree_on_a_steady_copys_end_and_disagree_on_a_stall_or_a_quickening() -> None:
+    def at(s: float) -> datetime:
+        return T0 + s * SEC
+
+    # a steady copy of 1000 s: 33 % at 333 s and 66 % at 666 s both allow an end at 1000 s
+    assert paces_agree(T0, (at(333), 33), at(666), 66)
+    # stalled at 99 since 990 s (its end then looked due by 1000 s), seen at 1590 s: the end is later than allowed
+    assert paces_agree(T0, (at(990), 99), at(1590), 99) is False
+    # a slow start (percent = 100 (t / T)^2 of 1000 s): the end moves earlier from look to look
+    assert paces_agree(T0, (at(400), 16), at(800), 64) is False
+    # within the slack: 33 % at 333 s, then an end allowed 4 s later than the first look's latest
+    assert paces_agree(T0, (at(333), 33), at(674), 67)
+    # nothing to compare: no percent (0 or None), or the looks out of order
+    assert paces_agree(T0, (at(333), 0), at(666), 66) is None
+    assert paces_agree(T0, (at(333), 33), at(666), None) is None
+    assert paces_agree(T0, (at(666), 66), at(333), 33) is None
+    # the verdict: 0 once two looks agreed, 1 once two disagreed (and then for good), None before
+    assert pace_verdict(None, T0, (at(333), 33), at(666), 66) == 0
+    assert pace_verdict(0, T0, (at(990), 99), at(1590), 99) == 1
+    assert pace_verdict(1, T0, (at(333), 33), at(666), 66) == 1
+    assert pace_verdict(None, T0, (at(333), 0), at(666), 66) is None
+    assert pace_verdict(None, None, (at(333), 33), at(666), 66) is None
 
 
 def _follow(curve: object, total: float, first: float, **kw: object) -> tuple[int, float]:
@@ -144,7 +177,7 @@ class Durations:
     samples: list[tuple[str, float]]
     reads: list[datetime] = field(default_factory=list)
     fail: bool = False
-    judged: list[tuple[str, int]] = field(default_factory=list)
+    judged: list[tuple[str, int | None, int | None]] = field(default_factory=list)
     judged_since: list[datetime] = field(default_factory=list)
 
     def recent_durations(self, since: datetime, limit: int) -> list[tuple[str, float]]:
@@ -153,7 +186,7 @@ class Durations:
             raise ConnectionError("database away")
         return self.samples[:limit]
 
-    def recent_judged(self, since: datetime, limit: int) -> list[tuple[str, int]]:
+    def recent_judged(self, since: datetime, limit: int) -> list[tuple[str, int | None, int | None]]:
         self.judged_since.append(since)
         return self.judged[:limit]
 
@@ -184,22 +217,27 @@ def test_first_look_reads_the_durations_once_per_ttl_and_a_failed_read_means_the
     assert FirstLook(None, clock, floor_seconds=60, cap_seconds=600)("ap-shanghai") == FLOOR
 
 
-def test_bets_are_read_with_the_durations_per_region_and_go_on_when_the_read_fails() -> None:
+def test_bets_are_read_with_the_durations_per_region_and_wait_when_the_read_fails() -> None:
     clock = Frozen()
     port = Durations([("ap-shanghai", 900.0)] * 10)
-    port.judged = [("ap-shanghai", 1)] * 12 + [("ap-beijing", 0)] * 3
+    port.judged = [("ap-shanghai", 1, None)] * 12 + [("ap-beijing", 0, None)] * 3
     policy = FirstLook(port, clock, floor_seconds=60, cap_seconds=600)
     assert not policy.bets("ap-shanghai")  # its own 12 judged: all missed
     assert not policy.bets("ap-beijing")  # 3 of its own: every region's 15, 12 missed
-    port.judged = [("ap-shanghai", 1)] * 12 + [("ap-beijing", 0)] * 10
+    port.judged = [("ap-shanghai", 1, None)] * 12 + [("ap-beijing", 0, None)] * 10
     assert not policy.bets("ap-beijing")  # within the TTL: the same read
     assert len(port.reads) == 1 and port.judged_since == [T0 - timedelta(days=1)]
     clock.at = T0 + 5 * MIN
     assert policy.bets("ap-beijing") and not policy.bets("ap-shanghai")
+    # no looks went ahead in ap-chengdu (a strict budget's copies): their paces decide, the region's own once 10
+    port.judged = [("ap-chengdu", None, 0)] * 10 + [("ap-nanjing", None, 1)] * 2 + [("ap-shanghai", None, 0)] * 8
     clock.at = T0 + 10 * MIN
+    assert policy.bets("ap-chengdu")  # its own 10 kept one pace
+    assert not policy.bets("ap-nanjing")  # 2 of its own: every region's 20, 2 changed pace (10 %)
+    clock.at = T0 + 15 * MIN
     port.fail = True
-    assert policy.bets("ap-shanghai")  # nothing read: the lenient budget
-    assert FirstLook(None, clock, floor_seconds=60, cap_seconds=600).bets("ap-shanghai")
+    assert not policy.bets("ap-chengdu")  # nothing read: nothing known, the strict budget
+    assert FirstLook(None, clock, floor_seconds=60, cap_seconds=600).bets("ap-shanghai")  # no store: never judged
 
 
 # -- the sweep counts its looks, and a new copy's first look comes from the policy ---------------------------------
@@ -271,6 +309,44 @@ def test_a_copy_first_looked_at_the_configured_floor_is_not_judged() -> None:
     sweep()
     ended = world.replicas.rows[copy.id]
     assert ended.state.value == "SUCCEEDED" and ended.looks == 2 and ended.looks_over is None
+
+
+def test_a_copy_first_looked_at_the_configured_floor_looks_only_at_the_slots() -> None:
+    from tests.unit.test_sweep_and_starter import World
+
+    world = World()
+    copy = world.copying("img-a", "ap-shanghai", "img-c1", started_at=world.clock.now() - MIN)
+    world.images.add("ap-shanghai", "img-c1", state="SYNCING", sync_percent=10)
+    # bets pay in this world, but this copy's first look was the configured floor: a look ahead of its slots would
+    # only narrow a wide window (10 % at 60 s: an end between 545 and 600 s)
+    sweep = world.sweep(max_check_seconds=600, settle_seconds=45, bets=lambda region: True, first_check_seconds=60)
+    first = world.clock.now()
+    sweep()
+    assert world.replicas.rows[copy.id].next_check_at == first + CAP
+
+
+def test_the_sweep_records_whether_a_copys_percent_keeps_one_pace() -> None:
+    from tests.unit.test_sweep_and_starter import World
+
+    world = World()
+    steady = world.copying("img-a", "ap-shanghai", "img-c1", started_at=world.clock.now() - 5 * MIN)
+    stalled = world.copying("img-b", "ap-shanghai", "img-c2", started_at=world.clock.now() - 5 * MIN)
+    world.images.add("ap-shanghai", "img-c1", state="SYNCING", sync_percent=30)  # a copy of 1000 s
+    world.images.add("ap-shanghai", "img-c2", state="SYNCING", sync_percent=60)  # 500 s, if it kept that pace
+    sweep = world.sweep(max_check_seconds=600, settle_seconds=45, bets=lambda region: False)
+    sweep()
+    assert [world.replicas.rows[r.id].pace_changed for r in (steady, stalled)] == [None, None]  # one look each
+    world.clock.at = world.clock.now() + CAP
+    world.images.add("ap-shanghai", "img-c1", state="SYNCING", sync_percent=90)
+    world.images.add("ap-shanghai", "img-c2", state="SYNCING", sync_percent=61)
+    sweep()
+    assert [world.replicas.rows[r.id].pace_changed for r in (steady, stalled)] == [0, 1]
+    world.clock.at = world.clock.now() + CAP
+    world.images.add("ap-shanghai", "img-c1", state="NORMAL")
+    world.images.add("ap-shanghai", "img-c2", state="NORMAL")
+    sweep()
+    ended = [world.replicas.rows[r.id] for r in (steady, stalled)]
+    assert [(r.state.value, r.pace_changed) for r in ended] == [("SUCCEEDED", 0), ("SUCCEEDED", 1)]
 
 
 def test_a_started_copy_is_first_looked_at_when_the_policy_says() -> None:

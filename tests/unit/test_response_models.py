@@ -84,6 +84,7 @@ def test_a_listed_replication() -> None:
                 "eta": "2026-01-02T03:25:00+00:00",
                 "looks": 0,  # the sweep has not looked at it yet
                 "looks_over": None,  # judged at its end
+                "pace_changed": None,  # set by the sweep's looks
                 # within its replication: a first attempt, not retried
                 "retry_of": None,
                 "attempt": 1,

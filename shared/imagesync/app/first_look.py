@@ -10,14 +10,23 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from ..domain.progress import BET_MIN_JUDGED, BET_SAMPLES, FIRST_LOOK_SAMPLES, bets_pay, durations_for, first_look
+from ..domain.progress import (
+    BET_MIN_JUDGED,
+    BET_SAMPLES,
+    FIRST_LOOK_SAMPLES,
+    PACE_MIN_JUDGED,
+    bets_pay,
+    durations_for,
+    first_look,
+)
 from ..ports import Clock, CopyDurations
 
 log = logging.getLogger(__name__)
 #: how far back finished copies say something about a new one (a change of the cloud's pace shows within days)
 WINDOW = timedelta(days=3)
-#: how far back copies' looks say whether looks ahead of the budget's slots pay (domain.progress.bets_pay): a
-#: strict budget leaves nothing to judge, so it lasts until the last judged copies are this old, then bets resume
+#: how far back copies' looks say whether looks ahead of the budget's slots pay (domain.progress.bets_pay): the
+#: copies' own looks ahead (looks_over) while there are enough of them; once those are this old, the copies' paces
+#: (pace_changed), which a strict budget's looks judge too
 BET_WINDOW = timedelta(days=1)
 #: how long one read of the durations is used: a quantile of the last 100 copies barely moves in minutes
 TTL = timedelta(minutes=5)
@@ -49,7 +58,7 @@ class FirstLook:
         self.ttl = ttl
         self.limit = limit
         self._samples: list[tuple[str, float]] = []
-        self._judged: list[tuple[str, float]] = []
+        self._judged: list[tuple[str, int | None, int | None]] = []
         self._read_at: datetime | None = None
         #: store reads made (what the TTL saves is visible in tests)
         self.reads = 0
@@ -62,11 +71,17 @@ class FirstLook:
 
     def bets(self, region: str) -> bool:
         """Whether looks ahead of the budget's slots go on for copies into `region` (domain.progress.bets_pay over
-        the newest judged copies, the region's own when it has enough); yes when nothing says otherwise."""
+        the newest judged copies, the region's own when it has enough): no until recent copies say they pay (and
+        when they could not be read); yes without a store (nothing is ever judged: the lenient budget)."""
         if self.durations is None:
             return True
         self._refresh()
-        return bets_pay(durations_for(self._judged, region, limit=BET_SAMPLES, min_samples=BET_MIN_JUDGED))
+        over = [(r, float(o)) for r, o, _ in self._judged if o is not None]
+        paces = [(r, float(p)) for r, _, p in self._judged if p is not None]
+        return bets_pay(
+            durations_for(over, region, limit=BET_SAMPLES, min_samples=BET_MIN_JUDGED),
+            durations_for(paces, region, limit=BET_SAMPLES, min_samples=PACE_MIN_JUDGED),
+        )
 
     def _refresh(self) -> None:
         assert self.durations is not None
@@ -77,11 +92,11 @@ class FirstLook:
         self.reads += 1
         try:
             self._samples = self.durations.recent_durations(now - self.window, self.limit)
-            self._judged = [(r, float(j)) for r, j in self.durations.recent_judged(now - BET_WINDOW, self.limit)]
+            self._judged = self.durations.recent_judged(now - BET_WINDOW, self.limit)
         except Exception as exc:  # only hints: a copy is started and tracked all the same, looked at the floor
             log.warning(
-                "recent copy durations not read (%s); the first look is IMAGESYNC_FIRST_CHECK_SECONDS, looks may go "
-                "ahead of the budget's slots",
+                "recent copy durations not read (%s); the first look is IMAGESYNC_FIRST_CHECK_SECONDS, looks wait "
+                "for the budget's slots",
                 type(exc).__name__,
             )
             self._samples, self._judged = [], []

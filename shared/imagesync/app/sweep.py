@@ -18,7 +18,7 @@ from typing import Any
 
 from ..domain.errors import CloudError
 from ..domain.models import InFlight, Replica, new_id
-from ..domain.progress import judged_looks, next_check, within_budget
+from ..domain.progress import judged_looks, next_check, pace_verdict, within_budget
 from ..domain.states import ReplicaState
 from ..domain.validation import READY, WAITABLE
 from ..ports import AuditLog, Clock, IdempotencyStore, ImageService, LeaseStore, OutboxStore, Queue, ReplicaStore
@@ -178,8 +178,9 @@ class Sweep:
         #: FirstLook.bets, from how recent copies' looks fared); None: always (the lenient budget)
         self.bets = bets
         #: a copy first looked at no later than this after its start was looked at before any end taught its first
-        #: look (the configured first check, give or take the timer's lead and one recheck): its early looks narrow
-        #: a wide window, ahead of the budget's slots by design, so they say nothing about the curve: not judged
+        #: look (the configured first check, give or take the timer's lead and one recheck): looks ahead of the
+        #: budget's slots would narrow a wide window, each a look over them, so its budget is strict (and its looks
+        #: not judged). A world whose copies end within a minute learns no later first look: strict throughout
         self.unlearned = timedelta(seconds=first_check_seconds) + self.recheck if first_check_seconds else timedelta(0)
 
     def __call__(self) -> SweepReport:
@@ -382,13 +383,17 @@ class Sweep:
                 log.warning("DescribeImages in %s failed (%s); retried next tick", region, exc.cloud_code)
                 continue
             now = self.clock.now()
-            # the look budget turns strict where recent copies' looks ahead of its slots missed (domain.progress)
-            strict = self.bets is not None and not self.bets(region)
+            # the look budget is strict unless recent copies say looks ahead of its slots pay (domain.progress)
+            strict_here = self.bets is not None and not self.bets(region)
             progress: list[tuple[InFlight, int]] = []  # COPYING -> COPYING, written together below
             ends: list[tuple[InFlight, ReplicaState, dict[str, Any]]] = []  # written below, from the whole replica
             for replica in replicas:
                 # this look, counted whatever it found: the look budget (domain.progress.within_budget)
                 looks, first = replica.looks + 1, replica.first_look_at or now
+                # and strict for a copy first looked at before any end taught the first look: its looks ahead of
+                # the slots would narrow a wide window, each a look over them
+                unlearned = replica.started_at is not None and first - replica.started_at <= self.unlearned
+                strict = strict_here or unlearned
                 image = found.get(replica.destination_image_id or "")
                 if image is None:
                     if replica.started_at and now - replica.started_at < MISSING_GRACE:
@@ -420,7 +425,7 @@ class Sweep:
                 elif image.state == READY:
                     judged = (
                         judged_looks(looks, replica.first_look_at, replica.updated_at, now, self.max_check)
-                        if replica.started_at is not None and first - replica.started_at > self.unlearned
+                        if replica.started_at is not None and not unlearned
                         else None
                     )
                     ends.append(
@@ -459,12 +464,22 @@ class Sweep:
                         first_look_at=first,
                         strict=strict,
                     )
+                    # whether its percent keeps one pace: what says looks ahead of the slots would pay, from the looks
+                    # a strict budget takes too
+                    paced = pace_verdict(
+                        replica.pace_changed,
+                        replica.started_at,
+                        (replica.updated_at, replica.sync_percent),
+                        now,
+                        image.sync_percent,
+                    )
                     moved = replica._replace(
                         updated_at=now,
                         sync_percent=image.sync_percent,
                         next_check_at=due,
                         looks=looks,
                         first_look_at=first,
+                        pace_changed=paced,
                     )
                     progress.append((moved, replica.version))
             # the page's ends, from their whole replicas (one read): each end writes its outbox message with it

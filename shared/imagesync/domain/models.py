@@ -139,6 +139,10 @@ class Replica(BaseModel):
     #: over them (a look ahead of its slot missed), 0 (a look ahead of its slot saw the end), None (none went ahead,
     #: or not judged); recent copies' values decide whether looks ahead of the slots go on (bets_pay)
     looks_over: int | None = None
+    #: whether the copy's percent kept one pace across the sweep's looks (domain.progress.pace_verdict): 1 two
+    #: looks disagreed on its end, 0 two agreed, None not yet two looks with a percent; where too few copies' looks
+    #: went ahead of the slots to judge them, recent copies' values decide whether they go on (bets_pay)
+    pace_changed: int | None = None
 
     @property
     def terminal(self) -> bool:
@@ -189,6 +193,7 @@ class InFlight(NamedTuple):
     next_check_at: datetime
     looks: int
     first_look_at: datetime | None
+    pace_changed: int | None
 
 
 class Replication(BaseModel):

@@ -11,8 +11,9 @@ handful of DescribeImages instead of one per minute.
 Two bounds hold whatever the curve (issue 15): the first look at a new copy is placed from what recent copies took
 (`first_look`), and a copy is never looked at more often than a look at its first check and then one every `cap`
 would have looked by its next look (`within_budget`). A look placed ahead of that schedule's slots (the settle look
-at a pinned end) is a bet on the curve: where recent copies show such bets missing (`judged_looks`, `bets_pay`),
-the budget turns strict and every look waits for its slot.
+at a pinned end) is a bet on the curve, made only where recent copies say bets pay (`bets_pay`): their bets
+rarely missed (`judged_looks`), or, where too few copies bet, their percent kept one pace from look to look
+(`pace_verdict`). Else the budget is strict and every look waits for its slot, a world's first copies included.
 """
 
 from __future__ import annotations
@@ -37,8 +38,19 @@ FIRST_LOOK_SAMPLES = 100
 #: copies miss on a few percent (the copies first looked at before any end taught the first look), a world of
 #: stalls at 99 on nearly all, of jumps on about 60 % (scripts/sim_eta.py)
 BET_MISS_SHARE = 0.2
-#: fewer judged copies than this say nothing (bets go on); the newest BET_SAMPLES are read (of the region when it
-#: has BET_MIN_JUDGED of them, else of every region)
+#: where too few copies bet to judge, their paces judge instead (`pace_verdict`): looks ahead of the slots stay off
+#: where more than this share of them changed pace. Lower than BET_MISS_SHARE: a steady pace never changes, and a
+#: look ahead of the slots pays only on one
+PACE_CHANGED_SHARE = 0.05
+#: fewer pace verdicts than this say nothing. More than BET_MIN_JUDGED: two looks at a copy whose pace changes may
+#: agree by chance (a stepped percent caught at two steps that fit one pace)
+PACE_MIN_JUDGED = 10
+#: `paces_agree`: how far apart two looks' windows for the end may be and still agree (the time a look is taken and
+#: the moment the cloud reported its percent differ by a little)
+PACE_SLACK = timedelta(seconds=5)
+#: fewer judged copies than this say nothing (of both kinds: then no looks ahead of the slots, a world's first
+#: copies wait for them); the newest BET_SAMPLES are read (of the region when it has BET_MIN_JUDGED of them, else
+#: of every region)
 BET_MIN_JUDGED = 5
 BET_SAMPLES = 40
 
@@ -145,12 +157,77 @@ def judged_looks(
     return None
 
 
-def bets_pay(judged: Sequence[float], *, share: float = BET_MISS_SHARE, min_judged: int = BET_MIN_JUDGED) -> bool:
-    """Whether looks ahead of the budget's slots should go on, from recent copies' `judged_looks` (None left out):
-    yes with fewer than `min_judged` of them, else when no more than `share` of them missed."""
-    if len(judged) < max(1, min_judged):
-        return True
-    return sum(1 for j in judged if j > 0) <= share * len(judged)
+def bets_pay(
+    judged: Sequence[float],
+    paces: Sequence[float] = (),
+    *,
+    share: float = BET_MISS_SHARE,
+    min_judged: int = BET_MIN_JUDGED,
+    pace_share: float = PACE_CHANGED_SHARE,
+    min_paces: int = PACE_MIN_JUDGED,
+) -> bool:
+    """Whether looks ahead of the budget's slots should go on (else the budget is strict), from recent copies:
+
+    - `judged`: their `judged_looks` (None left out), copies whose looks went ahead: with `min_judged` of them,
+      yes when no more than `share` of them missed;
+    - else `paces`: their `pace_verdict` (None left out; 1 changed pace, 0 kept it): with `min_paces` of them, yes
+      when no more than `pace_share` of them changed pace;
+    - else no: with nothing known of a world's curves, no look goes ahead of the slots (its first copies are seen up
+      to a `cap` late, never a look over a check every `cap`) until their paces say looks ahead would pay.
+    """
+    for verdicts, most, least in ((judged, share, min_judged), (paces, pace_share, min_paces)):
+        if len(verdicts) >= max(1, least):
+            return sum(1 for j in verdicts if j > 0) <= most * len(verdicts)
+    return False
+
+
+def pace_verdict(
+    verdict: int | None,
+    started_at: datetime | None,
+    previous: tuple[datetime, int | None] | None,
+    now: datetime,
+    percent: int | None,
+    *,
+    slack: timedelta = PACE_SLACK,
+) -> int | None:
+    """Whether a copy's percent keeps one pace, after a look at `now` that saw it in flight showing `percent`
+    (`previous`: the look before; `verdict`: what the looks before said): 1 once two looks' percents disagree on
+    the end (`paces_agree`), else 0 once two agreed, else None (fewer than two looks with a percent).
+
+    Why: a look placed at the end the percent pinned (the settle look, ahead of the budget's slots) pays exactly
+    when the copy keeps its pace; a strict budget places none, so this is how it learns whether they would pay
+    (`bets_pay`), from the looks it takes anyway.
+    """
+    if verdict == 1 or started_at is None or previous is None:
+        return verdict
+    agree = paces_agree(started_at, previous, now, percent, slack=slack)
+    if agree is None:
+        return verdict
+    return 0 if agree else 1
+
+
+def paces_agree(
+    started_at: datetime,
+    previous: tuple[datetime, int | None],
+    now: datetime,
+    percent: int | None,
+    *,
+    slack: timedelta = PACE_SLACK,
+) -> bool | None:
+    """Whether the end the percent seen at `now` allows at the pace since the start (start + elapsed * 100 /
+    (percent + 1) .. start + elapsed * 100 / percent) meets the one the `previous` look's percent allowed, give or
+    take `slack`; None when either look has no percent in 1..99. A steady pace always does (its true end is in
+    both windows); a stall, a plateau, a slow or late start or a jump makes two looks disagree."""
+    seen_at, seen = previous
+    if not seen or not percent or seen >= 100 or percent >= 100 or not started_at < seen_at < now:
+        return None
+
+    def window(at: datetime, shown: int) -> tuple[datetime, datetime]:
+        elapsed = at - started_at
+        return started_at + elapsed * (100 / (shown + 1)), started_at + elapsed * (100 / shown)
+
+    (low_then, high_then), (low_now, high_now) = window(seen_at, seen), window(now, percent)
+    return low_now <= high_then + slack and low_then <= high_now + slack
 
 
 def next_check(
@@ -228,7 +305,7 @@ def _settled_wait(
             span = now - seen_at
             fast = (percent + 1 - seen) / span.total_seconds()  # percent per second, at most
             slow = max(percent - (seen + 1), 0) / span.total_seconds()
-            earliest = min(earliest, now + timedelta(seconds=(100 - (percent + 1)) / fast))
+            earliest = max(earliest, now + timedelta(seconds=(100 - (percent + 1)) / fast))
             if slow > 0:
                 latest = min(latest, now + timedelta(seconds=(100 - percent) / slow))
             latest = max(latest, earliest)

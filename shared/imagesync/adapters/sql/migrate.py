@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 #: the newest revision in imagesync/migrations/versions (bump with every new migration)
-HEAD = "0007"
+HEAD = "0008"
 VERSION_TABLE = "alembic_version"
 SCRIPT_LOCATION = str(Path(__file__).resolve().parent.parent.parent / "migrations")
 

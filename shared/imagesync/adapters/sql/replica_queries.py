@@ -228,24 +228,28 @@ class SqlReplicaQueries(SqlStore):
 
         return self._read(read)
 
-    def recent_judged(self, since: datetime, limit: int) -> list[tuple[str, int]]:
-        """(destination region, looks_over) of the newest judged SUCCEEDED copies (see the port). The same index
-        range as recent_durations; the copies not judged are skipped in it (a strict budget's, mostly)."""
+    def recent_judged(self, since: datetime, limit: int) -> list[tuple[str, int | None, int | None]]:
+        """(destination region, looks_over, pace_changed) of the newest judged SUCCEEDED copies (see the port). The
+        same index range as recent_durations; the copies with neither verdict are skipped in it."""
         if limit <= 0:
             return []
+        c = replicas.c
         q = (
-            select(replicas.c.destination_region, replicas.c.looks_over)
+            select(c.destination_region, c.looks_over, c.pace_changed)
             .where(
-                replicas.c.state == ReplicaState.SUCCEEDED.value,
-                replicas.c.ended_at >= since,
-                replicas.c.looks_over.is_not(None),
+                c.state == ReplicaState.SUCCEEDED.value,
+                c.ended_at >= since,
+                or_(c.looks_over.is_not(None), c.pace_changed.is_not(None)),
             )
-            .order_by(replicas.c.ended_at.desc(), replicas.c.id)
+            .order_by(c.ended_at.desc(), c.id)
             .limit(limit)
         )
 
-        def read(conn: Connection) -> list[tuple[str, int]]:
-            return [(region, int(over)) for region, over in conn.execute(q)]
+        def read(conn: Connection) -> list[tuple[str, int | None, int | None]]:
+            return [
+                (region, None if over is None else int(over), None if pace is None else int(pace))
+                for region, over, pace in conn.execute(q)
+            ]
 
         return self._read(read)
 

@@ -64,6 +64,7 @@ _MUTABLE = (
     "looks",
     "first_look_at",
     "looks_over",
+    "pace_changed",
 )
 
 
@@ -83,6 +84,7 @@ _PROGRESS = (
         (replicas.c.updated_at, bindparam("b_updated_at", type_=UTCDateTime)),
         (replicas.c.looks, bindparam("b_looks")),
         (replicas.c.first_look_at, bindparam("b_first_look_at", type_=UTCDateTime)),
+        (replicas.c.pace_changed, bindparam("b_pace_changed")),
     )
 )
 
@@ -129,6 +131,7 @@ _PG_PROGRESS_ROWS = (
     ("updated_at", UTCDateTime, "b_updated_at"),
     ("looks", Integer, "b_looks"),
     ("first_look_at", UTCDateTime, "b_first_look_at"),
+    ("pace_changed", Integer, "b_pace_changed"),
 )
 _pg_rows = (
     func.unnest(*[bindparam(key, type_=ARRAY(type_)) for _, type_, key in _PG_PROGRESS_ROWS])
@@ -149,6 +152,7 @@ _PG_PROGRESS = (
         updated_at=_pg_rows.c.updated_at,
         looks=_pg_rows.c.looks,
         first_look_at=_pg_rows.c.first_look_at,
+        pace_changed=_pg_rows.c.pace_changed,
     )
 )
 
@@ -162,6 +166,7 @@ _PROGRESS_VALUES = (
     ("updated_at", "b_updated_at"),
     ("looks", "b_looks"),
     ("first_look_at", "b_first_look_at"),
+    ("pace_changed", "b_pace_changed"),
 )
 
 
@@ -350,6 +355,7 @@ class SqlReplicaStore(SqlReplicaQueries):
                     "b_updated_at": stamp(replica.updated_at),
                     "b_looks": replica.looks,
                     "b_first_look_at": stamp(replica.first_look_at),
+                    "b_pace_changed": replica.pace_changed,
                 }
             )
         if not rows:

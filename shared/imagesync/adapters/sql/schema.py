@@ -101,6 +101,8 @@ replicas = Table(
     Column("first_look_at", UTCDateTime),
     # how the copy fared against its look budget's slots, written at its end (revision 0007)
     Column("looks_over", Integer),
+    # whether the copy's percent kept one pace across the sweep's looks (revision 0008)
+    Column("pace_changed", Integer),
     Index("ix_replicas_replication_id", "replication_id"),
     Index("ix_replicas_state_next_check_at", "state", "next_check_at"),
     Index("ix_replicas_source_image_id", "source_image_id"),

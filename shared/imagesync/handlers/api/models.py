@@ -180,6 +180,11 @@ class ReplicaOut(Document):
         description="at its end: looks taken over a look at the first look and one every IMAGESYNC_MAX_CHECK_SECONDS "
         "(0: a look ahead of that schedule saw the end; null: none went ahead, or not judged)",
     )
+    pace_changed: int | None = Field(
+        default=None,
+        description="1: two of the sweep's looks put the copy's end at different times (its SyncPercent changed "
+        "pace); 0: two agreed; null: not yet two looks with a percent",
+    )
     encrypted_from: EncryptedFrom | None = Field(default=None, description="an encrypted copy's source")
     account: str | None = Field(default=None, description="a copy in another account: its uin (left out: own)")
     copied_from: str | None = Field(
@@ -238,6 +243,7 @@ class ReplicaOut(Document):
             eta=replica_eta(replica),
             looks=replica.looks,
             looks_over=replica.looks_over,
+            pace_changed=replica.pace_changed,
             **extra,
         )
 
