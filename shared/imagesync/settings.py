@@ -161,6 +161,14 @@ class Settings(BaseSettings):
         "at its latest point; 0 = off (a look every IMAGESYNC_RECHECK_SECONDS near the end, as far as the look budget "
         "allows: the end is then seen up to IMAGESYNC_MAX_CHECK_SECONDS late)",
     )
+    look_ahead: Literal["learn", "always", "never"] = Field(
+        default="learn",
+        description="looks ahead of the look budget's slots (one at the end a steady SyncPercent pins: the end seen "
+        "within seconds): learn = only once recent copies say they pay (none for a world's first copies, none where "
+        "copies stall, jump or change pace: ends then seen up to IMAGESYNC_MAX_CHECK_SECONDS late, never a look "
+        "over the budget); always = on every copy (at most one look over the budget on a copy that stalls); "
+        "never = only the slots",
+    )
     ride_along_seconds: int = Field(
         default=0, ge=0, description="a sweep also checks the copies due within this many seconds (shared pages)"
     )

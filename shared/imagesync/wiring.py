@@ -273,10 +273,20 @@ class Services:
             follow_work=self.follow_work(),
             settle_seconds=s.settle_seconds or None,
             ride_along_seconds=s.ride_along_seconds,
-            # read (and its module imported) only when a page of copies is looked at
-            bets=lambda region: self.first_look().bets(region),
+            bets=self.bets(),
             first_check_seconds=s.first_check_seconds,
         )
+
+    def bets(self) -> Callable[[str], bool] | None:
+        """Whether the sweep's looks may go ahead of the look budget's slots in a region (IMAGESYNC_LOOK_AHEAD);
+        None: always, as the lenient budget does."""
+        look_ahead = self.settings.look_ahead
+        if look_ahead == "always":
+            return None
+        if look_ahead == "never":
+            return lambda region: False
+        # read (and its module imported) only when a page of copies is looked at
+        return lambda region: self.first_look().bets(region)
 
     def follow_work(self) -> Callable[[], dict[str, Any]] | None:
         """Arms status_sweep's timer at the earliest due check, or disarms it at rest (app.schedule); None

@@ -56,3 +56,14 @@ def test_an_idle_sweep_builds_no_cloud_client_image_service_or_starter(tmp_path:
     report = svc.sweep()().as_dict()
     assert report["claimed"] == 0 and report["schedule"] is None  # IMAGESYNC_SCHEDULER=none: nothing to disarm
     assert make.made == [] and svc._images is None
+
+
+def test_look_ahead_learn_asks_recent_copies_always_and_never_do_not(tmp_path: Path) -> None:
+    learn = Services(settings(tmp_path))  # SQLite: the schema is made on start
+    bets = learn.bets()
+    assert bets is not None and bets("ap-shanghai") is False  # no copy has ended yet: nothing says they pay
+    assert "first_look" in learn.extras  # asked the recent copies
+    always = Services(settings(tmp_path).model_copy(update={"look_ahead": "always"}))
+    assert always.bets() is None  # the lenient budget, a copy first looked at the floor included
+    never = Services(settings(tmp_path).model_copy(update={"look_ahead": "never"})).bets()
+    assert never is not None and never("ap-shanghai") is False

@@ -175,7 +175,8 @@ class Sweep:
         #: replicas due within this many seconds are claimed with those due now (their pages are usually shared)
         self.ride_along = timedelta(seconds=ride_along_seconds)
         #: destination region -> whether looks may go ahead of the look budget's slots there (app.first_look
-        #: FirstLook.bets, from how recent copies' looks fared); None: always (the lenient budget)
+        #: FirstLook.bets, from how recent copies' looks fared); None: always, a copy whose first look was not learned
+        #: included (the lenient budget, IMAGESYNC_LOOK_AHEAD=always)
         self.bets = bets
         #: a copy first looked at no later than this after its start was looked at before any end taught its first
         #: look (the configured first check, give or take the timer's lead and one recheck): looks ahead of the
@@ -393,7 +394,7 @@ class Sweep:
                 # and strict for a copy first looked at before any end taught the first look: its looks ahead of
                 # the slots would narrow a wide window, each a look over them
                 unlearned = replica.started_at is not None and first - replica.started_at <= self.unlearned
-                strict = strict_here or unlearned
+                strict = strict_here or (unlearned and self.bets is not None)
                 image = found.get(replica.destination_image_id or "")
                 if image is None:
                     if replica.started_at and now - replica.started_at < MISSING_GRACE:
