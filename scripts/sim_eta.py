@@ -32,11 +32,8 @@ from datetime import datetime, timedelta
 
 from imagesync.app.first_look import BET_WINDOW
 from imagesync.domain.progress import (
-    BET_MIN_JUDGED,
-    BET_SAMPLES,
     FIRST_LOOK_SAMPLES,
-    PACE_MIN_JUDGED,
-    bets_pay,
+    bets_pay_in,
     durations_for,
     first_look,
     judged_looks,
@@ -104,14 +101,15 @@ def day(
 ) -> list[tuple[int, float, int, bool]]:
     """(looks, late s, a look every max-check's looks, first look learned) per copy of (arrival s, region, duration
     s), in arrival order, each first look placed from the copies seen ended before its arrival; the budget strict
-    while the copies judged (domain.progress.judged_looks) seen ended by then say bets miss (bets_pay)."""
+    until the copies judged (domain.progress.judged_looks, pace_verdict) seen ended by then say bets pay
+    (bets_pay_in, over what the store query would return)."""
     floor = timedelta(seconds=args.first_check)
     cap = timedelta(seconds=args.max_check)
     window = args.window_hours * 3600.0
     bet_window = BET_WINDOW.total_seconds()
     ends: list[tuple[float, str, float]] = []  # (seen end, region, start -> seen end), kept sorted by seen end
-    judged: list[tuple[float, str, int]] = []  # (seen end, region, judged_looks) of the copies judged
-    paces: list[tuple[float, str, int]] = []  # (seen end, region, pace_verdict) of the copies whose pace was judged
+    # (seen end, region, judged_looks, pace_verdict) of the copies with either, kept sorted by seen end
+    judged: list[tuple[float, str, int | None, int | None]] = []
     out = []
     for at, region, duration in copies:
 
@@ -119,14 +117,11 @@ def day(
             # the store query: the newest judged copies seen ended by now, within the window (copies are followed
             # in arrival order, so a shorter copy that arrived later is not known yet: a slight lag)
             now = at + elapsed
-            upto = bisect.bisect_right(judged, (now, "\uffff", 1 << 30))
-            recent = [(r, float(j)) for e, r, j in reversed(judged[:upto]) if e >= now - bet_window]
-            upto = bisect.bisect_right(paces, (now, "\uffff", 1 << 30))
-            kept = [(r, float(j)) for e, r, j in reversed(paces[:upto]) if e >= now - bet_window]
-            return not bets_pay(
-                durations_for(recent, region, limit=BET_SAMPLES, min_samples=BET_MIN_JUDGED),
-                durations_for(kept, region, limit=BET_SAMPLES, min_samples=PACE_MIN_JUDGED),
-            )
+            upto = bisect.bisect_right(judged, now, key=lambda j: j[0])
+            recent = [
+                (r, o, p) for e, r, o, p in reversed(judged[max(0, upto - QUERY_LIMIT) : upto]) if e >= now - bet_window
+            ]
+            return not bets_pay_in(region, recent)
 
         if args.fixed_first:
             first = float(args.first_check)
@@ -137,10 +132,8 @@ def day(
         looks, late, verdict, paced = follow(curve, duration, first, args, strict)
         bisect.insort(ends, (at + duration + late, region, duration + late))
         # as the sweep does, a copy first looked at the configured floor (not learned) is not judged
-        if verdict is not None:
-            bisect.insort(judged, (at + duration + late, region, verdict))
-        if paced is not None:
-            bisect.insort(paces, (at + duration + late, region, paced))
+        if verdict is not None or paced is not None:
+            bisect.insort(judged, (at + duration + late, region, verdict, paced), key=lambda j: j[0])
         capped = 1 + math.ceil(max(0.0, duration - first) / args.max_check)
         out.append((looks, late, capped, first > args.first_check))
     return out

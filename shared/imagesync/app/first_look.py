@@ -10,15 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from ..domain.progress import (
-    BET_MIN_JUDGED,
-    BET_SAMPLES,
-    FIRST_LOOK_SAMPLES,
-    PACE_MIN_JUDGED,
-    bets_pay,
-    durations_for,
-    first_look,
-)
+from ..domain.progress import FIRST_LOOK_SAMPLES, bets_pay_in, durations_for, first_look
 from ..ports import Clock, CopyDurations
 
 log = logging.getLogger(__name__)
@@ -76,12 +68,7 @@ class FirstLook:
         if self.durations is None:
             return True
         self._refresh()
-        over = [(r, float(o)) for r, o, _ in self._judged if o is not None]
-        paces = [(r, float(p)) for r, _, p in self._judged if p is not None]
-        return bets_pay(
-            durations_for(over, region, limit=BET_SAMPLES, min_samples=BET_MIN_JUDGED),
-            durations_for(paces, region, limit=BET_SAMPLES, min_samples=PACE_MIN_JUDGED),
-        )
+        return bets_pay_in(region, self._judged)
 
     def _refresh(self) -> None:
         assert self.durations is not None

@@ -181,6 +181,18 @@ def bets_pay(
     return False
 
 
+def bets_pay_in(region: str, judged: Sequence[tuple[str, int | None, int | None]]) -> bool:
+    """`bets_pay` for copies into `region`, from recent copies' (destination region, looks_over, pace_changed),
+    newest first: the newest BET_SAMPLES of each verdict, the region's own when it has enough of them
+    (`durations_for`)."""
+    over = [(r, float(o)) for r, o, _ in judged if o is not None]
+    paces = [(r, float(p)) for r, _, p in judged if p is not None]
+    return bets_pay(
+        durations_for(over, region, limit=BET_SAMPLES, min_samples=BET_MIN_JUDGED),
+        durations_for(paces, region, limit=BET_SAMPLES, min_samples=PACE_MIN_JUDGED),
+    )
+
+
 def pace_verdict(
     verdict: int | None,
     started_at: datetime | None,
