@@ -62,12 +62,18 @@ RULES: dict[str, Any] = {
 HOOKS: list[dict[str, Any]] = [{"type": "tag"}, {"type": "share", "account_ids": [PARTNER_UIN]}]
 #: Settings only the emulator needs, set on the deployed functions with UpdateFunctionConfiguration (never in
 #: serverless.yml): the functions run on the REAL clock while the emulator's copies run on its compressed one, so
-#: the sweep's first look, re-check and retry (default 60/60/30 real s) come after 1 real second instead; and the
-#: webhook receiver is http on 127.0.0.1, which a deployed function refuses unless allowed.
+#: the sweep's first look, re-check and retry (default 60/60/30 real s) come after 1 real second instead, and the
+#: look budget's slots (a world's first copies look only at them) every 5 real s, not 600; and the webhook receiver
+#: is http on 127.0.0.1, which a deployed function refuses unless allowed.
 LOCAL_SETTINGS: dict[str, dict[str, str]] = {
-    "copy_request": {"IMAGESYNC_FIRST_CHECK_SECONDS": "1", "IMAGESYNC_RETRY_SECONDS": "1"},
+    "copy_request": {
+        "IMAGESYNC_FIRST_CHECK_SECONDS": "1",
+        "IMAGESYNC_MAX_CHECK_SECONDS": "5",
+        "IMAGESYNC_RETRY_SECONDS": "1",
+    },
     "status_sweep": {
         "IMAGESYNC_FIRST_CHECK_SECONDS": "1",
+        "IMAGESYNC_MAX_CHECK_SECONDS": "5",
         "IMAGESYNC_RECHECK_SECONDS": "1",
         "IMAGESYNC_RETRY_SECONDS": "1",
     },

@@ -34,6 +34,8 @@ def cli_env(emulator: Any, tmp_path: Path) -> dict[str, str]:
         "IMAGESYNC_LOG_LEVEL": "WARNING",
         "IMAGESYNC_RECHECK_SECONDS": "5",
         "IMAGESYNC_FIRST_CHECK_SECONDS": "1",
+        # the look budget's slots, which a world's first copies look only at: every 5 real s (copies take 1-3)
+        "IMAGESYNC_MAX_CHECK_SECONDS": "5",
         "IMAGESYNC_API_AUTH": "none",  # the event files carry no credentials
     }
 
