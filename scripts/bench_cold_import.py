@@ -24,8 +24,8 @@ and none written (`-B`), so each module's bytecode is the one the package ships,
 work, a sample waiting for a core inflates the wall clock, not its CPU time (both include the waits on disk).
 
 --against DIR adds, to the venv's table, the "+ first call" rows of another tree (DIR/functions and DIR/shared,
-e.g. `git archive <commit> functions shared | tar -x -C DIR`), interleaved with this tree's: an A/B in one run,
-where machine noise falls on both alike (its rows are named "<function> + first call @ DIR"). Repeatable.
+e.g. `git archive <commit> functions shared | tar -x -C DIR`), scf-timer's included, interleaved with this tree's:
+an A/B in one run, where machine noise falls on both alike (its rows are named "<row> @ DIR"). Repeatable.
 
     .venv/bin/python scripts/bench_cold_import.py [--runs 9] [--dist dist] [--as-shipped] [--cpu] [--against DIR]
 """
@@ -195,6 +195,10 @@ def venv(runs: int, against: list[Path]) -> None:
                 )
                 for name in FUNCTIONS
             }
+        )
+        rows[f"status_sweep + first call, scf-timer @ {other}"] = (
+            [str(other / "functions" / "status_sweep"), str(other / "shared")],
+            first_call("index", "status_sweep", SCF_TIMER),
         )
     report(
         f"Cold import in the venv ({sys.executable}; median of {runs} fresh interpreters)",

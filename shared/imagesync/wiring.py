@@ -580,10 +580,10 @@ def build_scheduler(settings: Settings, cloud: TencentCloud) -> Scheduler | None
     problem = _scheduler_problem(settings)
     if problem:
         raise ValueError(problem)
-    from .adapters.sweep_timer import ScfSweepTimer
+    from .adapters.sweep_timer import SCF_API_VERSION, SERVICE, ScfSweepTimer
 
     return ScfSweepTimer(
-        LazyClient(cloud, "scf", settings.region),
+        LazyClient(cloud, SERVICE, settings.region, version=SCF_API_VERSION),
         function_name=settings.sweep_function,
         next_trigger=settings.sweep_timer,
         safety_trigger=settings.sweep_safety_timer,
@@ -620,12 +620,16 @@ class _OnFirstUse:
 
 class LazyClient:
     """An SDK client made on its first call (credentials are read then, not when the services are built: a
-    function that never publishes, or a CLI command that only reads local state, needs no keys)."""
+    function that never publishes, or a CLI command that only reads local state, needs no keys). With `version`,
+    the SDK's generic CommonClient for that API version (TencentCloud.common_client) instead of the product's
+    own client."""
 
-    def __init__(self, cloud: TencentCloud, product: str, region: str) -> None:
-        self._cloud, self._product, self._region = cloud, product, region
+    def __init__(self, cloud: TencentCloud, product: str, region: str, *, version: str | None = None) -> None:
+        self._cloud, self._product, self._region, self._version = cloud, product, region, version
 
     def __getattr__(self, name: str) -> Any:
+        if self._version is not None:
+            return getattr(self._cloud.common_client(self._product, self._version, self._region), name)
         return getattr(self._cloud.client(self._product, self._region), name)
 
 

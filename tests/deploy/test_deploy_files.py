@@ -66,10 +66,28 @@ def _client_methods(product: str) -> set[str]:
     return {m for m in vars(client) if m[:1].isupper()}
 
 
+def _module_service(tree: ast.Module) -> str | None:
+    """The product a module names at its top level, `SERVICE = "scf"` or `SERVICE, VERSION = "scf", "..."`."""
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+            continue
+        target, value = node.targets[0], node.value
+        pairs = (
+            zip(target.elts, value.elts, strict=False)
+            if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple)
+            else [(target, value)]
+        )
+        for name, constant in pairs:
+            if isinstance(name, ast.Name) and name.id == "SERVICE" and isinstance(constant, ast.Constant):
+                return str(constant.value)
+    return None
+
+
 def called_actions() -> set[str]:
     """Every Tencent Cloud action the shipped code calls, as "product:Action", read from the source:
-    `cloud.call("<product>", region, "<Action>", ...)` anywhere, and in a module that imports exactly one product's
-    SDK (e.g. a completion link), every name that is a method of that product's client."""
+    `cloud.call("<product>", region, "<Action>", ...)` anywhere, `client.call_json("<Action>", ...)` (the SDK's
+    CommonClient) in a module that names its product in a module-level `SERVICE`, and in a module that imports
+    exactly one product's SDK (e.g. a completion link), every name that is a method of that product's client."""
     found: set[str] = set()
     # Only what the functions ship (the package's import closure): dev tooling (CLI, demo, chaos runner) may call
     # more with a developer's own credentials, never with the functions' role.
@@ -77,6 +95,7 @@ def called_actions() -> set[str]:
     for path in filter(None, (package._module_file(m) for m in modules)):
         tree = ast.parse(path.read_text())
         products = set()
+        service = _module_service(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom | ast.Import):
                 names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
@@ -87,6 +106,10 @@ def called_actions() -> set[str]:
                     isinstance(a, ast.Constant) and isinstance(a.value, str) for a in (args[0], args[2])
                 ):
                     found.add(f"{args[0].value}:{args[2].value}")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "call_json":
+                assert service, f"{path}: call_json without a module-level SERVICE naming its product"
+                assert node.args and isinstance(node.args[0], ast.Constant), f"{path}: call_json's action not literal"
+                found.add(f"{service}:{node.args[0].value}")
         if len(products) == 1:
             (product,) = products
             methods = _client_methods(product)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from imagesync.adapters.sweep_timer import ScfSweepTimer
+from imagesync.adapters.sweep_timer import SCF_API_VERSION, ScfSweepTimer
 from imagesync.adapters.sweep_timer import one_shot_cron as cron_at
 from imagesync.app.schedule import ceil_second
 from imagesync.handlers import copy_request, status_sweep
@@ -50,7 +50,7 @@ def scheduled(services: Any, emulator: Any, tmp_path: Path) -> Any:
         ],
     )
     services.scheduler = ScfSweepTimer(
-        LazyClient(services.cloud, "scf", "ap-guangzhou"),
+        LazyClient(services.cloud, "scf", "ap-guangzhou", version=SCF_API_VERSION),
         function_name="sweep-fn",
         next_trigger=NEXT,
         safety_trigger=SAFETY,

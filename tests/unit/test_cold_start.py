@@ -50,10 +50,16 @@ IDLE_SWEEP_NEVER = (
 
 
 def first_answer(
-    function: str, event: dict[str, Any], tmp_path: Path, *, collector: dict[str, Any] | None = None
+    function: str,
+    event: dict[str, Any],
+    tmp_path: Path,
+    *,
+    collector: dict[str, Any] | None = None,
+    settings: dict[str, str] | None = None,
 ) -> tuple[Any, set[str]]:
     """The answer and the modules loaded; `collector` (if given) is filled with the garbage collector's state
-    after `import index` (`paused`: off) and after the answer (`enabled`, `frozen`: gc.get_freeze_count())."""
+    after `import index` (`paused`: off) and after the answer (`enabled`, `frozen`: gc.get_freeze_count());
+    `settings`: more environment variables."""
     code = (
         "import gc, json, sys\n"
         f"sys.path[:0] = [{str(ROOT / 'functions' / function)!r}, {str(ROOT / 'shared')!r}]\n"
@@ -70,6 +76,7 @@ def first_answer(
         "IMAGESYNC_API_AUTH": "none",
         "IMAGESYNC_DATABASE_URL": f"sqlite:///{tmp_path}/state.db",
         "IMAGESYNC_QUEUE_PATH": f"{tmp_path}/queue.db",
+        **(settings or {}),
     }
     out = subprocess.run(
         [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, env=env
@@ -116,6 +123,31 @@ def test_an_idle_sweep_builds_no_image_service_no_starter_and_no_other_envelope(
     assert answer["claimed"] == 0 and answer["schedule"] is None
     assert loaded(modules, IDLE_SWEEP_NEVER) == []
     assert "imagesync.platform.timer" in modules
+
+
+#: status_sweep as serverless.yml deploys it: an idle sweep disarms its two timers (scripts/bench_cold_import.py)
+SCF_TIMER = {
+    "IMAGESYNC_SCHEDULER": "scf-timer",
+    "IMAGESYNC_SWEEP_FUNCTION": "status_sweep",
+    "IMAGESYNC_SWEEP_TIMER": "status_sweep_next",
+    "IMAGESYNC_SWEEP_SAFETY_TIMER": "status_sweep_safety",
+    "TENCENTCLOUD_SECRET_ID": "AKIDcold",
+    "TENCENTCLOUD_SECRET_KEY": "cold",
+}
+
+
+def test_an_idle_sweep_disarms_through_the_sdks_common_client_without_the_scf_product_modules(
+    tmp_path: Path,
+) -> None:
+    first_answer("status_sweep", TIMER, tmp_path)  # the schema
+    answer, modules = first_answer("status_sweep", TIMER, tmp_path, settings=SCF_TIMER)
+    assert answer["claimed"] == 0
+    # the disarm was really sent (through the official SDK: refused here, nothing listens on the endpoint)
+    assert answer["schedule"]["error"]["cause"] == "ClientNetworkError", answer["schedule"]
+    assert "tencentcloud.common.common_client" in modules and "imagesync.adapters.sweep_timer" in modules
+    # the scf product's client and models modules (about 0.02 of the floor) are not what makes the call
+    assert loaded(modules, ("tencentcloud.scf", "tencentcloud.cvm")) == []
+    assert loaded(modules, IDLE_SWEEP_NEVER) == []
 
 
 def test_the_sweeps_cold_start_runs_without_the_collector_and_resumes_it_before_answering(tmp_path: Path) -> None:

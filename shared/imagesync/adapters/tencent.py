@@ -150,6 +150,20 @@ class TencentCloud:
                 self._clients[key] = client
             return client
 
+    def common_client(self, product: str, version: str, region: str) -> Any:
+        """The SDK's generic client (`tencentcloud.common.common_client.CommonClient`) for `product` at API `version`,
+        made once per container like the product clients: the same signing, endpoint and credentials, and no import
+        of the product's client or models module (`call_json(action, params)` takes and answers plain JSON)."""
+        key = (f"{product}@{version}", region)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                from tencentcloud.common.common_client import CommonClient
+
+                client = CommonClient(product, version, _InvocationCredential(self), region, self._profile(product))
+                self._clients[key] = client
+            return client
+
     def call(self, product: str, region: str, action: str, params: dict[str, Any], *, safe: bool) -> dict[str, Any]:
         """Call `action`, retrying refused requests (and, when `safe`, ambiguous ones) with backoff and jitter.
 
