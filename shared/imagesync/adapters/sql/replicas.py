@@ -129,8 +129,8 @@ def _pg_progress(dialect: Dialect) -> str:
     versions, ...) AS v(...) WHERE replicas.id = v.id AND replicas.version = v.version AND replicas.state =
     'COPYING'``, each column of the rows one parameter: an array's text (_pg_array), cast by the server.
 
-    Why text: psycopg dumps a list element by element in Python, and SQLAlchemy processed every timestamp first;
-    for a sweep's 10,000 rows that was about 0.3 s CPU, the texts are a few hundredths (docs/benchmarks.md)."""
+    Why text: bound as lists, psycopg dumped every element in Python and SQLAlchemy processed every timestamp
+    first: 0.17-0.29 s CPU for 10,000 rows, 0.07-0.09 s as texts (docs/benchmarks.md, the sixth pass)."""
     names = ("id", "version", *PROGRESS_COLUMNS)
     arrays = ", ".join(f"%s::{replicas.c[name].type.compile(dialect=dialect)}[]" for name in names)
     sets = "".join(f", {name} = v.{name}" for name in PROGRESS_COLUMNS)
@@ -157,9 +157,10 @@ def _mysql_progress(rows: Sequence[tuple[Any, ...]], quote: Callable[[str], str]
     The same compare-and-set as on the other backends, row by row: ``WHERE id IN (ids) AND (id, version) IN ((id,
     expected), ...) AND state = 'COPYING'``, so a row changed meanwhile matches nothing and is not counted;
     ``version = version + 1`` is each row's expected version plus one. A column with one value across a statement's
-    rows is set to it, another by ``CASE id WHEN .. THEN ..``. Why not parameters: PyMySQL runs an executemany
-    UPDATE as one round trip per row, and SQLAlchemy built each such statement's thousand parameters in about
-    0.01 s (docs/benchmarks.md)."""
+    rows is set to it, another by ``CASE id WHEN .. THEN ..``. Why text: PyMySQL runs an executemany UPDATE as
+    one round trip per row, and these statements built by SQLAlchemy (a literal object per value, compiled) took
+    1.0-1.4 s CPU for 10,000 rows each with its own next check, 0.11-0.17 s as text (docs/benchmarks.md, the
+    sixth pass)."""
 
     def literal(value: Any, kind: str) -> str:
         if value is None:
