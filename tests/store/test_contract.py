@@ -556,3 +556,48 @@ def test_save_progress_of_hundreds_of_rows_keeps_the_compare_and_set_per_row(sto
             moved.pace_changed,
         )
         assert (row.next_check_at, row.updated_at) == (now, later)
+
+
+def test_save_progress_of_ids_with_quotes_and_separators(store: SqlStateStore) -> None:
+    """Ids are any text: the progress write renders its rows' values itself (an array's text on PostgreSQL,
+    literals on MySQL/MariaDB), so quotes, backslashes, "%", separators and the word NULL in an id must reach the
+    row that has it, and only it; a stale one among them is still left; a timestamp in another zone is stored as
+    its UTC time."""
+    odd = [
+        "rpl-'quote",
+        'rpl-"dq',
+        "rpl-back\\slash",
+        "rpl-100%",
+        "rpl-a,b",
+        "rpl-{x}",
+        "rpl- sp ",
+        "NULL",
+        "rpl-é",
+        "rpl-end\\",
+    ]
+    rep = make_replication(["img-aaaaaaa1"], ["ap-shanghai"], next_check_at=T0)
+    base = rep.replicas[0]
+    rows = [
+        base.model_copy(update={"id": rid, "destination_region": f"ap-r{i}", "state": S.COPYING})
+        for i, rid in enumerate(odd)
+    ]
+    store.create_replication(
+        rep.model_copy(update={"replicas": rows, "destination_regions": sorted({r.destination_region for r in rows})})
+    )
+    stale = rows[4]  # somebody else writes this one first
+    assert store.save_replica(stale.moved(S.COPYING, T0, sync_percent=5), expected_version=0, expected_state=S.COPYING)
+    cst = timezone(timedelta(hours=8))
+    later = T0 + timedelta(seconds=1)
+    changes = [
+        (r.moved(S.COPYING, later, sync_percent=i, next_check_at=(T0 + timedelta(minutes=i)).astimezone(cst)), 0)
+        for i, r in enumerate(rows)
+    ]
+    assert store.save_progress(changes) == len(odd) - 1
+    for i, r in enumerate(rows):
+        got = store.get_replica(r.id)
+        assert got is not None
+        if r.id == stale.id:
+            assert (got.version, got.sync_percent) == (1, 5)
+        else:
+            assert (got.version, got.sync_percent, got.updated_at) == (1, i, later)
+            assert got.next_check_at == T0 + timedelta(minutes=i)

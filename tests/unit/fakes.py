@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from imagesync.adapters.sql.replicas import PROGRESS_COLUMNS
 from imagesync.domain.errors import AlreadyInFlight, CloudError
 from imagesync.domain.models import CompletionMessage, ImageProgress, InFlight, Replica, Replication, SourceImage
 from imagesync.domain.states import ACTIVE, ReplicaState, check_transition
 from imagesync.ports import HookRun, IdempotencyRecord
 
 #: what a progress write changes (save_progress: the SQL store writes these columns and the version)
-_PROGRESS_FIELDS = ("sync_percent", "next_check_at", "updated_at", "looks", "first_look_at", "pace_changed")
 
 UTC = timezone.utc
 
@@ -112,8 +112,8 @@ class FakeReplicaStore:
             assert replica.state is ReplicaState.COPYING, "save_progress writes COPYING replicas only"
             row = self.rows.get(replica.id)
             if row is not None and row.version == expected_version and row.state is ReplicaState.COPYING:
-                # the progress fields only, as the SQL store writes them (a change may be an InFlight view)
-                progress = {k: getattr(replica, k) for k in _PROGRESS_FIELDS}
+                # the progress columns only, as the SQL store writes them (a change may be an InFlight view)
+                progress = {k: getattr(replica, k) for k in PROGRESS_COLUMNS}
                 self.rows[replica.id] = row.model_copy(update={**progress, "version": expected_version + 1})
                 written += 1
         return written

@@ -17,35 +17,21 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ARRAY,
-    Integer,
-    String,
-    bindparam,
-    case,
-    column,
-    func,
-    insert,
-    literal,
-    literal_column,
-    select,
-    tuple_,
-    update,
-)
+from sqlalchemy import Integer, String, insert, select, update
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.dml import Update
 
 from ...domain.models import InFlight, Replica, Replication
 from ...domain.states import ReplicaState, check_transition
 from .replica_queries import SqlReplicaQueries
 from .rows import in_flight, key_of, outbox_row, replica_row, to_replica, to_replica_like, with_end
 from .schema import outbox, replicas, replications
-from .types import UTCDateTime
+from .types import UTCDateTime, utc_text
 
 #: Replica fields a save may change (identity and origin of a replica never change)
 _MUTABLE = (
@@ -68,135 +54,164 @@ _MUTABLE = (
 )
 
 
-#: save_progress: the compare-and-set of COPYING -> COPYING
-_PROGRESS = (
-    update(replicas)
-    .where(
-        replicas.c.id == bindparam("b_id"),
-        replicas.c.version == bindparam("b_version"),
-        # a constant in the SQL, not a parameter: the rows alone bind its SQLite text (_sqlite_progress)
-        replicas.c.state == literal_column(f"'{ReplicaState.COPYING.value}'"),
-    )
-    .ordered_values(
-        (replicas.c.version, bindparam("b_new_version")),
-        (replicas.c.sync_percent, bindparam("b_sync_percent")),
-        (replicas.c.next_check_at, bindparam("b_next_check_at", type_=UTCDateTime)),
-        (replicas.c.updated_at, bindparam("b_updated_at", type_=UTCDateTime)),
-        (replicas.c.looks, bindparam("b_looks")),
-        (replicas.c.first_look_at, bindparam("b_first_look_at", type_=UTCDateTime)),
-        (replicas.c.pace_changed, bindparam("b_pace_changed")),
-    )
+#: What a progress write (save_progress, COPYING -> COPYING) sets besides the version (version + 1): replicas'
+#: columns, each from the InFlight (or Replica) field of the same name. Every backend's statement and rows are built
+#: from this one list: a column the progress writes too is added here (and to InFlight), nowhere else.
+PROGRESS_COLUMNS: tuple[str, ...] = (
+    "sync_percent",
+    "next_check_at",
+    "updated_at",
+    "looks",
+    "first_look_at",
+    "pace_changed",
 )
 
 
-@functools.cache
-def _sqlite_progress() -> str:
-    """_PROGRESS as the SQL text SQLite runs, its parameters by name (``:b_id``, ...), rendered once.
-
-    Why: save_progress on SQLite hands sqlite3 its rows itself (``exec_driver_sql``), their timestamps already the
-    stored text (UTCDateTime's own SQLite converter): an executemany through SQLAlchemy builds and processes
-    every row's parameters again, about half the write's time for a sweep's 10,000 rows (docs/benchmarks.md)."""
-    from sqlalchemy.dialects import sqlite  # here: loaded by a SQLite engine already, never by the others
-
-    return str(_PROGRESS.compile(dialect=sqlite.dialect(paramstyle="named")))
-
-
-def _as_is(value: Any) -> Any:
-    return value
+def _kind(name: str) -> str:
+    """How a progress column's values are sent: "timestamp" (as utc_text), "int" or "text"."""
+    type_ = replicas.c[name].type
+    if isinstance(type_, UTCDateTime):
+        return "timestamp"
+    if isinstance(type_, Integer):
+        return "int"
+    if isinstance(type_, String):
+        return "text"
+    raise TypeError(f"replicas.{name}: save_progress does not know how to send a {type_!r}")
 
 
-def _stamps(dialect: Dialect) -> Callable[[datetime | None], str | None]:
-    """The stored text of a timestamp (UTCDateTime's converter), once per distinct value: the rows of one progress
-    write share their updated_at (the sweep's "now" for a page) and mostly their first_look_at."""
-    convert = UTCDateTime().bind_processor(dialect)
-    texts: dict[datetime | None, str | None] = {}
+_COPYING = ReplicaState.COPYING.value
 
-    def stamp(value: datetime | None) -> str | None:
-        text = texts.get(value)
-        if text is None:
-            text = texts[value] = convert(value)
-        return text
-
-    return stamp
-
-
-#: save_progress on PostgreSQL: every row in one statement, its columns bound as arrays and joined by id
-#: (``UPDATE replicas ... FROM unnest(:ids, :versions, ...) AS v(...) WHERE id = v.id AND version = v.version AND
-#: state = 'COPYING'``): the same compare-and-set as _PROGRESS, row by row.
-_PG_PROGRESS_ROWS = (
-    ("id", String, "b_id"),
-    ("version", Integer, "b_version"),
-    ("sync_percent", Integer, "b_sync_percent"),
-    ("next_check_at", UTCDateTime, "b_next_check_at"),
-    ("updated_at", UTCDateTime, "b_updated_at"),
-    ("looks", Integer, "b_looks"),
-    ("first_look_at", UTCDateTime, "b_first_look_at"),
-    ("pace_changed", Integer, "b_pace_changed"),
-)
-_pg_rows = (
-    func.unnest(*[bindparam(key, type_=ARRAY(type_)) for _, type_, key in _PG_PROGRESS_ROWS])
-    .table_valued(*[column(name, type_) for name, type_, _ in _PG_PROGRESS_ROWS])
-    .render_derived(name="v")
-)
-_PG_PROGRESS = (
-    update(replicas)
-    .where(
-        replicas.c.id == _pg_rows.c.id,
-        replicas.c.version == _pg_rows.c.version,
-        replicas.c.state == ReplicaState.COPYING.value,
-    )
-    .values(
-        version=replicas.c.version + 1,
-        sync_percent=_pg_rows.c.sync_percent,
-        next_check_at=_pg_rows.c.next_check_at,
-        updated_at=_pg_rows.c.updated_at,
-        looks=_pg_rows.c.looks,
-        first_look_at=_pg_rows.c.first_look_at,
-        pace_changed=_pg_rows.c.pace_changed,
-    )
-)
+#: a row of a progress write: (id, expected version, *PROGRESS_COLUMNS), and the kind of each of its values
+_ROW_KINDS: tuple[str, ...] = ("text", "int", *(_kind(name) for name in PROGRESS_COLUMNS))
 
 #: save_progress on MySQL/MariaDB: rows per UPDATE. Bounds each statement's CASE lists, which the server reads
 #: in order for every row it updates (so a statement's work grows with the square of its rows)
 PROGRESS_CHUNK = 100
-#: the columns a progress write sets from its rows, with their row keys
-_PROGRESS_VALUES = (
-    ("sync_percent", "b_sync_percent"),
-    ("next_check_at", "b_next_check_at"),
-    ("updated_at", "b_updated_at"),
-    ("looks", "b_looks"),
-    ("first_look_at", "b_first_look_at"),
-    ("pace_changed", "b_pace_changed"),
-)
 
 
-def _progress_in_one(rows: Sequence[Mapping[str, Any]]) -> Update:
-    """The progress of `rows` (save_progress's parameter rows) as one UPDATE, for MySQL/MariaDB (no arrays).
+def _progress_rows(changes: Sequence[tuple[Replica | InFlight, int]]) -> list[tuple[Any, ...]]:
+    """The rows of a progress write: (id, expected version, *PROGRESS_COLUMNS values) per change, each timestamp
+    as its UTC text (utc_text, once per distinct value: a sweep's rows share their updated_at and mostly their
+    first_look_at). Raises ValueError on a change that is not COPYING."""
+    fields = operator.attrgetter(*PROGRESS_COLUMNS)
+    stamped = [kind == "timestamp" for kind in _ROW_KINDS[2:]]
+    texts: dict[datetime, str] = {}
 
-    The same compare-and-set as _PROGRESS, row by row: ``WHERE id IN (ids) AND (id, version) IN ((id, expected),
-    ...) AND state = 'COPYING'``, so a row changed meanwhile matches nothing and is not counted; ``version =
-    version + 1`` is each row's expected version plus one. A column with one value across the rows is set to it,
-    another by ``CASE id WHEN .. THEN ..``. Why: PyMySQL runs an executemany UPDATE as one round trip per row.
-    """
-    ids = [row["b_id"] for row in rows]
-    values: list[tuple[Any, Any]] = [(replicas.c.version, replicas.c.version + 1)]
-    for name, key in _PROGRESS_VALUES:
-        column = replicas.c[name]
-        first = rows[0][key]
-        if all(row[key] == first for row in rows):
-            values.append((column, literal(first, column.type)))
-        else:
-            whens = [(row["b_id"], literal(row[key], column.type)) for row in rows]
-            values.append((column, case(*whens, value=replicas.c.id, else_=column)))
-    return (
-        update(replicas)
-        .where(
-            replicas.c.id.in_(ids),
-            tuple_(replicas.c.id, replicas.c.version).in_([(row["b_id"], row["b_version"]) for row in rows]),
-            replicas.c.state == ReplicaState.COPYING.value,
+    def stamp(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        text = texts.get(value)
+        if text is None:
+            text = texts[value] = utc_text(value)
+        return text
+
+    rows = []
+    for replica, expected_version in changes:
+        if replica.state is not ReplicaState.COPYING:
+            raise ValueError(f"save_progress writes COPYING replicas only, not {replica.state.value}")
+        values = fields(replica)
+        rows.append(
+            (
+                replica.id,
+                expected_version,
+                *[stamp(value) if is_stamp else value for value, is_stamp in zip(values, stamped, strict=True)],
+            )
         )
-        .ordered_values(*values)
+    return rows
+
+
+@functools.cache
+def _sqlite_progress() -> str:
+    """The compare-and-set as SQLite runs it, a row's values bound by position (?1 id, ?2 expected version, then
+    PROGRESS_COLUMNS): sqlite3 takes the rows themselves (_progress_rows), timestamps as the stored text.
+
+    Why not through SQLAlchemy: an executemany there builds and processes every row's parameters again, about half
+    the write's time for a sweep's 10,000 rows (docs/benchmarks.md)."""
+    sets = "".join(f", {name} = ?{at}" for at, name in enumerate(PROGRESS_COLUMNS, start=3))
+    return f"UPDATE replicas SET version = version + 1{sets} WHERE id = ?1 AND version = ?2 AND state = '{_COPYING}'"
+
+
+@functools.cache
+def _pg_progress(dialect: Dialect) -> str:
+    """The compare-and-set of every row in one statement, for PostgreSQL: ``UPDATE replicas ... FROM unnest(ids,
+    versions, ...) AS v(...) WHERE replicas.id = v.id AND replicas.version = v.version AND replicas.state =
+    'COPYING'``, each column of the rows one parameter: an array's text (_pg_array), cast by the server.
+
+    Why text: bound as lists, psycopg dumped every element in Python and SQLAlchemy processed every timestamp
+    first: 0.17-0.29 s CPU for 10,000 rows, 0.07-0.09 s as texts (docs/benchmarks.md, the sixth pass)."""
+    names = ("id", "version", *PROGRESS_COLUMNS)
+    arrays = ", ".join(f"%s::{replicas.c[name].type.compile(dialect=dialect)}[]" for name in names)
+    sets = "".join(f", {name} = v.{name}" for name in PROGRESS_COLUMNS)
+    return (
+        f"UPDATE replicas SET version = replicas.version + 1{sets} FROM unnest({arrays}) AS v({', '.join(names)}) "
+        f"WHERE replicas.id = v.id AND replicas.version = v.version AND replicas.state = '{_COPYING}'"
     )
+
+
+def _pg_array(values: Sequence[Any], kind: str) -> str:
+    """`values` as the text of a PostgreSQL array ("{...}", NULL for None); strings and timestamps quoted."""
+    if kind == "int":
+        return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
+    if kind == "timestamp":  # utc_text: digits, "-", ":", "." and a space
+        return "{" + ",".join("NULL" if v is None else f'"{v}"' for v in values) + "}"
+    quoted = ("NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
+def _mysql_progress(rows: Sequence[tuple[Any, ...]], quote: Callable[[str], str]) -> Iterator[str]:
+    """The progress `rows` (_progress_rows) as UPDATEs of PROGRESS_CHUNK rows each, for MySQL/MariaDB (no arrays),
+    their values written into the SQL: strings by `quote`, timestamps as their UTC text, integers as such.
+
+    The same compare-and-set as on the other backends, row by row: ``WHERE id IN (ids) AND (id, version) IN ((id,
+    expected), ...) AND state = 'COPYING'``, so a row changed meanwhile matches nothing and is not counted;
+    ``version = version + 1`` is each row's expected version plus one. A column with one value across a statement's
+    rows is set to it, another by ``CASE id WHEN .. THEN ..``. Why text: PyMySQL runs an executemany UPDATE as
+    one round trip per row, and these statements built by SQLAlchemy (a literal object per value, compiled) took
+    1.0-1.4 s CPU for 10,000 rows each with its own next check, 0.11-0.17 s as text (docs/benchmarks.md, the
+    sixth pass)."""
+
+    def literal(value: Any, kind: str) -> str:
+        if value is None:
+            return "NULL"
+        if kind == "int":
+            return str(int(value))
+        return f"'{value}'" if kind == "timestamp" else quote(value)
+
+    literals = [[literal(value, kind) for value, kind in zip(row, _ROW_KINDS, strict=True)] for row in rows]
+    for at in range(0, len(literals), PROGRESS_CHUNK):
+        part = literals[at : at + PROGRESS_CHUNK]
+        sets = ["version = version + 1"]
+        for i, name in enumerate(PROGRESS_COLUMNS, start=2):
+            first = part[0][i]
+            if all(row[i] == first for row in part):
+                sets.append(f"{name} = {first}")
+            else:
+                whens = " ".join(f"WHEN {row[0]} THEN {row[i]}" for row in part)
+                sets.append(f"{name} = CASE id {whens} ELSE {name} END")
+        ids = ", ".join(row[0] for row in part)
+        pairs = ", ".join(f"({row[0]}, {row[1]})" for row in part)
+        yield (
+            f"UPDATE replicas SET {', '.join(sets)} "
+            f"WHERE id IN ({ids}) AND (id, version) IN ({pairs}) AND state = '{_COPYING}'"
+        )
+
+
+def _mysql_quote(dialect: Dialect) -> Callable[[str], str]:
+    """A string as a MySQL literal, as SQLAlchemy's MySQL dialect writes one (render_literal_value, its ENUM DDL):
+    quotes doubled; backslashes doubled unless the server's sql_mode has NO_BACKSLASH_ESCAPES (which the dialect
+    reads on connect); "%" doubled where the driver %-formats the statement (PyMySQL does, parameters or none)."""
+    backslashes = bool(getattr(dialect, "_backslash_escapes", True))
+    percents = dialect.paramstyle in ("format", "pyformat")
+
+    def quote(value: str) -> str:
+        value = value.replace("'", "''")
+        if backslashes:
+            value = value.replace("\\", "\\\\")
+        if percents:
+            value = value.replace("%", "%%")
+        return "'" + value + "'"
+
+    return quote
 
 
 class SqlReplicaStore(SqlReplicaQueries):
@@ -328,57 +343,36 @@ class SqlReplicaStore(SqlReplicaQueries):
 
     def save_progress(self, changes: Sequence[tuple[Replica | InFlight, int]]) -> int:
         """Progress of copies in flight, many in one transaction (see the port): each (replica, expected_version)
-        is written COPYING -> COPYING by compare-and-set on (id, version, state); a row changed meanwhile is left.
-        Returns how many rows it wrote (-1: the driver cannot tell).
+        is written COPYING -> COPYING by compare-and-set on (id, version, state), its PROGRESS_COLUMNS and version
+        + 1; a row changed meanwhile is left. Returns how many rows it wrote (-1: the driver cannot tell).
 
         Why one transaction: the sweep records progress for every copy it checks, and a transaction (and a
-        statement build) per copy was most of its time (docs/benchmarks.md). Within it: an executemany of
-        _PROGRESS's SQLite text on SQLite (_sqlite_progress), one UPDATE joined to the rows as arrays on PostgreSQL
-        (_PG_PROGRESS), one UPDATE per PROGRESS_CHUNK rows on MySQL/MariaDB (_progress_in_one), where an
+        statement build) per copy was most of its time (docs/benchmarks.md). Within it: an executemany of one
+        prepared statement on SQLite (_sqlite_progress), one UPDATE joined to the rows as arrays on PostgreSQL
+        (_pg_progress), one UPDATE per PROGRESS_CHUNK rows on MySQL/MariaDB (_mysql_progress), where an
         executemany is a round trip per row.
         """
-        dialect = self.engine.dialect
-        on_sqlite = dialect.name == "sqlite"
-        # on SQLite the rows go to sqlite3 as they are, so their timestamps are the stored text already
-        stamp: Callable[[Any], Any] = _stamps(dialect) if on_sqlite else _as_is
-        rows = []
-        for replica, expected_version in changes:
-            if replica.state is not ReplicaState.COPYING:
-                raise ValueError(f"save_progress writes COPYING replicas only, not {replica.state.value}")
-            rows.append(
-                {
-                    "b_id": replica.id,
-                    "b_version": expected_version,
-                    "b_new_version": expected_version + 1,
-                    "b_sync_percent": replica.sync_percent,
-                    "b_next_check_at": stamp(replica.next_check_at),
-                    "b_updated_at": stamp(replica.updated_at),
-                    "b_looks": replica.looks,
-                    "b_first_look_at": stamp(replica.first_look_at),
-                    "b_pace_changed": replica.pace_changed,
-                }
-            )
+        rows = _progress_rows(changes)
         if not rows:
             return 0
 
         def write(conn: Connection, _attempt: int) -> int:
             # a re-run after a lost COMMIT finds its own rows at the new version: the CAS skips them, as it should
             # (and reports them unwritten)
-            if conn.dialect.name == "postgresql":
+            name = conn.dialect.name
+            if name == "postgresql":
                 # one statement, not one per row; each row it matches changes (version + 1): its count is the
                 # rows written
-                return conn.execute(
-                    _PG_PROGRESS, {key: [row[key] for row in rows] for _, _, key in _PG_PROGRESS_ROWS}
-                ).rowcount
-            if conn.dialect.name in ("mysql", "mariadb"):
+                columns = zip(*rows, strict=True)
+                arrays = tuple(_pg_array(values, kind) for values, kind in zip(columns, _ROW_KINDS, strict=True))
+                return conn.exec_driver_sql(_pg_progress(conn.dialect), arrays).rowcount
+            if name in ("mysql", "mariadb"):
                 # a statement per PROGRESS_CHUNK rows, not a round trip per row; each row it matches changes
                 # (version + 1), so the server's count (rows matched) is the rows written
-                return sum(
-                    conn.execute(_progress_in_one(rows[at : at + PROGRESS_CHUNK])).rowcount
-                    for at in range(0, len(rows), PROGRESS_CHUNK)
-                )
+                statements = _mysql_progress(rows, _mysql_quote(conn.dialect))
+                return sum(conn.exec_driver_sql(sql).rowcount for sql in statements)
             # SQLite: in-process, no round trip to save: an executemany of one prepared statement, the rows bound
-            # by sqlite3 itself (_sqlite_progress)
+            # by sqlite3 itself
             written = conn.exec_driver_sql(_sqlite_progress(), rows).rowcount
             return written if conn.dialect.supports_sane_multi_rowcount else -1
 

@@ -22,6 +22,20 @@ def timestamp_type() -> TypeEngine[Any]:
     return DateTime(timezone=False).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
+_UTC = timezone.utc
+
+
+def utc_text(value: datetime) -> str:
+    """An aware datetime as naive UTC text, "YYYY-MM-DD HH:MM:SS.ffffff": what SQLite stores (UTCDateTime), and a
+    value MySQL's DATETIME(6) and PostgreSQL's TIMESTAMP read exactly. Raises ValueError on a naive datetime."""
+    if value.tzinfo is not _UTC:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the state store only takes timezone-aware datetimes")
+        value = value.astimezone(_UTC)
+    # the year is always 4 digits: the first 26 characters are the naive text, without "+00:00"
+    return value.isoformat(" ", "microseconds")[:26]
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime in Python, naive UTC in the database.
 
@@ -48,17 +62,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         (docs/benchmarks.md, "One sweep of 10,000 copies")."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
-        utc = timezone.utc
 
         def process(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is not utc:
-                if value.tzinfo is None or value.utcoffset() is None:
-                    raise ValueError(f"naive datetime {value!r}: the state store only takes timezone-aware datetimes")
-                value = value.astimezone(utc)
-            # the year is always 4 digits: the first 26 characters are the naive text, without "+00:00"
-            return value.isoformat(" ", "microseconds")[:26]
+            return None if value is None else utc_text(value)
 
         return process
 
