@@ -9,8 +9,11 @@ in under the floor; the "+ first call" rows add one invocation that needs no net
 status_sweep: a timer with nothing in flight; completion_hook: a delivery with one bad record) on a SQLite state
 table whose schema exists. The row "status_sweep + first call, scf-timer" is the same idle sweep with the schedule
 serverless.yml deploys (IMAGESYNC_SCHEDULER=scf-timer): it disarms the sweep's timers through the SDK, refused
-here (nothing listens on the endpoint). Median of --runs samples per row, interleaved so that machine noise falls
-on every row alike. Ratios, since absolute times depend on the machine.
+here (nothing listens on the endpoint). The row "..., a copy due" is that deployed sweep woken with one copy in
+flight due (its own state table): one DescribeImages through the cvm client, then the timer armed (both refused).
+The column "vs floor with BaseModel" divides by the floor with `from pydantic import BaseModel` added (pydantic 2's
+`import pydantic` alone loads a lazy shell). Median of --runs samples per row, interleaved so that machine noise
+falls on every row alike. Ratios, since absolute times depend on the machine.
 
 With dist/ built (`make package`), the same is measured on the deploy package as SCF lays it out (dist/code on
 the path first, then dist/layer; `-S`, so nothing from the venv), and the sizes of dist/code.zip and
@@ -81,8 +84,53 @@ ZIP_LIMIT_MB, UNZIPPED_LIMIT_MB = 50, 500
 CLOCK = "perf_counter"
 
 
+#: the row whose state table holds one copy in flight, due: status_sweep as deployed, woken by its timer with work
+DUE = "status_sweep + first call, scf-timer, a copy due"
+
+
+def due_copy(url: str) -> None:
+    """One copy in flight into ap-shanghai, due since five minutes, in the state table at `url` (schema made).
+    Its look fails (nothing listens on the endpoint), so it stays due for every sample: each looks at it, one
+    DescribeImages through the SDK's cvm client, then arms the timer at its next check (UpdateTrigger)."""
+    from datetime import datetime, timedelta, timezone
+
+    from imagesync.adapters.sql import SqlStateStore, make_engine, upgrade
+    from imagesync.domain.models import Replica, Replication
+    from imagesync.domain.states import ReplicaState
+
+    engine = make_engine(url)
+    upgrade(engine)
+    store = SqlStateStore(engine)
+    at = datetime.now(timezone.utc) - timedelta(minutes=5)
+    rep = Replication(source_region="ap-guangzhou", image_ids=["img-5ddkx3gh"], destination_regions=["ap-shanghai"])
+    waiting = Replica(
+        replication_id=rep.id,
+        source_region="ap-guangzhou",
+        source_image_id="img-5ddkx3gh",
+        destination_region="ap-shanghai",
+        image_name="bench",
+        created_at=at,
+        updated_at=at,
+        next_check_at=at,
+        deadline_at=at + timedelta(days=1),
+    )
+    [stored] = store.create_replication(rep.model_copy(update={"replicas": [waiting]})).replicas
+    copying = stored.moved(
+        ReplicaState.COPYING, at, destination_image_id="img-bench001", started_at=at, next_check_at=at
+    )
+    assert store.save_replica(copying, expected_version=stored.version, expected_state=stored.state)
+    engine.dispose()
+
+
 def sample(
-    path: list[str], statement: str, pycache: str, *, no_site: bool, migrate: bool = False, precompiled: bool = True
+    path: list[str],
+    statement: str,
+    pycache: str,
+    *,
+    no_site: bool,
+    migrate: bool = False,
+    precompiled: bool = True,
+    state: str = "state.db",
 ) -> float:
     """Seconds one fresh interpreter takes to run `statement` (an import, maybe a first call), timed inside it."""
     code = f"import sys, time\nsys.path[:0] = {path!r}\nt = time.{CLOCK}()\n{statement}\nprint(time.{CLOCK}() - t)\n"
@@ -91,7 +139,7 @@ def sample(
     env = {
         **os.environ,
         **OFFLINE_ENV,
-        "IMAGESYNC_DATABASE_URL": f"sqlite:///{pycache}/state.db",
+        "IMAGESYNC_DATABASE_URL": f"sqlite:///{pycache}/{state}",
         "IMAGESYNC_QUEUE_PATH": f"{pycache}/queue.db",
         # the schema is made by the warm-up run; timed runs skip the migration check, as the cloud's do
         "IMAGESYNC_AUTO_MIGRATE": "true" if migrate else "false",
@@ -119,12 +167,17 @@ def measure(
     rows: dict[str, tuple[list[str], str]], runs: int, *, no_site: bool, precompiled: bool = True
 ) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="imagesync-pycache-") as pycache:
-        for path, statement in rows.values():  # compile the bytecode once: the runs measure imports, not compiles
-            sample(path, statement, pycache, no_site=no_site, migrate=True, precompiled=precompiled)
+        if DUE in rows:  # its own state table (the others' stays empty)
+            due_copy(f"sqlite:///{pycache}/due.db")
+        states = {name: "due.db" if name.startswith(DUE) else "state.db" for name in rows}
+        for name, (path, statement) in rows.items():  # compile the bytecode once: runs measure imports, not compiles
+            sample(path, statement, pycache, no_site=no_site, migrate=True, precompiled=precompiled, state=states[name])
         samples: dict[str, list[float]] = {name: [] for name in rows}
         for _ in range(runs):
             for name, (path, statement) in rows.items():
-                samples[name].append(sample(path, statement, pycache, no_site=no_site, precompiled=precompiled))
+                samples[name].append(
+                    sample(path, statement, pycache, no_site=no_site, precompiled=precompiled, state=states[name])
+                )
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -194,6 +247,7 @@ def venv(runs: int, against: list[Path]) -> None:
     )
     sweep = [str(REPO / "functions" / "status_sweep"), shared]
     rows["status_sweep + first call, scf-timer"] = (sweep, first_call("index", "status_sweep", SCF_TIMER))
+    rows[DUE] = (sweep, first_call("index", "status_sweep", SCF_TIMER))
     for tree in against:
         other = tree.resolve()
         rows.update(
@@ -228,6 +282,7 @@ def package(dist: Path, runs: int, *, precompiled: bool) -> None:
     rows.update({f"{name} + first call": (path, first_call(name, name)) for name in present})
     if "status_sweep" in present:
         rows["status_sweep + first call, scf-timer"] = (path, first_call("status_sweep", "status_sweep", SCF_TIMER))
+        rows[DUE] = (path, first_call("status_sweep", "status_sweep", SCF_TIMER))
     how = "bytecode compiled beforehand" if precompiled else "only the bytecode it ships, none written"
     report(
         f"Cold import from the deploy package ({dist.name}/code then {dist.name}/layer, no site-packages; {how}; "
