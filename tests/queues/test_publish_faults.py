@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -99,9 +100,13 @@ def test_scf_link_down_leaves_the_outbox_and_the_sweep_reports_it(services: Any,
     assert _sweep(services, sleeps)().published == 2 and services.store.pending_outbox(10) == []
 
 
-def test_scf_link_no_retry_sleeps_past_the_deadline(services: Any, canned: Any) -> None:
+def test_scf_link_no_retry_sleeps_past_the_deadline(services: Any, canned: Any, monkeypatch: Any) -> None:
+    from imagesync.runtime import deadline
     from imagesync.runtime.deadline import time_left
 
+    # the deadline's clock stands still but for the backoffs: what each left does not depend on the machine's speed
+    clock = [1000.0]
+    monkeypatch.setattr(deadline, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     _ended(services, 1)
     services.queue = _scf_link(canned)
     canned.answers = [THROTTLED]
@@ -110,6 +115,7 @@ def test_scf_link_no_retry_sleeps_past_the_deadline(services: Any, canned: Any) 
 
     def sleep(delay: float) -> None:
         room.append(time_left() - sweep.safety - delay)
+        clock[0] += delay
 
     sweep.sleep = sleep
     with deadline_in(sweep.safety + 0.3):  # 0.3 s beyond the margin: the third backoff (>= 0.4 s) never fits
