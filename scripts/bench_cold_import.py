@@ -89,36 +89,21 @@ DUE = "status_sweep + first call, scf-timer, a copy due"
 
 
 def due_copy(url: str) -> None:
-    """One copy in flight into ap-shanghai, due since five minutes, in the state table at `url` (schema made).
+    """One copy in flight into ap-shanghai, due for five minutes, in the state table at `url` (schema made).
     Its look fails (nothing listens on the endpoint), so it stays due for every sample: each looks at it, one
     DescribeImages through the SDK's cvm client, then arms the timer at its next check (UpdateTrigger)."""
     from datetime import datetime, timedelta, timezone
 
     from imagesync.adapters.sql import SqlStateStore, make_engine, upgrade
-    from imagesync.domain.models import Replica, Replication
-    from imagesync.domain.states import ReplicaState
+    from imagesync.domain.models import Replication
+    from imagesync_dev.bench import SOURCE_REGION, copying_replica
 
     engine = make_engine(url)
     upgrade(engine)
-    store = SqlStateStore(engine)
     at = datetime.now(timezone.utc) - timedelta(minutes=5)
-    rep = Replication(source_region="ap-guangzhou", image_ids=["img-5ddkx3gh"], destination_regions=["ap-shanghai"])
-    waiting = Replica(
-        replication_id=rep.id,
-        source_region="ap-guangzhou",
-        source_image_id="img-5ddkx3gh",
-        destination_region="ap-shanghai",
-        image_name="bench",
-        created_at=at,
-        updated_at=at,
-        next_check_at=at,
-        deadline_at=at + timedelta(days=1),
-    )
-    [stored] = store.create_replication(rep.model_copy(update={"replicas": [waiting]})).replicas
-    copying = stored.moved(
-        ReplicaState.COPYING, at, destination_image_id="img-bench001", started_at=at, next_check_at=at
-    )
-    assert store.save_replica(copying, expected_version=stored.version, expected_state=stored.state)
+    rep = Replication(source_region=SOURCE_REGION, image_ids=["img-5ddkx3gh"], destination_regions=["ap-shanghai"])
+    copying = copying_replica(rep, "img-5ddkx3gh", "ap-shanghai", "img-bench001", at)
+    SqlStateStore(engine).create_replication(rep.model_copy(update={"replicas": [copying]}))
     engine.dispose()
 
 

@@ -27,9 +27,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from imagesync.adapters.sql import SqlStateStore, make_engine, upgrade
-from imagesync.domain.models import Replica, Replication, utcnow
-from imagesync.domain.states import ReplicaState
-from imagesync_dev.bench import MAINLAND, SOURCE_REGION, scratch_database, table
+from imagesync.domain.models import Replication, utcnow
+from imagesync_dev.bench import MAINLAND, SOURCE_REGION, copying_replica, scratch_database, table
 
 
 def seed(store: SqlStateStore, copies: int) -> None:
@@ -41,21 +40,7 @@ def seed(store: SqlStateStore, copies: int) -> None:
             source_region=SOURCE_REGION, image_ids=images, destination_regions=MAINLAND, created_at=now
         )
         rows = [
-            Replica(
-                replication_id=replication.id,
-                source_region=SOURCE_REGION,
-                source_image_id=image,
-                destination_region=region,
-                image_name=image,
-                state=ReplicaState.COPYING,
-                destination_image_id=f"img-d{start:07d}",
-                sync_percent=0,
-                created_at=now,
-                updated_at=now,
-                started_at=now,
-                next_check_at=now,
-                deadline_at=now + timedelta(hours=2),
-            )
+            copying_replica(replication, image, region, f"img-d{start:07d}", now)
             for image in images
             for region in MAINLAND
         ]

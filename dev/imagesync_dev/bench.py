@@ -83,12 +83,31 @@ def bench(*, rate_limits: bool, time_scale: float = 0.0, **settings: Any) -> Ite
             wiring.use(None)
 
 
+def copying_replica(replication: Replication, image: str, region: str, destination: str, now: datetime) -> Replica:
+    """A copy of `image` from ap-guangzhou into `region` of `replication`, COPYING into `destination` since `now`
+    and due then (its deadline two hours on): what the benchmarks seed as copies in flight."""
+    return Replica(
+        replication_id=replication.id,
+        source_region=SOURCE_REGION,
+        source_image_id=image,
+        destination_region=region,
+        image_name=image,
+        state=ReplicaState.COPYING,
+        destination_image_id=destination,
+        sync_percent=0,
+        created_at=now,
+        updated_at=now,
+        started_at=now,
+        next_check_at=now,
+        deadline_at=now + timedelta(hours=2),
+    )
+
+
 def seed_in_flight(b: Bench, per_region: dict[str, int], *, copy_seconds: float = 1800.0) -> list[Replica]:
     """`per_region[r]` copies from ap-guangzhou into r, already COPYING (their SYNCING images seeded in the
     emulator, `copy_seconds` long) and due now; recorded as replications of up to 10 images, as the API takes them.
     """
     now = b.now()
-    deadline = now + timedelta(hours=2)
     replicas: list[Replica] = []
     n_images = max(per_region.values())
     sources = [f"img-b{i:07d}" for i in range(n_images)]
@@ -106,23 +125,7 @@ def seed_in_flight(b: Bench, per_region: dict[str, int], *, copy_seconds: float 
         for region, count in per_region.items():
             for image in chunk[: max(0, count - start)]:
                 dest = b.admin.add_image(region, name=image, state="SYNCING", ready_after=copy_seconds)
-                rows.append(
-                    Replica(
-                        replication_id=replication.id,
-                        source_region=SOURCE_REGION,
-                        source_image_id=image,
-                        destination_region=region,
-                        image_name=image,
-                        state=ReplicaState.COPYING,
-                        destination_image_id=dest,
-                        sync_percent=0,
-                        created_at=now,
-                        updated_at=now,
-                        started_at=now,
-                        next_check_at=now,
-                        deadline_at=deadline,
-                    )
-                )
+                rows.append(copying_replica(replication, image, region, dest, now))
         if rows:
             stored = b.services.store.create_replication(
                 replication.model_copy(
