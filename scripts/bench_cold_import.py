@@ -262,12 +262,14 @@ def sample(
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def first_call(module: str, function: str, env: dict[str, str] | None = None) -> str:
-    """Import the entry and answer one offline event: the imports a handler defers to its first call included
-    (`env`: settings set first, inside the sample)."""
+def first_call(module: str, function: str, env: dict[str, str] | None = None, check: str = "") -> str:
+    """Import the entry and answer one event: the imports a handler defers to its first call included (`env`:
+    settings set first, inside the sample; `check`: an expression on the `answer` that must hold, or the sample
+    fails, so that a row cannot quietly time another path than the one it names)."""
     event = json.dumps(FIRST_EVENTS[function])
     setup = f"import os; os.environ.update({env!r}); " if env else ""
-    return f"{setup}import json, {module}; {module}.main_handler(json.loads({event!r}), {{'request_id': 'bench'}})"
+    call = f"answer = {module}.main_handler(json.loads({event!r}), {{'request_id': 'bench'}})"
+    return f"{setup}import json, {module}; {call}" + (f"; assert {check}, answer" if check else "")
 
 
 def measure(
@@ -361,9 +363,13 @@ def cloud_rows(path: list[str], module: str) -> dict[str, tuple[list[str], str]]
     deployed sweep beside them; none without it."""
     if COPY is None:
         return {}
-    sweep = first_call(module, "status_sweep", SCF_TIMER)
-    least = f"import os; os.environ.update({SCF_TIMER!r})\n" + least_sweep()
-    return {"status_sweep + first call, scf-timer": (path, sweep), DUE: (path, sweep), LEAST: (path, least)}
+    # each must take the path it names: the idle sweep disarmed, the due one claimed its copy and armed the timer
+    idle = first_call(
+        module, "status_sweep", SCF_TIMER, 'answer["claimed"] == 0 and answer["schedule"] == {"armed": None}'
+    )
+    due = first_call(module, "status_sweep", SCF_TIMER, 'answer["claimed"] == 1 and answer["schedule"].get("armed")')
+    least = f"import os; os.environ.update({SCF_TIMER!r})\n" + least_sweep() + "assert len(seen) == 1, seen\n"
+    return {"status_sweep + first call, scf-timer": (path, idle), DUE: (path, due), LEAST: (path, least)}
 
 
 def venv(runs: int, against: list[Path]) -> None:
