@@ -105,7 +105,7 @@ CLOCK = "perf_counter"
 #: the row whose state table holds one copy in flight, due: status_sweep as deployed, woken by its timer with work
 DUE = "status_sweep + first call, scf-timer, a copy due"
 STACK_ROW = "floor, the brief's libraries"
-#: the lower bound beside it (LEAST_SWEEP), on the same state table
+#: the lower bound beside it (`least_sweep`), on the same state table
 LEAST = "the least deployed sweep, a copy due (no imagesync code)"
 
 
@@ -358,15 +358,20 @@ def main() -> None:
         package(args.dist, args.runs, precompiled=not args.as_shipped)
 
 
+def idle_sweep(module: str) -> str:
+    """status_sweep as deployed, woken with nothing in flight: it must disarm its timers."""
+    return first_call(
+        module, "status_sweep", SCF_TIMER, 'answer["claimed"] == 0 and answer["schedule"] == {"armed": None}'
+    )
+
+
 def cloud_rows(path: list[str], module: str) -> dict[str, tuple[list[str], str]]:
     """The rows that call the (answering) cloud: status_sweep as deployed, idle and with a copy due, and the least
     deployed sweep beside them; none without it."""
     if COPY is None:
         return {}
     # each must take the path it names: the idle sweep disarmed, the due one claimed its copy and armed the timer
-    idle = first_call(
-        module, "status_sweep", SCF_TIMER, 'answer["claimed"] == 0 and answer["schedule"] == {"armed": None}'
-    )
+    idle = idle_sweep(module)
     due = first_call(module, "status_sweep", SCF_TIMER, 'answer["claimed"] == 1 and answer["schedule"].get("armed")')
     least = f"import os; os.environ.update({SCF_TIMER!r})\n" + least_sweep() + "assert len(seen) == 1, seen\n"
     return {"status_sweep + first call, scf-timer": (path, idle), DUE: (path, due), LEAST: (path, least)}
@@ -397,7 +402,7 @@ def venv(runs: int, against: list[Path]) -> None:
         if COPY is not None:
             rows[f"status_sweep + first call, scf-timer @ {other}"] = (
                 [str(other / "functions" / "status_sweep"), str(other / "shared")],
-                first_call("index", "status_sweep", SCF_TIMER),
+                idle_sweep("index"),
             )
     report(
         f"Cold import in the venv ({sys.executable}; median of {runs} fresh interpreters)",
