@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Engine
 from store_helpers import make_replication
@@ -130,28 +131,27 @@ def _stored_as_of(engine: Engine, revision: str, leave_out: set[str], **values: 
     return row.id
 
 
-def test_upgrade_to_0007_judges_no_existing_replica_and_downgrade_keeps_them(empty_url: str) -> None:
+@pytest.mark.parametrize(
+    ("before", "after", "leave_out", "values", "new", "kept"),
+    [
+        # 0007: no existing replica gets a looks_over verdict; looks are kept both ways
+        ("0006", "0007", {"looks_over", "pace_changed"}, {"looks": 3}, "looks_over", "looks"),
+        # 0008: no existing replica gets a pace verdict; looks_over is kept both ways
+        ("0007", "0008", {"pace_changed"}, {"looks": 2, "looks_over": 1}, "pace_changed", "looks_over"),
+    ],
+)
+def test_upgrade_gives_existing_replicas_no_verdict_and_downgrade_keeps_them(
+    empty_url: str, before: str, after: str, leave_out: set[str], values: dict[str, int], new: str, kept: str
+) -> None:
     engine = make_engine(empty_url)
-    row_id = _stored_as_of(engine, "0006", {"looks_over", "pace_changed"}, looks=3)
-    assert upgrade(engine, "0007") == "0007"
+    row_id = _stored_as_of(engine, before, leave_out, **values)
+    assert upgrade(engine, after) == after
     with engine.connect() as conn:
-        got = conn.execute(select(replicas.c.looks, replicas.c.looks_over)).all()
-    assert [tuple(g) for g in got] == [(3, None)]
-    assert downgrade(engine, "0006") == "0006"
+        got = conn.execute(select(replicas.c[kept], replicas.c[new])).all()
+    assert [tuple(g) for g in got] == [(values[kept], None)]
+    assert downgrade(engine, before) == before
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT id, looks FROM replicas")).all() == [(row_id, 3)]
-
-
-def test_upgrade_to_0008_gives_existing_replicas_no_pace_verdict_and_downgrade_keeps_them(empty_url: str) -> None:
-    engine = make_engine(empty_url)
-    row_id = _stored_as_of(engine, "0007", {"pace_changed"}, looks=2, looks_over=1)
-    assert upgrade(engine) == "0008"
-    with engine.connect() as conn:
-        got = conn.execute(select(replicas.c.looks_over, replicas.c.pace_changed)).all()
-    assert [tuple(g) for g in got] == [(1, None)]
-    assert downgrade(engine, "0007") == "0007"
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT id, looks_over FROM replicas")).all() == [(row_id, 1)]
+        assert conn.execute(text(f"SELECT id, {kept} FROM replicas")).all() == [(row_id, values[kept])]
 
 
 def test_upgrade_to_0005_gives_existing_replicas_no_looks_and_downgrade_keeps_them(empty_url: str) -> None:
