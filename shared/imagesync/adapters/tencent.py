@@ -142,26 +142,29 @@ class TencentCloud:
         return ClientProfile(httpProfile=http, language="en-US")
 
     def client(self, product: str, region: str) -> Any:
-        key = (product, region)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = _CLIENT_FACTORIES[product](_InvocationCredential(self), region, self._profile(product))
-                self._clients[key] = client
-            return client
+        return self._cached(
+            (product, region),
+            lambda: _CLIENT_FACTORIES[product](_InvocationCredential(self), region, self._profile(product)),
+        )
 
     def common_client(self, product: str, version: str, region: str) -> Any:
         """The SDK's generic client (`tencentcloud.common.common_client.CommonClient`) for `product` at API `version`,
         made once per container like the product clients: the same signing, endpoint and credentials, and no import
         of the product's client or models module (`call_json(action, params)` takes and answers plain JSON)."""
-        key = (f"{product}@{version}", region)
+
+        def make() -> Any:
+            from tencentcloud.common.common_client import CommonClient
+
+            return CommonClient(product, version, _InvocationCredential(self), region, self._profile(product))
+
+        return self._cached((f"{product}@{version}", region), make)
+
+    def _cached(self, key: tuple[str, str], make: Callable[[], Any]) -> Any:
+        """The client under `key`, made by `make` on first use: one per container, shared by its threads."""
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                from tencentcloud.common.common_client import CommonClient
-
-                client = CommonClient(product, version, _InvocationCredential(self), region, self._profile(product))
-                self._clients[key] = client
+                client = self._clients[key] = make()
             return client
 
     def call(self, product: str, region: str, action: str, params: dict[str, Any], *, safe: bool) -> dict[str, Any]:
